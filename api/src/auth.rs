@@ -1,0 +1,131 @@
+//! Authentication and authorisation extractors.
+//!
+//! `Authorization: Bearer router_live_…` → HMAC-SHA256(API_KEY_SALT, key) → one indexed lookup
+//! through a SECURITY DEFINER function (the only cross-tenant read authentication needs). Missing,
+//! unknown, expired and revoked keys all answer 401; a missing scope answers 403; another
+//! merchant's ids answer 404 (handlers look rows up under RLS, so they simply do not exist).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use router_core::crypto::{KeyEnvironment, hash_api_key};
+use router_core::domain::Scope;
+use router_core::redis::Admission;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated API key.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub key_id: Uuid,
+    /// None for platform admin keys.
+    pub merchant_id: Option<Uuid>,
+    pub scopes: Vec<Scope>,
+    /// When set, the key may only touch these accounts.
+    pub account_ids: Option<Vec<Uuid>>,
+    pub environment: KeyEnvironment,
+}
+
+impl Auth {
+    /// 403 unless the key has `scope`.
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`].
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this API key lacks the `{}` scope", scope.as_str())))
+        }
+    }
+
+    /// The merchant this key acts for, with `scope` checked.
+    ///
+    /// # Errors
+    /// 403 for a missing scope or a platform admin key.
+    pub fn merchant(&self, scope: Scope) -> Result<Uuid, ApiError> {
+        self.require(scope)?;
+        self.merchant_id
+            .ok_or_else(|| ApiError::Forbidden("platform admin keys cannot act for a merchant; use a merchant key".into()))
+    }
+
+    /// Platform admin (an `admin`-scoped key without a merchant).
+    ///
+    /// # Errors
+    /// 403.
+    pub fn platform_admin(&self) -> Result<(), ApiError> {
+        self.require(Scope::Admin)?;
+        if self.merchant_id.is_some() {
+            return Err(ApiError::Forbidden("this endpoint needs a platform admin key".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the key's allow-list (if any) includes `account_id`.
+    #[must_use]
+    pub fn may_use_account(&self, account_id: Uuid) -> bool {
+        self.account_ids.as_ref().is_none_or(|ids| ids.contains(&account_id))
+    }
+}
+
+fn unauthorized(reason: &'static str, message: &'static str) -> ApiError {
+    metrics::counter!("router_auth_failures_total", "reason" => reason).increment(1);
+    ApiError::Unauthorized(message)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(a) = parts.extensions.get::<Auth>() {
+            return Ok(a.clone());
+        }
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("missing", "missing Authorization: Bearer <api key> header"))?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|k| k.starts_with("router_live_") || k.starts_with("router_test_"))
+            .ok_or_else(|| unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…"))?;
+        let hash = hash_api_key(&state.config.api_key_salt, key);
+        let row = router_core::db::api_keys::find_key_by_hash(&state.db, &hash)
+            .await?
+            .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
+        if row.revoked_at.is_some() {
+            return Err(unauthorized("revoked", "this API key has been revoked"));
+        }
+        if row.expires_at.is_some_and(|e| e <= OffsetDateTime::now_utc()) {
+            return Err(unauthorized("expired", "this API key has expired"));
+        }
+        state.key_usage.record(row.api_key_id);
+
+        // Per-key rate limit. Fails open when Redis is down: the API keeps accepting (the
+        // Instagram side, which must never run unthrottled, fails closed instead).
+        match state.limiter.admit_api_key(&row.api_key_id.to_string(), state.config.api_rate_limit_per_minute).await {
+            Ok(Admission::Allowed) => {}
+            Ok(Admission::Throttled(wait)) => {
+                return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+            }
+            Err(e) => {
+                metrics::counter!("router_redis_unavailable_total", "op" => "api_rate_limit").increment(1);
+                tracing::warn!(error = %e, "API rate limit skipped: Redis unavailable");
+            }
+        }
+
+        let auth = Auth {
+            key_id: row.api_key_id,
+            merchant_id: row.merchant_id,
+            scopes: row.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+            account_ids: row.account_ids,
+            environment: if row.environment == "test" { KeyEnvironment::Test } else { KeyEnvironment::Live },
+        };
+        tracing::Span::current().record("api_key_id", tracing::field::display(auth.key_id));
+        parts.extensions.insert(auth.clone());
+        Ok(auth)
+    }
+}

@@ -1,0 +1,95 @@
+//! Shared state of the API and the batched `last_used_at` recorder.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use redis::aio::ConnectionManager;
+use router_core::config::Config;
+use router_core::graph::GraphClient;
+use router_core::redis::RateLimiter;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// RLS-bound pool (`router_app`); tenant transactions via `db::begin_merchant_tx`.
+    pub db: PgPool,
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Graph API client for live accounts.
+    pub graph: GraphClient,
+    /// Graph API client for sandbox accounts (`router_test_` keys), when configured.
+    pub sandbox_graph: Option<GraphClient>,
+    /// Redis (mandatory): OAuth state, API rate limits.
+    pub redis: ConnectionManager,
+    /// Redis-backed limiter (per-key API limit).
+    pub limiter: RateLimiter,
+    /// `last_used_at` batching.
+    pub key_usage: Arc<KeyUsage>,
+    /// Prometheus registry of this process.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// The Graph client serving an account (sandbox or live).
+    #[must_use]
+    pub fn graph_for(&self, sandbox: bool) -> Option<&GraphClient> {
+        if sandbox { self.sandbox_graph.as_ref() } else { Some(&self.graph) }
+    }
+}
+
+/// Remembers when each key was last used and writes the batch every few seconds, so an
+/// authenticated request costs no database write.
+#[derive(Default)]
+pub struct KeyUsage {
+    pending: Mutex<HashMap<Uuid, OffsetDateTime>>,
+}
+
+impl KeyUsage {
+    /// Notes a use of `key_id` now.
+    pub fn record(&self, key_id: Uuid) {
+        let mut map = self.pending.lock().expect("key usage lock");
+        map.insert(key_id, OffsetDateTime::now_utc());
+    }
+
+    /// Writes and clears the batch.
+    ///
+    /// # Errors
+    /// Postgres errors (the batch is put back).
+    pub async fn flush(&self, db: &PgPool) -> Result<(), sqlx::Error> {
+        let batch: Vec<(Uuid, OffsetDateTime)> = std::mem::take(&mut *self.pending.lock().expect("key usage lock")).into_iter().collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (ids, used): (Vec<Uuid>, Vec<OffsetDateTime>) = batch.iter().copied().unzip();
+        if let Err(e) = router_core::db::api_keys::touch_keys(db, &ids, &used).await {
+            let mut map = self.pending.lock().expect("key usage lock");
+            for (id, at) in batch {
+                map.entry(id).or_insert(at);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Flushes every `every` until cancelled, then once more.
+    pub async fn run_flusher(self: Arc<Self>, db: PgPool, every: Duration, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = self.flush(&db).await {
+                tracing::warn!(error = ?e, "writing api key last_used_at failed; will retry");
+            }
+        }
+        if let Err(e) = self.flush(&db).await {
+            tracing::warn!(error = ?e, "final last_used_at flush failed");
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! Typed configuration, read from the environment once at start and validated as a whole.
+//!
+//! Why one validator for every binary: an operator who forgets three variables should learn about
+//! all three from one start attempt, each on its own line, and never from a panic backtrace. The
+//! same [`Config`] is built by tests in code ([`Config::from_lookup`]) with port 0 and the fakes'
+//! URLs. Secrets are [`SecretString`]s: their `Debug` is redacted and they are exposed only at the
+//! point of use.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::crypto::Keyring;
+
+/// Every environment variable the router reads. `.env.example` lists each one, and a test fails
+/// when the code reads a variable this list (and so the example file) does not name.
+pub const ENV_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "DATABASE_APP_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "ENCRYPTION_KEY",
+    "ENCRYPTION_KEYS_PREVIOUS",
+    "API_KEY_SALT",
+    "META_APP_ID",
+    "IG_APP_SECRET",
+    "META_VERIFY_TOKEN",
+    "GRAPH_API_VERSION",
+    "GRAPH_API_BASE_URL",
+    "SANDBOX_GRAPH_API_BASE_URL",
+    "INSTAGRAM_OAUTH_BASE_URL",
+    "INSTAGRAM_AUTHORIZE_URL",
+    "API_BASE_URL",
+    "PORT",
+    "WORKER_METRICS_PORT",
+    "SCHEDULER_METRICS_PORT",
+    "ROUTER_ENV",
+    "CORS_ALLOWED_ORIGINS",
+    "RUST_LOG",
+    "LOG_FORMAT",
+    "SENTRY_DSN",
+    "MAX_BODY_BYTES",
+    "GRAPH_TIMEOUT_SECS",
+    "WEBHOOK_TIMEOUT_SECS",
+    "WEBHOOK_RETRY_SCHEDULE",
+    "WEBHOOK_RETRY_HORIZON_SECS",
+    "WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT",
+    "WEBHOOK_SECRET_OVERLAP_SECS",
+    "JOB_LEASE_SECS",
+    "WORKER_CONCURRENCY",
+    "WORKER_POLL_INTERVAL_MS",
+    "RATE_LIMIT_TEXT_PER_SEC",
+    "RATE_LIMIT_MEDIA_PER_SEC",
+    "API_RATE_LIMIT_PER_MINUTE",
+    "IDEMPOTENCY_TTL_HOURS",
+    "RETENTION_DAYS",
+    "TOKEN_REFRESH_WINDOW_DAYS",
+];
+
+/// `development` (default) or `production` (strict checks: TLS Redis with a password, an https
+/// public URL, no placeholder or weak secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterEnv {
+    Development,
+    Production,
+}
+
+/// `json` (default in production) or `pretty` (default in development).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The whole configuration of every binary. Fields are documented with their env var.
+#[derive(Clone)]
+pub struct Config {
+    /// `ROUTER_ENV`.
+    pub env: RouterEnv,
+    /// `DATABASE_URL`: the owner role. Migrations, worker and scheduler use it.
+    pub database_url: SecretString,
+    /// `DATABASE_APP_URL`: what the API connects with (defaults to `DATABASE_URL`). Whatever it
+    /// names, every API connection switches to the RLS-bound `router_app` role on connect.
+    pub database_app_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS` (default 20) per pool.
+    pub database_max_connections: u32,
+    /// `REDIS_URL`: mandatory, no in-memory fallback.
+    pub redis_url: SecretString,
+    /// `REDIS_KEY_PREFIX` (default `router:`): every Redis key starts with it, so several
+    /// deployments (or parallel tests) can share one Redis.
+    pub redis_key_prefix: String,
+    /// `ENCRYPTION_KEY` + `ENCRYPTION_KEYS_PREVIOUS`.
+    pub keyring: Keyring,
+    /// `API_KEY_SALT`: pepper of HMAC-SHA256 API key hashes.
+    pub api_key_salt: SecretString,
+    /// `META_APP_ID`: the Instagram app id (OAuth `client_id`).
+    pub meta_app_id: String,
+    /// `IG_APP_SECRET`: verifies Meta's webhook signatures and signs OAuth exchanges.
+    pub ig_app_secret: SecretString,
+    /// `META_VERIFY_TOKEN`: the answer to Meta's webhook handshake.
+    pub meta_verify_token: SecretString,
+    /// `GRAPH_API_VERSION` (default `v24.0`).
+    pub graph_api_version: String,
+    /// `GRAPH_API_BASE_URL` (default `https://graph.instagram.com`).
+    pub graph_api_base_url: Url,
+    /// `SANDBOX_GRAPH_API_BASE_URL`: where accounts created with `router_test_` keys are served
+    /// (the fake Graph API). Unset: test keys cannot connect accounts.
+    pub sandbox_graph_api_base_url: Option<Url>,
+    /// `INSTAGRAM_OAUTH_BASE_URL` (default `https://api.instagram.com`): code exchange host.
+    pub instagram_oauth_base_url: Url,
+    /// `INSTAGRAM_AUTHORIZE_URL` (default `https://www.instagram.com/oauth/authorize`).
+    pub instagram_authorize_url: Url,
+    /// `API_BASE_URL`: public URL of the router; the OAuth redirect URI derives from it.
+    pub api_base_url: Url,
+    /// `PORT` (default 10000).
+    pub port: u16,
+    /// `WORKER_METRICS_PORT` (default 10001).
+    pub worker_metrics_port: u16,
+    /// `SCHEDULER_METRICS_PORT` (default 10002).
+    pub scheduler_metrics_port: u16,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated allow-list; empty means no cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `SENTRY_DSN`: when set, errors are reported there (see docs/RUNBOOK.md).
+    pub sentry_dsn: Option<SecretString>,
+    /// `MAX_BODY_BYTES` (default 262144): larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// `GRAPH_TIMEOUT_SECS` (default 10).
+    pub graph_timeout: Duration,
+    /// `WEBHOOK_TIMEOUT_SECS` (default 15).
+    pub webhook_timeout: Duration,
+    /// `WEBHOOK_RETRY_SCHEDULE` (default `1,2,4,8,16` seconds): the fast retries.
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// `WEBHOOK_RETRY_HORIZON_SECS` (default 86400): extended retries stop this long after the
+    /// first attempt; the delivery then goes to the DLQ.
+    pub webhook_retry_horizon: Duration,
+    /// `WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT` (default 8).
+    pub webhook_max_in_flight_per_endpoint: u32,
+    /// `WEBHOOK_SECRET_OVERLAP_SECS` (default 86400): how long an old secret keeps signing.
+    pub webhook_secret_overlap: Duration,
+    /// `JOB_LEASE_SECS` (default 60): must exceed the slowest job (validated).
+    pub job_lease: Duration,
+    /// `WORKER_CONCURRENCY` (default 32): jobs in flight per worker process.
+    pub worker_concurrency: usize,
+    /// `WORKER_POLL_INTERVAL_MS` (default 500): the fallback when no NOTIFY arrives.
+    pub worker_poll_interval: Duration,
+    /// `RATE_LIMIT_TEXT_PER_SEC` (default 90): per account, below Meta's 100/s.
+    pub rate_limit_text_per_sec: u32,
+    /// `RATE_LIMIT_MEDIA_PER_SEC` (default 9): per account, below Meta's 10/s.
+    pub rate_limit_media_per_sec: u32,
+    /// `API_RATE_LIMIT_PER_MINUTE` (default 6000): per API key.
+    pub api_rate_limit_per_minute: u32,
+    /// `IDEMPOTENCY_TTL_HOURS` (default 24, at least 24).
+    pub idempotency_ttl: Duration,
+    /// `RETENTION_DAYS` (default 90): message content older than this is purged.
+    pub retention_days: u32,
+    /// `TOKEN_REFRESH_WINDOW_DAYS` (default 10): refresh tokens expiring within this window.
+    pub token_refresh_window_days: u32,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets are SecretString (redacted) already; keep the output short anyway.
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("api_base_url", &self.api_base_url.as_str())
+            .field("port", &self.port)
+            .field("graph_api_base_url", &self.graph_api_base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// All problems found in the environment, one per variable.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// `(variable, problem)` pairs, in the order of [`ENV_VARS`].
+    pub problems: Vec<(String, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
+        for (var, problem) in &self.problems {
+            writeln!(f, "  {var}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables and records problems without stopping at the first.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: BTreeMap<usize, Vec<(String, String)>>,
+}
+
+impl Reader<'_> {
+    fn raw(&self, var: &str) -> Option<String> {
+        debug_assert!(ENV_VARS.contains(&var), "{var} missing from ENV_VARS");
+        (self.lookup)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, var: &str, msg: impl Into<String>) {
+        let order = ENV_VARS.iter().position(|v| *v == var).unwrap_or(usize::MAX);
+        self.problems.entry(order).or_default().push((var.to_owned(), msg.into()));
+    }
+
+    fn required(&mut self, var: &str) -> Option<String> {
+        let v = self.raw(var);
+        if v.is_none() {
+            self.problem(var, "is required but not set");
+        }
+        v
+    }
+
+    fn secret(&mut self, var: &str) -> SecretString {
+        SecretString::from(self.required(var).unwrap_or_default())
+    }
+
+    fn url(&mut self, var: &str, default: Option<&str>) -> Url {
+        let fallback = Url::parse("http://invalid.invalid/").expect("static url");
+        let value = match (self.raw(var), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => {
+                self.problem(var, "is required but not set");
+                return fallback;
+            }
+        };
+        match Url::parse(&value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            Ok(_) => {
+                self.problem(var, "must be an http(s) URL with a host");
+                fallback
+            }
+            Err(e) => {
+                self.problem(var, format!("is not a valid URL ({e})"));
+                fallback
+            }
+        }
+    }
+
+    fn optional_url(&mut self, var: &str) -> Option<Url> {
+        self.raw(var)?;
+        Some(self.url(var, None))
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+        &mut self,
+        var: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> T {
+        let Some(v) = self.raw(var) else { return default };
+        match v.parse::<T>() {
+            Ok(n) if n >= min && n <= max => n,
+            _ => {
+                self.problem(var, format!("must be a number from {min} to {max}, got {v:?}"));
+                default
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after `.env`, which `main` loads in development).
+    ///
+    /// # Errors
+    /// Every missing or malformed variable, one line each.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Builds the configuration from any key lookup (tests pass a map).
+    ///
+    /// # Errors
+    /// Every missing or malformed variable, one line each.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader { lookup, problems: BTreeMap::new() };
+
+        let env = match r.raw("ROUTER_ENV").as_deref() {
+            None | Some("development") => RouterEnv::Development,
+            Some("production") => RouterEnv::Production,
+            Some(other) => {
+                r.problem("ROUTER_ENV", format!("must be development or production, got {other:?}"));
+                RouterEnv::Development
+            }
+        };
+        let prod = env == RouterEnv::Production;
+
+        let database_url = r.secret("DATABASE_URL");
+        check_scheme(&mut r, "DATABASE_URL", &database_url, &["postgres", "postgresql"]);
+        let database_app_url = match r.raw("DATABASE_APP_URL") {
+            Some(v) => {
+                let s = SecretString::from(v);
+                check_scheme(&mut r, "DATABASE_APP_URL", &s, &["postgres", "postgresql"]);
+                s
+            }
+            None => database_url.clone(),
+        };
+        let database_max_connections = r.number("DATABASE_MAX_CONNECTIONS", 20u32, 2, 1000);
+
+        let redis_url = r.secret("REDIS_URL");
+        if !redis_url.expose_secret().is_empty() {
+            match Url::parse(redis_url.expose_secret()) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {
+                    if prod && u.scheme() != "rediss" {
+                        r.problem("REDIS_URL", "must use rediss:// (TLS) when ROUTER_ENV=production");
+                    }
+                    if prod && u.password().is_none_or(str::is_empty) {
+                        r.problem("REDIS_URL", "must carry a password when ROUTER_ENV=production");
+                    }
+                }
+                _ => r.problem("REDIS_URL", "must be a redis:// or rediss:// URL"),
+            }
+        }
+        let redis_key_prefix = r.raw("REDIS_KEY_PREFIX").unwrap_or_else(|| "router:".to_owned());
+
+        let keyring = match r.required("ENCRYPTION_KEY") {
+            Some(current) => {
+                let previous = r.raw("ENCRYPTION_KEYS_PREVIOUS").unwrap_or_default();
+                match Keyring::parse(&current, &previous) {
+                    Ok(k) => {
+                        if prod && k.current_is_example() {
+                            r.problem("ENCRYPTION_KEY", "is the example key; generate one (see README)");
+                        }
+                        k
+                    }
+                    Err(e) => {
+                        let var = if e.in_previous { "ENCRYPTION_KEYS_PREVIOUS" } else { "ENCRYPTION_KEY" };
+                        r.problem(var, e.message);
+                        Keyring::placeholder()
+                    }
+                }
+            }
+            None => Keyring::placeholder(),
+        };
+
+        let api_key_salt = r.secret("API_KEY_SALT");
+        let meta_app_id = r.required("META_APP_ID").unwrap_or_default();
+        let ig_app_secret = r.secret("IG_APP_SECRET");
+        let meta_verify_token = r.secret("META_VERIFY_TOKEN");
+        if prod {
+            for (var, value, min_len) in [
+                ("API_KEY_SALT", &api_key_salt, 32),
+                ("IG_APP_SECRET", &ig_app_secret, 16),
+                ("META_VERIFY_TOKEN", &meta_verify_token, 16),
+            ] {
+                let v = value.expose_secret();
+                if !v.is_empty() && is_weak_secret(v, min_len) {
+                    r.problem(
+                        var,
+                        format!("looks like a default or weak value; use at least {min_len} random characters"),
+                    );
+                }
+            }
+        }
+
+        let graph_api_version = r.raw("GRAPH_API_VERSION").unwrap_or_else(|| "v24.0".to_owned());
+        if !is_graph_version(&graph_api_version) {
+            r.problem("GRAPH_API_VERSION", format!("must look like v24.0, got {graph_api_version:?}"));
+        }
+        let graph_api_base_url = r.url("GRAPH_API_BASE_URL", Some("https://graph.instagram.com"));
+        let sandbox_graph_api_base_url = r.optional_url("SANDBOX_GRAPH_API_BASE_URL");
+        let instagram_oauth_base_url = r.url("INSTAGRAM_OAUTH_BASE_URL", Some("https://api.instagram.com"));
+        let instagram_authorize_url =
+            r.url("INSTAGRAM_AUTHORIZE_URL", Some("https://www.instagram.com/oauth/authorize"));
+        let api_base_url = r.url("API_BASE_URL", None);
+        if prod && api_base_url.scheme() != "https" && api_base_url.host_str() != Some("invalid.invalid") {
+            r.problem("API_BASE_URL", "must be an https:// URL when ROUTER_ENV=production");
+        }
+
+        let port = r.number("PORT", 10000u16, 0, u16::MAX);
+        let worker_metrics_port = r.number("WORKER_METRICS_PORT", 10001u16, 0, u16::MAX);
+        let scheduler_metrics_port = r.number("SCHEDULER_METRICS_PORT", 10002u16, 0, u16::MAX);
+
+        let cors_allowed_origins: Vec<String> = r
+            .raw("CORS_ALLOWED_ORIGINS")
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        for origin in &cors_allowed_origins {
+            if origin == "*" {
+                r.problem("CORS_ALLOWED_ORIGINS", "must list origins; `*` is not allowed");
+            } else if Url::parse(origin).map(|u| u.host().is_none()).unwrap_or(true) {
+                r.problem("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://crm.example.com"));
+            }
+        }
+
+        let log_format = match r.raw("LOG_FORMAT").as_deref() {
+            None => {
+                if prod {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                r.problem("LOG_FORMAT", format!("must be json or pretty, got {other:?}"));
+                LogFormat::Json
+            }
+        };
+        let sentry_dsn = r.raw("SENTRY_DSN").map(SecretString::from);
+
+        let max_body_bytes = r.number("MAX_BODY_BYTES", 262_144usize, 1024, 64 * 1024 * 1024);
+        let graph_timeout = Duration::from_secs(r.number("GRAPH_TIMEOUT_SECS", 10u64, 1, 120));
+        let webhook_timeout = Duration::from_secs(r.number("WEBHOOK_TIMEOUT_SECS", 15u64, 1, 120));
+        let webhook_retry_schedule = match r.raw("WEBHOOK_RETRY_SCHEDULE") {
+            None => [1, 2, 4, 8, 16].into_iter().map(Duration::from_secs).collect(),
+            Some(v) => match parse_schedule(&v) {
+                Some(s) => s,
+                None => {
+                    r.problem(
+                        "WEBHOOK_RETRY_SCHEDULE",
+                        "must be comma-separated seconds (decimals allowed), e.g. 1,2,4,8,16",
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        let webhook_retry_horizon =
+            Duration::from_secs(r.number("WEBHOOK_RETRY_HORIZON_SECS", 86_400u64, 1, 30 * 86_400));
+        let webhook_max_in_flight_per_endpoint = r.number("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 8u32, 1, 1000);
+        let webhook_secret_overlap =
+            Duration::from_secs(r.number("WEBHOOK_SECRET_OVERLAP_SECS", 86_400u64, 0, 30 * 86_400));
+        let job_lease = Duration::from_secs(r.number("JOB_LEASE_SECS", 60u64, 1, 3600));
+        let worker_concurrency = r.number("WORKER_CONCURRENCY", 32usize, 1, 4096);
+        let worker_poll_interval = Duration::from_millis(r.number("WORKER_POLL_INTERVAL_MS", 500u64, 10, 60_000));
+        let rate_limit_text_per_sec = r.number("RATE_LIMIT_TEXT_PER_SEC", 90u32, 1, 10_000);
+        let rate_limit_media_per_sec = r.number("RATE_LIMIT_MEDIA_PER_SEC", 9u32, 1, 10_000);
+        let api_rate_limit_per_minute = r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000);
+        let idempotency_ttl = Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365));
+        let retention_days = r.number("RETENTION_DAYS", 90u32, 1, 36_500);
+        let token_refresh_window_days = r.number("TOKEN_REFRESH_WINDOW_DAYS", 10u32, 1, 59);
+
+        // A lease shorter than the slowest job re-runs jobs that are still running.
+        let slowest = graph_timeout.max(webhook_timeout) + Duration::from_secs(5);
+        if job_lease < slowest {
+            r.problem(
+                "JOB_LEASE_SECS",
+                format!(
+                    "must exceed the slowest job (HTTP timeout + 5 s = {} s), or running jobs are re-claimed",
+                    slowest.as_secs()
+                ),
+            );
+        }
+
+        if !r.problems.is_empty() {
+            return Err(ConfigError { problems: r.problems.into_values().flatten().collect() });
+        }
+        Ok(Self {
+            env,
+            database_url,
+            database_app_url,
+            database_max_connections,
+            redis_url,
+            redis_key_prefix,
+            keyring,
+            api_key_salt,
+            meta_app_id,
+            ig_app_secret,
+            meta_verify_token,
+            graph_api_version,
+            graph_api_base_url,
+            sandbox_graph_api_base_url,
+            instagram_oauth_base_url,
+            instagram_authorize_url,
+            api_base_url,
+            port,
+            worker_metrics_port,
+            scheduler_metrics_port,
+            cors_allowed_origins,
+            log_format,
+            sentry_dsn,
+            max_body_bytes,
+            graph_timeout,
+            webhook_timeout,
+            webhook_retry_schedule,
+            webhook_retry_horizon,
+            webhook_max_in_flight_per_endpoint,
+            webhook_secret_overlap,
+            job_lease,
+            worker_concurrency,
+            worker_poll_interval,
+            rate_limit_text_per_sec,
+            rate_limit_media_per_sec,
+            api_rate_limit_per_minute,
+            idempotency_ttl,
+            retention_days,
+            token_refresh_window_days,
+        })
+    }
+
+    /// True when `ROUTER_ENV=production`.
+    #[must_use]
+    pub fn is_production(&self) -> bool {
+        self.env == RouterEnv::Production
+    }
+
+    /// The OAuth redirect URI registered with Meta: `{API_BASE_URL}/oauth/instagram/callback`.
+    #[must_use]
+    pub fn oauth_redirect_uri(&self) -> String {
+        format!("{}/oauth/instagram/callback", self.api_base_url.as_str().trim_end_matches('/'))
+    }
+}
+
+fn check_scheme(r: &mut Reader<'_>, var: &str, value: &SecretString, schemes: &[&str]) {
+    let v = value.expose_secret();
+    if v.is_empty() {
+        return;
+    }
+    match Url::parse(v) {
+        Ok(u) if schemes.contains(&u.scheme()) => {}
+        _ => r.problem(var, format!("must be a {}:// URL", schemes[0])),
+    }
+}
+
+fn is_graph_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else { return false };
+    let mut parts = rest.split('.');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
+        if !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit()))
+}
+
+fn parse_schedule(v: &str) -> Option<Vec<Duration>> {
+    let out: Option<Vec<Duration>> = v
+        .split(',')
+        .map(|s| s.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0 && *n <= 86_400.0))
+        .map(|n| n.map(Duration::from_secs_f64))
+        .collect();
+    out.filter(|s| !s.is_empty())
+}
+
+/// Placeholder-looking or short secrets are refused in production.
+fn is_weak_secret(v: &str, min_len: usize) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let placeholders = ["change", "example", "placeholder", "secret", "password", "dev-", "test", "xxxx", "default"];
+    v.len() < min_len
+        || placeholders.iter().any(|p| lower.contains(p))
+        || v.chars().collect::<std::collections::HashSet<_>>().len() < 8
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/router".to_owned()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            ("ENCRYPTION_KEY", format!("1:{}", crate::crypto::b64(&[7u8; 32]))),
+            ("API_KEY_SALT", "salt".to_owned()),
+            ("META_APP_ID", "123".to_owned()),
+            ("IG_APP_SECRET", "s".to_owned()),
+            ("META_VERIFY_TOKEN", "v".to_owned()),
+            ("API_BASE_URL", "http://localhost:10000".to_owned()),
+        ])
+    }
+
+    fn load(vars: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(&|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn a_complete_development_environment_loads_with_defaults() {
+        let c = load(&base()).expect("valid");
+        assert_eq!(c.port, 10000);
+        assert_eq!(c.graph_api_version, "v24.0");
+        assert_eq!(c.webhook_retry_schedule.len(), 5);
+        assert_eq!(c.oauth_redirect_uri(), "http://localhost:10000/oauth/instagram/callback");
+    }
+
+    #[test]
+    fn every_missing_variable_is_named_once() {
+        let mut vars = base();
+        vars.remove("DATABASE_URL");
+        vars.remove("REDIS_URL");
+        vars.insert("PORT", "ten".to_owned());
+        let err = load(&vars).unwrap_err();
+        let names: Vec<_> = err.problems.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(names, ["DATABASE_URL", "REDIS_URL", "PORT"]);
+        let text = err.to_string();
+        assert!(text.contains("DATABASE_URL: is required but not set"), "{text}");
+    }
+
+    #[test]
+    fn production_refuses_weak_secrets_plain_redis_and_http_base_url() {
+        let mut vars = base();
+        vars.insert("ROUTER_ENV", "production".to_owned());
+        vars.insert("API_KEY_SALT", "change-me-please-change-me-please-123".to_owned());
+        let err = load(&vars).unwrap_err();
+        let names: Vec<_> = err.problems.iter().map(|(v, _)| v.as_str()).collect();
+        for var in ["REDIS_URL", "API_KEY_SALT", "IG_APP_SECRET", "META_VERIFY_TOKEN", "API_BASE_URL"] {
+            assert!(names.contains(&var), "{var} not reported in {names:?}");
+        }
+        // Secrets are never echoed back.
+        assert!(!err.to_string().contains("change-me-please"));
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_http_timeout_is_refused() {
+        let mut vars = base();
+        vars.insert("JOB_LEASE_SECS", "10".to_owned());
+        let err = load(&vars).unwrap_err();
+        assert_eq!(err.problems[0].0, "JOB_LEASE_SECS");
+    }
+}

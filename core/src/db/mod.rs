@@ -1,0 +1,114 @@
+//! Data access: pools, tenant-scoped transactions and one function per statement.
+//!
+//! Two kinds of pool exist on purpose:
+//! * [`connect_app_pool`] (the API): every connection runs `set role router_app` on connect. That
+//!   role has no BYPASSRLS and does not own the tables, so row-level security holds even when the
+//!   URL names a superuser (as in local development and CI). Each transaction then names its tenant
+//!   with [`begin_merchant_tx`] (`set_config('app.merchant_id', …, true)`); a transaction that sets
+//!   nothing sees no tenant rows at all.
+//! * [`connect_owner_pool`] (migrations, worker, scheduler, CLI): the owner role, which bypasses
+//!   RLS. These processes work across tenants and never take tenant input directly.
+//!
+//! Callers own transactions: they `begin`, pass `&mut *tx` down, and `commit`. Dropping a
+//! transaction without committing rolls it back.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod merchants;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The migrations in `migrations/`, embedded.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// The RLS-bound role every API connection switches to.
+pub const APP_ROLE: &str = "router_app";
+
+/// Pool for the API: RLS applies to every query.
+///
+/// # Errors
+/// The URL is malformed or the first connection fails (fail fast at start).
+pub async fn connect_app_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
+    let opts: PgConnectOptions = url.expose_secret().parse()?;
+    app_pool_options(max).connect_with(opts).await
+}
+
+/// Pool options that switch each new connection to [`APP_ROLE`].
+#[must_use]
+pub fn app_pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("set role router_app").await?;
+                Ok(())
+            })
+        })
+}
+
+/// Pool for migrations, worker and scheduler (owner role; bypasses RLS).
+///
+/// # Errors
+/// The URL is malformed or the first connection fails.
+pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
+    let opts: PgConnectOptions = url.expose_secret().parse()?;
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
+        .await
+}
+
+/// Begins a transaction scoped to one merchant: RLS shows and accepts only its rows.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn begin_merchant_tx(pool: &PgPool, merchant_id: Uuid) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    set_merchant_context(&mut tx, merchant_id).await?;
+    Ok(tx)
+}
+
+/// Names the tenant for the rest of the current transaction (`set_merchant_context`).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn set_merchant_context(conn: &mut sqlx::PgConnection, merchant_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('app.merchant_id', $1, true)")
+        .bind(merchant_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Begins a platform-admin transaction (admin endpoints only: merchants, keys, DLQ).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn begin_admin_tx(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('app.platform_admin', 'on', true)").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Postgres error → name of the violated constraint, if any.
+#[must_use]
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) => d.constraint(),
+        _ => None,
+    }
+}
+
+/// True when the error means Postgres is unreachable (→ 503), not a bad query.
+#[must_use]
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_))
+        || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+}

@@ -1,0 +1,27 @@
+//! Message Router's core library: everything the three binaries share.
+//!
+//! The API, worker and scheduler only wire and translate; the domain lives here so that one
+//! definition of a table, a job or a signature serves all of them.
+//!
+//! # Layout
+//! - [`config`]: the typed, validated environment (DESIGN §3).
+//! - [`crypto`]: AES-256-GCM secrets with key versions, API key hashing, HMAC signatures.
+//! - [`db`]: pools (RLS-bound app role vs owner), tenant transactions, one function per statement.
+//! - [`queue`]: the Postgres job queue (outbox, SKIP LOCKED claims, leases, ordering keys).
+//! - [`graph`]: the Instagram Graph API client and its error classification.
+//! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
+//! - [`domain`]: scopes, statuses and CRM event names.
+//! - [`telemetry`]: logging and the Prometheus recorder.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics` for the worker and scheduler.
+
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod graph;
+pub mod ops;
+pub mod queue;
+pub mod redis;
+pub mod telemetry;
+
+pub use db::MIGRATOR;

@@ -1,0 +1,316 @@
+//! The durable job queue: a `jobs` table we own, written in the caller's transaction (outbox).
+//!
+//! # Why our own module and not apalis
+//! The design card named apalis. apalis-postgres 1.0.0 was measured first
+//! (`research/pg-job-queues.md` §1.5–1.9): transactional enqueue works, but failed jobs re-run at
+//! once with no backoff, `RetryAfterError` hot-loops (1 438 runs in 4 s, ignoring `max_attempts`),
+//! a worker restarted under the same name strands its jobs in `Running`, there is no per-key
+//! ordering, and its workers ran 3–5× slower than a plain claim loop on the same database. Per-
+//! conversation order and durable backoff are the two things this product cannot do without, so
+//! the queue is this small module (the River / crates.io approach). Revisit when apalis has
+//! ordering keys and durable `run_at` backoff.
+//!
+//! # Semantics
+//! * [`enqueue`] runs on the caller's connection: the job commits or rolls back with the domain
+//!   row. One `pg_notify` rides in the same statement; Postgres folds identical notifications of a
+//!   transaction into one, so a transaction wakes workers once.
+//! * [`claim`] takes a batch with `FOR UPDATE SKIP LOCKED` and gives each job a lease
+//!   (`locked_until`) plus a fresh `lock_token`; no transaction stays open while the job calls
+//!   Instagram or a CRM. A job whose lease expired (worker killed) is claimable again: delivery is
+//!   **at-least-once**; the window for a duplicate is "the external call succeeded, the worker died
+//!   before [`complete`] committed".
+//! * `ordering_key`: only the oldest unfinished job of a key is claimable. Jobs are deleted on
+//!   success, so "no older row with my key" means "I am the head". A retrying head keeps its row
+//!   (and its `job_id`), so later jobs of the same conversation wait behind it; other keys do not.
+//! * Retries reschedule (`run_at`); workers never sleep on a job. [`retry`] can leave `attempts`
+//!   unchanged (throttling is not a failed attempt).
+//! * [`kill`] moves a job to `dead_jobs` (the job-level DLQ) in one statement.
+//! * Every state change checks the `lock_token`, so a worker whose lease was taken over cannot
+//!   complete or reschedule the new owner's run.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The LISTEN/NOTIFY channel.
+pub const CHANNEL: &str = "router_jobs";
+
+/// Job kinds (stable forever: rows on disk name them).
+pub mod kinds {
+    /// Send one outbound message to Instagram.
+    pub const SEND_MESSAGE: &str = "message.send";
+    /// Deliver one CRM webhook.
+    pub const DELIVER_WEBHOOK: &str = "webhook.deliver";
+    /// Scheduler maintenance task (`payload.task` names it).
+    pub const MAINTENANCE: &str = "maintenance";
+}
+
+/// A job to insert.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub payload: Value,
+    pub merchant_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub ordering_key: Option<String>,
+    pub unique_key: Option<String>,
+    pub run_at: Option<OffsetDateTime>,
+    pub max_attempts: i32,
+}
+
+impl NewJob {
+    /// A job of `kind` with defaults (runs now, 25 attempts, no key).
+    #[must_use]
+    pub fn new(kind: &'static str, payload: Value) -> Self {
+        Self {
+            kind,
+            payload,
+            merchant_id: None,
+            account_id: None,
+            ordering_key: None,
+            unique_key: None,
+            run_at: None,
+            max_attempts: 25,
+        }
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub job_id: i64,
+    pub kind: String,
+    pub payload: Value,
+    pub merchant_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub ordering_key: Option<String>,
+    /// Attempts including this one.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub lock_token: Uuid,
+    pub first_run_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// Inserts jobs in the caller's transaction. Jobs whose `unique_key` exists are skipped.
+/// Returns the ids inserted.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<i64>, sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind).collect();
+    let payloads: Vec<&Value> = jobs.iter().map(|j| &j.payload).collect();
+    let merchants: Vec<Option<Uuid>> = jobs.iter().map(|j| j.merchant_id).collect();
+    let accounts: Vec<Option<Uuid>> = jobs.iter().map(|j| j.account_id).collect();
+    let orderings: Vec<Option<&str>> = jobs.iter().map(|j| j.ordering_key.as_deref()).collect();
+    let uniques: Vec<Option<&str>> = jobs.iter().map(|j| j.unique_key.as_deref()).collect();
+    let run_ats: Vec<Option<OffsetDateTime>> = jobs.iter().map(|j| j.run_at).collect();
+    let maxes: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
+    // `with ordinality` keeps insertion order = job_id order, which ordering keys rely on.
+    sqlx::query_scalar(
+        r"with ins as (
+              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, unique_key, run_at, max_attempts)
+              select k, p, m, a, o, u, coalesce(r, now()), x
+                from unnest($1::text[], $2::jsonb[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+                            $7::timestamptz[], $8::int[])
+                     with ordinality as t (k, p, m, a, o, u, r, x, n)
+               order by n
+              on conflict on constraint jobs_unique_key_key do nothing
+              returning job_id
+          ), wake as (
+              select pg_notify($9, '') where exists (select 1 from ins)
+          )
+          select job_id from ins, (select count(*) from wake) w",
+    )
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(&merchants)
+    .bind(&accounts)
+    .bind(&orderings)
+    .bind(&uniques)
+    .bind(&run_ats)
+    .bind(&maxes)
+    .bind(CHANNEL)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Inserts one job (see [`enqueue_many`]). `None` when its `unique_key` already exists.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>, sqlx::Error> {
+    Ok(enqueue_many(conn, std::slice::from_ref(&job)).await?.into_iter().next())
+}
+
+/// Claims up to `limit` runnable jobs of the given kinds, leasing them for `lease`.
+///
+/// # Errors
+/// Postgres errors.
+#[tracing::instrument(skip_all, fields(limit))]
+pub async fn claim(pool: &PgPool, kinds: &[&str], limit: i64, lease: Duration, worker: &str) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    // The planner uses the two partial indexes (available by run_at, running by locked_until).
+    // The not-exists probe is an index lookup on (ordering_key, job_id).
+    sqlx::query_as(
+        r"with candidates as (
+              select j.job_id from jobs j
+               where j.kind = any($1)
+                 and ((j.state = 'available' and j.run_at <= now())
+                      or (j.state = 'running' and j.locked_until < now()))
+                 and (j.ordering_key is null or not exists (
+                        select 1 from jobs p where p.ordering_key = j.ordering_key and p.job_id < j.job_id))
+               order by j.priority desc, j.run_at, j.job_id
+               limit $2
+               for update skip locked
+          )
+          update jobs j
+             set state = 'running', attempts = j.attempts + 1,
+                 locked_until = now() + make_interval(secs => $3), lock_token = gen_random_uuid(),
+                 locked_by = $4, first_run_at = coalesce(j.first_run_at, now()), updated_at = now()
+            from candidates c
+           where j.job_id = c.job_id
+          returning j.job_id, j.kind, j.payload, j.merchant_id, j.account_id, j.ordering_key, j.attempts,
+                    j.max_attempts, j.lock_token, j.first_run_at, j.created_at",
+    )
+    .bind(kinds)
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .bind(worker)
+    .fetch_all(pool)
+    .await
+}
+
+/// Marks a job done (deletes it). False when the lease was lost to another worker.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn complete(conn: &mut PgConnection, job_id: i64, lock_token: Uuid) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("delete from jobs where job_id = $1 and lock_token = $2")
+        .bind(job_id)
+        .bind(lock_token)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Reschedules a job for `run_at`. With `count_attempt = false` the claim does not count (rate
+/// limiting, paused accounts, Redis outages). False when the lease was lost.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn retry(
+    conn: &mut PgConnection,
+    job_id: i64,
+    lock_token: Uuid,
+    run_at: OffsetDateTime,
+    error: Option<&str>,
+    count_attempt: bool,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        r"update jobs
+             set state = 'available', run_at = $3, last_error = coalesce($4, last_error),
+                 attempts = case when $5 then attempts else greatest(attempts - 1, 0) end,
+                 locked_until = null, lock_token = null, locked_by = null, updated_at = now()
+           where job_id = $1 and lock_token = $2",
+    )
+    .bind(job_id)
+    .bind(lock_token)
+    .bind(run_at)
+    .bind(error)
+    .bind(count_attempt)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Moves a job to `dead_jobs`. False when the lease was lost.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn kill(conn: &mut PgConnection, job_id: i64, lock_token: Uuid, error: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        r"with dead as (
+              delete from jobs where job_id = $1 and lock_token = $2
+              returning job_id, kind, payload, merchant_id, account_id, ordering_key, attempts
+          )
+          insert into dead_jobs (job_id, kind, payload, merchant_id, account_id, ordering_key, attempts, last_error)
+          select job_id, kind, payload, merchant_id, account_id, ordering_key, attempts, $3 from dead",
+    )
+    .bind(job_id)
+    .bind(lock_token)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Gives claimed-but-unstarted jobs back (graceful shutdown): runnable at once, the claim not
+/// counted as an attempt.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn release(pool: &PgPool, lock_tokens: &[Uuid]) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        r"update jobs
+             set state = 'available', attempts = greatest(attempts - 1, 0), locked_until = null,
+                 lock_token = null, locked_by = null, updated_at = now()
+           where lock_token = any($1)",
+    )
+    .bind(lock_tokens)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Makes an account's waiting sends runnable now (after re-authentication).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn wake_account_jobs(conn: &mut PgConnection, account_id: Uuid) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        r"with woken as (
+              update jobs set run_at = now(), updated_at = now()
+               where account_id = $1 and state = 'available' and run_at > now()
+              returning 1
+          )
+          select count(*) from woken, (select pg_notify($2, '')) n",
+    )
+    .bind(account_id)
+    .bind(CHANNEL)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Queue depth and age of the oldest runnable job, per kind (for gauges).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KindStats {
+    pub kind: String,
+    pub depth: i64,
+    pub runnable: i64,
+    pub running: i64,
+    pub oldest_runnable_secs: f64,
+}
+
+/// Reads [`KindStats`] for every kind present.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn stats(pool: &PgPool) -> Result<Vec<KindStats>, sqlx::Error> {
+    sqlx::query_as(
+        r"select kind, count(*) as depth,
+                 count(*) filter (where state = 'available' and run_at <= now()) as runnable,
+                 count(*) filter (where state = 'running') as running,
+                 coalesce(extract(epoch from now() - min(run_at) filter (where state = 'available' and run_at <= now())), 0)::float8
+                     as oldest_runnable_secs
+            from jobs group by kind",
+    )
+    .fetch_all(pool)
+    .await
+}
