@@ -1,1 +1,144 @@
-//! placeholder
+//! `router-api`: the REST API, the Instagram webhook receiver and the OAuth callback.
+//!
+//! The binary is a thin `main.rs` over this library so tests (and the benchmark) start the very
+//! same router on port 0: [`build_state`] connects everything (failing fast when Postgres or Redis
+//! is missing), [`build_router`] assembles routes and middleware, [`serve`] runs until cancelled.
+//!
+//! # Layout
+//! - `routes/`: one module per resource (accounts, admin, health).
+//! - [`auth`]: API key authentication and scope checks (extractors).
+//! - [`error`]: `ApiError` and the JSON error body with `correlation_id`.
+//! - [`openapi`]: the utoipa document and the bearer scheme; Swagger UI is served at `/docs`.
+//! - [`state`]: `AppState` and the batched `last_used_at` recorder.
+//! - [`cli`]: `migrate`, `create-admin-key`, `openapi`.
+
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use router_core::config::Config;
+use router_core::graph::GraphClient;
+use router_core::redis::RateLimiter;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::{AppState, KeyUsage};
+
+/// Connects Postgres (as the RLS-bound role) and Redis, both mandatory.
+///
+/// # Errors
+/// A dependency is unreachable; the message names it.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let db = router_core::db::connect_app_pool(&config.database_app_url, config.database_max_connections)
+        .await
+        .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
+    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
+    let graph = GraphClient::new(
+        config.graph_api_base_url.clone(),
+        config.instagram_oauth_base_url.clone(),
+        &config.graph_api_version,
+        config.graph_timeout,
+    );
+    let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
+    let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        graph,
+        sandbox_graph,
+        redis,
+        limiter,
+        key_usage: Arc::new(KeyUsage::default()),
+        metrics: router_core::telemetry::metrics_handle(),
+    })
+}
+
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("router_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("router_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Routes and middleware. Outermost first: request id → trace span → error rendering → CORS →
+/// body limit → timeout → routes.
+pub fn build_router(state: AppState) -> Router {
+    let (api, openapi) = routes::api_router().split_for_parts();
+    let x_request_id = HeaderName::from_static("x-request-id");
+
+    let cors = {
+        let origins: Vec<HeaderValue> =
+            state.config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                x_request_id.clone(),
+            ])
+            .expose_headers([x_request_id.clone(), HeaderName::from_static("idempotent-replayed")])
+            .max_age(Duration::from_secs(600))
+    };
+    let max_body = state.config.max_body_bytes;
+
+    Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(routes::health::router())
+        .route_layer(middleware::from_fn(track_metrics))
+        .with_state(state)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(cors)
+        .layer(middleware::from_fn(error::finalize_errors))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    // Path only: query strings can carry OAuth codes and state.
+                    tracing::info_span!("http", request_id, method = %req.method(), path = %req.uri().path(),
+                        api_key_id = tracing::field::Empty)
+                })
+                .on_request(())
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Serves `router` on `listener` until `cancel`, flushing key usage on the way out.
+///
+/// # Errors
+/// The server fails.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener, cancel: CancellationToken) -> anyhow::Result<()> {
+    let flusher = tokio::spawn(state.key_usage.clone().run_flusher(state.db.clone(), Duration::from_secs(5), cancel.clone()));
+    let app = build_router(state);
+    axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned()).await?;
+    cancel.cancel();
+    let _ = flusher.await;
+    Ok(())
+}

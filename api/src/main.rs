@@ -1,1 +1,97 @@
-fn main() {}
+//! `router-api` binary: see `router_api::cli` for the subcommands.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use router_api::cli::{Cli, Command};
+use router_core::config::Config;
+use router_core::crypto::{KeyEnvironment, generate_api_key};
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        let doc = router_api::openapi::document();
+        println!("{}", doc.to_pretty_json().expect("serialisable spec"));
+        return ExitCode::SUCCESS;
+    }
+    let _ = dotenvy::dotenv();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("router-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    router_core::telemetry::init_tracing(config.log_format, "info,router_api=info,router_core=info,sqlx=warn");
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::CreateAdminKey { name } => create_admin_key(&config, &name).await,
+        Command::Openapi => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "router-api failed");
+            eprintln!("router-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
+    let state = router_api::build_state(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
+    tracing::info!(%addr, "router-api listening");
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        router_core::ops::shutdown_signal().await;
+        tracing::info!("shutdown signal received; draining requests");
+        c.cancel();
+    });
+    router_api::serve(state, listener, cancel).await?;
+    tracing::info!("router-api stopped cleanly");
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let pool = router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
+    router_core::MIGRATOR.run(&pool).await.context("migration failed")?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn create_admin_key(config: &Config, name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+    let pool = router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
+    let key = generate_api_key(KeyEnvironment::Live, &config.api_key_salt);
+    let scopes = vec!["admin".to_owned()];
+    let mut conn = pool.acquire().await?;
+    router_core::db::api_keys::insert_api_key(
+        &mut conn,
+        &router_core::db::api_keys::NewKey {
+            api_key_id: uuid::Uuid::now_v7(),
+            merchant_id: None,
+            name: name.trim(),
+            key_hash: &key.hash,
+            key_prefix: &key.prefix,
+            environment: "live",
+            scopes: &scopes,
+            account_ids: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .context("cannot store the key (did you run `router-api migrate`?)")?;
+    // The one and only time the key is shown.
+    println!("{}", key.key.expose_secret());
+    eprintln!("Platform admin key {:?} created. Store it now: it cannot be shown again.", name.trim());
+    Ok(())
+}

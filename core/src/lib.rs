@@ -13,6 +13,7 @@
 //! - [`domain`]: scopes, statuses and CRM event names.
 //! - [`telemetry`]: logging and the Prometheus recorder.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` for the worker and scheduler.
+//! - [`ssrf`]: CRM URL checks against private and internal addresses.
 
 pub mod config;
 pub mod crypto;
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod ops;
 pub mod queue;
 pub mod redis;
+pub mod ssrf;
 pub mod telemetry;
 
 pub use db::MIGRATOR;

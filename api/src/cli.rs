@@ -1,0 +1,27 @@
+//! Subcommands of the `router-api` binary (DESIGN §2).
+
+use clap::{Parser, Subcommand};
+
+/// Message Router API server and administration commands.
+#[derive(Debug, Parser)]
+#[command(name = "router-api", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API on PORT (default).
+    Serve,
+    /// Apply database migrations (run as the owner role, before starting new code).
+    Migrate,
+    /// Create a platform admin API key and print it once.
+    CreateAdminKey {
+        /// A label for the key.
+        #[arg(long)]
+        name: String,
+    },
+    /// Print the OpenAPI document (JSON) to stdout.
+    Openapi,
+}

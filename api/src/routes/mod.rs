@@ -1,0 +1,16 @@
+//! Route modules; each owns its router, DTOs and handlers.
+
+pub mod accounts;
+pub mod admin;
+pub mod health;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// Every documented route (they all appear in `/openapi.json`).
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .merge(accounts::router())
+        .merge(admin::router())
+}
