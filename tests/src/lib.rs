@@ -1,1 +1,438 @@
-//! placeholder
+//! Test harness shared by every integration test.
+//!
+//! Each [`TestApp`] gets its own Postgres database (created from the real migrations, dropped when
+//! the test passes, kept for debugging when it fails), its own Redis key prefix, a fake Graph API
+//! and a fake CRM on loopback, and the real `router-api` router served on port 0. Tests drive it
+//! over HTTP with [`TestApp::req`] and drain the queue with a real worker ([`TestApp::worker`]).
+//!
+//! Environment: `TEST_DATABASE_URL` (or `DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) must allow `CREATE DATABASE` and `CREATE ROLE`;
+//! `TEST_REDIS_URL` (or `REDIS_URL`, default `redis://127.0.0.1:6379`). `TEST_LOG=1` also prints
+//! logs to stderr.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use router_api::state::AppState;
+use router_core::config::Config;
+use router_core::crypto::{KeyEnvironment, b64, generate_api_key};
+use router_fakes::crm::FakeCrm;
+use router_fakes::graph::FakeGraph;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use router_fakes;
+
+/// The platform app secret the fakes sign with.
+pub const APP_SECRET: &str = "test-app-secret-0123456789abcdef";
+/// The webhook handshake token.
+pub const VERIFY_TOKEN: &str = "test-verify-token-0123456789";
+
+fn admin_db_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").or_else(|_| std::env::var("REDIS_URL")).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let mut u = url::Url::parse(url).expect("valid TEST_DATABASE_URL");
+    u.set_path(&format!("/{db}"));
+    u.to_string()
+}
+
+/// Everything logged by this test process (the subscriber is global).
+pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(Arc::default);
+
+#[derive(Clone)]
+struct LogSink;
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().expect("logs").extend_from_slice(buf);
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = std::io::stderr().write_all(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::new("info,router_api=debug,router_core=debug,router_worker=debug,router_scheduler=debug,sqlx=warn");
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(|| LogSink))
+        .try_init();
+});
+
+/// The captured logs as text.
+#[must_use]
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().expect("logs")).into_owned()
+}
+
+/// A fresh, migrated database; dropped when the owning test passes.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    /// Creates and migrates a database named `rt_<unix seconds>_<random>`. Databases of earlier
+    /// runs older than two hours are removed first (a failed test keeps its database until then).
+    ///
+    /// # Panics
+    /// When Postgres is unreachable or refuses.
+    pub async fn create() -> Self {
+        let admin = admin_db_url();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect TEST_DATABASE_URL (is Postgres running?)");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let old: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'rt\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+        for db in old {
+            let ts = db.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
+            if now - ts > 7200 {
+                let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)")).execute(&mut conn).await;
+            }
+        }
+        let name = format!("rt_{now}_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        sqlx::query(&format!("create database \"{name}\"")).execute(&mut conn).await.expect("create test database");
+        let url = with_db(&admin, &name);
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&url).await.expect("connect test db");
+        router_core::MIGRATOR.run(&pool).await.expect("migrations apply");
+        Self { name, url, pool }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test database kept for debugging: {}", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        let admin = admin_db_url();
+        // Drop from a plain thread: the test's runtime is shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&mut c).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Environment for a test configuration (override entries before building).
+#[must_use]
+pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
+    let prefix = format!("t:{}:", Uuid::new_v4().simple());
+    HashMap::from([
+        ("DATABASE_URL".into(), db_url.to_owned()),
+        ("REDIS_URL".into(), redis_url()),
+        ("REDIS_KEY_PREFIX".into(), prefix),
+        ("ENCRYPTION_KEY".into(), format!("1:{}", b64(&rand_bytes()))),
+        ("API_KEY_SALT".into(), "test-api-key-salt-0123456789abcdef".into()),
+        ("META_APP_ID".into(), "1234567890".into()),
+        ("IG_APP_SECRET".into(), APP_SECRET.into()),
+        ("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into()),
+        ("GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
+        ("SANDBOX_GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
+        ("INSTAGRAM_OAUTH_BASE_URL".into(), graph_url.to_owned()),
+        ("INSTAGRAM_AUTHORIZE_URL".into(), format!("{graph_url}/oauth/authorize")),
+        ("API_BASE_URL".into(), "http://127.0.0.1:10000".into()),
+        ("PORT".into(), "0".into()),
+        ("WORKER_METRICS_PORT".into(), "0".into()),
+        ("SCHEDULER_METRICS_PORT".into(), "0".into()),
+        ("GRAPH_TIMEOUT_SECS".into(), "2".into()),
+        ("WEBHOOK_TIMEOUT_SECS".into(), "2".into()),
+        ("JOB_LEASE_SECS".into(), "10".into()),
+        ("WORKER_POLL_INTERVAL_MS".into(), "50".into()),
+        ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
+    ])
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for chunk in b.chunks_mut(16) {
+        chunk.copy_from_slice(Uuid::new_v4().as_bytes());
+    }
+    b
+}
+
+/// Builds a [`Config`] from test variables.
+///
+/// # Panics
+/// On an invalid test configuration.
+#[must_use]
+pub fn config_from(vars: &HashMap<String, String>) -> Config {
+    Config::from_lookup(&|k| vars.get(k).cloned()).unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+/// A running router API against its own database, Redis prefix and fakes.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Owner pool on the test database (bypasses RLS: for assertions and the worker).
+    pub db: PgPool,
+    pub config: Config,
+    pub state: AppState,
+    pub graph: FakeGraph,
+    pub crm: FakeCrm,
+    /// A platform admin key.
+    pub admin_key: String,
+    pub cancel: CancellationToken,
+    pub test_db: TestDb,
+}
+
+impl TestApp {
+    /// Spawns with the default test configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns after letting the test adjust the environment.
+    ///
+    /// # Panics
+    /// When Postgres, Redis or loopback are unavailable.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        LazyLock::force(&TRACING);
+        let test_db = TestDb::create().await;
+        let graph = FakeGraph::start(APP_SECRET).await;
+        let crm = FakeCrm::start().await;
+        let mut vars = test_vars(&test_db.url, &graph.url());
+        adjust(&mut vars);
+        let config = config_from(&vars);
+        let state = router_api::build_state(config.clone()).await.expect("build state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let cancel = CancellationToken::new();
+        tokio::spawn(router_api::serve(state.clone(), listener, cancel.clone()));
+        let admin_key = insert_admin_key(&test_db.pool, &config).await;
+        Self {
+            base,
+            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            db: test_db.pool.clone(),
+            config,
+            state,
+            graph,
+            crm,
+            admin_key,
+            cancel,
+            test_db,
+        }
+    }
+
+    /// Sends a request; `key` becomes the bearer token.
+    pub async fn req(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
+        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        Resp::from(r.send().await.expect("request sent")).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, key: &str) -> Resp {
+        self.req(reqwest::Method::GET, path, Some(key), None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Resp {
+        self.req(reqwest::Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> Resp {
+        self.req(reqwest::Method::PUT, path, Some(key), Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str, key: &str) -> Resp {
+        self.req(reqwest::Method::DELETE, path, Some(key), None).await
+    }
+
+    /// Creates a merchant through the admin API.
+    pub async fn create_merchant(&self, name: &str) -> Uuid {
+        let r = self.post("/api/v1/admin/merchants", &self.admin_key, &json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json["merchant_id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    /// Creates a merchant key with `scopes` through the admin API; returns the key.
+    pub async fn create_key(&self, merchant: Uuid, scopes: &[&str]) -> String {
+        let r = self
+            .post(&format!("/api/v1/admin/merchants/{merchant}/api-keys"), &self.admin_key, &json!({"name": "test", "scopes": scopes}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json["key"].as_str().expect("key").to_owned()
+    }
+
+    /// A merchant and a key with every merchant scope.
+    pub async fn merchant_with_key(&self, name: &str) -> (Uuid, String) {
+        let m = self.create_merchant(name).await;
+        let k = self.create_key(m, &["messages:send", "messages:read", "accounts:read", "accounts:write"]).await;
+        (m, k)
+    }
+
+    /// Registers `ig_id` with the fake Graph API and connects it through the API; the CRM endpoint
+    /// is `crm.url(crm_path)` with secret `webhook_secret`. Returns the account JSON and the token.
+    pub async fn connect_account(&self, key: &str, ig_id: &str, crm_path: &str, webhook_secret: &str) -> (Value, String) {
+        let token = self.graph.add_account(ig_id, &format!("shop_{ig_id}"));
+        self.crm.set_secrets(crm_path, &[webhook_secret]);
+        let r = self
+            .post(
+                "/api/v1/accounts",
+                key,
+                &json!({
+                    "instagram_account_id": ig_id,
+                    "username": format!("shop_{ig_id}"),
+                    "access_token": token,
+                    "crm_webhook_url": self.crm.url(crm_path),
+                    "webhook_secret": webhook_secret,
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        (r.json, token)
+    }
+
+    /// The id of an API key (looked up by its hash, as authentication does).
+    pub async fn key_id(&self, key: &str) -> Uuid {
+        let hash = router_core::crypto::hash_api_key(&self.config.api_key_salt, key);
+        sqlx::query_scalar("select api_key_id from api_keys where key_hash = $1").bind(&hash[..]).fetch_one(&self.db).await.expect("key exists")
+    }
+
+    /// A worker runner over this app's database and configuration.
+    #[must_use]
+    pub fn worker(&self) -> router_worker::runner::Runner {
+        router_worker::runner::Runner::new(Arc::new(self.job_context()))
+    }
+
+    /// The job context a worker would use.
+    #[must_use]
+    pub fn job_context(&self) -> router_worker::jobs::JobContext {
+        router_worker::jobs::JobContext::new(self.db.clone(), Arc::new(self.config.clone()), self.state.limiter.clone())
+    }
+
+    /// Runs a worker until the queue has nothing runnable, repeatedly, until `pred` holds or
+    /// `timeout` passes (for jobs rescheduled a little into the future).
+    pub async fn drain_until(&self, timeout: Duration, mut pred: impl AsyncPred) -> bool {
+        let worker = self.worker();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            worker.run_until_idle().await.expect("worker runs");
+            if pred.check(self).await {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A condition checked between worker drains.
+pub trait AsyncPred {
+    /// True when the awaited state is reached.
+    fn check(&mut self, app: &TestApp) -> impl std::future::Future<Output = bool>;
+}
+
+impl<F, Fut> AsyncPred for F
+where
+    F: FnMut(&TestApp) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    fn check(&mut self, app: &TestApp) -> impl std::future::Future<Output = bool> {
+        self(app)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn insert_admin_key(pool: &PgPool, config: &Config) -> String {
+    let key = generate_api_key(KeyEnvironment::Live, &config.api_key_salt);
+    let mut conn = pool.acquire().await.expect("conn");
+    router_core::db::api_keys::insert_api_key(
+        &mut conn,
+        &router_core::db::api_keys::NewKey {
+            api_key_id: Uuid::now_v7(),
+            merchant_id: None,
+            name: "test admin",
+            key_hash: &key.hash,
+            key_prefix: &key.prefix,
+            environment: "live",
+            scopes: &["admin".to_owned()],
+            account_ids: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("insert admin key");
+    key.key.expose_secret().to_owned()
+}
+
+/// A response, read eagerly.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, headers, text, json }
+    }
+
+    /// A header value.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the documented error body: `{error, message, correlation_id = X-Request-Id, timestamp}`.
+    ///
+    /// # Panics
+    /// When the body does not match.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.json["error"], code, "body: {}", self.text);
+        assert!(self.json["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
+        let cid = self.json["correlation_id"].as_str().expect("correlation_id");
+        assert_eq!(Some(cid), self.header("x-request-id"), "correlation_id must equal X-Request-Id");
+        assert!(self.json["timestamp"].as_str().is_some(), "timestamp");
+    }
+}

@@ -1,1 +1,4 @@
+//! Integration tests: one binary, one module per area (real Postgres, real Redis, loopback fakes).
 
+mod api_accounts;
+mod api_foundation;

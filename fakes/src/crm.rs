@@ -1,0 +1,260 @@
+//! A fake merchant CRM: receives the router's webhooks over real HTTP, verifies both signature
+//! schemes with code written independently of `router-core` (so a bug there cannot hide itself),
+//! and answers with scripted statuses, delays and `Retry-After` headers.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+/// How the CRM answers one delivery.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    /// Answer `status` at once.
+    #[must_use]
+    pub fn status(status: u16) -> Self {
+        Self { status, delay: Duration::ZERO, retry_after: None, body: format!("{{\"status\":{status}}}") }
+    }
+
+    /// Same, after `delay`.
+    #[must_use]
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// With a `Retry-After` header.
+    #[must_use]
+    pub fn retry_after(mut self, v: &str) -> Self {
+        self.retry_after = Some(v.to_owned());
+        self
+    }
+}
+
+/// One delivery the CRM received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub json: Value,
+    /// `X-Hub-Signature-256` verified with one of the path's secrets.
+    pub hub_signature_valid: bool,
+    /// Standard Webhooks signature verified (timestamp within 5 minutes).
+    pub standard_signature_valid: bool,
+    pub status_returned: u16,
+    pub at: Instant,
+}
+
+impl Received {
+    /// A header's value.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// The event type of the body.
+    #[must_use]
+    pub fn event(&self) -> &str {
+        self.json.get("event").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    secrets: HashMap<String, Vec<String>>,
+    scripted: HashMap<String, VecDeque<Reply>>,
+    default_reply: HashMap<String, Reply>,
+    received: Vec<Received>,
+}
+
+/// Handle to a running fake CRM.
+#[derive(Clone)]
+pub struct FakeCrm {
+    addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    arrived: Arc<Notify>,
+}
+
+impl FakeCrm {
+    /// Starts on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    /// If loopback cannot be bound.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake crm");
+        let addr = listener.local_addr().expect("addr");
+        let crm = Self { addr, inner: Arc::default(), arrived: Arc::new(Notify::new()) };
+        let app = Router::new().route("/{*path}", post(receive)).with_state(crm.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        crm
+    }
+
+    /// URL of an endpoint on this CRM, e.g. `url("shop-a")`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("fake crm lock")
+    }
+
+    /// Secrets the CRM accepts on `path` (several during a rotation).
+    pub fn set_secrets(&self, path: &str, secrets: &[&str]) {
+        self.lock().secrets.insert(path.to_owned(), secrets.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    /// The next `n` deliveries to `path` get `reply`.
+    pub fn push_replies(&self, path: &str, reply: Reply, n: usize) {
+        let mut g = self.lock();
+        let q = g.scripted.entry(path.to_owned()).or_default();
+        for _ in 0..n {
+            q.push_back(reply.clone());
+        }
+    }
+
+    /// Deliveries to `path` get `reply` once scripted replies run out (default 200).
+    pub fn set_default(&self, path: &str, reply: Reply) {
+        self.lock().default_reply.insert(path.to_owned(), reply);
+    }
+
+    /// Everything received, in arrival order.
+    #[must_use]
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received.clone()
+    }
+
+    /// Deliveries to one path.
+    #[must_use]
+    pub fn received_on(&self, path: &str) -> Vec<Received> {
+        self.lock().received.iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    /// Waits until at least `n` deliveries arrived on `path` (or `timeout`), returns them.
+    pub async fn wait_for(&self, path: &str, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.arrived.notified();
+            let got = self.received_on(path);
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+        }
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("any key length");
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Verifies `sha256=<hex>` against any secret, in constant time.
+#[must_use]
+pub fn verify_hub(secrets: &[String], body: &[u8], header: Option<&str>) -> bool {
+    let Some(sig) = header.and_then(|h| h.strip_prefix("sha256=")) else { return false };
+    let Ok(given) = hex::decode(sig) else { return false };
+    secrets.iter().any(|s| {
+        let mut m = <HmacSha256 as Mac>::new_from_slice(s.as_bytes()).expect("any key length");
+        m.update(body);
+        m.verify_slice(&given).is_ok()
+    })
+}
+
+/// Verifies Standard Webhooks headers as the reference libraries do: key is the base64 part of a
+/// `whsec_` secret; content `id.timestamp.body`; any `v1,` signature in the space-separated list;
+/// timestamp within ±5 minutes.
+#[must_use]
+pub fn verify_standard(secrets: &[String], body: &[u8], id: Option<&str>, ts: Option<&str>, sigs: Option<&str>) -> bool {
+    let (Some(id), Some(ts), Some(sigs)) = (id, ts, sigs) else { return false };
+    let Ok(ts_num) = ts.parse::<i64>() else { return false };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    if (now - ts_num).abs() > 300 {
+        return false;
+    }
+    secrets.iter().any(|secret| {
+        let key = match secret.strip_prefix("whsec_") {
+            Some(b) => match STANDARD.decode(b) {
+                Ok(k) => k,
+                Err(_) => return false,
+            },
+            None => secret.as_bytes().to_vec(),
+        };
+        let expected = STANDARD.encode(hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]));
+        sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|s| constant_eq(s.as_bytes(), expected.as_bytes()))
+    })
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let hdrs: HashMap<String, String> =
+        headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_owned())).collect();
+    let (reply, secrets) = {
+        let mut g = crm.lock();
+        let reply = g
+            .scripted
+            .get_mut(&path)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| g.default_reply.get(&path).cloned())
+            .unwrap_or_else(|| Reply::status(200));
+        (reply, g.secrets.get(&path).cloned().unwrap_or_default())
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let hub = verify_hub(&secrets, &body, hdrs.get("x-hub-signature-256").map(String::as_str));
+    let std = verify_standard(
+        &secrets,
+        &body,
+        hdrs.get("webhook-id").map(String::as_str),
+        hdrs.get("webhook-timestamp").map(String::as_str),
+        hdrs.get("webhook-signature").map(String::as_str),
+    );
+    crm.lock().received.push(Received {
+        path,
+        headers: hdrs,
+        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        body: body.to_vec(),
+        hub_signature_valid: hub,
+        standard_signature_valid: std,
+        status_returned: reply.status,
+        at: Instant::now(),
+    });
+    crm.arrived.notify_waiters();
+    let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
+    if let Some(ra) = reply.retry_after {
+        resp.headers_mut().insert("retry-after", ra.parse().expect("header"));
+    }
+    resp
+}
