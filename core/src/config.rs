@@ -205,8 +205,16 @@ impl Reader<'_> {
     }
 
     fn problem(&mut self, var: &str, msg: impl Into<String>) {
+        // One line per variable: a second problem with the same variable joins the first.
         let order = ENV_VARS.iter().position(|v| *v == var).unwrap_or(usize::MAX);
-        self.problems.entry(order).or_default().push((var.to_owned(), msg.into()));
+        let entry = self.problems.entry(order).or_default();
+        match entry.first_mut() {
+            Some((_, existing)) => {
+                existing.push_str("; ");
+                existing.push_str(&msg.into());
+            }
+            None => entry.push((var.to_owned(), msg.into())),
+        }
     }
 
     fn required(&mut self, var: &str) -> Option<String> {

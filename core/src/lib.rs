@@ -25,5 +25,6 @@ pub mod queue;
 pub mod redis;
 pub mod ssrf;
 pub mod telemetry;
+pub mod testing;
 
 pub use db::MIGRATOR;
