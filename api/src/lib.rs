@@ -45,17 +45,25 @@ use crate::state::{AppState, KeyUsage};
 /// # Errors
 /// A dependency is unreachable; the message names it.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db = router_core::db::connect_app_pool(&config.database_app_url, config.database_max_connections)
+    let db = router_core::db::connect_app_pool(
+        &config.database_app_url,
+        config.database_max_connections,
+    )
+    .await
+    .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
+    let redis = router_core::redis::connect(&config.redis_url)
         .await
-        .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
-    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
+        .context("Redis is required (REDIS_URL)")?;
     let graph = GraphClient::new(
         config.graph_api_base_url.clone(),
         config.instagram_oauth_base_url.clone(),
         &config.graph_api_version,
         config.graph_timeout,
     );
-    let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
+    let sandbox_graph = config
+        .sandbox_graph_api_base_url
+        .clone()
+        .map(|u| graph.with_base_url(u));
     let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
     Ok(AppState {
         db,
@@ -71,13 +79,17 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     metrics::counter!("router_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("router_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("router_http_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
     resp
 }
 
@@ -88,8 +100,12 @@ pub fn build_router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
 
     let cors = {
-        let origins: Vec<HeaderValue> =
-            state.config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let origins: Vec<HeaderValue> = state
+            .config
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -99,7 +115,10 @@ pub fn build_router(state: AppState) -> Router {
                 HeaderName::from_static("idempotency-key"),
                 x_request_id.clone(),
             ])
-            .expose_headers([x_request_id.clone(), HeaderName::from_static("idempotent-replayed")])
+            .expose_headers([
+                x_request_id.clone(),
+                HeaderName::from_static("idempotent-replayed"),
+            ])
             .max_age(Duration::from_secs(600))
     };
     let max_body = state.config.max_body_bytes;
@@ -134,10 +153,20 @@ pub fn build_router(state: AppState) -> Router {
 ///
 /// # Errors
 /// The server fails.
-pub async fn serve(state: AppState, listener: tokio::net::TcpListener, cancel: CancellationToken) -> anyhow::Result<()> {
-    let flusher = tokio::spawn(state.key_usage.clone().run_flusher(state.db.clone(), Duration::from_secs(5), cancel.clone()));
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let flusher = tokio::spawn(state.key_usage.clone().run_flusher(
+        state.db.clone(),
+        Duration::from_secs(5),
+        cancel.clone(),
+    ));
     let app = build_router(state);
-    axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await?;
     cancel.cancel();
     let _ = flusher.await;
     Ok(())

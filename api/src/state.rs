@@ -39,7 +39,11 @@ impl AppState {
     /// The Graph client serving an account (sandbox or live).
     #[must_use]
     pub fn graph_for(&self, sandbox: bool) -> Option<&GraphClient> {
-        if sandbox { self.sandbox_graph.as_ref() } else { Some(&self.graph) }
+        if sandbox {
+            self.sandbox_graph.as_ref()
+        } else {
+            Some(&self.graph)
+        }
     }
 }
 
@@ -62,7 +66,10 @@ impl KeyUsage {
     /// # Errors
     /// Postgres errors (the batch is put back).
     pub async fn flush(&self, db: &PgPool) -> Result<(), sqlx::Error> {
-        let batch: Vec<(Uuid, OffsetDateTime)> = std::mem::take(&mut *self.pending.lock().expect("key usage lock")).into_iter().collect();
+        let batch: Vec<(Uuid, OffsetDateTime)> =
+            std::mem::take(&mut *self.pending.lock().expect("key usage lock"))
+                .into_iter()
+                .collect();
         if batch.is_empty() {
             return Ok(());
         }
@@ -78,7 +85,12 @@ impl KeyUsage {
     }
 
     /// Flushes every `every` until cancelled, then once more.
-    pub async fn run_flusher(self: Arc<Self>, db: PgPool, every: Duration, cancel: CancellationToken) {
+    pub async fn run_flusher(
+        self: Arc<Self>,
+        db: PgPool,
+        every: Duration,
+        cancel: CancellationToken,
+    ) {
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,

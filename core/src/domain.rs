@@ -19,7 +19,13 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [Self::MessagesSend, Self::MessagesRead, Self::AccountsRead, Self::AccountsWrite, Self::Admin];
+    pub const ALL: [Scope; 5] = [
+        Self::MessagesSend,
+        Self::MessagesRead,
+        Self::AccountsRead,
+        Self::AccountsWrite,
+        Self::Admin,
+    ];
 
     /// Wire name.
     #[must_use]

@@ -14,15 +14,19 @@ use secrecy::{ExposeSecret, SecretString};
 /// # Errors
 /// Malformed URL, connection refused, auth failure or timeout.
 pub async fn connect(url: &SecretString) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url.expose_secret()).map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {}", e.kind_str()))?;
+    let client = redis::Client::open(url.expose_secret())
+        .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {}", e.kind_str()))?;
     let cfg = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(3))
         .set_response_timeout(Duration::from_secs(2))
         .set_number_of_retries(1);
-    let mut cm = tokio::time::timeout(Duration::from_secs(4), ConnectionManager::new_with_config(client, cfg))
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis did not answer within 4 s"))?
-        .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {}", e.kind_str()))?;
+    let mut cm = tokio::time::timeout(
+        Duration::from_secs(4),
+        ConnectionManager::new_with_config(client, cfg),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("Redis did not answer within 4 s"))?
+    .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {}", e.kind_str()))?;
     ping(&mut cm).await?;
     Ok(cm)
 }
@@ -34,7 +38,11 @@ trait KindStr {
 impl KindStr for redis::RedisError {
     // The Display of a RedisError can include the URL; log the category and detail only.
     fn kind_str(&self) -> String {
-        format!("{:?}{}", self.kind(), self.detail().map(|d| format!(": {d}")).unwrap_or_default())
+        format!(
+            "{:?}{}",
+            self.kind(),
+            self.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        )
     }
 }
 
@@ -43,10 +51,11 @@ impl KindStr for redis::RedisError {
 /// # Errors
 /// Redis unreachable.
 pub async fn ping(cm: &mut ConnectionManager) -> anyhow::Result<()> {
-    let pong: String = tokio::time::timeout(Duration::from_secs(2), redis::cmd("PING").query_async(cm))
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis PING timed out"))?
-        .map_err(|e| anyhow::anyhow!("Redis PING failed: {}", e.kind_str()))?;
+    let pong: String =
+        tokio::time::timeout(Duration::from_secs(2), redis::cmd("PING").query_async(cm))
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis PING timed out"))?
+            .map_err(|e| anyhow::anyhow!("Redis PING failed: {}", e.kind_str()))?;
     anyhow::ensure!(pong == "PONG", "unexpected PING reply");
     Ok(())
 }
@@ -112,25 +121,44 @@ impl RateLimiter {
     /// A limiter whose keys start with `prefix`.
     #[must_use]
     pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
-        Self { redis, prefix: prefix.to_owned(), script: redis::Script::new(SLIDING_WINDOW) }
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+            script: redis::Script::new(SLIDING_WINDOW),
+        }
     }
 
     /// Asks for one call in `lane` of `scope` (an account id), at most `limit` per `window`.
     ///
     /// # Errors
     /// Redis unreachable: the caller must defer, not send.
-    pub async fn admit(&self, scope: &str, lane: Lane, limit: u32, window: Duration) -> anyhow::Result<Admission> {
+    pub async fn admit(
+        &self,
+        scope: &str,
+        lane: Lane,
+        limit: u32,
+        window: Duration,
+    ) -> anyhow::Result<Admission> {
         let key = format!("{}rl:{scope}:{}", self.prefix, lane.as_str());
         let member = uuid::Uuid::new_v4().to_string();
         let mut conn = self.redis.clone();
         let wait_us: i64 = tokio::time::timeout(
             Duration::from_secs(2),
-            self.script.key(key).arg(limit).arg(window.as_micros() as u64).arg(member).invoke_async(&mut conn),
+            self.script
+                .key(key)
+                .arg(limit)
+                .arg(window.as_micros() as u64)
+                .arg(member)
+                .invoke_async(&mut conn),
         )
         .await
         .map_err(|_| anyhow::anyhow!("Redis rate limiter timed out"))?
         .map_err(|e| anyhow::anyhow!("Redis rate limiter failed: {}", e.kind_str()))?;
-        Ok(if wait_us <= 0 { Admission::Allowed } else { Admission::Throttled(Duration::from_micros(wait_us as u64)) })
+        Ok(if wait_us <= 0 {
+            Admission::Allowed
+        } else {
+            Admission::Throttled(Duration::from_micros(wait_us as u64))
+        })
     }
 
     /// Fixed-window counter for API keys (requests per minute). Returns the wait when over.
@@ -138,6 +166,12 @@ impl RateLimiter {
     /// # Errors
     /// Redis unreachable.
     pub async fn admit_api_key(&self, key_id: &str, per_minute: u32) -> anyhow::Result<Admission> {
-        self.admit(&format!("apikey:{key_id}"), Lane::Text, per_minute, Duration::from_secs(60)).await
+        self.admit(
+            &format!("apikey:{key_id}"),
+            Lane::Text,
+            per_minute,
+            Duration::from_secs(60),
+        )
+        .await
     }
 }

@@ -33,7 +33,12 @@ impl Reply {
     /// Answer `status` at once.
     #[must_use]
     pub fn status(status: u16) -> Self {
-        Self { status, delay: Duration::ZERO, retry_after: None, body: format!("{{\"status\":{status}}}") }
+        Self {
+            status,
+            delay: Duration::ZERO,
+            retry_after: None,
+            body: format!("{{\"status\":{status}}}"),
+        }
     }
 
     /// Same, after `delay`.
@@ -70,7 +75,9 @@ impl Received {
     /// A header's value.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// The event type of the body.
@@ -102,10 +109,18 @@ impl FakeCrm {
     /// # Panics
     /// If loopback cannot be bound.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake crm");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake crm");
         let addr = listener.local_addr().expect("addr");
-        let crm = Self { addr, inner: Arc::default(), arrived: Arc::new(Notify::new()) };
-        let app = Router::new().route("/{*path}", post(receive)).with_state(crm.clone());
+        let crm = Self {
+            addr,
+            inner: Arc::default(),
+            arrived: Arc::new(Notify::new()),
+        };
+        let app = Router::new()
+            .route("/{*path}", post(receive))
+            .with_state(crm.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -124,7 +139,10 @@ impl FakeCrm {
 
     /// Secrets the CRM accepts on `path` (several during a rotation).
     pub fn set_secrets(&self, path: &str, secrets: &[&str]) {
-        self.lock().secrets.insert(path.to_owned(), secrets.iter().map(|s| (*s).to_owned()).collect());
+        self.lock().secrets.insert(
+            path.to_owned(),
+            secrets.iter().map(|s| (*s).to_owned()).collect(),
+        );
     }
 
     /// The next `n` deliveries to `path` get `reply`.
@@ -150,7 +168,12 @@ impl FakeCrm {
     /// Deliveries to one path.
     #[must_use]
     pub fn received_on(&self, path: &str) -> Vec<Received> {
-        self.lock().received.iter().filter(|r| r.path == path).cloned().collect()
+        self.lock()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
     }
 
     /// Waits until at least `n` deliveries arrived on `path` (or `timeout`), returns them.
@@ -162,7 +185,9 @@ impl FakeCrm {
             if got.len() >= n || Instant::now() >= deadline {
                 return got;
             }
-            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+            let _ =
+                tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified)
+                    .await;
         }
     }
 }
@@ -180,8 +205,12 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 /// Verifies `sha256=<hex>` against any secret, in constant time.
 #[must_use]
 pub fn verify_hub(secrets: &[String], body: &[u8], header: Option<&str>) -> bool {
-    let Some(sig) = header.and_then(|h| h.strip_prefix("sha256=")) else { return false };
-    let Ok(given) = hex::decode(sig) else { return false };
+    let Some(sig) = header.and_then(|h| h.strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(given) = hex::decode(sig) else {
+        return false;
+    };
     secrets.iter().any(|s| {
         let mut m = <HmacSha256 as Mac>::new_from_slice(s.as_bytes()).expect("any key length");
         m.update(body);
@@ -193,10 +222,23 @@ pub fn verify_hub(secrets: &[String], body: &[u8], header: Option<&str>) -> bool
 /// `whsec_` secret; content `id.timestamp.body`; any `v1,` signature in the space-separated list;
 /// timestamp within ±5 minutes.
 #[must_use]
-pub fn verify_standard(secrets: &[String], body: &[u8], id: Option<&str>, ts: Option<&str>, sigs: Option<&str>) -> bool {
-    let (Some(id), Some(ts), Some(sigs)) = (id, ts, sigs) else { return false };
-    let Ok(ts_num) = ts.parse::<i64>() else { return false };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+pub fn verify_standard(
+    secrets: &[String],
+    body: &[u8],
+    id: Option<&str>,
+    ts: Option<&str>,
+    sigs: Option<&str>,
+) -> bool {
+    let (Some(id), Some(ts), Some(sigs)) = (id, ts, sigs) else {
+        return false;
+    };
+    let Ok(ts_num) = ts.parse::<i64>() else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     if (now - ts_num).abs() > 300 {
         return false;
     }
@@ -208,8 +250,13 @@ pub fn verify_standard(secrets: &[String], body: &[u8], id: Option<&str>, ts: Op
             },
             None => secret.as_bytes().to_vec(),
         };
-        let expected = STANDARD.encode(hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]));
-        sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|s| constant_eq(s.as_bytes(), expected.as_bytes()))
+        let expected = STANDARD.encode(hmac(
+            &key,
+            &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
+        ));
+        sigs.split(' ')
+            .filter_map(|s| s.strip_prefix("v1,"))
+            .any(|s| constant_eq(s.as_bytes(), expected.as_bytes()))
     })
 }
 
@@ -217,9 +264,21 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let hdrs: HashMap<String, String> =
-        headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_owned())).collect();
+async fn receive(
+    State(crm): State<FakeCrm>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let hdrs: HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
     let (reply, secrets) = {
         let mut g = crm.lock();
         let reply = g
@@ -233,7 +292,11 @@ async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: 
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let hub = verify_hub(&secrets, &body, hdrs.get("x-hub-signature-256").map(String::as_str));
+    let hub = verify_hub(
+        &secrets,
+        &body,
+        hdrs.get("x-hub-signature-256").map(String::as_str),
+    );
     let std = verify_standard(
         &secrets,
         &body,
@@ -252,9 +315,14 @@ async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: 
         at: Instant::now(),
     });
     crm.arrived.notify_waiters();
-    let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
+    let mut resp = (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+        reply.body,
+    )
+        .into_response();
     if let Some(ra) = reply.retry_after {
-        resp.headers_mut().insert("retry-after", ra.parse().expect("header"));
+        resp.headers_mut()
+            .insert("retry-after", ra.parse().expect("header"));
     }
     resp
 }

@@ -20,7 +20,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    router_core::telemetry::init_tracing(config.log_format, "info,router_scheduler=info,router_core=info,sqlx=warn");
+    router_core::telemetry::init_tracing(
+        config.log_format,
+        "info,router_scheduler=info,router_core=info,sqlx=warn",
+    );
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -32,13 +35,25 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let db = router_core::db::connect_owner_pool(&config.database_url, 5).await.context("cannot connect to Postgres (DATABASE_URL)")?;
-    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
-    let cancel = CancellationToken::new();
-    let probes = router_core::ops::Probes { db: db.clone(), redis, metrics: router_core::telemetry::metrics_handle() };
-    let addr = router_core::ops::serve(SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)), probes, cancel.clone())
+    let db = router_core::db::connect_owner_pool(&config.database_url, 5)
         .await
-        .context("cannot bind SCHEDULER_METRICS_PORT")?;
+        .context("cannot connect to Postgres (DATABASE_URL)")?;
+    let redis = router_core::redis::connect(&config.redis_url)
+        .await
+        .context("Redis is required (REDIS_URL)")?;
+    let cancel = CancellationToken::new();
+    let probes = router_core::ops::Probes {
+        db: db.clone(),
+        redis,
+        metrics: router_core::telemetry::metrics_handle(),
+    };
+    let addr = router_core::ops::serve(
+        SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)),
+        probes,
+        cancel.clone(),
+    )
+    .await
+    .context("cannot bind SCHEDULER_METRICS_PORT")?;
     tracing::info!(%addr, "scheduler ops endpoints listening");
     let c = cancel.clone();
     tokio::spawn(async move {
@@ -46,7 +61,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutdown signal received");
         c.cancel();
     });
-    router_scheduler::schedule::run(router_scheduler::schedule::SchedulerContext { db, config: Arc::new(config) }, cancel).await?;
+    router_scheduler::schedule::run(
+        router_scheduler::schedule::SchedulerContext {
+            db,
+            config: Arc::new(config),
+        },
+        cancel,
+    )
+    .await?;
     tracing::info!("router-scheduler stopped cleanly");
     Ok(())
 }

@@ -40,7 +40,9 @@ fn admin_db_url() -> String {
 }
 
 fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").or_else(|_| std::env::var("REDIS_URL")).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    std::env::var("TEST_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 fn with_db(url: &str, db: &str) -> String {
@@ -71,10 +73,17 @@ impl Write for LogSink {
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::new("info,router_api=debug,router_core=debug,router_worker=debug,router_scheduler=debug,sqlx=warn");
+    let filter = tracing_subscriber::EnvFilter::new(
+        "info,router_api=debug,router_core=debug,router_worker=debug,router_scheduler=debug,sqlx=warn",
+    );
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(|| LogSink))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_writer(|| LogSink),
+        )
         .try_init();
 });
 
@@ -99,23 +108,42 @@ impl TestDb {
     /// When Postgres is unreachable or refuses.
     pub async fn create() -> Self {
         let admin = admin_db_url();
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect TEST_DATABASE_URL (is Postgres running?)");
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let old: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'rt\\_%'")
-            .fetch_all(&mut conn)
+        let mut conn = sqlx::PgConnection::connect(&admin)
             .await
-            .unwrap_or_default();
+            .expect("connect TEST_DATABASE_URL (is Postgres running?)");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let old: Vec<String> =
+            sqlx::query_scalar("select datname from pg_database where datname like 'rt\\_%'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
         for db in old {
-            let ts = db.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
+            let ts = db
+                .split('_')
+                .nth(1)
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(now);
             if now - ts > 7200 {
-                let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)")).execute(&mut conn).await;
+                let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)"))
+                    .execute(&mut conn)
+                    .await;
             }
         }
         let name = format!("rt_{now}_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        sqlx::query(&format!("create database \"{name}\"")).execute(&mut conn).await.expect("create test database");
+        sqlx::query(&format!("create database \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         let url = with_db(&admin, &name);
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&url).await.expect("connect test db");
-        router_core::MIGRATOR.run(&pool).await.expect("migrations apply");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&url)
+            .await
+            .expect("connect test db");
+        router_core::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrations apply");
         Self { name, url, pool }
     }
 }
@@ -130,10 +158,16 @@ impl Drop for TestDb {
         let admin = admin_db_url();
         // Drop from a plain thread: the test's runtime is shutting down.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&mut c).await;
+                    let _ =
+                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
+                            .execute(&mut c)
+                            .await;
                 }
             });
         })
@@ -150,14 +184,20 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
         ("REDIS_URL".into(), redis_url()),
         ("REDIS_KEY_PREFIX".into(), prefix),
         ("ENCRYPTION_KEY".into(), format!("1:{}", b64(&rand_bytes()))),
-        ("API_KEY_SALT".into(), "test-api-key-salt-0123456789abcdef".into()),
+        (
+            "API_KEY_SALT".into(),
+            "test-api-key-salt-0123456789abcdef".into(),
+        ),
         ("META_APP_ID".into(), "1234567890".into()),
         ("IG_APP_SECRET".into(), APP_SECRET.into()),
         ("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into()),
         ("GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
         ("SANDBOX_GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
         ("INSTAGRAM_OAUTH_BASE_URL".into(), graph_url.to_owned()),
-        ("INSTAGRAM_AUTHORIZE_URL".into(), format!("{graph_url}/oauth/authorize")),
+        (
+            "INSTAGRAM_AUTHORIZE_URL".into(),
+            format!("{graph_url}/oauth/authorize"),
+        ),
         ("API_BASE_URL".into(), "http://127.0.0.1:10000".into()),
         ("PORT".into(), "0".into()),
         ("WORKER_METRICS_PORT".into(), "0".into()),
@@ -222,15 +262,22 @@ impl TestApp {
         let mut vars = test_vars(&test_db.url, &graph.url());
         adjust(&mut vars);
         let config = config_from(&vars);
-        let state = router_api::build_state(config.clone()).await.expect("build state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let state = router_api::build_state(config.clone())
+            .await
+            .expect("build state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let cancel = CancellationToken::new();
         tokio::spawn(router_api::serve(state.clone(), listener, cancel.clone()));
         let admin_key = insert_admin_key(&test_db.pool, &config).await;
         Self {
             base,
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
             db: test_db.pool.clone(),
             config,
             state,
@@ -243,7 +290,13 @@ impl TestApp {
     }
 
     /// Sends a request; `key` becomes the bearer token.
-    pub async fn req(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
+    pub async fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
         let mut r = self.client.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
             r = r.bearer_auth(k);
@@ -261,30 +314,47 @@ impl TestApp {
 
     /// POST with a JSON body.
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> Resp {
-        self.req(reqwest::Method::POST, path, Some(key), Some(body)).await
+        self.req(reqwest::Method::POST, path, Some(key), Some(body))
+            .await
     }
 
     /// PUT with a JSON body.
     pub async fn put(&self, path: &str, key: &str, body: &Value) -> Resp {
-        self.req(reqwest::Method::PUT, path, Some(key), Some(body)).await
+        self.req(reqwest::Method::PUT, path, Some(key), Some(body))
+            .await
     }
 
     /// DELETE.
     pub async fn delete(&self, path: &str, key: &str) -> Resp {
-        self.req(reqwest::Method::DELETE, path, Some(key), None).await
+        self.req(reqwest::Method::DELETE, path, Some(key), None)
+            .await
     }
 
     /// Creates a merchant through the admin API.
     pub async fn create_merchant(&self, name: &str) -> Uuid {
-        let r = self.post("/api/v1/admin/merchants", &self.admin_key, &json!({"name": name})).await;
+        let r = self
+            .post(
+                "/api/v1/admin/merchants",
+                &self.admin_key,
+                &json!({"name": name}),
+            )
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
-        r.json["merchant_id"].as_str().expect("id").parse().expect("uuid")
+        r.json["merchant_id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
     }
 
     /// Creates a merchant key with `scopes` through the admin API; returns the key.
     pub async fn create_key(&self, merchant: Uuid, scopes: &[&str]) -> String {
         let r = self
-            .post(&format!("/api/v1/admin/merchants/{merchant}/api-keys"), &self.admin_key, &json!({"name": "test", "scopes": scopes}))
+            .post(
+                &format!("/api/v1/admin/merchants/{merchant}/api-keys"),
+                &self.admin_key,
+                &json!({"name": "test", "scopes": scopes}),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.json["key"].as_str().expect("key").to_owned()
@@ -293,13 +363,29 @@ impl TestApp {
     /// A merchant and a key with every merchant scope.
     pub async fn merchant_with_key(&self, name: &str) -> (Uuid, String) {
         let m = self.create_merchant(name).await;
-        let k = self.create_key(m, &["messages:send", "messages:read", "accounts:read", "accounts:write"]).await;
+        let k = self
+            .create_key(
+                m,
+                &[
+                    "messages:send",
+                    "messages:read",
+                    "accounts:read",
+                    "accounts:write",
+                ],
+            )
+            .await;
         (m, k)
     }
 
     /// Registers `ig_id` with the fake Graph API and connects it through the API; the CRM endpoint
     /// is `crm.url(crm_path)` with secret `webhook_secret`. Returns the account JSON and the token.
-    pub async fn connect_account(&self, key: &str, ig_id: &str, crm_path: &str, webhook_secret: &str) -> (Value, String) {
+    pub async fn connect_account(
+        &self,
+        key: &str,
+        ig_id: &str,
+        crm_path: &str,
+        webhook_secret: &str,
+    ) -> (Value, String) {
         let token = self.graph.add_account(ig_id, &format!("shop_{ig_id}"));
         self.crm.set_secrets(crm_path, &[webhook_secret]);
         let r = self
@@ -322,7 +408,11 @@ impl TestApp {
     /// The id of an API key (looked up by its hash, as authentication does).
     pub async fn key_id(&self, key: &str) -> Uuid {
         let hash = router_core::crypto::hash_api_key(&self.config.api_key_salt, key);
-        sqlx::query_scalar("select api_key_id from api_keys where key_hash = $1").bind(&hash[..]).fetch_one(&self.db).await.expect("key exists")
+        sqlx::query_scalar("select api_key_id from api_keys where key_hash = $1")
+            .bind(&hash[..])
+            .fetch_one(&self.db)
+            .await
+            .expect("key exists")
     }
 
     /// A worker runner over this app's database and configuration.
@@ -334,7 +424,11 @@ impl TestApp {
     /// The job context a worker would use.
     #[must_use]
     pub fn job_context(&self) -> router_worker::jobs::JobContext {
-        router_worker::jobs::JobContext::new(self.db.clone(), Arc::new(self.config.clone()), self.state.limiter.clone())
+        router_worker::jobs::JobContext::new(
+            self.db.clone(),
+            Arc::new(self.config.clone()),
+            self.state.limiter.clone(),
+        )
     }
 
     /// Runs a worker until the queue has nothing runnable, repeatedly, until `pred` holds or
@@ -414,7 +508,12 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, text, json }
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 
     /// A header value.
@@ -430,9 +529,19 @@ impl Resp {
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
         assert_eq!(self.json["error"], code, "body: {}", self.text);
-        assert!(self.json["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
-        let cid = self.json["correlation_id"].as_str().expect("correlation_id");
-        assert_eq!(Some(cid), self.header("x-request-id"), "correlation_id must equal X-Request-Id");
+        assert!(
+            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.text
+        );
+        let cid = self.json["correlation_id"]
+            .as_str()
+            .expect("correlation_id");
+        assert_eq!(
+            Some(cid),
+            self.header("x-request-id"),
+            "correlation_id must equal X-Request-Id"
+        );
         assert!(self.json["timestamp"].as_str().is_some(), "timestamp");
     }
 }

@@ -56,7 +56,11 @@ pub struct NewAccount<'a> {
 /// # Errors
 /// Postgres errors.
 #[tracing::instrument(skip_all, fields(merchant.id = %a.merchant_id))]
-pub async fn upsert_account(conn: &mut PgConnection, a: &NewAccount<'_>, replace_live: bool) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn upsert_account(
+    conn: &mut PgConnection,
+    a: &NewAccount<'_>,
+    replace_live: bool,
+) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         r"insert into accounts (account_id, merchant_id, instagram_account_id, username, access_token_enc,
                                 app_secret_enc, sandbox, token_expires_at, token_refreshed_at)
@@ -121,7 +125,10 @@ pub async fn upsert_endpoint(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_account(conn: &mut PgConnection, account_id: Uuid) -> Result<Option<AccountRow>, sqlx::Error> {
+pub async fn find_account(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+) -> Result<Option<AccountRow>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} where a.account_id = $1"))
         .bind(account_id)
         .fetch_optional(&mut *conn)
@@ -132,7 +139,10 @@ pub async fn find_account(conn: &mut PgConnection, account_id: Uuid) -> Result<O
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn list_accounts(conn: &mut PgConnection, only: Option<&[Uuid]>) -> Result<Vec<AccountRow>, sqlx::Error> {
+pub async fn list_accounts(
+    conn: &mut PgConnection,
+    only: Option<&[Uuid]>,
+) -> Result<Vec<AccountRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{SELECT} where a.deleted_at is null and ($1::uuid[] is null or a.account_id = any($1)) order by a.created_at, a.account_id"
     ))
@@ -153,7 +163,11 @@ pub struct AccountPatch<'a> {
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn update_account(conn: &mut PgConnection, account_id: Uuid, p: &AccountPatch<'_>) -> Result<bool, sqlx::Error> {
+pub async fn update_account(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    p: &AccountPatch<'_>,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         r"update accounts
              set access_token_enc = coalesce($2, access_token_enc),
@@ -231,7 +245,10 @@ pub async fn update_endpoint(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn soft_delete_account(conn: &mut PgConnection, account_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn soft_delete_account(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         r"update accounts set status = 'deleted', deleted_at = now(), status_reason = 'deleted by merchant'
            where account_id = $1 and deleted_at is null",

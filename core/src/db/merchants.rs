@@ -18,7 +18,11 @@ pub struct MerchantRow {
 /// # Errors
 /// Postgres errors.
 #[tracing::instrument(skip_all, fields(merchant.id = %merchant_id))]
-pub async fn insert_merchant(conn: &mut PgConnection, merchant_id: Uuid, name: &str) -> Result<MerchantRow, sqlx::Error> {
+pub async fn insert_merchant(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    name: &str,
+) -> Result<MerchantRow, sqlx::Error> {
     sqlx::query_as(
         r"insert into merchants (merchant_id, name) values ($1, $2)
           returning merchant_id, name, status, created_at",
@@ -33,9 +37,14 @@ pub async fn insert_merchant(conn: &mut PgConnection, merchant_id: Uuid, name: &
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_merchant(conn: &mut PgConnection, merchant_id: Uuid) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as("select merchant_id, name, status, created_at from merchants where merchant_id = $1")
-        .bind(merchant_id)
-        .fetch_optional(&mut *conn)
-        .await
+pub async fn find_merchant(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+) -> Result<Option<MerchantRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select merchant_id, name, status, created_at from merchants where merchant_id = $1",
+    )
+    .bind(merchant_id)
+    .fetch_optional(&mut *conn)
+    .await
 }

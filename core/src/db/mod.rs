@@ -69,7 +69,10 @@ pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, 
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn begin_merchant_tx(pool: &PgPool, merchant_id: Uuid) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn begin_merchant_tx(
+    pool: &PgPool,
+    merchant_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     set_merchant_context(&mut tx, merchant_id).await?;
     Ok(tx)
@@ -79,7 +82,10 @@ pub async fn begin_merchant_tx(pool: &PgPool, merchant_id: Uuid) -> Result<Trans
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn set_merchant_context(conn: &mut sqlx::PgConnection, merchant_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn set_merchant_context(
+    conn: &mut sqlx::PgConnection,
+    merchant_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("select set_config('app.merchant_id', $1, true)")
         .bind(merchant_id.to_string())
         .execute(&mut *conn)
@@ -93,7 +99,9 @@ pub async fn set_merchant_context(conn: &mut sqlx::PgConnection, merchant_id: Uu
 /// Postgres errors.
 pub async fn begin_admin_tx(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("select set_config('app.platform_admin', 'on', true)").execute(&mut *tx).await?;
+    sqlx::query("select set_config('app.platform_admin', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
     Ok(tx)
 }
 
@@ -109,6 +117,11 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 /// True when the error means Postgres is unreachable (→ 503), not a bad query.
 #[must_use]
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_))
-        || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }

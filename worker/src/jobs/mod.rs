@@ -45,15 +45,28 @@ impl JobContext {
             &config.graph_api_version,
             config.graph_timeout,
         );
-        let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
+        let sandbox_graph = config
+            .sandbox_graph_api_base_url
+            .clone()
+            .map(|u| graph.with_base_url(u));
         let http = reqwest::Client::builder()
             .timeout(config.webhook_timeout)
             .connect_timeout(config.webhook_timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("message-router-webhooks/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "message-router-webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .expect("reqwest client");
-        Self { db, config, graph, sandbox_graph, limiter, http }
+        Self {
+            db,
+            config,
+            graph,
+            sandbox_graph,
+            limiter,
+            http,
+        }
     }
 }
 
@@ -63,7 +76,11 @@ pub enum Outcome {
     /// Finished; the job already deleted itself in its final transaction.
     Done,
     /// Run again at `at`. `count_attempt = false` for throttling and pauses.
-    Retry { at: OffsetDateTime, error: String, count_attempt: bool },
+    Retry {
+        at: OffsetDateTime,
+        error: String,
+        count_attempt: bool,
+    },
     /// Give up: move to `dead_jobs`.
     Dead { error: String },
 }
@@ -72,8 +89,17 @@ impl Outcome {
     /// Exponential backoff with full jitter from 1 s, capped at 10 min.
     #[must_use]
     pub fn retry_backoff(attempts: i32, error: &str) -> Self {
-        let d = crate::runner::full_jitter(attempts, Duration::from_secs(1), Duration::from_secs(600), Duration::from_millis(200));
-        Self::Retry { at: crate::runner::after(d), error: error.to_owned(), count_attempt: true }
+        let d = crate::runner::full_jitter(
+            attempts,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+            Duration::from_millis(200),
+        );
+        Self::Retry {
+            at: crate::runner::after(d),
+            error: error.to_owned(),
+            count_attempt: true,
+        }
     }
 
     /// Metric label.
@@ -81,8 +107,14 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Done => "done",
-            Self::Retry { count_attempt: true, .. } => "retry",
-            Self::Retry { count_attempt: false, .. } => "deferred",
+            Self::Retry {
+                count_attempt: true,
+                ..
+            } => "retry",
+            Self::Retry {
+                count_attempt: false,
+                ..
+            } => "deferred",
             Self::Dead { .. } => "dead",
         }
     }
@@ -93,5 +125,7 @@ impl Outcome {
 /// # Errors
 /// Unexpected failures (database down…): the runner retries with backoff.
 pub async fn run(_ctx: &JobContext, job: ClaimedJob) -> anyhow::Result<Outcome> {
-    Ok(Outcome::Dead { error: format!("unknown job kind {:?}", job.kind) })
+    Ok(Outcome::Dead {
+        error: format!("unknown job kind {:?}", job.kind),
+    })
 }
