@@ -37,10 +37,7 @@ impl Auth {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "this API key lacks the `{}` scope",
-                scope.as_str()
-            )))
+            Err(ApiError::Forbidden(format!("this API key lacks the `{}` scope", scope.as_str())))
         }
     }
 
@@ -51,9 +48,7 @@ impl Auth {
     pub fn merchant(&self, scope: Scope) -> Result<Uuid, ApiError> {
         self.require(scope)?;
         self.merchant_id.ok_or_else(|| {
-            ApiError::Forbidden(
-                "platform admin keys cannot act for a merchant; use a merchant key".into(),
-            )
+            ApiError::Forbidden("platform admin keys cannot act for a merchant; use a merchant key".into())
         })
     }
 
@@ -64,9 +59,7 @@ impl Auth {
     pub fn platform_admin(&self) -> Result<(), ApiError> {
         self.require(Scope::Admin)?;
         if self.merchant_id.is_some() {
-            return Err(ApiError::Forbidden(
-                "this endpoint needs a platform admin key".into(),
-            ));
+            return Err(ApiError::Forbidden("this endpoint needs a platform admin key".into()));
         }
         Ok(())
     }
@@ -74,9 +67,7 @@ impl Auth {
     /// Whether the key's allow-list (if any) includes `account_id`.
     #[must_use]
     pub fn may_use_account(&self, account_id: Uuid) -> bool {
-        self.account_ids
-            .as_ref()
-            .is_none_or(|ids| ids.contains(&account_id))
+        self.account_ids.as_ref().is_none_or(|ids| ids.contains(&account_id))
     }
 }
 
@@ -88,10 +79,7 @@ fn unauthorized(reason: &'static str, message: &'static str) -> ApiError {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(a) = parts.extensions.get::<Auth>() {
             return Ok(a.clone());
         }
@@ -99,18 +87,13 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                unauthorized("missing", "missing Authorization: Bearer <api key> header")
-            })?;
+            .ok_or_else(|| unauthorized("missing", "missing Authorization: Bearer <api key> header"))?;
         let key = header
             .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|k| k.starts_with("router_live_") || k.starts_with("router_test_"))
             .ok_or_else(|| {
-                unauthorized(
-                    "malformed",
-                    "expected Authorization: Bearer router_live_… or router_test_…",
-                )
+                unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…")
             })?;
         let hash = hash_api_key(&state.config.api_key_salt, key);
         let row = router_core::db::api_keys::find_key_by_hash(&state.db, &hash)
@@ -119,33 +102,20 @@ impl FromRequestParts<AppState> for Auth {
         if row.revoked_at.is_some() {
             return Err(unauthorized("revoked", "this API key has been revoked"));
         }
-        if row
-            .expires_at
-            .is_some_and(|e| e <= OffsetDateTime::now_utc())
-        {
+        if row.expires_at.is_some_and(|e| e <= OffsetDateTime::now_utc()) {
             return Err(unauthorized("expired", "this API key has expired"));
         }
         state.key_usage.record(row.api_key_id);
 
         // Per-key rate limit. Fails open when Redis is down: the API keeps accepting (the
         // Instagram side, which must never run unthrottled, fails closed instead).
-        match state
-            .limiter
-            .admit_api_key(
-                &row.api_key_id.to_string(),
-                state.config.api_rate_limit_per_minute,
-            )
-            .await
-        {
+        match state.limiter.admit_api_key(&row.api_key_id.to_string(), state.config.api_rate_limit_per_minute).await {
             Ok(Admission::Allowed) => {}
             Ok(Admission::Throttled(wait)) => {
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: wait.as_secs().max(1),
-                });
+                return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
             }
             Err(e) => {
-                metrics::counter!("router_redis_unavailable_total", "op" => "api_rate_limit")
-                    .increment(1);
+                metrics::counter!("router_redis_unavailable_total", "op" => "api_rate_limit").increment(1);
                 tracing::warn!(error = %e, "API rate limit skipped: Redis unavailable");
             }
         }
@@ -155,11 +125,7 @@ impl FromRequestParts<AppState> for Auth {
             merchant_id: row.merchant_id,
             scopes: row.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
             account_ids: row.account_ids,
-            environment: if row.environment == "test" {
-                KeyEnvironment::Test
-            } else {
-                KeyEnvironment::Live
-            },
+            environment: if row.environment == "test" { KeyEnvironment::Test } else { KeyEnvironment::Live },
         };
         tracing::Span::current().record("api_key_id", tracing::field::display(auth.key_id));
         parts.extensions.insert(auth.clone());

@@ -54,18 +54,10 @@ struct PendingError {
 pub enum ApiError {
     /// 400: malformed JSON, wrong types, missing fields.
     #[error("{message}")]
-    BadRequest {
-        code: &'static str,
-        message: String,
-        details: Option<Value>,
-    },
+    BadRequest { code: &'static str, message: String, details: Option<Value> },
     /// 422: well-formed but invalid values.
     #[error("{message}")]
-    Validation {
-        code: &'static str,
-        message: String,
-        details: Option<Value>,
-    },
+    Validation { code: &'static str, message: String, details: Option<Value> },
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
@@ -82,11 +74,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(&'static str),
     #[error("upstream error: {message}")]
-    Upstream {
-        code: &'static str,
-        message: String,
-        details: Option<Value>,
-    },
+    Upstream { code: &'static str, message: String, details: Option<Value> },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -106,82 +94,38 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, String, String, Option<Value>) {
         match self {
-            Self::BadRequest {
-                code,
-                message,
-                details,
-            } => (
-                StatusCode::BAD_REQUEST,
-                (*code).into(),
-                message.clone(),
-                details.clone(),
-            ),
-            Self::Validation {
-                code,
-                message,
-                details,
-            } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                (*code).into(),
-                message.clone(),
-                details.clone(),
-            ),
-            Self::Unauthorized(m) => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized".into(),
-                (*m).into(),
-                None,
-            ),
-            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden".into(), m.clone(), None),
-            Self::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                "not_found".into(),
-                format!("{what} not found"),
-                None,
-            ),
-            Self::Conflict { code, message } => {
-                (StatusCode::CONFLICT, (*code).into(), message.clone(), None)
+            Self::BadRequest { code, message, details } => {
+                (StatusCode::BAD_REQUEST, (*code).into(), message.clone(), details.clone())
             }
-            Self::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large".into(),
-                "request body is too large".into(),
-                None,
-            ),
+            Self::Validation { code, message, details } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, (*code).into(), message.clone(), details.clone())
+            }
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized".into(), (*m).into(), None),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden".into(), m.clone(), None),
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found".into(), format!("{what} not found"), None),
+            Self::Conflict { code, message } => (StatusCode::CONFLICT, (*code).into(), message.clone(), None),
+            Self::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into(), "request body is too large".into(), None)
+            }
             Self::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited".into(),
                 format!("too many requests; retry after {retry_after_secs} s"),
                 None,
             ),
-            Self::Unavailable(m) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable".into(),
-                (*m).into(),
-                None,
-            ),
-            Self::Upstream {
-                code,
-                message,
-                details,
-            } => (
-                StatusCode::BAD_REQUEST,
-                (*code).into(),
-                message.clone(),
-                details.clone(),
-            ),
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable".into(), (*m).into(), None),
+            Self::Upstream { code, message, details } => {
+                (StatusCode::BAD_REQUEST, (*code).into(), message.clone(), details.clone())
+            }
             Self::Db(e) if router_core::db::is_unavailable(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable".into(),
                 "the database is unavailable; retry later".into(),
                 None,
             ),
-            Self::Db(_) | Self::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error".into(),
-                "internal error".into(),
-                None,
-            ),
+            Self::Db(_) | Self::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error".into(), "internal error".into(), None)
+            }
         }
     }
 }
@@ -196,22 +140,12 @@ impl IntoResponse for ApiError {
         }
         let mut resp = status.into_response();
         if let Self::RateLimited { retry_after_secs } = self {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE
-            && !resp.headers().contains_key(header::RETRY_AFTER)
-        {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if status == StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key(header::RETRY_AFTER) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        resp.extensions_mut().insert(PendingError {
-            code,
-            message,
-            details,
-        });
+        resp.extensions_mut().insert(PendingError { code, message, details });
         resp
     }
 }
@@ -225,41 +159,25 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
             _ => "invalid_request",
         };
-        Self::BadRequest {
-            code,
-            message: r.body_text(),
-            details: None,
-        }
+        Self::BadRequest { code, message: r.body_text(), details: None }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::BadRequest {
-            code: "invalid_request",
-            message: r.body_text(),
-            details: None,
-        }
+        Self::BadRequest { code: "invalid_request", message: r.body_text(), details: None }
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        Self::BadRequest {
-            code: "invalid_request",
-            message: r.body_text(),
-            details: None,
-        }
+        Self::BadRequest { code: "invalid_request", message: r.body_text(), details: None }
     }
 }
 
 /// The request id of the current request (set by `SetRequestIdLayer`).
 pub fn request_id(req: &Request) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown")
-        .to_owned()
+    req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("unknown").to_owned()
 }
 
 /// Renders [`ApiError`]s and framework rejections as the documented JSON body.
@@ -282,22 +200,14 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
         None => {
             let (code, message) = match status {
                 StatusCode::NOT_FOUND => ("not_found", "no such route"),
-                StatusCode::METHOD_NOT_ALLOWED => {
-                    ("method_not_allowed", "method not allowed on this route")
-                }
+                StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
                 StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                    ("unsupported_media_type", "send application/json")
-                }
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send application/json"),
                 StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
                 s if s.is_server_error() => ("internal_error", "internal error"),
                 _ => ("invalid_request", "invalid request"),
             };
-            PendingError {
-                code: code.into(),
-                message: message.into(),
-                details: None,
-            }
+            PendingError { code: code.into(), message: message.into(), details: None }
         }
     };
     let body = ErrorBody {
@@ -305,15 +215,10 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
         message: pending.message,
         details: pending.details,
         correlation_id,
-        timestamp: OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default(),
+        timestamp: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
     };
     let (mut parts, _) = resp.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     Response::from_parts(parts, Body::from(bytes))

@@ -5,7 +5,8 @@
 //! is missing), [`build_router`] assembles routes and middleware, [`serve`] runs until cancelled.
 //!
 //! # Layout
-//! - `routes/`: one module per resource (accounts, admin, health).
+//! - `routes/`: one module per resource (messages, accounts, admin, health).
+//! - [`outbox`]: group commit of accepted messages (message + history + job, one transaction).
 //! - [`auth`]: API key authentication and scope checks (extractors).
 //! - [`error`]: `ApiError` and the JSON error body with `correlation_id`.
 //! - [`openapi`]: the utoipa document and the bearer scheme; Swagger UI is served at `/docs`.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod openapi;
+pub mod outbox;
 pub mod routes;
 pub mod state;
 
@@ -45,26 +47,19 @@ use crate::state::{AppState, KeyUsage};
 /// # Errors
 /// A dependency is unreachable; the message names it.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db = router_core::db::connect_app_pool(
-        &config.database_app_url,
-        config.database_max_connections,
-    )
-    .await
-    .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
-    let redis = router_core::redis::connect(&config.redis_url)
+    let db = router_core::db::connect_app_pool(&config.database_app_url, config.database_max_connections)
         .await
-        .context("Redis is required (REDIS_URL)")?;
+        .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
+    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
     let graph = GraphClient::new(
         config.graph_api_base_url.clone(),
         config.instagram_oauth_base_url.clone(),
         &config.graph_api_version,
         config.graph_timeout,
     );
-    let sandbox_graph = config
-        .sandbox_graph_api_base_url
-        .clone()
-        .map(|u| graph.with_base_url(u));
+    let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
     let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
+    let outbox = outbox::Outbox::start(db.clone(), config.idempotency_ttl.as_secs_f64(), 4);
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -74,22 +69,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         limiter,
         key_usage: Arc::new(KeyUsage::default()),
         metrics: router_core::telemetry::metrics_handle(),
+        outbox,
     })
 }
 
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     metrics::counter!("router_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("router_http_request_duration_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
+    metrics::histogram!("router_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
     resp
 }
 
@@ -100,12 +92,8 @@ pub fn build_router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
 
     let cors = {
-        let origins: Vec<HeaderValue> = state
-            .config
-            .cors_allowed_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
+        let origins: Vec<HeaderValue> =
+            state.config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -115,10 +103,7 @@ pub fn build_router(state: AppState) -> Router {
                 HeaderName::from_static("idempotency-key"),
                 x_request_id.clone(),
             ])
-            .expose_headers([
-                x_request_id.clone(),
-                HeaderName::from_static("idempotent-replayed"),
-            ])
+            .expose_headers([x_request_id.clone(), HeaderName::from_static("idempotent-replayed")])
             .max_age(Duration::from_secs(600))
     };
     let max_body = state.config.max_body_bytes;
@@ -129,7 +114,10 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::health::router())
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state)
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(cors)
@@ -158,15 +146,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let flusher = tokio::spawn(state.key_usage.clone().run_flusher(
-        state.db.clone(),
-        Duration::from_secs(5),
-        cancel.clone(),
-    ));
+    let flusher =
+        tokio::spawn(state.key_usage.clone().run_flusher(state.db.clone(), Duration::from_secs(5), cancel.clone()));
     let app = build_router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned()).await?;
     cancel.cancel();
     let _ = flusher.await;
     Ok(())

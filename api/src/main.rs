@@ -27,10 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    router_core::telemetry::init_tracing(
-        config.log_format,
-        "info,router_api=info,router_core=info,sqlx=warn",
-    );
+    router_core::telemetry::init_tracing(config.log_format, "info,router_api=info,router_core=info,sqlx=warn");
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
@@ -50,9 +47,7 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
     let state = router_api::build_state(config).await?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot bind {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
     tracing::info!(%addr, "router-api listening");
     let cancel = CancellationToken::new();
     let c = cancel.clone();
@@ -67,22 +62,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let pool = router_core::db::connect_owner_pool(&config.database_url, 2)
-        .await
-        .context("cannot connect to Postgres")?;
-    router_core::MIGRATOR
-        .run(&pool)
-        .await
-        .context("migration failed")?;
+    let pool =
+        router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
+    router_core::MIGRATOR.run(&pool).await.context("migration failed")?;
     println!("migrations applied");
     Ok(())
 }
 
 async fn create_admin_key(config: &Config, name: &str) -> anyhow::Result<()> {
     anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
-    let pool = router_core::db::connect_owner_pool(&config.database_url, 2)
-        .await
-        .context("cannot connect to Postgres")?;
+    let pool =
+        router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
     let key = generate_api_key(KeyEnvironment::Live, &config.api_key_salt);
     let scopes = vec!["admin".to_owned()];
     let mut conn = pool.acquire().await?;
@@ -104,9 +94,6 @@ async fn create_admin_key(config: &Config, name: &str) -> anyhow::Result<()> {
     .context("cannot store the key (did you run `router-api migrate`?)")?;
     // The one and only time the key is shown.
     println!("{}", key.key.expose_secret());
-    eprintln!(
-        "Platform admin key {:?} created. Store it now: it cannot be shown again.",
-        name.trim()
-    );
+    eprintln!("Platform admin key {:?} created. Store it now: it cannot be shown again.", name.trim());
     Ok(())
 }

@@ -33,17 +33,15 @@ pub struct AppState {
     pub key_usage: Arc<KeyUsage>,
     /// Prometheus registry of this process.
     pub metrics: PrometheusHandle,
+    /// Group-commit writer of accepted messages.
+    pub outbox: crate::outbox::Outbox,
 }
 
 impl AppState {
     /// The Graph client serving an account (sandbox or live).
     #[must_use]
     pub fn graph_for(&self, sandbox: bool) -> Option<&GraphClient> {
-        if sandbox {
-            self.sandbox_graph.as_ref()
-        } else {
-            Some(&self.graph)
-        }
+        if sandbox { self.sandbox_graph.as_ref() } else { Some(&self.graph) }
     }
 }
 
@@ -67,9 +65,7 @@ impl KeyUsage {
     /// Postgres errors (the batch is put back).
     pub async fn flush(&self, db: &PgPool) -> Result<(), sqlx::Error> {
         let batch: Vec<(Uuid, OffsetDateTime)> =
-            std::mem::take(&mut *self.pending.lock().expect("key usage lock"))
-                .into_iter()
-                .collect();
+            std::mem::take(&mut *self.pending.lock().expect("key usage lock")).into_iter().collect();
         if batch.is_empty() {
             return Ok(());
         }
@@ -85,12 +81,7 @@ impl KeyUsage {
     }
 
     /// Flushes every `every` until cancelled, then once more.
-    pub async fn run_flusher(
-        self: Arc<Self>,
-        db: PgPool,
-        every: Duration,
-        cancel: CancellationToken,
-    ) {
+    pub async fn run_flusher(self: Arc<Self>, db: PgPool, every: Duration, cancel: CancellationToken) {
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,

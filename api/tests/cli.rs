@@ -18,11 +18,7 @@ fn missing_and_malformed_variables_exit_non_zero_naming_each_one() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for var in ["DATABASE_URL", "API_KEY_SALT", "PORT"] {
-        assert!(
-            err.lines()
-                .any(|l| l.trim_start().starts_with(&format!("{var}:"))),
-            "{var} not named in:\n{err}"
-        );
+        assert!(err.lines().any(|l| l.trim_start().starts_with(&format!("{var}:"))), "{var} not named in:\n{err}");
     }
     assert!(!err.contains("panicked"), "{err}");
     // Secrets that were set are never printed.
@@ -33,34 +29,19 @@ fn missing_and_malformed_variables_exit_non_zero_naming_each_one() {
 fn production_refuses_default_secrets_and_plain_http() {
     let mut env = dev_env(&test_database_url());
     env.insert("ROUTER_ENV", "production".into());
-    env.insert(
-        "ENCRYPTION_KEY",
-        "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
-    );
+    env.insert("ENCRYPTION_KEY", "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
     let out = spawn(BIN, &["serve"], &env).wait_with_output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for var in [
-        "REDIS_URL",
-        "API_BASE_URL",
-        "ENCRYPTION_KEY",
-        "API_KEY_SALT",
-        "IG_APP_SECRET",
-        "META_VERIFY_TOKEN",
-    ] {
-        let lines = err
-            .lines()
-            .filter(|l| l.trim_start().starts_with(&format!("{var}:")))
-            .count();
+    for var in ["REDIS_URL", "API_BASE_URL", "ENCRYPTION_KEY", "API_KEY_SALT", "IG_APP_SECRET", "META_VERIFY_TOKEN"] {
+        let lines = err.lines().filter(|l| l.trim_start().starts_with(&format!("{var}:"))).count();
         assert_eq!(lines, 1, "{var} must be named on exactly one line:\n{err}");
     }
 }
 
 #[test]
 fn openapi_subcommand_prints_the_spec_without_configuration() {
-    let out = spawn(BIN, &["openapi"], &Default::default())
-        .wait_with_output()
-        .unwrap();
+    let out = spawn(BIN, &["openapi"], &Default::default()).wait_with_output().unwrap();
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(doc["paths"]["/api/v1/accounts"].is_object());
@@ -74,10 +55,7 @@ fn serve_starts_answers_health_and_stops_cleanly_on_sigterm() {
     let port = free_port();
     env.insert("PORT", port.to_string());
     let mut child = spawn(BIN, &["serve"], &env);
-    assert!(
-        wait_http_ok(port, "/healthz", Duration::from_secs(20)),
-        "api did not come up"
-    );
+    assert!(wait_http_ok(port, "/healthz", Duration::from_secs(20)), "api did not come up");
     assert!(wait_http_ok(port, "/readyz", Duration::from_secs(5)));
     let status = terminate(&mut child, Duration::from_secs(10)).expect("exited after SIGTERM");
     assert!(status.success(), "{status:?}");

@@ -184,11 +184,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "invalid configuration ({} problem(s)):",
-            self.problems.len()
-        )?;
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
         for (var, problem) in &self.problems {
             writeln!(f, "  {var}: {problem}")?;
         }
@@ -205,17 +201,12 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn raw(&self, var: &str) -> Option<String> {
         debug_assert!(ENV_VARS.contains(&var), "{var} missing from ENV_VARS");
-        (self.lookup)(var)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        (self.lookup)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     fn problem(&mut self, var: &str, msg: impl Into<String>) {
         // One line per variable: a second problem with the same variable joins the first.
-        let order = ENV_VARS
-            .iter()
-            .position(|v| *v == var)
-            .unwrap_or(usize::MAX);
+        let order = ENV_VARS.iter().position(|v| *v == var).unwrap_or(usize::MAX);
         let entry = self.problems.entry(order).or_default();
         match entry.first_mut() {
             Some((_, existing)) => {
@@ -279,10 +270,7 @@ impl Reader<'_> {
         match v.parse::<T>() {
             Ok(n) if n >= min && n <= max => n,
             _ => {
-                self.problem(
-                    var,
-                    format!("must be a number from {min} to {max}, got {v:?}"),
-                );
+                self.problem(var, format!("must be a number from {min} to {max}, got {v:?}"));
                 default
             }
         }
@@ -303,31 +291,20 @@ impl Config {
     /// # Errors
     /// Every missing or malformed variable, one line each.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut r = Reader {
-            lookup,
-            problems: BTreeMap::new(),
-        };
+        let mut r = Reader { lookup, problems: BTreeMap::new() };
 
         let env = match r.raw("ROUTER_ENV").as_deref() {
             None | Some("development") => RouterEnv::Development,
             Some("production") => RouterEnv::Production,
             Some(other) => {
-                r.problem(
-                    "ROUTER_ENV",
-                    format!("must be development or production, got {other:?}"),
-                );
+                r.problem("ROUTER_ENV", format!("must be development or production, got {other:?}"));
                 RouterEnv::Development
             }
         };
         let prod = env == RouterEnv::Production;
 
         let database_url = r.secret("DATABASE_URL");
-        check_scheme(
-            &mut r,
-            "DATABASE_URL",
-            &database_url,
-            &["postgres", "postgresql"],
-        );
+        check_scheme(&mut r, "DATABASE_URL", &database_url, &["postgres", "postgresql"]);
         let database_app_url = match r.raw("DATABASE_APP_URL") {
             Some(v) => {
                 let s = SecretString::from(v);
@@ -343,24 +320,16 @@ impl Config {
             match Url::parse(redis_url.expose_secret()) {
                 Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {
                     if prod && u.scheme() != "rediss" {
-                        r.problem(
-                            "REDIS_URL",
-                            "must use rediss:// (TLS) when ROUTER_ENV=production",
-                        );
+                        r.problem("REDIS_URL", "must use rediss:// (TLS) when ROUTER_ENV=production");
                     }
                     if prod && u.password().is_none_or(str::is_empty) {
-                        r.problem(
-                            "REDIS_URL",
-                            "must carry a password when ROUTER_ENV=production",
-                        );
+                        r.problem("REDIS_URL", "must carry a password when ROUTER_ENV=production");
                     }
                 }
                 _ => r.problem("REDIS_URL", "must be a redis:// or rediss:// URL"),
             }
         }
-        let redis_key_prefix = r
-            .raw("REDIS_KEY_PREFIX")
-            .unwrap_or_else(|| "router:".to_owned());
+        let redis_key_prefix = r.raw("REDIS_KEY_PREFIX").unwrap_or_else(|| "router:".to_owned());
 
         let keyring = match r.required("ENCRYPTION_KEY") {
             Some(current) => {
@@ -368,19 +337,12 @@ impl Config {
                 match Keyring::parse(&current, &previous) {
                     Ok(k) => {
                         if prod && k.current_is_example() {
-                            r.problem(
-                                "ENCRYPTION_KEY",
-                                "is the example key; generate one (see README)",
-                            );
+                            r.problem("ENCRYPTION_KEY", "is the example key; generate one (see README)");
                         }
                         k
                     }
                     Err(e) => {
-                        let var = if e.in_previous {
-                            "ENCRYPTION_KEYS_PREVIOUS"
-                        } else {
-                            "ENCRYPTION_KEY"
-                        };
+                        let var = if e.in_previous { "ENCRYPTION_KEYS_PREVIOUS" } else { "ENCRYPTION_KEY" };
                         r.problem(var, e.message);
                         Keyring::placeholder()
                     }
@@ -409,34 +371,18 @@ impl Config {
             }
         }
 
-        let graph_api_version = r
-            .raw("GRAPH_API_VERSION")
-            .unwrap_or_else(|| "v24.0".to_owned());
+        let graph_api_version = r.raw("GRAPH_API_VERSION").unwrap_or_else(|| "v24.0".to_owned());
         if !is_graph_version(&graph_api_version) {
-            r.problem(
-                "GRAPH_API_VERSION",
-                format!("must look like v24.0, got {graph_api_version:?}"),
-            );
+            r.problem("GRAPH_API_VERSION", format!("must look like v24.0, got {graph_api_version:?}"));
         }
         let graph_api_base_url = r.url("GRAPH_API_BASE_URL", Some("https://graph.instagram.com"));
         let sandbox_graph_api_base_url = r.optional_url("SANDBOX_GRAPH_API_BASE_URL");
-        let instagram_oauth_base_url = r.url(
-            "INSTAGRAM_OAUTH_BASE_URL",
-            Some("https://api.instagram.com"),
-        );
-        let instagram_authorize_url = r.url(
-            "INSTAGRAM_AUTHORIZE_URL",
-            Some("https://www.instagram.com/oauth/authorize"),
-        );
+        let instagram_oauth_base_url = r.url("INSTAGRAM_OAUTH_BASE_URL", Some("https://api.instagram.com"));
+        let instagram_authorize_url =
+            r.url("INSTAGRAM_AUTHORIZE_URL", Some("https://www.instagram.com/oauth/authorize"));
         let api_base_url = r.url("API_BASE_URL", None);
-        if prod
-            && api_base_url.scheme() != "https"
-            && api_base_url.host_str() != Some("invalid.invalid")
-        {
-            r.problem(
-                "API_BASE_URL",
-                "must be an https:// URL when ROUTER_ENV=production",
-            );
+        if prod && api_base_url.scheme() != "https" && api_base_url.host_str() != Some("invalid.invalid") {
+            r.problem("API_BASE_URL", "must be an https:// URL when ROUTER_ENV=production");
         }
 
         let port = r.number("PORT", 10000u16, 0, u16::MAX);
@@ -445,27 +391,13 @@ impl Config {
 
         let cors_allowed_origins: Vec<String> = r
             .raw("CORS_ALLOWED_ORIGINS")
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default();
         for origin in &cors_allowed_origins {
             if origin == "*" {
-                r.problem(
-                    "CORS_ALLOWED_ORIGINS",
-                    "must list origins; `*` is not allowed",
-                );
-            } else if Url::parse(origin)
-                .map(|u| u.host().is_none())
-                .unwrap_or(true)
-            {
-                r.problem(
-                    "CORS_ALLOWED_ORIGINS",
-                    format!("{origin:?} is not an origin like https://crm.example.com"),
-                );
+                r.problem("CORS_ALLOWED_ORIGINS", "must list origins; `*` is not allowed");
+            } else if Url::parse(origin).map(|u| u.host().is_none()).unwrap_or(true) {
+                r.problem("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://crm.example.com"));
             }
         }
 
@@ -480,10 +412,7 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(other) => {
-                r.problem(
-                    "LOG_FORMAT",
-                    format!("must be json or pretty, got {other:?}"),
-                );
+                r.problem("LOG_FORMAT", format!("must be json or pretty, got {other:?}"));
                 LogFormat::Json
             }
         };
@@ -493,10 +422,7 @@ impl Config {
         let graph_timeout = Duration::from_secs(r.number("GRAPH_TIMEOUT_SECS", 10u64, 1, 120));
         let webhook_timeout = Duration::from_secs(r.number("WEBHOOK_TIMEOUT_SECS", 15u64, 1, 120));
         let webhook_retry_schedule = match r.raw("WEBHOOK_RETRY_SCHEDULE") {
-            None => [1, 2, 4, 8, 16]
-                .into_iter()
-                .map(Duration::from_secs)
-                .collect(),
+            None => [1, 2, 4, 8, 16].into_iter().map(Duration::from_secs).collect(),
             Some(v) => match parse_schedule(&v) {
                 Some(s) => s,
                 None => {
@@ -510,20 +436,16 @@ impl Config {
         };
         let webhook_retry_horizon =
             Duration::from_secs(r.number("WEBHOOK_RETRY_HORIZON_SECS", 86_400u64, 1, 30 * 86_400));
-        let webhook_max_in_flight_per_endpoint =
-            r.number("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 8u32, 1, 1000);
+        let webhook_max_in_flight_per_endpoint = r.number("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 8u32, 1, 1000);
         let webhook_secret_overlap =
             Duration::from_secs(r.number("WEBHOOK_SECRET_OVERLAP_SECS", 86_400u64, 0, 30 * 86_400));
         let job_lease = Duration::from_secs(r.number("JOB_LEASE_SECS", 60u64, 1, 3600));
         let worker_concurrency = r.number("WORKER_CONCURRENCY", 32usize, 1, 4096);
-        let worker_poll_interval =
-            Duration::from_millis(r.number("WORKER_POLL_INTERVAL_MS", 500u64, 10, 60_000));
+        let worker_poll_interval = Duration::from_millis(r.number("WORKER_POLL_INTERVAL_MS", 500u64, 10, 60_000));
         let rate_limit_text_per_sec = r.number("RATE_LIMIT_TEXT_PER_SEC", 90u32, 1, 10_000);
         let rate_limit_media_per_sec = r.number("RATE_LIMIT_MEDIA_PER_SEC", 9u32, 1, 10_000);
-        let api_rate_limit_per_minute =
-            r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000);
-        let idempotency_ttl =
-            Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365));
+        let api_rate_limit_per_minute = r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000);
+        let idempotency_ttl = Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365));
         let retention_days = r.number("RETENTION_DAYS", 90u32, 1, 36_500);
         let token_refresh_window_days = r.number("TOKEN_REFRESH_WINDOW_DAYS", 10u32, 1, 59);
 
@@ -540,9 +462,7 @@ impl Config {
         }
 
         if !r.problems.is_empty() {
-            return Err(ConfigError {
-                problems: r.problems.into_values().flatten().collect(),
-            });
+            return Err(ConfigError { problems: r.problems.into_values().flatten().collect() });
         }
         Ok(Self {
             env,
@@ -596,10 +516,7 @@ impl Config {
     /// The OAuth redirect URI registered with Meta: `{API_BASE_URL}/oauth/instagram/callback`.
     #[must_use]
     pub fn oauth_redirect_uri(&self) -> String {
-        format!(
-            "{}/oauth/instagram/callback",
-            self.api_base_url.as_str().trim_end_matches('/')
-        )
+        format!("{}/oauth/instagram/callback", self.api_base_url.as_str().trim_end_matches('/'))
     }
 }
 
@@ -626,12 +543,7 @@ fn is_graph_version(v: &str) -> bool {
 fn parse_schedule(v: &str) -> Option<Vec<Duration>> {
     let out: Option<Vec<Duration>> = v
         .split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && *n >= 0.0 && *n <= 86_400.0)
-        })
+        .map(|s| s.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0 && *n <= 86_400.0))
         .map(|n| n.map(Duration::from_secs_f64))
         .collect();
     out.filter(|s| !s.is_empty())
@@ -640,17 +552,7 @@ fn parse_schedule(v: &str) -> Option<Vec<Duration>> {
 /// Placeholder-looking or short secrets are refused in production.
 fn is_weak_secret(v: &str, min_len: usize) -> bool {
     let lower = v.to_ascii_lowercase();
-    let placeholders = [
-        "change",
-        "example",
-        "placeholder",
-        "secret",
-        "password",
-        "dev-",
-        "test",
-        "xxxx",
-        "default",
-    ];
+    let placeholders = ["change", "example", "placeholder", "secret", "password", "dev-", "test", "xxxx", "default"];
     v.len() < min_len
         || placeholders.iter().any(|p| lower.contains(p))
         || v.chars().collect::<std::collections::HashSet<_>>().len() < 8
@@ -664,15 +566,9 @@ mod tests {
 
     fn base() -> HashMap<&'static str, String> {
         HashMap::from([
-            (
-                "DATABASE_URL",
-                "postgres://postgres@127.0.0.1/router".to_owned(),
-            ),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/router".to_owned()),
             ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-            (
-                "ENCRYPTION_KEY",
-                format!("1:{}", crate::crypto::b64(&[7u8; 32])),
-            ),
+            ("ENCRYPTION_KEY", format!("1:{}", crate::crypto::b64(&[7u8; 32]))),
             ("API_KEY_SALT", "salt".to_owned()),
             ("META_APP_ID", "123".to_owned()),
             ("IG_APP_SECRET", "s".to_owned()),
@@ -691,10 +587,7 @@ mod tests {
         assert_eq!(c.port, 10000);
         assert_eq!(c.graph_api_version, "v24.0");
         assert_eq!(c.webhook_retry_schedule.len(), 5);
-        assert_eq!(
-            c.oauth_redirect_uri(),
-            "http://localhost:10000/oauth/instagram/callback"
-        );
+        assert_eq!(c.oauth_redirect_uri(), "http://localhost:10000/oauth/instagram/callback");
     }
 
     #[test]
@@ -707,29 +600,17 @@ mod tests {
         let names: Vec<_> = err.problems.iter().map(|(v, _)| v.as_str()).collect();
         assert_eq!(names, ["DATABASE_URL", "REDIS_URL", "PORT"]);
         let text = err.to_string();
-        assert!(
-            text.contains("DATABASE_URL: is required but not set"),
-            "{text}"
-        );
+        assert!(text.contains("DATABASE_URL: is required but not set"), "{text}");
     }
 
     #[test]
     fn production_refuses_weak_secrets_plain_redis_and_http_base_url() {
         let mut vars = base();
         vars.insert("ROUTER_ENV", "production".to_owned());
-        vars.insert(
-            "API_KEY_SALT",
-            "change-me-please-change-me-please-123".to_owned(),
-        );
+        vars.insert("API_KEY_SALT", "change-me-please-change-me-please-123".to_owned());
         let err = load(&vars).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|(v, _)| v.as_str()).collect();
-        for var in [
-            "REDIS_URL",
-            "API_KEY_SALT",
-            "IG_APP_SECRET",
-            "META_VERIFY_TOKEN",
-            "API_BASE_URL",
-        ] {
+        for var in ["REDIS_URL", "API_KEY_SALT", "IG_APP_SECRET", "META_VERIFY_TOKEN", "API_BASE_URL"] {
             assert!(names.contains(&var), "{var} not reported in {names:?}");
         }
         // Secrets are never echoed back.

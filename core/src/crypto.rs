@@ -42,9 +42,7 @@ pub struct KeyParseError {
 pub enum DecryptError {
     #[error("ciphertext is not in the `<kver>:<base64>` form")]
     Malformed,
-    #[error(
-        "ciphertext uses key version {0}, which is not configured (ENCRYPTION_KEY / ENCRYPTION_KEYS_PREVIOUS)"
-    )]
+    #[error("ciphertext uses key version {0}, which is not configured (ENCRYPTION_KEY / ENCRYPTION_KEYS_PREVIOUS)")]
     UnknownKeyVersion(String),
     #[error("ciphertext failed authentication under key version {0} (wrong key or tampered data)")]
     Authentication(String),
@@ -67,43 +65,23 @@ pub struct Keyring {
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let prev: Vec<&str> = self.previous.iter().map(|k| k.kver.as_str()).collect();
-        write!(
-            f,
-            "Keyring {{ current: {}, previous: {prev:?} }}",
-            self.current.kver
-        )
+        write!(f, "Keyring {{ current: {}, previous: {prev:?} }}", self.current.kver)
     }
 }
 
 fn parse_key(text: &str, in_previous: bool) -> Result<DataKey, KeyParseError> {
-    let err = |message: String| KeyParseError {
-        in_previous,
-        message,
-    };
-    let (kver, key_b64) = text
-        .split_once(':')
-        .ok_or_else(|| err("must be `<kver>:<base64 of 32 bytes>`, e.g. `1:...`".to_owned()))?;
+    let err = |message: String| KeyParseError { in_previous, message };
+    let (kver, key_b64) =
+        text.split_once(':').ok_or_else(|| err("must be `<kver>:<base64 of 32 bytes>`, e.g. `1:...`".to_owned()))?;
     if kver.is_empty() || !kver.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(err(
-            "key version must be letters or digits, e.g. `2`".to_owned()
-        ));
+        return Err(err("key version must be letters or digits, e.g. `2`".to_owned()));
     }
-    let key = STANDARD
-        .decode(key_b64.trim())
-        .map_err(|_| err(format!("key version {kver}: not valid base64")))?;
+    let key = STANDARD.decode(key_b64.trim()).map_err(|_| err(format!("key version {kver}: not valid base64")))?;
     if key.len() != 32 {
-        return Err(err(format!(
-            "key version {kver}: must decode to 32 bytes, got {}",
-            key.len()
-        )));
+        return Err(err(format!("key version {kver}: must decode to 32 bytes, got {}", key.len())));
     }
-    let cipher =
-        Aes256Gcm::new_from_slice(&key).map_err(|_| err(format!("key version {kver}: bad key")))?;
-    Ok(DataKey {
-        kver: kver.to_owned(),
-        cipher,
-        is_example: key_b64.trim() == EXAMPLE_KEY_B64,
-    })
+    let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| err(format!("key version {kver}: bad key")))?;
+    Ok(DataKey { kver: kver.to_owned(), cipher, is_example: key_b64.trim() == EXAMPLE_KEY_B64 })
 }
 
 impl Keyring {
@@ -124,10 +102,7 @@ impl Keyring {
             }
             prev.push(k);
         }
-        Ok(Self {
-            current,
-            previous: prev,
-        })
+        Ok(Self { current, previous: prev })
     }
 
     /// A throwaway keyring used only while collecting configuration errors.
@@ -190,16 +165,14 @@ impl Keyring {
     /// True when `text` is not under the current key (so `rotate-keys` should rewrite it).
     #[must_use]
     pub fn needs_rotation(&self, text: &str) -> bool {
-        text.split_once(':')
-            .is_none_or(|(kver, _)| kver != self.current.kver)
+        text.split_once(':').is_none_or(|(kver, _)| kver != self.current.kver)
     }
 }
 
 /// `HMAC-SHA256(key, msg)`.
 #[must_use]
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(msg);
     mac.finalize().into_bytes().into()
 }
@@ -220,8 +193,7 @@ pub fn verify_hub_signature(secret: &[u8], body: &[u8], header: &str) -> bool {
     let Ok(given) = hex::decode(hex_sig) else {
         return false;
     };
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(body);
     mac.verify_slice(&given).is_ok()
 }
@@ -247,8 +219,7 @@ pub fn standard_webhooks_key(secret: &str) -> Vec<u8> {
 #[must_use]
 pub fn standard_webhooks_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let key = standard_webhooks_key(secret);
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts keys of any length");
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts keys of any length");
     mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
@@ -318,11 +289,7 @@ pub fn generate_api_key(env: KeyEnvironment, salt: &SecretString) -> NewApiKey {
     let key = format!("router_{}_{}", env.as_str(), random_base62(43));
     let hash = hash_api_key(salt, &key);
     let prefix = key[..key.len().min(16)].to_owned();
-    NewApiKey {
-        key: SecretString::from(key),
-        hash,
-        prefix,
-    }
+    NewApiKey { key: SecretString::from(key), hash, prefix }
 }
 
 /// The stored form of an API key.
@@ -354,16 +321,11 @@ mod tests {
     fn previous_keys_still_decrypt_and_unknown_versions_are_named() {
         let old = ring(&format!("1:{}", b64(&[1; 32])), "");
         let ct = old.encrypt("secret");
-        let new = ring(
-            &format!("2:{}", b64(&[2; 32])),
-            &format!("1:{}", b64(&[1; 32])),
-        );
+        let new = ring(&format!("2:{}", b64(&[2; 32])), &format!("1:{}", b64(&[1; 32])));
         assert_eq!(new.decrypt(&ct).unwrap().expose_secret(), "secret");
         assert!(new.needs_rotation(&ct));
         let only_new = ring(&format!("2:{}", b64(&[2; 32])), "");
-        assert!(
-            matches!(only_new.decrypt(&ct), Err(DecryptError::UnknownKeyVersion(v)) if v == "1")
-        );
+        assert!(matches!(only_new.decrypt(&ct), Err(DecryptError::UnknownKeyVersion(v)) if v == "1"));
     }
 
     #[test]
@@ -373,10 +335,7 @@ mod tests {
         let last = ct.len() - 3;
         ct[last] = if ct[last] == b'A' { b'B' } else { b'A' };
         let ct = String::from_utf8(ct).unwrap();
-        assert!(matches!(
-            k.decrypt(&ct),
-            Err(DecryptError::Authentication(_)) | Err(DecryptError::Malformed)
-        ));
+        assert!(matches!(k.decrypt(&ct), Err(DecryptError::Authentication(_)) | Err(DecryptError::Malformed)));
     }
 
     #[test]
@@ -393,12 +352,7 @@ mod tests {
         assert!(text.starts_with("router_live_"));
         assert_eq!(text.len(), "router_live_".len() + 43);
         assert_eq!(hash_api_key(&salt, text), k.hash);
-        assert!(
-            generate_api_key(KeyEnvironment::Test, &salt)
-                .key
-                .expose_secret()
-                .starts_with("router_test_")
-        );
+        assert!(generate_api_key(KeyEnvironment::Test, &salt).key.expose_secret().starts_with("router_test_"));
     }
 
     #[test]
@@ -406,12 +360,7 @@ mod tests {
         // Example from the Standard Webhooks spec / reference libraries.
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let body = br#"{"test": 2432232314}"#;
-        let sig = standard_webhooks_signature(
-            secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1_614_265_330,
-            body,
-        );
+        let sig = standard_webhooks_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 

@@ -55,11 +55,7 @@ pub struct Usage {
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     #[error("Graph API error {code}/{subcode:?} (HTTP {http_status}): {message}", code = body.code, subcode = body.error_subcode, message = body.message)]
-    Api {
-        http_status: u16,
-        body: Box<GraphErrorBody>,
-        usage: Usage,
-    },
+    Api { http_status: u16, body: Box<GraphErrorBody>, usage: Usage },
     #[error("Graph API did not answer within the timeout")]
     Timeout,
     #[error("could not reach the Graph API: {0}")]
@@ -81,28 +77,19 @@ impl GraphError {
             Self::Timeout | Self::Transport(_) => ErrorClass::Retryable,
             Self::Decode { status } if *status >= 500 || *status == 429 => ErrorClass::Retryable,
             Self::Decode { .. } => ErrorClass::Permanent,
-            Self::Api {
-                http_status,
-                body,
-                usage,
-            } => {
+            Self::Api { http_status, body, usage } => {
                 // 1/1357046: Meta says the message may have been sent anyway. Retrying could
                 // send twice; fail with a clear code instead (the echo webhook reconciles).
                 if body.code == 1 && body.error_subcode == Some(1_357_046) {
                     return ErrorClass::Permanent;
                 }
                 if THROTTLE_CODES.contains(&body.code) || *http_status == 429 {
-                    return ErrorClass::Throttled {
-                        min_wait: usage.regain_after,
-                    };
+                    return ErrorClass::Throttled { min_wait: usage.regain_after };
                 }
                 if body.code == 190 || body.code == 102 {
                     return ErrorClass::TokenInvalid;
                 }
-                if RETRYABLE_CODES.contains(&body.code)
-                    || *http_status >= 500
-                    || body.is_transient == Some(true)
-                {
+                if RETRYABLE_CODES.contains(&body.code) || *http_status >= 500 || body.is_transient == Some(true) {
                     return ErrorClass::Retryable;
                 }
                 ErrorClass::Permanent
@@ -183,9 +170,7 @@ pub struct TokenGrant {
     pub expires_in: Option<i64>,
 }
 
-fn string_or_number_opt<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
+fn string_or_number_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<serde_json::Value>::deserialize(d)?;
     Ok(match v {
         Some(serde_json::Value::String(s)) => Some(s),
@@ -217,38 +202,21 @@ impl GraphClient {
             .user_agent(concat!("message-router/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("reqwest client");
-        Self {
-            http,
-            base_url,
-            oauth_base_url,
-            version: version.to_owned(),
-        }
+        Self { http, base_url, oauth_base_url, version: version.to_owned() }
     }
 
     /// Same client, other Graph host (the sandbox for `router_test_` accounts).
     #[must_use]
     pub fn with_base_url(&self, base_url: Url) -> Self {
-        Self {
-            base_url,
-            ..self.clone()
-        }
+        Self { base_url, ..self.clone() }
     }
 
     fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}/{}",
-            self.base_url.as_str().trim_end_matches('/'),
-            self.version,
-            path.trim_start_matches('/')
-        )
+        format!("{}/{}/{}", self.base_url.as_str().trim_end_matches('/'), self.version, path.trim_start_matches('/'))
     }
 
     fn unversioned(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.base_url.as_str().trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
+        format!("{}/{}", self.base_url.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
     }
 
     async fn finish<T: serde::de::DeserializeOwned>(
@@ -267,11 +235,7 @@ impl GraphClient {
             error: GraphErrorBody,
         }
         match serde_json::from_slice::<Envelope>(&bytes) {
-            Ok(e) => Err(GraphError::Api {
-                http_status: status,
-                body: Box::new(e.error),
-                usage,
-            }),
+            Ok(e) => Err(GraphError::Api { http_status: status, body: Box::new(e.error), usage }),
             Err(_) => Err(GraphError::Decode { status }),
         }
     }
@@ -320,11 +284,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// [`GraphError`].
-    pub async fn subscribe_app(
-        &self,
-        token: &SecretString,
-        fields: &str,
-    ) -> Result<(), GraphError> {
+    pub async fn subscribe_app(&self, token: &SecretString, fields: &str) -> Result<(), GraphError> {
         let resp = self
             .http
             .post(self.url("me/subscribed_apps"))
@@ -358,40 +318,21 @@ impl GraphClient {
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v.to_owned()));
         }
-        let url = format!(
-            "{}/oauth/access_token",
-            self.oauth_base_url.as_str().trim_end_matches('/')
-        );
-        let resp = self
-            .http
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(map_transport)?;
+        let url = format!("{}/oauth/access_token", self.oauth_base_url.as_str().trim_end_matches('/'));
+        let resp = self.http.post(url).form(&form).send().await.map_err(map_transport)?;
         let status = resp.status().as_u16();
-        let v: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|_| GraphError::Decode { status })?;
+        let v: serde_json::Value = resp.json().await.map_err(|_| GraphError::Decode { status })?;
         if !(200..300).contains(&status) {
             return Err(oauth_error(status, &v));
         }
         let item = v.get("data").and_then(|d| d.get(0)).unwrap_or(&v);
-        let token = item
-            .get("access_token")
-            .and_then(|t| t.as_str())
-            .ok_or(GraphError::Decode { status })?;
+        let token = item.get("access_token").and_then(|t| t.as_str()).ok_or(GraphError::Decode { status })?;
         let user_id = match item.get("user_id") {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        Ok(TokenGrant {
-            access_token: SecretString::from(token.to_owned()),
-            user_id,
-            expires_in: None,
-        })
+        Ok(TokenGrant { access_token: SecretString::from(token.to_owned()), user_id, expires_in: None })
     }
 
     /// `GET /access_token?grant_type=ig_exchange_token`: short → long-lived (60 days).
@@ -424,10 +365,7 @@ impl GraphClient {
         let resp = self
             .http
             .get(self.unversioned("refresh_access_token"))
-            .query(&[
-                ("grant_type", "ig_refresh_token"),
-                ("access_token", long.expose_secret()),
-            ])
+            .query(&[("grant_type", "ig_refresh_token"), ("access_token", long.expose_secret())])
             .send()
             .await;
         token_grant(Self::finish::<serde_json::Value>(resp).await?.0)
@@ -435,10 +373,7 @@ impl GraphClient {
 }
 
 fn token_grant(v: serde_json::Value) -> Result<TokenGrant, GraphError> {
-    let token = v
-        .get("access_token")
-        .and_then(|t| t.as_str())
-        .ok_or(GraphError::Decode { status: 200 })?;
+    let token = v.get("access_token").and_then(|t| t.as_str()).ok_or(GraphError::Decode { status: 200 })?;
     Ok(TokenGrant {
         access_token: SecretString::from(token.to_owned()),
         user_id: None,
@@ -450,29 +385,15 @@ fn oauth_error(status: u16, v: &serde_json::Value) -> GraphError {
     if let Some(e) = v.get("error").filter(|e| e.is_object())
         && let Ok(body) = serde_json::from_value::<GraphErrorBody>(e.clone())
     {
-        return GraphError::Api {
-            http_status: status,
-            body: Box::new(body),
-            usage: Usage::default(),
-        };
+        return GraphError::Api { http_status: status, body: Box::new(body), usage: Usage::default() };
     }
-    let message = v
-        .get("error_message")
-        .and_then(|m| m.as_str())
-        .unwrap_or("OAuth error")
-        .to_owned();
-    let code = v
-        .get("code")
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or(i64::from(status));
+    let message = v.get("error_message").and_then(|m| m.as_str()).unwrap_or("OAuth error").to_owned();
+    let code = v.get("code").and_then(serde_json::Value::as_i64).unwrap_or(i64::from(status));
     GraphError::Api {
         http_status: status,
         body: Box::new(GraphErrorBody {
             message,
-            kind: v
-                .get("error_type")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned),
+            kind: v.get("error_type").and_then(|m| m.as_str()).map(str::to_owned),
             code,
             error_subcode: None,
             fbtrace_id: None,
@@ -495,34 +416,21 @@ fn map_transport(e: reqwest::Error) -> GraphError {
 #[must_use]
 pub fn parse_usage(headers: &reqwest::header::HeaderMap) -> Usage {
     let mut usage = Usage::default();
-    let pct = |v: &serde_json::Value, k: &str| {
-        v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as u32
-    };
+    let pct = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
     if let Some(v) = headers.get("x-app-usage").and_then(|h| h.to_str().ok())
         && let Ok(j) = serde_json::from_str::<serde_json::Value>(v)
     {
-        usage.max_percent = usage
-            .max_percent
-            .max(pct(&j, "call_count"))
-            .max(pct(&j, "total_cputime"))
-            .max(pct(&j, "total_time"));
+        usage.max_percent =
+            usage.max_percent.max(pct(&j, "call_count")).max(pct(&j, "total_cputime")).max(pct(&j, "total_time"));
     }
-    if let Some(v) = headers
-        .get("x-business-use-case-usage")
-        .and_then(|h| h.to_str().ok())
+    if let Some(v) = headers.get("x-business-use-case-usage").and_then(|h| h.to_str().ok())
         && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(v)
     {
         for entries in map.values() {
             for e in entries.as_array().into_iter().flatten() {
-                usage.max_percent = usage
-                    .max_percent
-                    .max(pct(e, "call_count"))
-                    .max(pct(e, "total_cputime"))
-                    .max(pct(e, "total_time"));
-                let minutes = e
-                    .get("estimated_time_to_regain_access")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0);
+                usage.max_percent =
+                    usage.max_percent.max(pct(e, "call_count")).max(pct(e, "total_cputime")).max(pct(e, "total_time"));
+                let minutes = e.get("estimated_time_to_regain_access").and_then(serde_json::Value::as_u64).unwrap_or(0);
                 if minutes > 0 {
                     let d = Duration::from_secs(minutes * 60);
                     usage.regain_after = Some(usage.regain_after.map_or(d, |c| c.max(d)));
@@ -558,40 +466,21 @@ mod tests {
             assert_eq!(api(c, None, 500).class(), ErrorClass::Retryable, "{c}");
         }
         for c in [4, 17, 32, 613, 80002, 80006] {
-            assert!(
-                matches!(api(c, None, 400).class(), ErrorClass::Throttled { .. }),
-                "{c}"
-            );
+            assert!(matches!(api(c, None, 400).class(), ErrorClass::Throttled { .. }), "{c}");
         }
         assert_eq!(api(190, Some(463), 400).class(), ErrorClass::TokenInvalid);
-        for (c, s) in [
-            (10, Some(2_534_022)),
-            (100, None),
-            (551, None),
-            (1, Some(1_357_046)),
-        ] {
+        for (c, s) in [(10, Some(2_534_022)), (100, None), (551, None), (1, Some(1_357_046))] {
             assert_eq!(api(c, s, 400).class(), ErrorClass::Permanent, "{c}/{s:?}");
         }
-        assert_eq!(
-            api(10, Some(2_534_022), 400).error_code(),
-            "outside_messaging_window"
-        );
+        assert_eq!(api(10, Some(2_534_022), 400).error_code(), "outside_messaging_window");
         assert_eq!(GraphError::Timeout.class(), ErrorClass::Retryable);
-        assert_eq!(
-            GraphError::Decode { status: 503 }.class(),
-            ErrorClass::Retryable
-        );
+        assert_eq!(GraphError::Decode { status: 503 }.class(), ErrorClass::Retryable);
     }
 
     #[test]
     fn usage_headers_are_read_as_percentages_and_minutes() {
         let mut h = reqwest::header::HeaderMap::new();
-        h.insert(
-            "x-app-usage",
-            r#"{"call_count":28,"total_cputime":25,"total_time":25}"#
-                .parse()
-                .unwrap(),
-        );
+        h.insert("x-app-usage", r#"{"call_count":28,"total_cputime":25,"total_time":25}"#.parse().unwrap());
         h.insert(
             "x-business-use-case-usage",
             r#"{"1784":[{"type":"instagram","call_count":95,"total_cputime":20,"total_time":25,"estimated_time_to_regain_access":2}]}"#

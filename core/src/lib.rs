@@ -14,6 +14,7 @@
 //! - [`telemetry`]: logging and the Prometheus recorder.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` for the worker and scheduler.
 //! - [`ssrf`]: CRM URL checks against private and internal addresses.
+//! - [`webhooks`]: CRM event enqueueing (outbox) and delivery signatures.
 
 pub mod config;
 pub mod crypto;
@@ -26,5 +27,6 @@ pub mod redis;
 pub mod ssrf;
 pub mod telemetry;
 pub mod testing;
+pub mod webhooks;
 
 pub use db::MIGRATOR;

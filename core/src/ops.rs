@@ -25,19 +25,13 @@ pub struct Probes {
 
 /// Checks Postgres and Redis; `(ready, body)`.
 pub async fn readiness(db: &PgPool, redis: &ConnectionManager) -> (bool, serde_json::Value) {
-    let pg = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        sqlx::query("select 1").execute(db),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let pg = tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("select 1").execute(db))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let mut r = redis.clone();
     let rd = crate::redis::ping(&mut r).await.is_ok();
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };
-    (
-        pg && rd,
-        serde_json::json!({"status": status(pg && rd), "postgres": status(pg), "redis": status(rd)}),
-    )
+    (pg && rd, serde_json::json!({"status": status(pg && rd), "postgres": status(pg), "redis": status(rd)}))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -46,21 +40,11 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(p): State<Probes>) -> impl IntoResponse {
     let (ok, body) = readiness(&p.db, &p.redis).await;
-    (
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
 async fn render_metrics(State(p): State<Probes>) -> impl IntoResponse {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        p.metrics.render(),
-    )
+    ([("content-type", "text/plain; version=0.0.4")], p.metrics.render())
 }
 
 /// The ops router.
@@ -76,17 +60,11 @@ pub fn router(probes: Probes) -> Router {
 ///
 /// # Errors
 /// The port cannot be bound.
-pub async fn serve(
-    addr: SocketAddr,
-    probes: Probes,
-    cancel: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
+pub async fn serve(addr: SocketAddr, probes: Probes, cancel: CancellationToken) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
-        let r = axum::serve(listener, router(probes))
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await;
+        let r = axum::serve(listener, router(probes)).with_graceful_shutdown(cancel.cancelled_owned()).await;
         if let Err(e) = r {
             tracing::error!(error = ?e, "ops server stopped with an error");
         }

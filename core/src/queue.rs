@@ -100,10 +100,7 @@ pub struct ClaimedJob {
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn enqueue_many(
-    conn: &mut PgConnection,
-    jobs: &[NewJob],
-) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<i64>, sqlx::Error> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -149,10 +146,7 @@ pub async fn enqueue_many(
 /// # Errors
 /// Postgres errors.
 pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>, sqlx::Error> {
-    Ok(enqueue_many(conn, std::slice::from_ref(&job))
-        .await?
-        .into_iter()
-        .next())
+    Ok(enqueue_many(conn, std::slice::from_ref(&job)).await?.into_iter().next())
 }
 
 /// Claims up to `limit` runnable jobs of the given kinds, leasing them for `lease`.
@@ -202,11 +196,7 @@ pub async fn claim(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn complete(
-    conn: &mut PgConnection,
-    job_id: i64,
-    lock_token: Uuid,
-) -> Result<bool, sqlx::Error> {
+pub async fn complete(conn: &mut PgConnection, job_id: i64, lock_token: Uuid) -> Result<bool, sqlx::Error> {
     let r = sqlx::query("delete from jobs where job_id = $1 and lock_token = $2")
         .bind(job_id)
         .bind(lock_token)
@@ -249,12 +239,7 @@ pub async fn retry(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn kill(
-    conn: &mut PgConnection,
-    job_id: i64,
-    lock_token: Uuid,
-    error: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn kill(conn: &mut PgConnection, job_id: i64, lock_token: Uuid, error: &str) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
         r"with dead as (
               delete from jobs where job_id = $1 and lock_token = $2
@@ -293,10 +278,7 @@ pub async fn release(pool: &PgPool, lock_tokens: &[Uuid]) -> Result<u64, sqlx::E
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn wake_account_jobs(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-) -> Result<u64, sqlx::Error> {
+pub async fn wake_account_jobs(conn: &mut PgConnection, account_id: Uuid) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         r"with woken as (
               update jobs set run_at = now(), updated_at = now()

@@ -82,12 +82,7 @@ pub async fn check(raw: &str, production: bool) -> Result<Url, UrlError> {
     if !production {
         return Ok(url);
     }
-    let host = url
-        .host_str()
-        .ok_or(UrlError::NotHttp)?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let host = url.host_str().ok_or(UrlError::NotHttp)?.trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -119,25 +114,12 @@ mod tests {
             "https://[::1]/",
             "https://192.168.0.1/",
         ] {
-            assert_eq!(
-                check(u, true).await.unwrap_err(),
-                UrlError::PrivateAddress,
-                "{u}"
-            );
+            assert_eq!(check(u, true).await.unwrap_err(), UrlError::PrivateAddress, "{u}");
             assert!(check(u, false).await.is_ok(), "{u}");
         }
-        assert_eq!(
-            check("http://93.184.216.34/", true).await.unwrap_err(),
-            UrlError::NotHttps
-        );
+        assert_eq!(check("http://93.184.216.34/", true).await.unwrap_err(), UrlError::NotHttps);
         assert!(check("https://93.184.216.34/hook", true).await.is_ok());
-        assert_eq!(
-            check("ftp://x/", false).await.unwrap_err(),
-            UrlError::NotHttp
-        );
-        assert_eq!(
-            check("https://u:p@93.184.216.34/", true).await.unwrap_err(),
-            UrlError::Credentials
-        );
+        assert_eq!(check("ftp://x/", false).await.unwrap_err(), UrlError::NotHttp);
+        assert_eq!(check("https://u:p@93.184.216.34/", true).await.unwrap_err(), UrlError::Credentials);
     }
 }

@@ -16,8 +16,7 @@ use crate::config::LogFormat;
 
 /// Installs the global tracing subscriber (once; later calls are ignored).
 pub fn init_tracing(format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry
@@ -29,9 +28,7 @@ pub fn init_tracing(format: LogFormat, default_filter: &str) {
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().compact())
-            .try_init(),
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
     };
 }
 
@@ -44,9 +41,7 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn metrics_handle() -> PrometheusHandle {
     PROMETHEUS
         .get_or_init(|| {
-            let latency = &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ];
+            let latency = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), latency)
                 .expect("valid buckets")
@@ -60,79 +55,25 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        "router_http_requests_total",
-        "HTTP requests by route, method and status."
-    );
-    describe_histogram!(
-        "router_http_request_duration_seconds",
-        "HTTP request latency by route."
-    );
-    describe_counter!(
-        "router_messages_accepted_total",
-        "Outbound messages accepted by the API."
-    );
-    describe_counter!(
-        "router_messages_sent_total",
-        "Outbound messages accepted by Instagram."
-    );
-    describe_counter!(
-        "router_messages_failed_total",
-        "Outbound messages failed for good, by reason."
-    );
-    describe_counter!(
-        "router_instagram_api_calls_total",
-        "Graph API calls by operation and result code."
-    );
-    describe_histogram!(
-        "router_instagram_api_duration_seconds",
-        "Graph API call latency."
-    );
-    describe_counter!(
-        "router_rate_limit_throttled_total",
-        "Sends deferred by the per-account limiter, by lane."
-    );
-    describe_counter!(
-        "router_redis_unavailable_total",
-        "Operations deferred because Redis was unreachable."
-    );
-    describe_counter!(
-        "router_webhook_deliveries_total",
-        "CRM webhook delivery attempts by result."
-    );
-    describe_histogram!(
-        "router_webhook_delivery_duration_seconds",
-        "CRM webhook attempt latency."
-    );
+    describe_counter!("router_http_requests_total", "HTTP requests by route, method and status.");
+    describe_histogram!("router_http_request_duration_seconds", "HTTP request latency by route.");
+    describe_counter!("router_messages_accepted_total", "Outbound messages accepted by the API.");
+    describe_counter!("router_messages_sent_total", "Outbound messages accepted by Instagram.");
+    describe_counter!("router_messages_failed_total", "Outbound messages failed for good, by reason.");
+    describe_counter!("router_instagram_api_calls_total", "Graph API calls by operation and result code.");
+    describe_histogram!("router_instagram_api_duration_seconds", "Graph API call latency.");
+    describe_counter!("router_rate_limit_throttled_total", "Sends deferred by the per-account limiter, by lane.");
+    describe_counter!("router_redis_unavailable_total", "Operations deferred because Redis was unreachable.");
+    describe_counter!("router_webhook_deliveries_total", "CRM webhook delivery attempts by result.");
+    describe_histogram!("router_webhook_delivery_duration_seconds", "CRM webhook attempt latency.");
     describe_gauge!("router_queue_depth", "Jobs in the queue by kind and state.");
-    describe_gauge!(
-        "router_queue_oldest_job_age_seconds",
-        "Age of the oldest runnable job by kind."
-    );
+    describe_gauge!("router_queue_oldest_job_age_seconds", "Age of the oldest runnable job by kind.");
     describe_gauge!("router_dlq_size", "Webhook deliveries in the DLQ.");
-    describe_gauge!(
-        "router_webhook_circuits_open",
-        "CRM endpoints whose circuit is open."
-    );
+    describe_gauge!("router_webhook_circuits_open", "CRM endpoints whose circuit is open.");
     describe_counter!("router_jobs_total", "Jobs run by kind and outcome.");
-    describe_counter!(
-        "router_inbound_events_total",
-        "Instagram webhook events by kind and result."
-    );
-    describe_counter!(
-        "router_inbound_signature_failures_total",
-        "Instagram webhook POSTs with a bad signature."
-    );
-    describe_histogram!(
-        "router_inbound_ingest_duration_seconds",
-        "Time to store an Instagram webhook POST."
-    );
-    describe_counter!(
-        "router_token_refresh_total",
-        "Token refresh attempts by result."
-    );
-    describe_counter!(
-        "router_auth_failures_total",
-        "API authentication failures by reason."
-    );
+    describe_counter!("router_inbound_events_total", "Instagram webhook events by kind and result.");
+    describe_counter!("router_inbound_signature_failures_total", "Instagram webhook POSTs with a bad signature.");
+    describe_histogram!("router_inbound_ingest_duration_seconds", "Time to store an Instagram webhook POST.");
+    describe_counter!("router_token_refresh_total", "Token refresh attempts by result.");
+    describe_counter!("router_auth_failures_total", "API authentication failures by reason.");
 }

@@ -33,12 +33,7 @@ impl Reply {
     /// Answer `status` at once.
     #[must_use]
     pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            delay: Duration::ZERO,
-            retry_after: None,
-            body: format!("{{\"status\":{status}}}"),
-        }
+        Self { status, delay: Duration::ZERO, retry_after: None, body: format!("{{\"status\":{status}}}") }
     }
 
     /// Same, after `delay`.
@@ -75,9 +70,7 @@ impl Received {
     /// A header's value.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 
     /// The event type of the body.
@@ -109,18 +102,10 @@ impl FakeCrm {
     /// # Panics
     /// If loopback cannot be bound.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake crm");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake crm");
         let addr = listener.local_addr().expect("addr");
-        let crm = Self {
-            addr,
-            inner: Arc::default(),
-            arrived: Arc::new(Notify::new()),
-        };
-        let app = Router::new()
-            .route("/{*path}", post(receive))
-            .with_state(crm.clone());
+        let crm = Self { addr, inner: Arc::default(), arrived: Arc::new(Notify::new()) };
+        let app = Router::new().route("/{*path}", post(receive)).with_state(crm.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -139,10 +124,7 @@ impl FakeCrm {
 
     /// Secrets the CRM accepts on `path` (several during a rotation).
     pub fn set_secrets(&self, path: &str, secrets: &[&str]) {
-        self.lock().secrets.insert(
-            path.to_owned(),
-            secrets.iter().map(|s| (*s).to_owned()).collect(),
-        );
+        self.lock().secrets.insert(path.to_owned(), secrets.iter().map(|s| (*s).to_owned()).collect());
     }
 
     /// The next `n` deliveries to `path` get `reply`.
@@ -168,12 +150,7 @@ impl FakeCrm {
     /// Deliveries to one path.
     #[must_use]
     pub fn received_on(&self, path: &str) -> Vec<Received> {
-        self.lock()
-            .received
-            .iter()
-            .filter(|r| r.path == path)
-            .cloned()
-            .collect()
+        self.lock().received.iter().filter(|r| r.path == path).cloned().collect()
     }
 
     /// Waits until at least `n` deliveries arrived on `path` (or `timeout`), returns them.
@@ -185,9 +162,7 @@ impl FakeCrm {
             if got.len() >= n || Instant::now() >= deadline {
                 return got;
             }
-            let _ =
-                tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified)
-                    .await;
+            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
         }
     }
 }
@@ -235,10 +210,8 @@ pub fn verify_standard(
     let Ok(ts_num) = ts.parse::<i64>() else {
         return false;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     if (now - ts_num).abs() > 300 {
         return false;
     }
@@ -250,13 +223,8 @@ pub fn verify_standard(
             },
             None => secret.as_bytes().to_vec(),
         };
-        let expected = STANDARD.encode(hmac(
-            &key,
-            &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
-        ));
-        sigs.split(' ')
-            .filter_map(|s| s.strip_prefix("v1,"))
-            .any(|s| constant_eq(s.as_bytes(), expected.as_bytes()))
+        let expected = STANDARD.encode(hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]));
+        sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|s| constant_eq(s.as_bytes(), expected.as_bytes()))
     })
 }
 
@@ -264,21 +232,9 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn receive(
-    State(crm): State<FakeCrm>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let hdrs: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                v.to_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let hdrs: HashMap<String, String> =
+        headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_owned())).collect();
     let (reply, secrets) = {
         let mut g = crm.lock();
         let reply = g
@@ -292,11 +248,7 @@ async fn receive(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let hub = verify_hub(
-        &secrets,
-        &body,
-        hdrs.get("x-hub-signature-256").map(String::as_str),
-    );
+    let hub = verify_hub(&secrets, &body, hdrs.get("x-hub-signature-256").map(String::as_str));
     let std = verify_standard(
         &secrets,
         &body,
@@ -315,14 +267,9 @@ async fn receive(
         at: Instant::now(),
     });
     crm.arrived.notify_waiters();
-    let mut resp = (
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
-        reply.body,
-    )
-        .into_response();
+    let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
     if let Some(ra) = reply.retry_after {
-        resp.headers_mut()
-            .insert("retry-after", ra.parse().expect("header"));
+        resp.headers_mut().insert("retry-after", ra.parse().expect("header"));
     }
     resp
 }

@@ -49,13 +49,7 @@ pub enum Endpoint {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Scripted {
     /// A Graph error body with this HTTP status.
-    GraphError {
-        http_status: u16,
-        code: i64,
-        subcode: Option<i64>,
-        message: String,
-        transient: bool,
-    },
+    GraphError { http_status: u16, code: i64, subcode: Option<i64>, message: String, transient: bool },
     /// A raw status and body (e.g. a 502 HTML page from a proxy).
     Raw { status: u16, body: String },
     /// Answer normally, but only after this delay (timeouts).
@@ -70,38 +64,26 @@ impl Scripted {
     pub fn code(code: i64, subcode: Option<i64>) -> Self {
         let (http_status, message, transient) = match (code, subcode) {
             (1, _) => (500, "An unknown error occurred", true),
-            (2, _) => (
-                503,
-                "An unexpected error has occurred. Please retry your request later.",
-                true,
-            ),
+            (2, _) => (503, "An unexpected error has occurred. Please retry your request later.", true),
             (4, _) => (400, "Application request limit reached", true),
             (10, Some(2_534_022)) => (
                 400,
                 "This message is sent outside of allowed window. Learn more about the new policy here: https://developers.facebook.com/docs/messenger-platform/policy-overview",
                 false,
             ),
-            (10, _) => (
-                400,
-                "Application does not have permission for this action",
-                false,
-            ),
+            (10, _) => (400, "Application does not have permission for this action", false),
             (17, _) => (400, "User request limit reached", true),
             (32, _) => (400, "Page request limit reached", true),
             (100, Some(2_534_014)) => (400, "No matching Instagram user", false),
             (100, _) => (400, "Invalid parameter", false),
-            (190, _) => (
-                400,
-                "Error validating access token: Session has expired on Friday, 20-Nov-26 10:00:00 PST.",
-                false,
-            ),
+            (190, _) => {
+                (400, "Error validating access token: Session has expired on Friday, 20-Nov-26 10:00:00 PST.", false)
+            }
             (551, _) => (400, "This person isn't available right now.", false),
             (613, _) => (400, "Calls to this api have exceeded the rate limit.", true),
-            (80002, _) => (
-                400,
-                "There have been too many calls to this Instagram account. Wait a bit and try again.",
-                true,
-            ),
+            (80002, _) => {
+                (400, "There have been too many calls to this Instagram account. Wait a bit and try again.", true)
+            }
             (80006, _) => (
                 400,
                 "There have been too many messenger api calls to this Page account. Wait a bit and try again.",
@@ -109,13 +91,7 @@ impl Scripted {
             ),
             _ => (400, "An error occurred", false),
         };
-        Self::GraphError {
-            http_status,
-            code,
-            subcode,
-            message: message.to_owned(),
-            transient,
-        }
+        Self::GraphError { http_status, code, subcode, message: message.to_owned(), transient }
     }
 }
 
@@ -193,9 +169,7 @@ impl FakeGraph {
     /// # Panics
     /// If loopback cannot be bound.
     pub async fn start(app_secret: &str) -> Self {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), app_secret)
-            .await
-            .expect("bind fake graph")
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), app_secret).await.expect("bind fake graph")
     }
 
     /// Starts on `addr`.
@@ -207,10 +181,7 @@ impl FakeGraph {
         let addr = listener.local_addr()?;
         let fake = Self {
             addr,
-            inner: Arc::new(Mutex::new(Inner {
-                wrap_oauth_in_data: true,
-                ..Inner::default()
-            })),
+            inner: Arc::new(Mutex::new(Inner { wrap_oauth_in_data: true, ..Inner::default() })),
             app_secret: Arc::new(app_secret.to_owned()),
         };
         let app = fake.router();
@@ -263,12 +234,7 @@ impl FakeGraph {
     }
 
     /// Moves a token's issue and expiry times (to test refresh rules without waiting).
-    pub fn set_token_times(
-        &self,
-        token: &str,
-        issued_at: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) {
+    pub fn set_token_times(&self, token: &str, issued_at: OffsetDateTime, expires_at: OffsetDateTime) {
         if let Some(t) = self.lock().tokens.get_mut(token) {
             t.issued_at = issued_at;
             t.expires_at = expires_at;
@@ -278,10 +244,7 @@ impl FakeGraph {
     /// Whether a token is currently valid.
     #[must_use]
     pub fn token_valid(&self, token: &str) -> bool {
-        self.lock()
-            .tokens
-            .get(token)
-            .is_some_and(|t| !t.revoked && t.expires_at > OffsetDateTime::now_utc())
+        self.lock().tokens.get(token).is_some_and(|t| !t.revoked && t.expires_at > OffsetDateTime::now_utc())
     }
 
     /// Queues `response` for the next `times` calls to `endpoint`.
@@ -310,9 +273,7 @@ impl FakeGraph {
 
     /// Records that `igsid` messaged `ig_id` at `at` (opens the window).
     pub fn customer_messaged(&self, ig_id: &str, igsid: &str, at: OffsetDateTime) {
-        self.lock()
-            .last_inbound
-            .insert((ig_id.to_owned(), igsid.to_owned()), at);
+        self.lock().last_inbound.insert((ig_id.to_owned(), igsid.to_owned()), at);
     }
 
     /// Whether OAuth code exchange answers with the `{"data":[…]}` wrapper (default) or flat.
@@ -321,12 +282,7 @@ impl FakeGraph {
     }
 
     /// Issues an authorization code for `ig_id` as Instagram's authorize page would.
-    pub fn issue_code(
-        &self,
-        ig_id: &str,
-        redirect_uri: &str,
-        code_challenge: Option<&str>,
-    ) -> String {
+    pub fn issue_code(&self, ig_id: &str, redirect_uri: &str, code_challenge: Option<&str>) -> String {
         let mut g = self.lock();
         let code = format!("{}#_", mint_token(&mut g.counter, "AQ"));
         g.codes.insert(
@@ -390,14 +346,7 @@ impl FakeGraph {
             .with_state(self.clone())
     }
 
-    fn record(
-        &self,
-        method: &str,
-        path: &str,
-        query: &HashMap<String, String>,
-        token: Option<String>,
-        body: Value,
-    ) {
+    fn record(&self, method: &str, path: &str, query: &HashMap<String, String>, token: Option<String>, body: Value) {
         self.lock().requests.push(Recorded {
             method: method.to_owned(),
             path: path.to_owned(),
@@ -409,26 +358,19 @@ impl FakeGraph {
     }
 
     fn next_script(&self, ep: Endpoint) -> Option<Scripted> {
-        self.lock()
-            .scripted
-            .get_mut(&ep)
-            .and_then(VecDeque::pop_front)
+        self.lock().scripted.get_mut(&ep).and_then(VecDeque::pop_front)
     }
 
     fn usage_headers(&self, resp: &mut Response, ig_id: Option<&str>) {
         let pct = self.lock().usage_percent;
-        let app =
-            json!({"call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2}).to_string();
+        let app = json!({"call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2}).to_string();
         let regain = if pct >= 100 { 1 } else { 0 };
         let buc = json!({ ig_id.unwrap_or("0"): [{"type": "instagram", "call_count": pct, "total_cputime": pct / 2,
             "total_time": pct / 2, "estimated_time_to_regain_access": regain}]})
         .to_string();
         let h = resp.headers_mut();
         h.insert("x-app-usage", HeaderValue::from_str(&app).expect("ascii"));
-        h.insert(
-            "x-business-use-case-usage",
-            HeaderValue::from_str(&buc).expect("ascii"),
-        );
+        h.insert("x-business-use-case-usage", HeaderValue::from_str(&buc).expect("ascii"));
         h.insert("x-fb-trace-id", HeaderValue::from_static("AbCdEfGhIjK"));
     }
 
@@ -441,26 +383,12 @@ impl FakeGraph {
                 Ok(None)
             }
             Some(Scripted::Drop) => Err(()),
-            Some(Scripted::Raw { status, body }) => Ok(Some(
-                (
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    body,
-                )
-                    .into_response(),
-            )),
-            Some(Scripted::GraphError {
-                http_status,
-                code,
-                subcode,
-                message,
-                transient,
-            }) => Ok(Some(graph_error(
-                http_status,
-                code,
-                subcode,
-                &message,
-                transient,
-            ))),
+            Some(Scripted::Raw { status, body }) => {
+                Ok(Some((StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), body).into_response()))
+            }
+            Some(Scripted::GraphError { http_status, code, subcode, message, transient }) => {
+                Ok(Some(graph_error(http_status, code, subcode, &message, transient)))
+            }
         }
     }
 
@@ -477,13 +405,7 @@ impl FakeGraph {
         };
         let g = self.lock();
         match g.tokens.get(token) {
-            None => Err(graph_error(
-                400,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-                false,
-            )),
+            None => Err(graph_error(400, 190, None, "Invalid OAuth access token - Cannot parse access token", false)),
             Some(t) if t.revoked => Err(graph_error(
                 400,
                 190,
@@ -491,13 +413,9 @@ impl FakeGraph {
                 "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
                 false,
             )),
-            Some(t) if t.expires_at <= OffsetDateTime::now_utc() => Err(graph_error(
-                400,
-                190,
-                Some(463),
-                "Error validating access token: Session has expired.",
-                false,
-            )),
+            Some(t) if t.expires_at <= OffsetDateTime::now_utc() => {
+                Err(graph_error(400, 190, Some(463), "Error validating access token: Session has expired.", false))
+            }
             Some(t) => Ok(t.clone()),
         }
     }
@@ -506,50 +424,30 @@ impl FakeGraph {
 fn mint_token(counter: &mut u64, prefix: &str) -> String {
     use rand::Rng;
     *counter += 1;
-    let tail: String = rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
+    let tail: String =
+        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(40).map(char::from).collect();
     format!("{prefix}{}{tail}", *counter)
 }
 
 fn fbtrace() -> String {
     use rand::Rng;
-    rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(11)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(11).map(char::from).collect()
 }
 
 /// A Graph API error response, shaped as Meta sends it.
 #[must_use]
-pub fn graph_error(
-    http_status: u16,
-    code: i64,
-    subcode: Option<i64>,
-    message: &str,
-    transient: bool,
-) -> Response {
-    let kind = if code == 190 || code == 102 {
-        "OAuthException"
-    } else {
-        "IGApiException"
-    };
-    let mut err = json!({"message": message, "type": kind, "code": code, "fbtrace_id": fbtrace(), "is_transient": transient});
+pub fn graph_error(http_status: u16, code: i64, subcode: Option<i64>, message: &str, transient: bool) -> Response {
+    let kind = if code == 190 || code == 102 { "OAuthException" } else { "IGApiException" };
+    let mut err =
+        json!({"message": message, "type": kind, "code": code, "fbtrace_id": fbtrace(), "is_transient": transient});
     if let Some(s) = subcode {
         err["error_subcode"] = json!(s);
     }
-    let mut resp = (
-        StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST),
-        axum::Json(json!({"error": err})),
-    )
-        .into_response();
-    resp.headers_mut().insert(
-        "www-authenticate",
-        HeaderValue::from_static("OAuth \"Facebook Platform\" \"invalid_request\""),
-    );
+    let mut resp =
+        (StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(json!({"error": err})))
+            .into_response();
+    resp.headers_mut()
+        .insert("www-authenticate", HeaderValue::from_static("OAuth \"Facebook Platform\" \"invalid_request\""));
     resp
 }
 
@@ -580,20 +478,15 @@ async fn me(
         Err(r) => return r,
     };
     let username = f.lock().accounts.get(&t.ig_id).cloned().unwrap_or_default();
-    let mut resp = axum::Json(
-        json!({"user_id": t.ig_id, "username": username, "id": format!("9{}", t.ig_id)}),
-    )
-    .into_response();
+    let mut resp =
+        axum::Json(json!({"user_id": t.ig_id, "username": username, "id": format!("9{}", t.ig_id)})).into_response();
     f.usage_headers(&mut resp, Some(&t.ig_id));
     resp
 }
 
 /// Parses a JSON body, or a form body whose values are JSON strings (Messenger docs' style).
 fn parse_send_body(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
-    let ct = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     if ct.starts_with("application/x-www-form-urlencoded") {
         let pairs: Vec<(String, String)> = url_decode_pairs(body);
         let mut obj = serde_json::Map::new();
@@ -652,13 +545,7 @@ async fn send(
 ) -> Response {
     let token = bearer(&headers, &q);
     let parsed = parse_send_body(&headers, &body);
-    f.record(
-        "POST",
-        &format!("/{node}/messages"),
-        &q,
-        token.clone(),
-        parsed.clone().unwrap_or(Value::Null),
-    );
+    f.record("POST", &format!("/{node}/messages"), &q, token.clone(), parsed.clone().unwrap_or(Value::Null));
     match f.apply_script(Endpoint::Send).await {
         Err(()) => return drop_connection(),
         Ok(Some(r)) => return r,
@@ -669,13 +556,7 @@ async fn send(
         Err(r) => return r,
     };
     if node != "me" && node != t.ig_id {
-        return graph_error(
-            400,
-            10,
-            None,
-            "Application does not have permission for this action",
-            false,
-        );
+        return graph_error(400, 10, None, "Application does not have permission for this action", false);
     }
     if f.lock().usage_percent >= 100 {
         let mut r = graph_error(
@@ -691,11 +572,7 @@ async fn send(
     let Some(b) = parsed else {
         return invalid_param("(#100) Invalid JSON for postbody", None);
     };
-    let Some(recipient) = b
-        .pointer("/recipient/id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
+    let Some(recipient) = b.pointer("/recipient/id").and_then(Value::as_str).map(str::to_owned) else {
         return invalid_param("(#100) The parameter recipient is required", None);
     };
     let has_msg = b.get("message").is_some();
@@ -712,19 +589,13 @@ async fn send(
                 return invalid_param("(#100) Param message[text] must be a string", None);
             };
             if text.is_empty() || text.len() > 1000 {
-                return invalid_param(
-                    "(#100) Length of param message[text] must be less than or equal to 1000",
-                    None,
-                );
+                return invalid_param("(#100) Length of param message[text] must be less than or equal to 1000", None);
             }
         }
         if let Some(qr) = m.get("quick_replies").and_then(Value::as_array)
             && qr.len() > 13
         {
-            return invalid_param(
-                "(#100) param message[quick_replies] must have at most 13 elements",
-                None,
-            );
+            return invalid_param("(#100) param message[quick_replies] must have at most 13 elements", None);
         }
         let att = m.get("attachment").or_else(|| m.get("attachments"));
         if let Some(a) = att {
@@ -734,10 +605,7 @@ async fn send(
             };
             for it in items {
                 let ty = it.get("type").and_then(Value::as_str).unwrap_or("");
-                if !matches!(
-                    ty,
-                    "image" | "video" | "audio" | "file" | "like_heart" | "MEDIA_SHARE"
-                ) {
+                if !matches!(ty, "image" | "video" | "audio" | "file" | "like_heart" | "MEDIA_SHARE") {
                     return invalid_param("(#100) Invalid attachment type", None);
                 }
             }
@@ -748,11 +616,7 @@ async fn send(
         // The 24 h standard window, extended to 7 days with the HUMAN_AGENT tag.
         let enforce = f.lock().enforce_window;
         if enforce {
-            let last = f
-                .lock()
-                .last_inbound
-                .get(&(t.ig_id.clone(), recipient.clone()))
-                .copied();
+            let last = f.lock().last_inbound.get(&(t.ig_id.clone(), recipient.clone())).copied();
             let age = last.map(|l| OffsetDateTime::now_utc() - l);
             let human_agent = b.get("tag").and_then(Value::as_str) == Some("HUMAN_AGENT");
             let allowed = match age {
@@ -773,10 +637,7 @@ async fn send(
     }
     let message_id = {
         let mut g = f.lock();
-        let mid = format!(
-            "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx{}",
-            mint_token(&mut g.counter, "Q")
-        );
+        let mid = format!("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx{}", mint_token(&mut g.counter, "Q"));
         if has_msg {
             g.sent.push(SentMessage {
                 ig_id: t.ig_id.clone(),
@@ -803,13 +664,7 @@ async fn subscribe(
     headers: HeaderMap,
 ) -> Response {
     let token = bearer(&headers, &q);
-    f.record(
-        "POST",
-        "/me/subscribed_apps",
-        &q,
-        token.clone(),
-        Value::Null,
-    );
+    f.record("POST", "/me/subscribed_apps", &q, token.clone(), Value::Null);
     match f.apply_script(Endpoint::SubscribedApps).await {
         Err(()) => return drop_connection(),
         Ok(Some(r)) => return r,
@@ -837,21 +692,14 @@ fn oauth_error(code: u16, message: &str) -> Response {
 fn s256(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 async fn oauth_token(State(f): State<FakeGraph>, body: Bytes) -> Response {
     let form: HashMap<String, String> = url_decode_pairs(&body).into_iter().collect();
     let mut logged = form.clone();
     logged.remove("client_secret");
-    f.record(
-        "POST",
-        "/oauth/access_token",
-        &HashMap::new(),
-        None,
-        serde_json::to_value(&logged).unwrap_or_default(),
-    );
+    f.record("POST", "/oauth/access_token", &HashMap::new(), None, serde_json::to_value(&logged).unwrap_or_default());
     match f.apply_script(Endpoint::OauthToken).await {
         Err(()) => return drop_connection(),
         Ok(Some(r)) => return r,
@@ -863,10 +711,7 @@ async fn oauth_token(State(f): State<FakeGraph>, body: Bytes) -> Response {
     if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
         return oauth_error(400, "Unsupported grant_type");
     }
-    let code = form
-        .get("code")
-        .map(|c| c.trim_end_matches("#_").to_owned())
-        .unwrap_or_default();
+    let code = form.get("code").map(|c| c.trim_end_matches("#_").to_owned()).unwrap_or_default();
     let mut g = f.lock();
     let Some(info) = g.codes.get_mut(&code) else {
         return oauth_error(400, "Matching code was not found or was already used");
@@ -902,18 +747,11 @@ async fn oauth_token(State(f): State<FakeGraph>, body: Bytes) -> Response {
     );
     let item = json!({"access_token": token, "user_id": ig_id.parse::<u64>().map_or(json!(ig_id), |n| json!(n)),
         "permissions": "instagram_business_basic,instagram_business_manage_messages"});
-    let body = if g.wrap_oauth_in_data {
-        json!({"data": [item]})
-    } else {
-        item
-    };
+    let body = if g.wrap_oauth_in_data { json!({"data": [item]}) } else { item };
     axum::Json(body).into_response()
 }
 
-async fn authorize(
-    State(f): State<FakeGraph>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn authorize(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, String>>) -> Response {
     f.record("GET", "/oauth/authorize", &q, None, Value::Null);
     let Some(redirect) = q.get("redirect_uri") else {
         return oauth_error(400, "Missing redirect_uri");
@@ -930,36 +768,23 @@ async fn authorize(
             }
         }
     };
-    let code = f.issue_code(
-        &ig_id,
-        redirect,
-        q.get("code_challenge").map(String::as_str),
-    );
+    let code = f.issue_code(&ig_id, redirect, q.get("code_challenge").map(String::as_str));
     let sep = if redirect.contains('?') { '&' } else { '?' };
     let state = q.get("state").cloned().unwrap_or_default();
-    let loc = format!(
-        "{redirect}{sep}code={}&state={}",
-        urlencode(&code),
-        urlencode(&state)
-    );
+    let loc = format!("{redirect}{sep}code={}&state={}", urlencode(&code), urlencode(&state));
     (StatusCode::FOUND, [("location", loc)]).into_response()
 }
 
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
-async fn exchange(
-    State(f): State<FakeGraph>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn exchange(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut logged = q.clone();
     logged.remove("client_secret");
     let token = logged.remove("access_token");
@@ -980,13 +805,7 @@ async fn exchange(
         Err(r) => return r,
     };
     if t.long_lived {
-        return graph_error(
-            400,
-            100,
-            None,
-            "Only short-lived tokens can be exchanged",
-            false,
-        );
+        return graph_error(400, 100, None, "Only short-lived tokens can be exchanged", false);
     }
     issue_long(&f, &t.ig_id)
 }
@@ -1005,20 +824,13 @@ fn issue_long(f: &FakeGraph, ig_id: &str) -> Response {
             revoked: false,
         },
     );
-    axum::Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 5_183_944}))
-        .into_response()
+    axum::Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 5_183_944})).into_response()
 }
 
 async fn refresh(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut logged = q.clone();
     let token = logged.remove("access_token");
-    f.record(
-        "GET",
-        "/refresh_access_token",
-        &logged,
-        token.clone(),
-        Value::Null,
-    );
+    f.record("GET", "/refresh_access_token", &logged, token.clone(), Value::Null);
     match f.apply_script(Endpoint::RefreshToken).await {
         Err(()) => return drop_connection(),
         Ok(Some(r)) => return r,
@@ -1046,11 +858,7 @@ async fn refresh(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, Str
 fn drop_connection() -> Response {
     // axum cannot abort a connection from a handler; a 502 with an HTML body is what a proxy in
     // front of Meta answers when the upstream drops, and exercises the same non-JSON path.
-    (
-        StatusCode::BAD_GATEWAY,
-        "<html><body>502 Bad Gateway</body></html>",
-    )
-        .into_response()
+    (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response()
 }
 
 // ---- control plane (for the fake-graph binary used as a local sandbox) ----
@@ -1061,10 +869,7 @@ struct AddAccount {
     username: String,
 }
 
-async fn ctl_add_account(
-    State(f): State<FakeGraph>,
-    axum::Json(a): axum::Json<AddAccount>,
-) -> Response {
+async fn ctl_add_account(State(f): State<FakeGraph>, axum::Json(a): axum::Json<AddAccount>) -> Response {
     let token = f.add_account(&a.ig_id, &a.username);
     axum::Json(json!({"ig_id": a.ig_id, "access_token": token})).into_response()
 }
@@ -1104,10 +909,7 @@ struct InboundReq {
 }
 
 /// Sends a customer DM to the router as Meta would (signed, escaped unicode).
-async fn ctl_inbound(
-    State(f): State<FakeGraph>,
-    axum::Json(r): axum::Json<InboundReq>,
-) -> Response {
+async fn ctl_inbound(State(f): State<FakeGraph>, axum::Json(r): axum::Json<InboundReq>) -> Response {
     let now = OffsetDateTime::now_utc();
     f.customer_messaged(&r.ig_id, &r.sender_id, now);
     let event = crate::webhooks::text_message(

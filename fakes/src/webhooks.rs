@@ -20,10 +20,8 @@ pub fn envelope(ig_id: &str, events: Vec<Value>) -> Value {
 #[must_use]
 pub fn multi_entry(entries: Vec<(String, Vec<Value>)>) -> Value {
     let now = ms(OffsetDateTime::now_utc());
-    let entries: Vec<Value> = entries
-        .into_iter()
-        .map(|(id, ev)| json!({"id": id, "time": now, "messaging": ev}))
-        .collect();
+    let entries: Vec<Value> =
+        entries.into_iter().map(|(id, ev)| json!({"id": id, "time": now, "messaging": ev})).collect();
     json!({"object": "instagram", "entry": entries})
 }
 
@@ -42,14 +40,7 @@ pub fn text_message(ig_id: &str, sender: &str, mid: &str, text: &str, at: Offset
 /// A customer's message with one attachment of `kind` (image, video, audio, file, share,
 /// story_mention, ig_reel, reel).
 #[must_use]
-pub fn attachment_message(
-    ig_id: &str,
-    sender: &str,
-    mid: &str,
-    kind: &str,
-    url: &str,
-    at: OffsetDateTime,
-) -> Value {
+pub fn attachment_message(ig_id: &str, sender: &str, mid: &str, kind: &str, url: &str, at: OffsetDateTime) -> Value {
     let mut e = base(ig_id, sender, at);
     let mut payload = json!({"url": url});
     if kind == "ig_reel" || kind == "reel" {
@@ -77,14 +68,7 @@ pub fn echo(ig_id: &str, customer: &str, mid: &str, text: &str, at: OffsetDateTi
 
 /// A reaction (`action` react/unreact) to message `mid`.
 #[must_use]
-pub fn reaction(
-    ig_id: &str,
-    sender: &str,
-    mid: &str,
-    action: &str,
-    emoji: Option<&str>,
-    at: OffsetDateTime,
-) -> Value {
+pub fn reaction(ig_id: &str, sender: &str, mid: &str, action: &str, emoji: Option<&str>, at: OffsetDateTime) -> Value {
     let mut e = base(ig_id, sender, at);
     let mut r = json!({"mid": mid, "action": action});
     if let Some(em) = emoji {
@@ -105,14 +89,7 @@ pub fn read(ig_id: &str, sender: &str, mid: &str, at: OffsetDateTime) -> Value {
 
 /// A postback (icebreaker / button).
 #[must_use]
-pub fn postback(
-    ig_id: &str,
-    sender: &str,
-    mid: &str,
-    title: &str,
-    payload: &str,
-    at: OffsetDateTime,
-) -> Value {
+pub fn postback(ig_id: &str, sender: &str, mid: &str, title: &str, payload: &str, at: OffsetDateTime) -> Value {
     let mut e = base(ig_id, sender, at);
     e["postback"] = json!({"mid": mid, "title": title, "payload": payload});
     e
@@ -122,21 +99,13 @@ pub fn postback(
 #[must_use]
 pub fn referral(ig_id: &str, sender: &str, reference: &str, at: OffsetDateTime) -> Value {
     let mut e = base(ig_id, sender, at);
-    e["referral"] =
-        json!({"ref": reference, "source": "https://ig.me/m/shop", "type": "OPEN_THREAD"});
+    e["referral"] = json!({"ref": reference, "source": "https://ig.me/m/shop", "type": "OPEN_THREAD"});
     e
 }
 
 /// A message edit.
 #[must_use]
-pub fn edit(
-    ig_id: &str,
-    sender: &str,
-    mid: &str,
-    text: &str,
-    num_edit: i64,
-    at: OffsetDateTime,
-) -> Value {
+pub fn edit(ig_id: &str, sender: &str, mid: &str, text: &str, num_edit: i64, at: OffsetDateTime) -> Value {
     let mut e = base(ig_id, sender, at);
     e["message_edit"] = json!({"mid": mid, "text": text, "num_edit": num_edit});
     e

@@ -10,19 +10,14 @@ use sqlx::PgPool;
 /// Postgres errors.
 pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
     for s in queue::stats(db).await? {
-        metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "runnable")
-            .set(s.runnable as f64);
-        metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "running")
-            .set(s.running as f64);
+        metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "runnable").set(s.runnable as f64);
+        metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "running").set(s.running as f64);
         metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "scheduled")
             .set((s.depth - s.runnable - s.running).max(0) as f64);
-        metrics::gauge!("router_queue_oldest_job_age_seconds", "kind" => s.kind)
-            .set(s.oldest_runnable_secs);
+        metrics::gauge!("router_queue_oldest_job_age_seconds", "kind" => s.kind).set(s.oldest_runnable_secs);
     }
     let dlq: i64 =
-        sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'")
-            .fetch_one(db)
-            .await?;
+        sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'").fetch_one(db).await?;
     metrics::gauge!("router_dlq_size").set(dlq as f64);
     Ok(())
 }

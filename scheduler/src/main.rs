@@ -20,10 +20,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    router_core::telemetry::init_tracing(
-        config.log_format,
-        "info,router_scheduler=info,router_core=info,sqlx=warn",
-    );
+    router_core::telemetry::init_tracing(config.log_format, "info,router_scheduler=info,router_core=info,sqlx=warn");
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -38,15 +35,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let db = router_core::db::connect_owner_pool(&config.database_url, 5)
         .await
         .context("cannot connect to Postgres (DATABASE_URL)")?;
-    let redis = router_core::redis::connect(&config.redis_url)
-        .await
-        .context("Redis is required (REDIS_URL)")?;
+    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
     let cancel = CancellationToken::new();
-    let probes = router_core::ops::Probes {
-        db: db.clone(),
-        redis,
-        metrics: router_core::telemetry::metrics_handle(),
-    };
+    let probes = router_core::ops::Probes { db: db.clone(), redis, metrics: router_core::telemetry::metrics_handle() };
     let addr = router_core::ops::serve(
         SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)),
         probes,
@@ -62,10 +53,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         c.cancel();
     });
     router_scheduler::schedule::run(
-        router_scheduler::schedule::SchedulerContext {
-            db,
-            config: Arc::new(config),
-        },
+        router_scheduler::schedule::SchedulerContext { db, config: Arc::new(config) },
         cancel,
     )
     .await?;

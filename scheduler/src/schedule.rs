@@ -23,17 +23,14 @@ pub async fn run(ctx: SchedulerContext, cancel: CancellationToken) -> anyhow::Re
     let mut sched = JobScheduler::new().await?;
     let c = ctx.clone();
     sched
-        .add(Job::new_repeated_async(
-            Duration::from_secs(15),
-            move |_id, _l| {
-                let c = c.clone();
-                Box::pin(async move {
-                    if let Err(e) = crate::gauges::refresh(&c.db).await {
-                        tracing::warn!(error = ?e, "refreshing queue gauges failed");
-                    }
-                })
-            },
-        )?)
+        .add(Job::new_repeated_async(Duration::from_secs(15), move |_id, _l| {
+            let c = c.clone();
+            Box::pin(async move {
+                if let Err(e) = crate::gauges::refresh(&c.db).await {
+                    tracing::warn!(error = ?e, "refreshing queue gauges failed");
+                }
+            })
+        })?)
         .await?;
     // Once at start, so gauges exist before the first tick.
     if let Err(e) = crate::gauges::refresh(&ctx.db).await {

@@ -78,12 +78,7 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     );
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                .with_writer(|| LogSink),
-        )
+        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(|| LogSink))
         .try_init();
 });
 
@@ -108,42 +103,25 @@ impl TestDb {
     /// When Postgres is unreachable or refuses.
     pub async fn create() -> Self {
         let admin = admin_db_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .expect("connect TEST_DATABASE_URL (is Postgres running?)");
+        let mut conn =
+            sqlx::PgConnection::connect(&admin).await.expect("connect TEST_DATABASE_URL (is Postgres running?)");
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let old: Vec<String> =
-            sqlx::query_scalar("select datname from pg_database where datname like 'rt\\_%'")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_default();
+        let old: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'rt\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
         for db in old {
-            let ts = db
-                .split('_')
-                .nth(1)
-                .and_then(|t| t.parse::<i64>().ok())
-                .unwrap_or(now);
+            let ts = db.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
             if now - ts > 7200 {
-                let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)"))
-                    .execute(&mut conn)
-                    .await;
+                let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)")).execute(&mut conn).await;
             }
         }
         let name = format!("rt_{now}_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        sqlx::query(&format!("create database \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
+        sqlx::query(&format!("create database \"{name}\"")).execute(&mut conn).await.expect("create test database");
         let url = with_db(&admin, &name);
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(10)
-            .connect(&url)
-            .await
-            .expect("connect test db");
-        router_core::MIGRATOR
-            .run(&pool)
-            .await
-            .expect("migrations apply");
+        let pool =
+            sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&url).await.expect("connect test db");
+        router_core::MIGRATOR.run(&pool).await.expect("migrations apply");
         Self { name, url, pool }
     }
 }
@@ -158,16 +136,11 @@ impl Drop for TestDb {
         let admin = admin_db_url();
         // Drop from a plain thread: the test's runtime is shutting down.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
                     let _ =
-                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
-                            .execute(&mut c)
-                            .await;
+                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&mut c).await;
                 }
             });
         })
@@ -184,20 +157,14 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
         ("REDIS_URL".into(), redis_url()),
         ("REDIS_KEY_PREFIX".into(), prefix),
         ("ENCRYPTION_KEY".into(), format!("1:{}", b64(&rand_bytes()))),
-        (
-            "API_KEY_SALT".into(),
-            "test-api-key-salt-0123456789abcdef".into(),
-        ),
+        ("API_KEY_SALT".into(), "test-api-key-salt-0123456789abcdef".into()),
         ("META_APP_ID".into(), "1234567890".into()),
         ("IG_APP_SECRET".into(), APP_SECRET.into()),
         ("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into()),
         ("GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
         ("SANDBOX_GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
         ("INSTAGRAM_OAUTH_BASE_URL".into(), graph_url.to_owned()),
-        (
-            "INSTAGRAM_AUTHORIZE_URL".into(),
-            format!("{graph_url}/oauth/authorize"),
-        ),
+        ("INSTAGRAM_AUTHORIZE_URL".into(), format!("{graph_url}/oauth/authorize")),
         ("API_BASE_URL".into(), "http://127.0.0.1:10000".into()),
         ("PORT".into(), "0".into()),
         ("WORKER_METRICS_PORT".into(), "0".into()),
@@ -262,22 +229,15 @@ impl TestApp {
         let mut vars = test_vars(&test_db.url, &graph.url());
         adjust(&mut vars);
         let config = config_from(&vars);
-        let state = router_api::build_state(config.clone())
-            .await
-            .expect("build state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let state = router_api::build_state(config.clone()).await.expect("build state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let cancel = CancellationToken::new();
         tokio::spawn(router_api::serve(state.clone(), listener, cancel.clone()));
         let admin_key = insert_admin_key(&test_db.pool, &config).await;
         Self {
             base,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
             db: test_db.pool.clone(),
             config,
             state,
@@ -290,13 +250,7 @@ impl TestApp {
     }
 
     /// Sends a request; `key` becomes the bearer token.
-    pub async fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<&Value>,
-    ) -> Resp {
+    pub async fn req(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
         let mut r = self.client.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
             r = r.bearer_auth(k);
@@ -314,37 +268,24 @@ impl TestApp {
 
     /// POST with a JSON body.
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> Resp {
-        self.req(reqwest::Method::POST, path, Some(key), Some(body))
-            .await
+        self.req(reqwest::Method::POST, path, Some(key), Some(body)).await
     }
 
     /// PUT with a JSON body.
     pub async fn put(&self, path: &str, key: &str, body: &Value) -> Resp {
-        self.req(reqwest::Method::PUT, path, Some(key), Some(body))
-            .await
+        self.req(reqwest::Method::PUT, path, Some(key), Some(body)).await
     }
 
     /// DELETE.
     pub async fn delete(&self, path: &str, key: &str) -> Resp {
-        self.req(reqwest::Method::DELETE, path, Some(key), None)
-            .await
+        self.req(reqwest::Method::DELETE, path, Some(key), None).await
     }
 
     /// Creates a merchant through the admin API.
     pub async fn create_merchant(&self, name: &str) -> Uuid {
-        let r = self
-            .post(
-                "/api/v1/admin/merchants",
-                &self.admin_key,
-                &json!({"name": name}),
-            )
-            .await;
+        let r = self.post("/api/v1/admin/merchants", &self.admin_key, &json!({"name": name})).await;
         assert_eq!(r.status, 201, "{}", r.text);
-        r.json["merchant_id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("uuid")
+        r.json["merchant_id"].as_str().expect("id").parse().expect("uuid")
     }
 
     /// Creates a merchant key with `scopes` through the admin API; returns the key.
@@ -363,17 +304,7 @@ impl TestApp {
     /// A merchant and a key with every merchant scope.
     pub async fn merchant_with_key(&self, name: &str) -> (Uuid, String) {
         let m = self.create_merchant(name).await;
-        let k = self
-            .create_key(
-                m,
-                &[
-                    "messages:send",
-                    "messages:read",
-                    "accounts:read",
-                    "accounts:write",
-                ],
-            )
-            .await;
+        let k = self.create_key(m, &["messages:send", "messages:read", "accounts:read", "accounts:write"]).await;
         (m, k)
     }
 
@@ -415,6 +346,41 @@ impl TestApp {
             .expect("key exists")
     }
 
+    /// Records that `igsid` last wrote to the account at `at` (opens Instagram's messaging window),
+    /// as an inbound webhook would.
+    pub async fn open_window(&self, account_id: &str, igsid: &str, at: time::OffsetDateTime) {
+        let account_id: Uuid = account_id.parse().expect("uuid");
+        sqlx::query(
+            r"insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
+              select $1, merchant_id, account_id, $3, $4 from accounts where account_id = $2
+              on conflict on constraint conversations_account_contact_key do update set last_inbound_at = excluded.last_inbound_at",
+        )
+        .bind(Uuid::now_v7())
+        .bind(account_id)
+        .bind(igsid)
+        .bind(at)
+        .execute(&self.db)
+        .await
+        .expect("open window");
+    }
+
+    /// Sends a text message through the API; returns the response.
+    pub async fn send_text(&self, key: &str, account_id: &str, recipient: &str, text: &str) -> Resp {
+        self.post(
+            "/api/v1/messages/send",
+            key,
+            &json!({"account_id": account_id, "recipient_id": recipient, "message": text}),
+        )
+        .await
+    }
+
+    /// The status API's view of a message.
+    pub async fn status_of(&self, key: &str, message_id: &str) -> Value {
+        let r = self.get(&format!("/api/v1/messages/{message_id}/status"), key).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json
+    }
+
     /// A worker runner over this app's database and configuration.
     #[must_use]
     pub fn worker(&self) -> router_worker::runner::Runner {
@@ -424,21 +390,17 @@ impl TestApp {
     /// The job context a worker would use.
     #[must_use]
     pub fn job_context(&self) -> router_worker::jobs::JobContext {
-        router_worker::jobs::JobContext::new(
-            self.db.clone(),
-            Arc::new(self.config.clone()),
-            self.state.limiter.clone(),
-        )
+        router_worker::jobs::JobContext::new(self.db.clone(), Arc::new(self.config.clone()), self.state.limiter.clone())
     }
 
     /// Runs a worker until the queue has nothing runnable, repeatedly, until `pred` holds or
     /// `timeout` passes (for jobs rescheduled a little into the future).
-    pub async fn drain_until(&self, timeout: Duration, mut pred: impl AsyncPred) -> bool {
+    pub async fn drain_until(&self, timeout: Duration, mut pred: impl AsyncFnMut() -> bool) -> bool {
         let worker = self.worker();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             worker.run_until_idle().await.expect("worker runs");
-            if pred.check(self).await {
+            if pred().await {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -446,22 +408,6 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-}
-
-/// A condition checked between worker drains.
-pub trait AsyncPred {
-    /// True when the awaited state is reached.
-    fn check(&mut self, app: &TestApp) -> impl std::future::Future<Output = bool>;
-}
-
-impl<F, Fut> AsyncPred for F
-where
-    F: FnMut(&TestApp) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    fn check(&mut self, app: &TestApp) -> impl std::future::Future<Output = bool> {
-        self(app)
     }
 }
 
@@ -508,12 +454,7 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self {
-            status,
-            headers,
-            text,
-            json,
-        }
+        Self { status, headers, text, json }
     }
 
     /// A header value.
@@ -529,19 +470,9 @@ impl Resp {
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
         assert_eq!(self.json["error"], code, "body: {}", self.text);
-        assert!(
-            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "body: {}",
-            self.text
-        );
-        let cid = self.json["correlation_id"]
-            .as_str()
-            .expect("correlation_id");
-        assert_eq!(
-            Some(cid),
-            self.header("x-request-id"),
-            "correlation_id must equal X-Request-Id"
-        );
+        assert!(self.json["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
+        let cid = self.json["correlation_id"].as_str().expect("correlation_id");
+        assert_eq!(Some(cid), self.header("x-request-id"), "correlation_id must equal X-Request-Id");
         assert!(self.json["timestamp"].as_str().is_some(), "timestamp");
     }
 }

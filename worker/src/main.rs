@@ -20,10 +20,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    router_core::telemetry::init_tracing(
-        config.log_format,
-        "info,router_worker=info,router_core=info,sqlx=warn",
-    );
+    router_core::telemetry::init_tracing(config.log_format, "info,router_worker=info,router_core=info,sqlx=warn");
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -35,33 +32,23 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let db =
-        router_core::db::connect_owner_pool(&config.database_url, config.database_max_connections)
-            .await
-            .context("cannot connect to Postgres (DATABASE_URL)")?;
-    let redis = router_core::redis::connect(&config.redis_url)
+    let db = router_core::db::connect_owner_pool(&config.database_url, config.database_max_connections)
         .await
-        .context("Redis is required (REDIS_URL)")?;
+        .context("cannot connect to Postgres (DATABASE_URL)")?;
+    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
     let cancel = CancellationToken::new();
     let probes = router_core::ops::Probes {
         db: db.clone(),
         redis: redis.clone(),
         metrics: router_core::telemetry::metrics_handle(),
     };
-    let addr = router_core::ops::serve(
-        SocketAddr::from(([0, 0, 0, 0], config.worker_metrics_port)),
-        probes,
-        cancel.clone(),
-    )
-    .await
-    .context("cannot bind WORKER_METRICS_PORT")?;
+    let addr =
+        router_core::ops::serve(SocketAddr::from(([0, 0, 0, 0], config.worker_metrics_port)), probes, cancel.clone())
+            .await
+            .context("cannot bind WORKER_METRICS_PORT")?;
     tracing::info!(%addr, "worker ops endpoints listening");
     let limiter = router_core::redis::RateLimiter::new(redis, &config.redis_key_prefix);
-    let ctx = Arc::new(router_worker::jobs::JobContext::new(
-        db,
-        Arc::new(config),
-        limiter,
-    ));
+    let ctx = Arc::new(router_worker::jobs::JobContext::new(db, Arc::new(config), limiter));
     let runner = router_worker::runner::Runner::new(ctx);
     let c = cancel.clone();
     tokio::spawn(async move {

@@ -38,26 +38,11 @@ impl Runner {
     /// A runner for every job kind the worker knows.
     #[must_use]
     pub fn new(ctx: Arc<JobContext>) -> Self {
-        let name = format!(
-            "worker-{}-{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
+        let name = format!("worker-{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]);
         let concurrency = ctx.config.worker_concurrency;
         let poll_interval = ctx.config.worker_poll_interval;
-        let drain = ctx
-            .config
-            .job_lease
-            .saturating_sub(Duration::from_secs(5))
-            .max(Duration::from_secs(1));
-        Self {
-            ctx,
-            name,
-            kinds: jobs::KINDS.to_vec(),
-            concurrency,
-            poll_interval,
-            drain,
-        }
+        let drain = ctx.config.job_lease.saturating_sub(Duration::from_secs(5)).max(Duration::from_secs(1));
+        Self { ctx, name, kinds: jobs::KINDS.to_vec(), concurrency, poll_interval, drain }
     }
 
     /// Only claim these kinds (tests run senders and deliverers separately).
@@ -81,14 +66,9 @@ impl Runner {
     pub async fn run_until_idle(&self) -> anyhow::Result<usize> {
         let mut total = 0;
         loop {
-            let batch = queue::claim(
-                &self.ctx.db,
-                &self.kinds,
-                self.concurrency as i64,
-                self.ctx.config.job_lease,
-                &self.name,
-            )
-            .await?;
+            let batch =
+                queue::claim(&self.ctx.db, &self.kinds, self.concurrency as i64, self.ctx.config.job_lease, &self.name)
+                    .await?;
             if batch.is_empty() {
                 return Ok(total);
             }
@@ -124,26 +104,14 @@ impl Runner {
             let free = slots.available_permits();
             let mut idle = free == 0;
             if free > 0 {
-                match queue::claim(
-                    &self.ctx.db,
-                    &self.kinds,
-                    free as i64,
-                    self.ctx.config.job_lease,
-                    &self.name,
-                )
-                .await
+                match queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await
                 {
                     Ok(batch) => {
                         idle = batch.is_empty();
                         for job in batch {
-                            let permit = slots
-                                .clone()
-                                .acquire_owned()
-                                .await
-                                .expect("semaphore never closed");
+                            let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
                             running.lock().expect("running set").insert(job.lock_token);
-                            let (ctx, running, finished) =
-                                (self.ctx.clone(), running.clone(), finished.clone());
+                            let (ctx, running, finished) = (self.ctx.clone(), running.clone(), finished.clone());
                             tracker.spawn(async move {
                                 let token = job.lock_token;
                                 execute(ctx, job).await;
@@ -175,16 +143,8 @@ impl Runner {
 
         tracker.close();
         tracing::info!(worker = %self.name, "draining running jobs");
-        if tokio::time::timeout(self.drain, tracker.wait())
-            .await
-            .is_err()
-        {
-            let tokens: Vec<Uuid> = running
-                .lock()
-                .expect("running set")
-                .iter()
-                .copied()
-                .collect();
+        if tokio::time::timeout(self.drain, tracker.wait()).await.is_err() {
+            let tokens: Vec<Uuid> = running.lock().expect("running set").iter().copied().collect();
             match queue::release(&self.ctx.db, &tokens).await {
                 Ok(n) => {
                     tracing::warn!(released = n, "jobs still running at shutdown were released")
@@ -235,14 +195,10 @@ async fn listen(db: sqlx::PgPool, notify: Arc<Notify>, cancel: CancellationToken
 async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
     let kind = job.kind.clone();
     let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %kind, job.attempt = job.attempts);
-    let (job_id, token, attempts, max_attempts) =
-        (job.job_id, job.lock_token, job.attempts, job.max_attempts);
+    let (job_id, token, attempts, max_attempts) = (job.job_id, job.lock_token, job.attempts, job.max_attempts);
     let ctx2 = ctx.clone();
-    let result = tokio::spawn(tracing::Instrument::instrument(
-        async move { jobs::run(&ctx2, job).await },
-        span.clone(),
-    ))
-    .await;
+    let result =
+        tokio::spawn(tracing::Instrument::instrument(async move { jobs::run(&ctx2, job).await }, span.clone())).await;
     let _enter = span.enter();
     let outcome = match result {
         Ok(Ok(o)) => o,
@@ -259,29 +215,15 @@ async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
     metrics::counter!("router_jobs_total", "kind" => kind, "outcome" => label).increment(1);
     let applied = match outcome {
         Outcome::Done => Ok(true),
-        Outcome::Retry {
-            at,
-            error,
-            count_attempt,
-        } if count_attempt && attempts >= max_attempts => {
+        Outcome::Retry { at, error, count_attempt } if count_attempt && attempts >= max_attempts => {
             let mut conn = match ctx.db.acquire().await {
                 Ok(c) => c,
                 Err(e) => return tracing::error!(error = ?e, "cannot record job failure"),
             };
             let _ = at;
-            queue::kill(
-                &mut conn,
-                job_id,
-                token,
-                &format!("attempts exhausted: {error}"),
-            )
-            .await
+            queue::kill(&mut conn, job_id, token, &format!("attempts exhausted: {error}")).await
         }
-        Outcome::Retry {
-            at,
-            error,
-            count_attempt,
-        } => match ctx.db.acquire().await {
+        Outcome::Retry { at, error, count_attempt } => match ctx.db.acquire().await {
             Ok(mut c) => queue::retry(&mut c, job_id, token, at, Some(&error), count_attempt).await,
             Err(e) => Err(e),
         },
@@ -292,9 +234,7 @@ async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
     };
     match applied {
         Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            "lease lost before the outcome was recorded; another worker owns the job"
-        ),
+        Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker owns the job"),
         Err(e) => {
             tracing::error!(error = ?e, "recording the job outcome failed; the lease will expire and the job re-run")
         }
@@ -306,9 +246,7 @@ async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
 #[must_use]
 pub fn full_jitter(attempt: i32, base: Duration, cap: Duration, floor: Duration) -> Duration {
     use rand::Rng;
-    let exp = base
-        .saturating_mul(1u32 << attempt.clamp(0, 20) as u32)
-        .min(cap);
+    let exp = base.saturating_mul(1u32 << attempt.clamp(0, 20) as u32).min(cap);
     let jittered = Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..=exp.as_secs_f64()));
     jittered.max(floor)
 }

@@ -41,10 +41,7 @@ fn starts_serves_health_ready_metrics_and_stops_cleanly_on_sigterm() {
     let port = free_port();
     env.insert("WORKER_METRICS_PORT", port.to_string());
     let mut child = spawn(BIN, &[], &env);
-    assert!(
-        wait_http_ok(port, "/healthz", Duration::from_secs(20)),
-        "did not come up"
-    );
+    assert!(wait_http_ok(port, "/healthz", Duration::from_secs(20)), "did not come up");
     assert!(wait_http_ok(port, "/readyz", Duration::from_secs(5)));
     assert!(wait_http_ok(port, "/metrics", Duration::from_secs(5)));
     let status = terminate(&mut child, Duration::from_secs(15)).expect("exited after SIGTERM");

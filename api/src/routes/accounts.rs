@@ -24,9 +24,11 @@ use crate::error::{ApiError, ApiResult, AppJson, AppPath, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_account, list_accounts))
-        .routes(routes!(get_account, update_account, delete_account))
+    OpenApiRouter::new().routes(routes!(create_account, list_accounts)).routes(routes!(
+        get_account,
+        update_account,
+        delete_account
+    ))
 }
 
 /// Body of `POST /accounts`.
@@ -136,63 +138,41 @@ fn validate_events(v: Option<&Vec<String>>) -> Result<Option<Vec<String>>, ApiEr
     let Some(list) = v else { return Ok(None) };
     for e in list {
         if !events::ALL.contains(&e.as_str()) {
-            return Err(ApiError::invalid(
-                "event_types",
-                format!("unknown event type {e:?}"),
-            ));
+            return Err(ApiError::invalid("event_types", format!("unknown event type {e:?}")));
         }
     }
-    Ok(if list.is_empty() {
-        None
-    } else {
-        Some(list.clone())
-    })
+    Ok(if list.is_empty() { None } else { Some(list.clone()) })
 }
 
 async fn validate_url(s: &AppState, field: &str, url: &str) -> Result<(), ApiError> {
-    ssrf::check(url, s.config.is_production())
-        .await
-        .map(|_| ())
-        .map_err(|e| ApiError::invalid(field, e.to_string()))
+    ssrf::check(url, s.config.is_production()).await.map(|_| ()).map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 
 fn graph_for(s: &AppState, sandbox: bool) -> Result<&GraphClient, ApiError> {
     s.graph_for(sandbox).ok_or(ApiError::Validation {
         code: "sandbox_not_configured",
-        message:
-            "router_test_ keys use the sandbox Graph API, and SANDBOX_GRAPH_API_BASE_URL is not set"
-                .into(),
+        message: "router_test_ keys use the sandbox Graph API, and SANDBOX_GRAPH_API_BASE_URL is not set".into(),
         details: None,
     })
 }
 
 /// Asks Meta who the token belongs to. Meta saying no → 400 `invalid_instagram_token`.
-async fn check_token(
-    graph: &GraphClient,
-    token: &SecretString,
-) -> Result<router_core::graph::Me, ApiError> {
+async fn check_token(graph: &GraphClient, token: &SecretString) -> Result<router_core::graph::Me, ApiError> {
     match graph.me(token).await {
         Ok(me) => Ok(me),
         Err(e @ GraphError::Api { .. })
-            if !matches!(
-                e.class(),
-                ErrorClass::Retryable | ErrorClass::Throttled { .. }
-            ) =>
+            if !matches!(e.class(), ErrorClass::Retryable | ErrorClass::Throttled { .. }) =>
         {
             let (code, subcode) = e.meta_code().unwrap_or_default();
             Err(ApiError::Upstream {
                 code: "invalid_instagram_token",
                 message: "Instagram rejected the access token".into(),
-                details: Some(
-                    serde_json::json!({ "instagram_error_code": code, "instagram_error_subcode": subcode }),
-                ),
+                details: Some(serde_json::json!({ "instagram_error_code": code, "instagram_error_subcode": subcode })),
             })
         }
         Err(e) => {
             tracing::warn!(error = %e, "token validation could not reach Instagram");
-            Err(ApiError::Unavailable(
-                "Instagram could not be reached to validate the token; retry later",
-            ))
+            Err(ApiError::Unavailable("Instagram could not be reached to validate the token; retry later"))
         }
     }
 }
@@ -210,26 +190,18 @@ async fn create_account(
 ) -> ApiResult<(StatusCode, AppJson<AccountResponse>)> {
     let merchant_id = auth.merchant(Scope::AccountsWrite)?;
     if auth.account_ids.is_some() {
-        return Err(ApiError::Forbidden(
-            "keys limited to specific accounts cannot connect new accounts".into(),
-        ));
+        return Err(ApiError::Forbidden("keys limited to specific accounts cannot connect new accounts".into()));
     }
     let ig_id = req.instagram_account_id.trim();
     if ig_id.is_empty() || ig_id.len() > 64 || !ig_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::invalid(
-            "instagram_account_id",
-            "must be Instagram's numeric account id",
-        ));
+        return Err(ApiError::invalid("instagram_account_id", "must be Instagram's numeric account id"));
     }
     let username = req.username.trim();
     if username.is_empty() || username.chars().count() > 100 {
         return Err(ApiError::invalid("username", "must be 1–100 characters"));
     }
     if req.access_token.trim().is_empty() || req.access_token.len() > 4096 {
-        return Err(ApiError::invalid(
-            "access_token",
-            "must be a non-empty token",
-        ));
+        return Err(ApiError::invalid("access_token", "must be a non-empty token"));
     }
     validate_secret("webhook_secret", &req.webhook_secret)?;
     if let Some(a) = &req.app_secret {
@@ -274,9 +246,7 @@ async fn create_account(
     .await?
     .ok_or(ApiError::Conflict {
         code: "account_exists",
-        message:
-            "this Instagram account is already connected; update it with PUT /api/v1/accounts/{id}"
-                .into(),
+        message: "this Instagram account is already connected; update it with PUT /api/v1/accounts/{id}".into(),
     })?;
     accounts::upsert_endpoint(
         &mut tx,
@@ -287,9 +257,7 @@ async fn create_account(
         event_types.as_deref(),
     )
     .await?;
-    let row = accounts::find_account(&mut tx, account_id)
-        .await?
-        .ok_or(ApiError::NotFound("account"))?;
+    let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
     tx.commit().await?;
     tracing::info!(account.id = %account_id, "account connected");
     Ok((StatusCode::CREATED, AppJson(row.into())))
@@ -305,25 +273,16 @@ async fn list_accounts(State(s): State<AppState>, auth: Auth) -> ApiResult<AppJs
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let rows = accounts::list_accounts(&mut tx, auth.account_ids.as_deref()).await?;
     tx.commit().await?;
-    Ok(AppJson(AccountList {
-        data: rows.into_iter().map(Into::into).collect(),
-    }))
+    Ok(AppJson(AccountList { data: rows.into_iter().map(Into::into).collect() }))
 }
 
-async fn load(
-    s: &AppState,
-    auth: &Auth,
-    scope: Scope,
-    account_id: Uuid,
-) -> ApiResult<(Uuid, accounts::AccountRow)> {
+async fn load(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid) -> ApiResult<(Uuid, accounts::AccountRow)> {
     let merchant_id = auth.merchant(scope)?;
     if !auth.may_use_account(account_id) {
         return Err(ApiError::NotFound("account"));
     }
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    let row = accounts::find_account(&mut tx, account_id)
-        .await?
-        .ok_or(ApiError::NotFound("account"))?;
+    let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
     tx.commit().await?;
     Ok((merchant_id, row))
 }
@@ -378,19 +337,12 @@ async fn update_account(
     let keyring = &s.config.keyring;
     let token_enc = match req.access_token.as_deref().map(str::trim) {
         Some("") => {
-            return Err(ApiError::invalid(
-                "access_token",
-                "must be a non-empty token",
-            ));
+            return Err(ApiError::invalid("access_token", "must be a non-empty token"));
         }
         Some(t) => {
             let token = SecretString::from(t.to_owned());
             let me = check_token(graph_for(&s, current.sandbox)?, &token).await?;
-            if me
-                .user_id
-                .as_deref()
-                .is_some_and(|u| u != current.instagram_account_id)
-            {
+            if me.user_id.as_deref().is_some_and(|u| u != current.instagram_account_id) {
                 return Err(ApiError::BadRequest {
                     code: "instagram_account_mismatch",
                     message: "the access token belongs to a different Instagram account".into(),
@@ -417,8 +369,7 @@ async fn update_account(
     .await?;
     if let Some(secret) = &req.webhook_secret {
         let until = OffsetDateTime::now_utc() + s.config.webhook_secret_overlap;
-        accounts::rotate_endpoint_secret(&mut tx, account_id, &keyring.encrypt(secret), until)
-            .await?;
+        accounts::rotate_endpoint_secret(&mut tx, account_id, &keyring.encrypt(secret), until).await?;
     }
     if req.crm_webhook_url.is_some() || req.event_types.is_some() {
         accounts::update_endpoint(
@@ -433,9 +384,7 @@ async fn update_account(
     if token_enc.is_some() || req.status.as_deref() == Some("active") {
         router_core::queue::wake_account_jobs(&mut tx, account_id).await?;
     }
-    let row = accounts::find_account(&mut tx, account_id)
-        .await?
-        .ok_or(ApiError::NotFound("account"))?;
+    let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
     tx.commit().await?;
     Ok(AppJson(row.into()))
 }

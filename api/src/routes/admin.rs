@@ -155,15 +155,9 @@ async fn create_api_key(
         return Err(ApiError::invalid("scopes", "must name at least one scope"));
     }
     if req.scopes.contains(&Scope::Admin) {
-        return Err(ApiError::invalid(
-            "scopes",
-            "`admin` is a platform scope; merchant keys cannot have it",
-        ));
+        return Err(ApiError::invalid("scopes", "`admin` is a platform scope; merchant keys cannot have it"));
     }
-    if req
-        .expires_at
-        .is_some_and(|e| e <= OffsetDateTime::now_utc())
-    {
+    if req.expires_at.is_some_and(|e| e <= OffsetDateTime::now_utc()) {
         return Err(ApiError::invalid("expires_at", "must be in the future"));
     }
     let env = match req.environment.as_deref() {
@@ -176,20 +170,14 @@ async fn create_api_key(
     scopes.dedup();
 
     let mut tx = db::begin_admin_tx(&s.db).await?;
-    if merchants::find_merchant(&mut tx, merchant_id)
-        .await?
-        .is_none()
-    {
+    if merchants::find_merchant(&mut tx, merchant_id).await?.is_none() {
         return Err(ApiError::NotFound("merchant"));
     }
     if let Some(ids) = &req.account_ids {
         db::set_merchant_context(&mut tx, merchant_id).await?;
         let owned = db::accounts::list_accounts(&mut tx, Some(ids)).await?;
         if owned.len() != ids.len() {
-            return Err(ApiError::invalid(
-                "account_ids",
-                "every account must belong to this merchant",
-            ));
+            return Err(ApiError::invalid("account_ids", "every account must belong to this merchant"));
         }
     }
     let new = generate_api_key(env, &s.config.api_key_salt);
@@ -209,13 +197,7 @@ async fn create_api_key(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(ApiKeyResponse::from_row(
-            row,
-            Some(new.key.expose_secret().to_owned()),
-        )),
-    ))
+    Ok((StatusCode::CREATED, AppJson(ApiKeyResponse::from_row(row, Some(new.key.expose_secret().to_owned())))))
 }
 
 /// Revokes a key (effective immediately).
@@ -231,9 +213,7 @@ async fn revoke_api_key(
 ) -> ApiResult<AppJson<ApiKeyResponse>> {
     auth.platform_admin()?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
-    let row = api_keys::revoke_api_key(&mut tx, api_key_id)
-        .await?
-        .ok_or(ApiError::NotFound("api key"))?;
+    let row = api_keys::revoke_api_key(&mut tx, api_key_id).await?.ok_or(ApiError::NotFound("api key"))?;
     tx.commit().await?;
     Ok(AppJson(ApiKeyResponse::from_row(row, None)))
 }

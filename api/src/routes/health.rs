@@ -10,10 +10,7 @@ use crate::state::AppState;
 
 /// Not in the OpenAPI document: operational endpoints, not part of the CRM contract.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -22,19 +19,9 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     let (ok, body) = router_core::ops::readiness(&s.db, &s.redis).await;
-    (
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    ([("content-type", "text/plain; version=0.0.4")], s.metrics.render())
 }

@@ -125,24 +125,15 @@ pub async fn upsert_endpoint(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_account(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-) -> Result<Option<AccountRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} where a.account_id = $1"))
-        .bind(account_id)
-        .fetch_optional(&mut *conn)
-        .await
+pub async fn find_account(conn: &mut PgConnection, account_id: Uuid) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} where a.account_id = $1")).bind(account_id).fetch_optional(&mut *conn).await
 }
 
 /// Lists the context's live accounts, optionally restricted to an allow-list.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn list_accounts(
-    conn: &mut PgConnection,
-    only: Option<&[Uuid]>,
-) -> Result<Vec<AccountRow>, sqlx::Error> {
+pub async fn list_accounts(conn: &mut PgConnection, only: Option<&[Uuid]>) -> Result<Vec<AccountRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{SELECT} where a.deleted_at is null and ($1::uuid[] is null or a.account_id = any($1)) order by a.created_at, a.account_id"
     ))
@@ -245,10 +236,7 @@ pub async fn update_endpoint(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn soft_delete_account(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-) -> Result<bool, sqlx::Error> {
+pub async fn soft_delete_account(conn: &mut PgConnection, account_id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         r"update accounts set status = 'deleted', deleted_at = now(), status_reason = 'deleted by merchant'
            where account_id = $1 and deleted_at is null",

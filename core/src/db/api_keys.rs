@@ -52,10 +52,7 @@ const COLUMNS: &str = "api_key_id, merchant_id, name, key_prefix, environment, s
 /// # Errors
 /// Postgres errors.
 #[tracing::instrument(skip_all, fields(api_key.id = %k.api_key_id))]
-pub async fn insert_api_key(
-    conn: &mut PgConnection,
-    k: &NewKey<'_>,
-) -> Result<ApiKeyRow, sqlx::Error> {
+pub async fn insert_api_key(conn: &mut PgConnection, k: &NewKey<'_>) -> Result<ApiKeyRow, sqlx::Error> {
     sqlx::query_as(&format!(
         r"insert into api_keys (api_key_id, merchant_id, name, key_hash, key_prefix, environment, scopes, account_ids, expires_at)
           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -78,30 +75,16 @@ pub async fn insert_api_key(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_key_by_hash(
-    pool: &PgPool,
-    hash: &[u8],
-) -> Result<Option<AuthKeyRow>, sqlx::Error> {
-    sqlx::query_as("select * from auth_find_api_key($1)")
-        .bind(hash)
-        .fetch_optional(pool)
-        .await
+pub async fn find_key_by_hash(pool: &PgPool, hash: &[u8]) -> Result<Option<AuthKeyRow>, sqlx::Error> {
+    sqlx::query_as("select * from auth_find_api_key($1)").bind(hash).fetch_optional(pool).await
 }
 
 /// Records `last_used_at` for a batch of keys at once.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn touch_keys(
-    pool: &PgPool,
-    ids: &[Uuid],
-    used: &[OffsetDateTime],
-) -> Result<(), sqlx::Error> {
-    sqlx::query("select auth_touch_api_keys($1, $2)")
-        .bind(ids)
-        .bind(used)
-        .execute(pool)
-        .await?;
+pub async fn touch_keys(pool: &PgPool, ids: &[Uuid], used: &[OffsetDateTime]) -> Result<(), sqlx::Error> {
+    sqlx::query("select auth_touch_api_keys($1, $2)").bind(ids).bind(used).execute(pool).await?;
     Ok(())
 }
 
@@ -110,10 +93,7 @@ pub async fn touch_keys(
 /// # Errors
 /// Postgres errors.
 #[tracing::instrument(skip_all, fields(api_key.id = %api_key_id))]
-pub async fn revoke_api_key(
-    conn: &mut PgConnection,
-    api_key_id: Uuid,
-) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+pub async fn revoke_api_key(conn: &mut PgConnection, api_key_id: Uuid) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "update api_keys set revoked_at = coalesce(revoked_at, now()) where api_key_id = $1 returning {COLUMNS}"
     ))
@@ -126,14 +106,9 @@ pub async fn revoke_api_key(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_api_key(
-    conn: &mut PgConnection,
-    api_key_id: Uuid,
-) -> Result<Option<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from api_keys where api_key_id = $1"
-    ))
-    .bind(api_key_id)
-    .fetch_optional(&mut *conn)
-    .await
+pub async fn find_api_key(conn: &mut PgConnection, api_key_id: Uuid) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(&format!("select {COLUMNS} from api_keys where api_key_id = $1"))
+        .bind(api_key_id)
+        .fetch_optional(&mut *conn)
+        .await
 }

@@ -37,14 +37,9 @@ pub async fn insert_merchant(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_merchant(
-    conn: &mut PgConnection,
-    merchant_id: Uuid,
-) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select merchant_id, name, status, created_at from merchants where merchant_id = $1",
-    )
-    .bind(merchant_id)
-    .fetch_optional(&mut *conn)
-    .await
+pub async fn find_merchant(conn: &mut PgConnection, merchant_id: Uuid) -> Result<Option<MerchantRow>, sqlx::Error> {
+    sqlx::query_as("select merchant_id, name, status, created_at from merchants where merchant_id = $1")
+        .bind(merchant_id)
+        .fetch_optional(&mut *conn)
+        .await
 }

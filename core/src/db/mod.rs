@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod merchants;
+pub mod messages;
 
 use std::time::Duration;
 
@@ -41,15 +42,12 @@ pub async fn connect_app_pool(url: &SecretString, max: u32) -> Result<PgPool, sq
 /// Pool options that switch each new connection to [`APP_ROLE`].
 #[must_use]
 pub fn app_pool_options(max: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(5))
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                conn.execute("set role router_app").await?;
-                Ok(())
-            })
+    PgPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).after_connect(|conn, _meta| {
+        Box::pin(async move {
+            conn.execute("set role router_app").await?;
+            Ok(())
         })
+    })
 }
 
 /// Pool for migrations, worker and scheduler (owner role; bypasses RLS).
@@ -58,11 +56,7 @@ pub fn app_pool_options(max: u32) -> PgPoolOptions {
 /// The URL is malformed or the first connection fails.
 pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
     let opts: PgConnectOptions = url.expose_secret().parse()?;
-    PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(opts)
-        .await
+    PgPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).connect_with(opts).await
 }
 
 /// Begins a transaction scoped to one merchant: RLS shows and accepts only its rows.
@@ -82,10 +76,7 @@ pub async fn begin_merchant_tx(
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn set_merchant_context(
-    conn: &mut sqlx::PgConnection,
-    merchant_id: Uuid,
-) -> Result<(), sqlx::Error> {
+pub async fn set_merchant_context(conn: &mut sqlx::PgConnection, merchant_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("select set_config('app.merchant_id', $1, true)")
         .bind(merchant_id.to_string())
         .execute(&mut *conn)
@@ -99,9 +90,7 @@ pub async fn set_merchant_context(
 /// Postgres errors.
 pub async fn begin_admin_tx(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("select set_config('app.platform_admin', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("select set_config('app.platform_admin', 'on', true)").execute(&mut *tx).await?;
     Ok(tx)
 }
 
@@ -117,11 +106,6 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 /// True when the error means Postgres is unreachable (→ 503), not a bad query.
 #[must_use]
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::Io(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_))
+        || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }

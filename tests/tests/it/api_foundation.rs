@@ -31,10 +31,7 @@ async fn admin_creates_a_merchant_and_a_key_shown_once_and_stored_only_as_a_hash
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let key = r.json["key"].as_str().unwrap();
-    assert!(
-        key.starts_with("router_test_") && key.len() >= 12 + 43,
-        "{key}"
-    );
+    assert!(key.starts_with("router_test_") && key.len() >= 12 + 43, "{key}");
     assert_eq!(r.json["scopes"], json!(["messages:read", "messages:send"]));
 
     // Nothing in the table contains the key.
@@ -47,10 +44,8 @@ async fn admin_creates_a_merchant_and_a_key_shown_once_and_stored_only_as_a_hash
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0.len(), 32);
     assert!(key.starts_with(&rows[0].1) && rows[0].1.len() < key.len());
-    let dump: String = sqlx::query_scalar("select string_agg(t::text, ' ') from api_keys t")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let dump: String =
+        sqlx::query_scalar("select string_agg(t::text, ' ') from api_keys t").fetch_one(&app.db).await.unwrap();
     assert!(!dump.contains(key));
 
     // The key works (its scope allows reading), and the reads do not need the admin.
@@ -63,39 +58,26 @@ async fn authentication_failures_are_401_and_scope_failures_403() {
     let app = TestApp::spawn().await;
     let (merchant, key) = app.merchant_with_key("Acme").await;
 
-    app.req(Method::GET, "/api/v1/accounts", None, None)
+    app.req(Method::GET, "/api/v1/accounts", None, None).await.assert_error(401, "unauthorized");
+    app.get("/api/v1/accounts", "router_live_doesnotexist0000000000000000000000000000000")
         .await
         .assert_error(401, "unauthorized");
-    app.get(
-        "/api/v1/accounts",
-        "router_live_doesnotexist0000000000000000000000000000000",
-    )
-    .await
-    .assert_error(401, "unauthorized");
-    app.get("/api/v1/accounts", "not-a-router-key")
-        .await
-        .assert_error(401, "unauthorized");
+    app.get("/api/v1/accounts", "not-a-router-key").await.assert_error(401, "unauthorized");
 
     // Expired.
     let expiring = app.create_key(merchant, &["accounts:read"]).await;
     assert_eq!(app.get("/api/v1/accounts", &expiring).await.status, 200);
-    sqlx::query(
-        "update api_keys set expires_at = now() - interval '1 minute' where api_key_id = $1",
-    )
-    .bind(app.key_id(&expiring).await)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    app.get("/api/v1/accounts", &expiring)
+    sqlx::query("update api_keys set expires_at = now() - interval '1 minute' where api_key_id = $1")
+        .bind(app.key_id(&expiring).await)
+        .execute(&app.db)
         .await
-        .assert_error(401, "unauthorized");
+        .unwrap();
+    app.get("/api/v1/accounts", &expiring).await.assert_error(401, "unauthorized");
 
     // Revoked, effective immediately.
     let id = app.key_id(&key).await;
     assert_eq!(app.get("/api/v1/accounts", &key).await.status, 200);
-    let r = app
-        .delete(&format!("/api/v1/admin/api-keys/{id}"), &app.admin_key)
-        .await;
+    let r = app.delete(&format!("/api/v1/admin/api-keys/{id}"), &app.admin_key).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.json["revoked_at"].is_string());
     assert!(r.json.get("key").is_none());
@@ -105,12 +87,8 @@ async fn authentication_failures_are_401_and_scope_failures_403() {
 
     // Merchant keys cannot use admin endpoints; admin keys cannot act for a merchant.
     let k2 = app.create_key(merchant, &["accounts:read"]).await;
-    app.post("/api/v1/admin/merchants", &k2, &json!({"name": "x"}))
-        .await
-        .assert_error(403, "forbidden");
-    app.get("/api/v1/accounts", &app.admin_key)
-        .await
-        .assert_error(403, "forbidden");
+    app.post("/api/v1/admin/merchants", &k2, &json!({"name": "x"})).await.assert_error(403, "forbidden");
+    app.get("/api/v1/accounts", &app.admin_key).await.assert_error(403, "forbidden");
     // Merchant keys cannot be given the admin scope.
     app.post(
         &format!("/api/v1/admin/merchants/{merchant}/api-keys"),
@@ -184,18 +162,12 @@ async fn malformed_bodies_unknown_routes_and_oversized_bodies_get_the_json_error
     assert_eq!(body["error"], "invalid_request");
     assert_eq!(body["correlation_id"], "req-from-client-123");
 
-    app.req(Method::GET, "/api/v1/nope", Some(&key), None)
-        .await
-        .assert_error(404, "not_found");
-    app.req(Method::PATCH, "/api/v1/accounts", Some(&key), None)
-        .await
-        .assert_error(405, "method_not_allowed");
+    app.req(Method::GET, "/api/v1/nope", Some(&key), None).await.assert_error(404, "not_found");
+    app.req(Method::PATCH, "/api/v1/accounts", Some(&key), None).await.assert_error(405, "method_not_allowed");
 
     let big = json!({"instagram_account_id": "1", "username": "x".repeat(4000), "access_token": "t",
                      "crm_webhook_url": "http://x", "webhook_secret": "s"});
-    app.post("/api/v1/accounts", &key, &big)
-        .await
-        .assert_error(413, "payload_too_large");
+    app.post("/api/v1/accounts", &key, &big).await.assert_error(413, "payload_too_large");
 }
 
 #[tokio::test]
@@ -214,10 +186,7 @@ async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render
     ] {
         assert!(doc["paths"].get(p).is_some(), "missing {p}");
     }
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     // Every operation has an operationId and declares the bearer scheme.
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -229,22 +198,11 @@ async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render
 
     let r = app.req(Method::GET, "/docs/", None, None).await;
     assert_eq!(r.status, 200);
-    assert!(
-        r.text.contains("swagger-ui"),
-        "{}",
-        &r.text[..r.text.len().min(300)]
-    );
-    assert!(
-        !r.text.contains("https://"),
-        "docs page must not load assets from the internet"
-    );
-    let css = app
-        .req(Method::GET, "/docs/swagger-ui.css", None, None)
-        .await;
+    assert!(r.text.contains("swagger-ui"), "{}", &r.text[..r.text.len().min(300)]);
+    assert!(!r.text.contains("https://"), "docs page must not load assets from the internet");
+    let css = app.req(Method::GET, "/docs/swagger-ui.css", None, None).await;
     assert_eq!(css.status, 200);
-    let js = app
-        .req(Method::GET, "/docs/swagger-initializer.js", None, None)
-        .await;
+    let js = app.req(Method::GET, "/docs/swagger-initializer.js", None, None).await;
     assert_eq!(js.status, 200);
     assert!(js.text.contains("/openapi.json"));
 }
@@ -252,10 +210,7 @@ async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render
 #[tokio::test]
 async fn cors_allows_only_listed_origins() {
     let app = TestApp::spawn_with(|v| {
-        v.insert(
-            "CORS_ALLOWED_ORIGINS".into(),
-            "https://crm.example.com".into(),
-        );
+        v.insert("CORS_ALLOWED_ORIGINS".into(), "https://crm.example.com".into());
     })
     .await;
     let ok = app
@@ -266,10 +221,7 @@ async fn cors_allows_only_listed_origins() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        ok.headers().get("access-control-allow-origin").unwrap(),
-        "https://crm.example.com"
-    );
+    assert_eq!(ok.headers().get("access-control-allow-origin").unwrap(), "https://crm.example.com");
     let bad = app
         .client
         .request(Method::OPTIONS, format!("{}/api/v1/accounts", app.base))

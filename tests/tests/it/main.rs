@@ -2,3 +2,4 @@
 
 mod api_accounts;
 mod api_foundation;
+mod outbound;

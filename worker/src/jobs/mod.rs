@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use router_core::config::Config;
 use router_core::graph::GraphClient;
-use router_core::queue::ClaimedJob;
+use router_core::queue::{self, ClaimedJob};
 use router_core::redis::RateLimiter;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+pub mod send_message;
+
 /// Every kind this worker runs.
-pub const KINDS: &[&str] = &[];
+pub const KINDS: &[&str] = &[queue::kinds::SEND_MESSAGE];
 
 /// Shared by every job.
 pub struct JobContext {
@@ -45,28 +47,15 @@ impl JobContext {
             &config.graph_api_version,
             config.graph_timeout,
         );
-        let sandbox_graph = config
-            .sandbox_graph_api_base_url
-            .clone()
-            .map(|u| graph.with_base_url(u));
+        let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
         let http = reqwest::Client::builder()
             .timeout(config.webhook_timeout)
             .connect_timeout(config.webhook_timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "message-router-webhooks/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(concat!("message-router-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("reqwest client");
-        Self {
-            db,
-            config,
-            graph,
-            sandbox_graph,
-            limiter,
-            http,
-        }
+        Self { db, config, graph, sandbox_graph, limiter, http }
     }
 }
 
@@ -76,11 +65,7 @@ pub enum Outcome {
     /// Finished; the job already deleted itself in its final transaction.
     Done,
     /// Run again at `at`. `count_attempt = false` for throttling and pauses.
-    Retry {
-        at: OffsetDateTime,
-        error: String,
-        count_attempt: bool,
-    },
+    Retry { at: OffsetDateTime, error: String, count_attempt: bool },
     /// Give up: move to `dead_jobs`.
     Dead { error: String },
 }
@@ -95,11 +80,7 @@ impl Outcome {
             Duration::from_secs(600),
             Duration::from_millis(200),
         );
-        Self::Retry {
-            at: crate::runner::after(d),
-            error: error.to_owned(),
-            count_attempt: true,
-        }
+        Self::Retry { at: crate::runner::after(d), error: error.to_owned(), count_attempt: true }
     }
 
     /// Metric label.
@@ -107,14 +88,8 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Done => "done",
-            Self::Retry {
-                count_attempt: true,
-                ..
-            } => "retry",
-            Self::Retry {
-                count_attempt: false,
-                ..
-            } => "deferred",
+            Self::Retry { count_attempt: true, .. } => "retry",
+            Self::Retry { count_attempt: false, .. } => "deferred",
             Self::Dead { .. } => "dead",
         }
     }
@@ -124,8 +99,9 @@ impl Outcome {
 ///
 /// # Errors
 /// Unexpected failures (database down…): the runner retries with backoff.
-pub async fn run(_ctx: &JobContext, job: ClaimedJob) -> anyhow::Result<Outcome> {
-    Ok(Outcome::Dead {
-        error: format!("unknown job kind {:?}", job.kind),
-    })
+pub async fn run(ctx: &JobContext, job: ClaimedJob) -> anyhow::Result<Outcome> {
+    match job.kind.as_str() {
+        queue::kinds::SEND_MESSAGE => send_message::run(ctx, &job).await,
+        other => Ok(Outcome::Dead { error: format!("unknown job kind {other:?}") }),
+    }
 }

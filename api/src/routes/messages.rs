@@ -1,0 +1,432 @@
+//! Outbound messages: send (202 + outbox), status with history, conversation history.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use router_core::db::{self, messages};
+use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, Scope, split_text};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
+use crate::outbox::SendReply;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send_message)).routes(routes!(message_status)).routes(routes!(list_messages))
+}
+
+/// A media attachment (sent before the text when both are given).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    /// `image`, `video`, `audio` or `file`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Public http(s) URL Instagram downloads the media from.
+    pub url: String,
+}
+
+/// A quick-reply button (at most 13; needs `message` text).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuickReply {
+    /// Button label, 1–20 characters.
+    pub title: String,
+    /// Returned to you in the customer's reply (`quick_reply_payload`), 1–1000 characters.
+    pub payload: String,
+}
+
+/// Body of `POST /messages/send`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// The sending account (`account_id` from `/accounts`).
+    pub account_id: Uuid,
+    /// The customer's Instagram-scoped id (IGSID), the `sender_id` of their messages.
+    pub recipient_id: String,
+    /// Text, 1–1000 characters and at most 2 KB of UTF-8. Longer than Instagram's 1000 bytes, it
+    /// is sent as consecutive messages.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub attachment: Option<Attachment>,
+    #[serde(default)]
+    pub quick_replies: Option<Vec<QuickReply>>,
+    /// `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Yours, returned in status webhooks; JSON up to 16 KB.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// Deduplicates retries of this request for 24 h (or use the `Idempotency-Key` header).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// 202 response of `POST /messages/send`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SendMessageResponse {
+    pub message_id: Uuid,
+    /// Always `pending` here; follow `message.sent` / `message.failed` webhooks or the status API.
+    pub status: String,
+    /// Null until Instagram accepts the message.
+    pub instagram_message_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
+    let r = req.recipient_id.trim();
+    if r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid("recipient_id", "must be the customer's numeric Instagram-scoped id"));
+    }
+    if let Some(m) = &req.message {
+        let chars = m.chars().count();
+        if chars == 0 || m.trim().is_empty() {
+            return Err(ApiError::invalid("message", "must not be empty"));
+        }
+        if chars > 1000 {
+            return Err(ApiError::invalid("message", format!("must be at most 1000 characters, got {chars}")));
+        }
+        if m.len() > 2048 {
+            return Err(ApiError::invalid("message", format!("must be at most 2048 bytes of UTF-8, got {}", m.len())));
+        }
+    }
+    if let Some(a) = &req.attachment {
+        if !matches!(a.kind.as_str(), "image" | "video" | "audio" | "file") {
+            return Err(ApiError::invalid("attachment.type", "must be image, video, audio or file"));
+        }
+        let ok = url::Url::parse(&a.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok || a.url.len() > 2048 {
+            return Err(ApiError::invalid("attachment.url", "must be an http(s) URL of at most 2048 characters"));
+        }
+    }
+    if req.message.is_none() && req.attachment.is_none() {
+        return Err(ApiError::invalid("message", "give message text, an attachment, or both"));
+    }
+    if let Some(q) = &req.quick_replies {
+        if req.message.is_none() {
+            return Err(ApiError::invalid("quick_replies", "need message text"));
+        }
+        if q.is_empty() || q.len() > 13 {
+            return Err(ApiError::invalid("quick_replies", "must have 1–13 entries"));
+        }
+        for (i, b) in q.iter().enumerate() {
+            let t = b.title.chars().count();
+            if t == 0 || t > 20 {
+                return Err(ApiError::invalid(&format!("quick_replies[{i}].title"), "must be 1–20 characters"));
+            }
+            let p = b.payload.chars().count();
+            if p == 0 || p > 1000 {
+                return Err(ApiError::invalid(&format!("quick_replies[{i}].payload"), "must be 1–1000 characters"));
+            }
+        }
+    }
+    if let Some(t) = &req.tag
+        && t != "HUMAN_AGENT"
+    {
+        return Err(ApiError::invalid("tag", "the only supported tag is HUMAN_AGENT"));
+    }
+    if let Some(m) = &req.metadata {
+        let n = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
+        if n > 16 * 1024 {
+            return Err(ApiError::invalid("metadata", format!("must be at most 16 KB of JSON, got {n} bytes")));
+        }
+    }
+    Ok(())
+}
+
+fn idempotency_key(req: &SendMessageRequest, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let header = headers.get("idempotency-key").map(|v| v.to_str().map(str::to_owned));
+    let header = match header {
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => return Err(ApiError::invalid("Idempotency-Key", "must be printable ASCII")),
+        None => None,
+    };
+    let key = match (req.idempotency_key.clone(), header) {
+        (Some(b), Some(h)) if b != h => {
+            return Err(ApiError::invalid("idempotency_key", "differs from the Idempotency-Key header"));
+        }
+        (Some(b), _) => Some(b),
+        (None, h) => h,
+    };
+    if let Some(k) = &key
+        && (k.is_empty() || k.len() > 255 || !k.bytes().all(|b| (0x21..0x7f).contains(&b)))
+    {
+        return Err(ApiError::invalid("idempotency_key", "must be 1–255 printable ASCII characters without spaces"));
+    }
+    Ok(key)
+}
+
+/// Queues a message to an Instagram user. Answers 202 once the message is durably stored; the
+/// send happens in the background (`message.sent` / `message.failed` webhooks follow).
+#[utoipa::path(post, path = "/api/v1/messages/send", tag = "messages", operation_id = "v1.messages.send",
+    request_body = SendMessageRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Alternative to the body's idempotency_key")),
+    responses(
+        (status = 202, body = SendMessageResponse, description = "Accepted; `Idempotent-Replayed: true` on a replay"),
+        (status = 409, body = ErrorBody, description = "idempotency_key_reused"),
+        (status = 422, body = ErrorBody, description = "validation_failed, outside_messaging_window, account_not_active"),
+        (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(account.id = %req.account_id))]
+async fn send_message(
+    State(s): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    AppJson(req): AppJson<SendMessageRequest>,
+) -> ApiResult<Response> {
+    let merchant_id = auth.merchant(Scope::MessagesSend)?;
+    if !auth.may_use_account(req.account_id) {
+        return Err(ApiError::NotFound("account"));
+    }
+    validate(&req)?;
+    let key = idempotency_key(&req, &headers)?;
+
+    // The fingerprint of the request for idempotency: the body without the key itself. serde_json
+    // maps are sorted, so equal bodies hash equally whatever their key order.
+    let mut canonical = req.clone();
+    canonical.idempotency_key = None;
+    let request_hash = router_core::crypto::sha256(&serde_json::to_vec(&canonical).unwrap_or_default()).to_vec();
+
+    let text_parts = req.message.as_deref().map_or(0, |m| split_text(m, INSTAGRAM_TEXT_MAX_BYTES).len());
+    let parts_total = (text_parts + usize::from(req.attachment.is_some())) as i32;
+    let message_id = Uuid::now_v7();
+    let created_at = OffsetDateTime::now_utc();
+    let response = SendMessageResponse { message_id, status: "pending".into(), instagram_message_id: None, created_at };
+    let new = messages::NewMessage {
+        message_id,
+        merchant_id,
+        account_id: req.account_id,
+        conversation_id: Uuid::nil(),
+        recipient_id: req.recipient_id.trim().to_owned(),
+        text: req.message.clone(),
+        attachment: req.attachment.as_ref().map(|a| json!({"type": a.kind, "url": a.url})),
+        quick_replies: req.quick_replies.as_ref().map(|q| serde_json::to_value(q).unwrap_or_default()),
+        tag: req.tag.clone(),
+        metadata: req.metadata.clone(),
+        idempotency_key: key,
+        request_hash,
+        api_key_id: auth.key_id,
+        created_at,
+        parts_total,
+        response_body: serde_json::to_value(&response).unwrap_or_default(),
+    };
+    match s.outbox.submit(new).await {
+        SendReply::Created(body) => Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response()),
+        SendReply::Replayed { status, body } => {
+            let mut resp =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED), axum::Json(body)).into_response();
+            resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(resp)
+        }
+        SendReply::KeyReused => Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this idempotency key was used with a different request body".into(),
+        }),
+        SendReply::AccountNotFound => Err(ApiError::NotFound("account")),
+        SendReply::AccountNotActive { status, reason } => Err(ApiError::Validation {
+            code: "account_not_active",
+            message: format!("the account is {status}; it cannot send until it is active again"),
+            details: Some(json!({"account_status": status, "reason": reason})),
+        }),
+        SendReply::OutsideWindow { last_inbound_at, human_agent } => Err(ApiError::Validation {
+            code: "outside_messaging_window",
+            message: if human_agent {
+                "the customer's last message is more than 7 days old (or there is none); Instagram allows no reply"
+                    .into()
+            } else {
+                "the customer's last message is more than 24 hours old (or there is none); within 7 days a human agent may reply with tag HUMAN_AGENT".into()
+            },
+            details: Some(json!({"last_inbound_at": last_inbound_at.map(router_core::webhooks::rfc3339)})),
+        }),
+        SendReply::Failed(e) => Err(ApiError::Db(e)),
+    }
+}
+
+/// One status transition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusTransition {
+    /// `pending`, `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+}
+
+/// Why a message failed (or the last retryable error while it is still pending).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `outside_messaging_window`, `recipient_unavailable`, `instagram_token_invalid`.
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Seed schema `MessageStatusResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageStatusResponse {
+    pub message_id: Uuid,
+    /// `pending`, `sent`, `delivered`, `read` or `failed`. Instagram sends no delivery receipts:
+    /// `delivered` is recorded together with `sent`.
+    pub status: String,
+    pub account_id: Uuid,
+    pub recipient_id: String,
+    pub instagram_message_id: Option<String>,
+    pub status_history: Vec<StatusTransition>,
+    pub error: Option<ErrorDetail>,
+    /// Send attempts so far.
+    pub attempts: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Status and history of one message.
+#[utoipa::path(get, path = "/api/v1/messages/{message_id}/status", tag = "messages", operation_id = "v1.messages.status",
+    params(("message_id" = Uuid, Path, description = "Message id from the send response")),
+    responses((status = 200, body = MessageStatusResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(message.id = %message_id))]
+async fn message_status(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppPath(message_id): AppPath<Uuid>,
+) -> ApiResult<AppJson<MessageStatusResponse>> {
+    let merchant_id = auth.merchant(Scope::MessagesRead)?;
+    let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    let row = messages::find_status(&mut tx, message_id).await?.ok_or(ApiError::NotFound("message"))?;
+    if !auth.may_use_account(row.account_id) {
+        return Err(ApiError::NotFound("message"));
+    }
+    let history = messages::history(&mut tx, message_id).await?;
+    tx.commit().await?;
+    let error = row.error_code.map(|code| ErrorDetail {
+        code,
+        message: row.error_message.unwrap_or_default(),
+        retryable: row.error_retryable.unwrap_or(false),
+    });
+    Ok(AppJson(MessageStatusResponse {
+        message_id: row.message_id,
+        status: row.status,
+        account_id: row.account_id,
+        recipient_id: row.recipient_id,
+        instagram_message_id: row.instagram_message_id,
+        status_history: history
+            .into_iter()
+            .map(|h| StatusTransition { status: h.status, timestamp: h.occurred_at })
+            .collect(),
+        error,
+        attempts: row.attempts,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
+}
+
+/// Query of `GET /messages`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListMessagesQuery {
+    pub account_id: Uuid,
+    /// The customer's IGSID.
+    pub recipient_id: String,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<i64>,
+}
+
+/// One entry of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// Outbound message id, or the inbound event's id.
+    pub id: Uuid,
+    /// `outbound` or `inbound`.
+    pub direction: String,
+    /// `message` for outbound; the inbound event kind (`message`, `reaction`, `postback`…).
+    pub kind: String,
+    /// Outbound status.
+    pub status: Option<String>,
+    pub text: Option<String>,
+    pub content: Option<Value>,
+    pub instagram_message_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+}
+
+/// A page of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    pub data: Vec<HistoryEntry>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(at: OffsetDateTime, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.unix_timestamp_nanos()))
+}
+
+fn decode_cursor(c: &str) -> Option<(OffsetDateTime, Uuid)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+    let (ns, id) = raw.split_once('|')?;
+    Some((OffsetDateTime::from_unix_timestamp_nanos(ns.parse().ok()?).ok()?, id.parse().ok()?))
+}
+
+/// A conversation's history, both directions, newest first.
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", operation_id = "v1.messages.list",
+    params(ListMessagesQuery),
+    responses((status = 200, body = MessageList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(account.id = %q.account_id))]
+async fn list_messages(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<ListMessagesQuery>,
+) -> ApiResult<AppJson<MessageList>> {
+    let merchant_id = auth.merchant(Scope::MessagesRead)?;
+    if !auth.may_use_account(q.account_id) {
+        return Err(ApiError::NotFound("account"));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be 1–100"));
+    }
+    let before = match q.cursor.as_deref() {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from this API"))?),
+        None => None,
+    };
+    let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    if db::accounts::find_account(&mut tx, q.account_id).await?.is_none() {
+        return Err(ApiError::NotFound("account"));
+    }
+    let rows = messages::conversation_page(&mut tx, q.account_id, q.recipient_id.trim(), before, limit + 1).await?;
+    tx.commit().await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.at, r.id)) } else { None };
+    Ok(AppJson(MessageList {
+        data: rows
+            .into_iter()
+            .map(|r| HistoryEntry {
+                id: r.id,
+                direction: r.direction,
+                kind: r.kind,
+                status: r.status,
+                text: r.text,
+                content: r.content,
+                instagram_message_id: r.instagram_message_id,
+                timestamp: r.at,
+            })
+            .collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,154 @@
+//! CRM webhooks: enqueueing events (in the caller's transaction) and signing deliveries.
+//!
+//! An event becomes a `webhook_deliveries` row plus a `webhook.deliver` job in the same statement,
+//! inside the transaction that caused it (a status change, an inbound event). The body is
+//! serialised once, here, and stored as text: every attempt and every redrive sends exactly the
+//! same bytes under the same `webhook-id` (= `delivery_id`), so a CRM can deduplicate on it.
+//!
+//! Ordering: the job's `ordering_key` is `wh:{endpoint}:{conversation}`, so a later event of a
+//! conversation waits while an earlier one is retried, and other conversations and endpoints carry
+//! on. Events outside a conversation (account events) use `wh:{endpoint}:account`.
+//!
+//! The event filter of the endpoint is applied at enqueue time: filtered events create no row.
+//! `event_id` is deterministic per cause (`msg:{id}:sent`, the inbound event id…), and
+//! `UNIQUE (merchant_id, event_id)` makes enqueueing idempotent when a job re-runs.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::crypto;
+use crate::queue;
+
+/// One event for a merchant's CRM.
+#[derive(Debug, Clone)]
+pub struct CrmEvent {
+    pub merchant_id: Uuid,
+    pub account_id: Uuid,
+    /// One of [`crate::domain::events`].
+    pub event_type: &'static str,
+    /// Deterministic id of the cause; also in the body as `event_id`.
+    pub event_id: String,
+    /// Event fields (without `event`, `event_id`, `created_at`, which are added).
+    pub data: Value,
+    /// The conversation (contact IGSID) for ordering; `None` for account events.
+    pub conversation: Option<String>,
+}
+
+/// RFC 3339 text of a timestamp.
+#[must_use]
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The exact body sent to the CRM: `{"event", "event_id", "created_at", ...data}`.
+#[must_use]
+pub fn render_body(event_type: &str, event_id: &str, data: &Value) -> String {
+    let mut obj = serde_json::Map::new();
+    obj.insert("event".into(), Value::String(event_type.to_owned()));
+    obj.insert("event_id".into(), Value::String(event_id.to_owned()));
+    obj.insert("created_at".into(), Value::String(rfc3339(OffsetDateTime::now_utc())));
+    if let Value::Object(d) = data {
+        for (k, v) in d {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    serde_json::to_string(&Value::Object(obj)).expect("serialisable")
+}
+
+/// Enqueues events (deliveries + jobs) in the caller's transaction. Returns the delivery ids
+/// created (events filtered out, for accounts without an endpoint, or already enqueued create
+/// none).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let merchants: Vec<Uuid> = events.iter().map(|e| e.merchant_id).collect();
+    let accounts: Vec<Uuid> = events.iter().map(|e| e.account_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let bodies: Vec<String> = events.iter().map(|e| render_body(e.event_type, &e.event_id, &e.data)).collect();
+    let convs: Vec<String> =
+        events.iter().map(|e| e.conversation.clone().unwrap_or_else(|| "account".to_owned())).collect();
+    // One statement: deliveries for events the endpoint subscribes to, and their jobs, in input
+    // order (ordinality), plus one NOTIFY.
+    sqlx::query_scalar(
+        r"with input as (
+              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
+                       with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, n)
+          ),
+          ins as (
+              insert into webhook_deliveries (delivery_id, merchant_id, account_id, endpoint_id, event_type, event_id, payload, ordering_key)
+              select i.delivery_id, i.merchant_id, i.account_id, e.endpoint_id, i.event_type, i.event_id, i.body,
+                     'wh:' || e.endpoint_id || ':' || i.conv
+                from input i
+                join webhook_endpoints e on e.account_id = i.account_id
+               where e.event_types is null or i.event_type = any(e.event_types)
+               order by i.n
+              on conflict on constraint webhook_deliveries_merchant_event_key do nothing
+              returning delivery_id, merchant_id, account_id, ordering_key
+          ),
+          jobs_ins as (
+              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, max_attempts)
+              select $8, jsonb_build_object('delivery_id', ins.delivery_id), ins.merchant_id, ins.account_id, ins.ordering_key, 1000000
+                from ins join input i on i.delivery_id = ins.delivery_id
+               order by i.n
+              returning job_id
+          ),
+          wake as (select pg_notify($9, '') where exists (select 1 from jobs_ins))
+          select ins.delivery_id from ins, (select count(*) from wake) w, (select count(*) from jobs_ins) j",
+    )
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&accounts)
+    .bind(&types)
+    .bind(&event_ids)
+    .bind(&bodies)
+    .bind(&convs)
+    .bind(queue::kinds::DELIVER_WEBHOOK)
+    .bind(queue::CHANNEL)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The signing headers of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeaders {
+    /// `X-Hub-Signature-256`: `sha256=<hex>` with the current secret (the previous one during an
+    /// overlap, so receivers that have not switched keep verifying; see `hub_next`).
+    pub hub: String,
+    /// `X-Hub-Signature-256-Next`: during an overlap, the same signature with the new secret.
+    pub hub_next: Option<String>,
+    /// `webhook-id`.
+    pub id: String,
+    /// `webhook-timestamp` (unix seconds of this attempt).
+    pub timestamp: i64,
+    /// `webhook-signature`: `v1,<b64>` for each active secret, space-separated.
+    pub signature: String,
+}
+
+/// Signs a body for one attempt. `previous` is the old secret while its overlap lasts.
+#[must_use]
+pub fn sign(current: &str, previous: Option<&str>, webhook_id: &str, timestamp: i64, body: &[u8]) -> SignatureHeaders {
+    let mut sigs = vec![crypto::standard_webhooks_signature(current, webhook_id, timestamp, body)];
+    let (hub, hub_next) = match previous {
+        Some(prev) => {
+            sigs.push(crypto::standard_webhooks_signature(prev, webhook_id, timestamp, body));
+            (crypto::hub_signature(prev.as_bytes(), body), Some(crypto::hub_signature(current.as_bytes(), body)))
+        }
+        None => (crypto::hub_signature(current.as_bytes(), body), None),
+    };
+    SignatureHeaders { hub, hub_next, id: webhook_id.to_owned(), timestamp, signature: sigs.join(" ") }
+}
+
+/// The `webhook-id` of a delivery: `msg_<uuid without dashes>` (no `.`, per the spec).
+#[must_use]
+pub fn webhook_id(delivery_id: Uuid) -> String {
+    format!("msg_{}", delivery_id.simple())
+}

@@ -1,0 +1,534 @@
+//! Outbound messages end to end: API → outbox → worker → fake Graph API → status and webhooks.
+
+use std::time::Duration;
+
+use router_tests::router_fakes::graph::{Endpoint, Scripted};
+use router_tests::{Resp, TestApp};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const IG: &str = "17841400000000042";
+const CUSTOMER: &str = "1234567890123456";
+
+struct Setup {
+    app: TestApp,
+    key: String,
+    account_id: String,
+    token: String,
+}
+
+async fn setup_with(adjust: impl FnOnce(&mut std::collections::HashMap<String, String>)) -> Setup {
+    let app = TestApp::spawn_with(adjust).await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (account, token) = app.connect_account(&key, IG, "acme", SECRET).await;
+    let account_id = account["account_id"].as_str().unwrap().to_owned();
+    app.open_window(&account_id, CUSTOMER, OffsetDateTime::now_utc()).await;
+    Setup { app, key, account_id, token }
+}
+
+async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+fn id(r: &Resp) -> String {
+    assert_eq!(r.status, 202, "{}", r.text);
+    r.json["message_id"].as_str().unwrap().to_owned()
+}
+
+async fn deliveries(app: &TestApp, message_id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select event_type from webhook_deliveries where event_id like $1 order by created_at, event_type",
+    )
+    .bind(format!("msg:{message_id}:%"))
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_sent_message_reaches_the_graph_api_and_its_status_history_and_webhooks_follow() {
+    let s = setup().await;
+    let r = s.app.send_text(&s.key, &s.account_id, CUSTOMER, "Your order shipped 📦").await;
+    let mid = id(&r);
+    assert_eq!(r.json["status"], "pending");
+    assert!(r.json["instagram_message_id"].is_null());
+    assert!(r.json["created_at"].is_string());
+
+    // The outbox: message, pending history and job committed together.
+    let (jobs, key): (i64, Option<String>) =
+        sqlx::query_as("select count(*), max(ordering_key) from jobs where kind = 'message.send'")
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(jobs, 1);
+    assert_eq!(key.unwrap(), format!("send:{}:{CUSTOMER}", s.account_id));
+    assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "pending");
+
+    assert_eq!(s.app.worker().run_until_idle().await.unwrap(), 1);
+
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].recipient_id, CUSTOMER);
+    assert_eq!(sent[0].body["message"]["text"], "Your order shipped 📦");
+    let call = s.app.graph.requests().into_iter().find(|r| r.path == format!("/{IG}/messages")).unwrap();
+    assert_eq!(call.token.as_deref(), Some(s.token.as_str()));
+
+    let st = s.app.status_of(&s.key, &mid).await;
+    assert_eq!(st["status"], "delivered");
+    assert_eq!(st["instagram_message_id"], sent[0].message_id.as_str());
+    let hist: Vec<&str> =
+        st["status_history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert_eq!(hist, ["pending", "sent", "delivered"]);
+    assert!(st["error"].is_null());
+    assert_eq!(st["attempts"], 1);
+
+    let mut events = deliveries(&s.app, &mid).await;
+    events.sort();
+    assert_eq!(events, ["message.delivered", "message.sent"]);
+    let left: i64 =
+        sqlx::query_scalar("select count(*) from jobs where kind = 'message.send'").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn idempotency_replays_conflicts_and_concurrent_duplicates() {
+    let s = setup().await;
+    let body =
+        json!({"account_id": s.account_id, "recipient_id": CUSTOMER, "message": "hi", "idempotency_key": "order-1"});
+    let first = s.app.post("/api/v1/messages/send", &s.key, &body).await;
+    let mid = id(&first);
+    assert!(first.header("idempotent-replayed").is_none());
+
+    let again = s.app.post("/api/v1/messages/send", &s.key, &body).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json, first.json);
+
+    // Same key in the header form, same body: replay too.
+    let mut no_key = body.clone();
+    no_key.as_object_mut().unwrap().remove("idempotency_key");
+    let r = s
+        .app
+        .client
+        .post(format!("{}/api/v1/messages/send", s.app.base))
+        .bearer_auth(&s.key)
+        .header("idempotency-key", "order-1")
+        .json(&no_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+
+    let mut other = body.clone();
+    other["message"] = json!("something else");
+    s.app.post("/api/v1/messages/send", &s.key, &other).await.assert_error(409, "idempotency_key_reused");
+
+    // Ten concurrent first requests with a new key: exactly one message.
+    let mut c = body.clone();
+    c["idempotency_key"] = json!("order-2");
+    let reqs = (0..10).map(|_| s.app.post("/api/v1/messages/send", &s.key, &c));
+    let results = futures::future::join_all(reqs).await;
+    let ids: std::collections::HashSet<String> = results.iter().map(id).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let replayed = results.iter().filter(|r| r.header("idempotent-replayed") == Some("true")).count();
+    assert_eq!(replayed, 9);
+    let n: i64 = sqlx::query_scalar("select count(*) from outbound_messages").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(n, 2);
+    let _ = mid;
+}
+
+#[tokio::test]
+async fn invalid_requests_are_refused_with_the_field_named() {
+    let s = setup().await;
+    let base = json!({"account_id": s.account_id, "recipient_id": CUSTOMER, "message": "hi"});
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("message", json!("x".repeat(1001)), "message"),
+        ("message", json!("é".repeat(1000) + &"€".repeat(0)), "ok"),
+        ("message", json!("€".repeat(700)), "message"), // 700 chars but 2100 bytes
+        ("message", json!("   "), "message"),
+        ("recipient_id", json!("abc"), "recipient_id"),
+        ("tag", json!("CONFIRMED_EVENT_UPDATE"), "tag"),
+        ("attachment", json!({"type": "sticker", "url": "https://cdn.example.com/a.png"}), "attachment.type"),
+        ("attachment", json!({"type": "image", "url": "ftp://cdn.example.com/a.png"}), "attachment.url"),
+        (
+            "quick_replies",
+            json!((0..14).map(|i| json!({"title": format!("b{i}"), "payload": "p"})).collect::<Vec<_>>()),
+            "quick_replies",
+        ),
+        ("quick_replies", json!([{"title": "a title longer than twenty", "payload": "p"}]), "quick_replies[0].title"),
+        ("metadata", json!({"blob": "x".repeat(17 * 1024)}), "metadata"),
+    ];
+    for (field, value, expect) in cases {
+        let mut body = base.clone();
+        body[field] = value;
+        let r = s.app.post("/api/v1/messages/send", &s.key, &body).await;
+        if expect == "ok" {
+            assert_eq!(r.status, 202, "{field}: {}", r.text);
+        } else {
+            r.assert_error(422, "validation_failed");
+            assert_eq!(r.json["details"]["field"], expect, "{}", r.text);
+        }
+    }
+    let r = s
+        .app
+        .post("/api/v1/messages/send", &s.key, &json!({"account_id": s.account_id, "recipient_id": CUSTOMER}))
+        .await;
+    r.assert_error(422, "validation_failed");
+    // An account of another merchant is not found.
+    let (_, other_key) = s.app.merchant_with_key("Other").await;
+    s.app.send_text(&other_key, &s.account_id, CUSTOMER, "hi").await.assert_error(404, "not_found");
+    // An inactive account cannot send.
+    s.app.put(&format!("/api/v1/accounts/{}", s.account_id), &s.key, &json!({"status": "inactive"})).await;
+    let r = s.app.send_text(&s.key, &s.account_id, CUSTOMER, "hi").await;
+    r.assert_error(422, "account_not_active");
+    assert_eq!(r.json["details"]["account_status"], "inactive");
+}
+
+#[tokio::test]
+async fn the_messaging_window_is_enforced_before_calling_meta() {
+    let s = setup().await;
+    let stranger = "5555555555";
+    let r = s.app.send_text(&s.key, &s.account_id, stranger, "hello?").await;
+    r.assert_error(422, "outside_messaging_window");
+
+    let old = "6666666666";
+    s.app.open_window(&s.account_id, old, OffsetDateTime::now_utc() - time::Duration::hours(30)).await;
+    s.app.send_text(&s.key, &s.account_id, old, "late").await.assert_error(422, "outside_messaging_window");
+    let r = s
+        .app
+        .post(
+            "/api/v1/messages/send",
+            &s.key,
+            &json!({"account_id": s.account_id, "recipient_id": old, "message": "late", "tag": "HUMAN_AGENT"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+
+    let ancient = "7777777777";
+    s.app.open_window(&s.account_id, ancient, OffsetDateTime::now_utc() - time::Duration::days(8)).await;
+    let r = s
+        .app
+        .post(
+            "/api/v1/messages/send",
+            &s.key,
+            &json!({"account_id": s.account_id, "recipient_id": ancient, "message": "x", "tag": "HUMAN_AGENT"}),
+        )
+        .await;
+    r.assert_error(422, "outside_messaging_window");
+    assert!(s.app.graph.sent().is_empty());
+
+    // The HUMAN_AGENT message goes out with Meta's tag fields.
+    s.app.worker().run_until_idle().await.unwrap();
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["tag"], "HUMAN_AGENT");
+    assert_eq!(sent[0].body["messaging_type"], "MESSAGE_TAG");
+}
+
+#[tokio::test]
+async fn permanent_instagram_errors_fail_at_once_with_a_clear_code() {
+    let s = setup().await;
+    for (code, sub, expect) in [
+        (10, Some(2_534_022), "outside_messaging_window"),
+        (100, None, "instagram_invalid_parameter"),
+        (551, None, "recipient_unavailable"),
+        (100, Some(2_534_014), "invalid_recipient"),
+    ] {
+        s.app.graph.script(Endpoint::Send, Scripted::code(code, sub), 1);
+        let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "x").await);
+        s.app.worker().run_until_idle().await.unwrap();
+        let st = s.app.status_of(&s.key, &mid).await;
+        assert_eq!(st["status"], "failed", "{code}");
+        assert_eq!(st["error"]["code"], expect);
+        assert_eq!(st["error"]["retryable"], false);
+        assert_eq!(st["attempts"], 1, "no retry for a permanent error");
+        assert_eq!(deliveries(&s.app, &mid).await, ["message.failed"]);
+    }
+    assert!(s.app.graph.sent().is_empty());
+}
+
+#[tokio::test]
+async fn temporary_errors_throttles_timeouts_and_5xx_are_retried_until_sent() {
+    let s = setup_with(|v| {
+        v.insert("GRAPH_TIMEOUT_SECS".into(), "1".into());
+    })
+    .await;
+    for scripted in [
+        Scripted::code(2, None),
+        Scripted::code(1, None),
+        Scripted::Raw { status: 503, body: "<html>Service Unavailable</html>".into() },
+        Scripted::Raw { status: 429, body: "Too Many Requests".into() },
+        Scripted::Delay { millis: 1500 },
+        Scripted::code(613, None),
+    ] {
+        s.app.graph.script(Endpoint::Send, scripted.clone(), 1);
+        let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "x").await);
+        s.app.worker().run_until_idle().await.unwrap();
+        let st = s.app.status_of(&s.key, &mid).await;
+        assert_eq!(st["status"], "pending", "{scripted:?}: {st}");
+        assert_eq!(st["error"]["retryable"], true, "{st}");
+        // Make the retry due now instead of waiting out the backoff.
+        sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
+        let app = &s.app;
+        assert!(
+            app.drain_until(Duration::from_secs(15), async || {
+                sqlx::query("update jobs set run_at = now()").execute(&app.db).await.unwrap();
+                app.status_of(&s.key, &mid).await["status"] == "delivered"
+            })
+            .await,
+            "{scripted:?} never recovered"
+        );
+        let st = s.app.status_of(&s.key, &mid).await;
+        assert!(st["attempts"].as_i64().unwrap() >= 2);
+        assert!(st["error"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_token_parks_the_account_keeps_its_messages_and_resumes_after_reauth() {
+    let s = setup().await;
+    s.app.graph.revoke_token(&s.token);
+    let m1 = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "one").await);
+    let m2 = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "two").await);
+    s.app.worker().run_until_idle().await.unwrap();
+
+    let acct = s.app.get(&format!("/api/v1/accounts/{}", s.account_id), &s.key).await.json;
+    assert_eq!(acct["status"], "error");
+    assert!(acct["status_reason"].as_str().unwrap().contains("190"));
+    let disabled: i64 =
+        sqlx::query_scalar("select count(*) from webhook_deliveries where event_type = 'account.disabled'")
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(disabled, 1);
+    for m in [&m1, &m2] {
+        let st = s.app.status_of(&s.key, m).await;
+        assert_eq!(st["status"], "pending");
+    }
+    assert_eq!(st_code(&s, &m1).await, "instagram_token_invalid");
+    // Only one call reached Meta: the second message waited without trying.
+    let calls = s.app.graph.requests().into_iter().filter(|r| r.path.ends_with("/messages")).count();
+    assert_eq!(calls, 1);
+    // New sends are refused while the account is in error.
+    s.app.send_text(&s.key, &s.account_id, CUSTOMER, "three").await.assert_error(422, "account_not_active");
+
+    // Re-authentication wakes the parked jobs; both go out, in order.
+    let fresh = s.app.graph.add_account(IG, "shop");
+    let r = s.app.put(&format!("/api/v1/accounts/{}", s.account_id), &s.key, &json!({"access_token": fresh})).await;
+    assert_eq!(r.json["status"], "active", "{}", r.text);
+    s.app.worker().run_until_idle().await.unwrap();
+    let texts: Vec<String> =
+        s.app.graph.sent().iter().map(|m| m.body["message"]["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["one", "two"]);
+    assert_eq!(s.app.status_of(&s.key, &m2).await["status"], "delivered");
+}
+
+async fn st_code(s: &Setup, m: &str) -> String {
+    s.app.status_of(&s.key, m).await["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_retried_first_message_keeps_its_conversation_in_order_without_holding_up_others() {
+    let s = setup().await;
+    let other = "2222222222";
+    s.app.open_window(&s.account_id, other, OffsetDateTime::now_utc()).await;
+    s.app.graph.script(Endpoint::Send, Scripted::code(2, None), 1);
+    let first = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "first").await);
+    let second = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "second").await);
+    let third = id(&s.app.send_text(&s.key, &s.account_id, other, "other conversation").await);
+
+    s.app.worker().run_until_idle().await.unwrap();
+    // The first failed and waits for its retry; the second waits behind it; the other went out.
+    assert_eq!(s.app.status_of(&s.key, &first).await["status"], "pending");
+    assert_eq!(s.app.status_of(&s.key, &second).await["status"], "pending");
+    assert_eq!(s.app.status_of(&s.key, &third).await["status"], "delivered");
+    let second_attempts: i32 = sqlx::query_scalar("select attempts from jobs where payload->>'message_id' = $1")
+        .bind(&second)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(second_attempts, 0, "the second message must not even be tried");
+
+    sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
+    s.app.worker().run_until_idle().await.unwrap();
+    let texts: Vec<String> =
+        s.app.graph.sent().iter().map(|m| m.body["message"]["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["other conversation", "first", "second"]);
+}
+
+#[tokio::test]
+async fn the_per_account_limit_defers_sends_without_counting_attempts() {
+    let s = setup_with(|v| {
+        v.insert("RATE_LIMIT_TEXT_PER_SEC".into(), "2".into());
+    })
+    .await;
+    for i in 0..5 {
+        s.app.open_window(&s.account_id, &format!("10000000{i}"), OffsetDateTime::now_utc()).await;
+    }
+    for i in 0..5 {
+        id(&s.app.send_text(&s.key, &s.account_id, &format!("10000000{i}"), "x").await);
+    }
+    s.app.worker().run_until_idle().await.unwrap();
+    assert_eq!(s.app.graph.sent().len(), 2, "only the window's allowance goes out at once");
+    let deferred: Vec<(i32, Option<String>)> =
+        sqlx::query_as("select attempts, last_error from jobs where kind = 'message.send'")
+            .fetch_all(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(deferred.len(), 3);
+    assert!(deferred.iter().all(|(a, e)| *a == 0 && e.as_deref().unwrap_or("").contains("throttled")), "{deferred:?}");
+    let metrics = s.app.state.metrics.render();
+    assert!(metrics.contains("router_rate_limit_throttled_total"));
+
+    let app = &s.app;
+    assert!(app.drain_until(Duration::from_secs(10), async || app.graph.sent().len() == 5).await);
+    let spread = {
+        let sent = s.app.graph.sent();
+        (sent[4].at - sent[0].at).as_seconds_f64()
+    };
+    assert!(spread >= 0.9, "5 sends at 2/s must span at least ~1 s, took {spread}");
+}
+
+#[tokio::test]
+async fn messages_longer_than_1000_bytes_go_out_in_parts_and_resume_after_a_failed_part() {
+    let s = setup().await;
+    let text = "привет ".repeat(142) + "конец"; // ~1000 chars, ~1900 bytes
+    assert!(text.chars().count() <= 1000);
+    let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, &text).await);
+    // The first part passes, the second fails once.
+    s.app.graph.script(Endpoint::Send, Scripted::Delay { millis: 0 }, 1);
+    s.app.graph.script(Endpoint::Send, Scripted::code(2, None), 1);
+    s.app.worker().run_until_idle().await.unwrap();
+    assert_eq!(s.app.graph.sent().len(), 1);
+    assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "pending");
+    sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
+    s.app.worker().run_until_idle().await.unwrap();
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 2, "the first part is not sent again");
+    let joined: String = sent.iter().map(|m| m.body["message"]["text"].as_str().unwrap()).collect();
+    assert_eq!(joined, text);
+    assert!(sent.iter().all(|m| m.body["message"]["text"].as_str().unwrap().len() <= 1000));
+    let st = s.app.status_of(&s.key, &mid).await;
+    assert_eq!(st["status"], "delivered");
+    assert_eq!(st["instagram_message_id"], sent[0].message_id.as_str());
+}
+
+#[tokio::test]
+async fn attachments_and_quick_replies_use_metas_shapes() {
+    let s = setup().await;
+    let r = s
+        .app
+        .post(
+            "/api/v1/messages/send",
+            &s.key,
+            &json!({"account_id": s.account_id, "recipient_id": CUSTOMER, "message": "Pick one",
+                    "attachment": {"type": "image", "url": "https://cdn.example.com/p.png"},
+                    "quick_replies": [{"title": "Yes", "payload": "YES"}, {"title": "No", "payload": "NO"}]}),
+        )
+        .await;
+    id(&r);
+    s.app.worker().run_until_idle().await.unwrap();
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0].body["message"]["attachment"],
+        json!({"type": "image", "payload": {"url": "https://cdn.example.com/p.png"}})
+    );
+    assert_eq!(sent[1].body["message"]["text"], "Pick one");
+    assert_eq!(
+        sent[1].body["message"]["quick_replies"][0],
+        json!({"content_type": "text", "title": "Yes", "payload": "YES"})
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_loses_its_lease_and_another_worker_sends_once() {
+    let s = setup().await;
+    let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "survives a crash").await);
+    // Worker A claims with a 1 s lease and dies before calling Instagram.
+    let claimed =
+        router_core::queue::claim(&s.app.db, &["message.send"], 10, Duration::from_secs(1), "worker-a").await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // While the lease holds, nobody else can take it.
+    assert_eq!(s.app.worker().run_until_idle().await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Lease expired: worker B rescues and sends it.
+    assert_eq!(s.app.worker().run_until_idle().await.unwrap(), 1);
+    assert_eq!(s.app.graph.sent().len(), 1);
+    let st = s.app.status_of(&s.key, &mid).await;
+    assert_eq!(st["status"], "delivered");
+    assert_eq!(st["attempts"], 2, "the crashed claim counts as an attempt");
+    // A's late completion is refused: the lease moved on.
+    let mut conn = s.app.db.acquire().await.unwrap();
+    assert!(!router_core::queue::complete(&mut conn, claimed[0].job_id, claimed[0].lock_token).await.unwrap());
+}
+
+#[tokio::test]
+async fn graceful_shutdown_stops_claiming_and_loses_no_job() {
+    let s = setup().await;
+    let runner = s.app.worker();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(runner.run(cancel.clone()));
+    let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "via NOTIFY").await);
+    // Picked up through LISTEN/NOTIFY (the poll interval alone would also do; both are fast).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.app.status_of(&s.key, &mid).await["status"] != "delivered" {
+        assert!(tokio::time::Instant::now() < deadline, "not delivered by the running worker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(10), handle).await.expect("worker stops").unwrap();
+    // After shutdown, new work waits in the queue (nothing claims it, nothing is lost).
+    let later = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "after shutdown").await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.app.status_of(&s.key, &later).await["status"], "pending");
+    let locked: i64 =
+        sqlx::query_scalar("select count(*) from jobs where state = 'running'").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(locked, 0);
+}
+
+#[tokio::test]
+async fn conversation_history_pages_newest_first_with_a_cursor() {
+    let s = setup().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, &format!("m{i}")).await));
+    }
+    let path = format!("/api/v1/messages?account_id={}&recipient_id={CUSTOMER}&limit=2", s.account_id);
+    let p1 = s.app.get(&path, &s.key).await;
+    assert_eq!(p1.status, 200, "{}", p1.text);
+    let texts = |r: &Resp| {
+        r.json["data"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&p1), ["m4", "m3"]);
+    let c = p1.json["next_cursor"].as_str().unwrap();
+    let p2 = s.app.get(&format!("{path}&cursor={c}"), &s.key).await;
+    assert_eq!(texts(&p2), ["m2", "m1"]);
+    let c = p2.json["next_cursor"].as_str().unwrap();
+    let p3 = s.app.get(&format!("{path}&cursor={c}"), &s.key).await;
+    assert_eq!(texts(&p3), ["m0"]);
+    assert!(p3.json["next_cursor"].is_null());
+    s.app.get(&format!("{path}&cursor=garbage"), &s.key).await.assert_error(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn no_message_text_token_secret_or_api_key_reaches_the_logs() {
+    let s = setup().await;
+    let text = "SECRET-CUSTOMER-TEXT-4711";
+    s.app.graph.script(Endpoint::Send, Scripted::code(2, None), 1);
+    let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, text).await);
+    s.app.worker().run_until_idle().await.unwrap();
+    sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
+    s.app.worker().run_until_idle().await.unwrap();
+    assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "delivered");
+    s.app.graph.script(Endpoint::Send, Scripted::code(190, Some(463)), 1);
+    id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, text).await);
+    s.app.worker().run_until_idle().await.unwrap();
+
+    let logs = router_tests::captured_logs();
+    assert!(logs.len() > 1000, "the scenario must have logged something");
+    for needle in [text, s.token.as_str(), s.key.as_str(), SECRET, &s.app.admin_key] {
+        assert!(!logs.contains(needle), "{needle} leaked into the logs");
+    }
+}

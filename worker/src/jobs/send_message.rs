@@ -1,0 +1,327 @@
+//! `message.send`: one outbound message to the Graph Send API.
+//!
+//! Order of checks, and why:
+//! 1. The message is no longer `pending` → done (a re-run after a crash between the Graph call and
+//!    the commit of a previous run; nothing is sent twice by the queue's doing).
+//! 2. The account is deleted → fail `account_deleted`. Inactive or in `error` (token invalid) →
+//!    wait without counting an attempt: the message is kept and resumes when the account is
+//!    re-authenticated (`PUT /accounts/{id}` wakes the jobs).
+//! 3. The per-account Redis sliding window (text / media lanes) admits the call, or the job is
+//!    rescheduled for when it will (not an attempt). Redis unreachable → defer: never send
+//!    unthrottled.
+//! 4. Call Meta, part by part (long text and attachment+text are several calls); each accepted
+//!    part is recorded at once so a retry resumes after it.
+//! 5. Classify the outcome (`GraphError::class`): retry with exponential backoff + full jitter
+//!    (honouring Meta's usage headers), fail for good with a clear `error.code`, or on 190 mark the
+//!    account `error` and emit `account.disabled`.
+//!
+//! Success, failure and the CRM webhooks they cause (`message.sent` + `message.delivered`, or
+//! `message.failed`) commit in one transaction with the job's completion.
+
+use std::time::Duration;
+
+use router_core::db::messages::{self, SendRow, StatusRow};
+use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, events, split_text};
+use router_core::graph::{ErrorClass, GraphError, Usage};
+use router_core::queue::{self, ClaimedJob};
+use router_core::redis::{Admission, Lane};
+use router_core::webhooks::{self, CrmEvent};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{JobContext, Outcome};
+use crate::runner::{after, full_jitter};
+
+/// How long an account in `error`/`inactive` parks its sends before checking again.
+const PARKED_RECHECK: Duration = Duration::from_secs(300);
+
+/// Runs one send job.
+///
+/// # Errors
+/// Database failures (the runner retries).
+pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> {
+    let message_id: Uuid = serde_json::from_value(job.payload.get("message_id").cloned().unwrap_or(Value::Null))?;
+    let mut conn = ctx.db.acquire().await?;
+    let Some(msg) = messages::load_for_send(&mut conn, message_id).await? else {
+        return Ok(Outcome::Dead { error: format!("message {message_id} not found") });
+    };
+    drop(conn);
+    if msg.status != "pending" {
+        let mut conn = ctx.db.acquire().await?;
+        queue::complete(&mut conn, job.job_id, job.lock_token).await?;
+        return Ok(Outcome::Done);
+    }
+    if msg.account_deleted_at.is_some() {
+        return fail(
+            ctx,
+            job,
+            &msg,
+            "account_deleted",
+            "the account was disconnected before the message was sent",
+            false,
+        )
+        .await;
+    }
+    if msg.account_status != "active" {
+        return Ok(Outcome::Retry {
+            at: after(PARKED_RECHECK),
+            error: format!("account is {}; waiting for re-authentication", msg.account_status),
+            count_attempt: false,
+        });
+    }
+
+    let parts = build_parts(&msg);
+    let done = msg.instagram_message_ids.len();
+    let graph = if msg.sandbox {
+        match &ctx.sandbox_graph {
+            Some(g) => g,
+            None => {
+                return fail(ctx, job, &msg, "sandbox_not_configured", "SANDBOX_GRAPH_API_BASE_URL is not set", false)
+                    .await;
+            }
+        }
+    } else {
+        &ctx.graph
+    };
+    let token = ctx.config.keyring.decrypt(&msg.access_token_enc)?;
+
+    for (i, part) in parts.iter().enumerate().skip(done) {
+        let lane = part.lane;
+        let limit = match lane {
+            Lane::Text => ctx.config.rate_limit_text_per_sec,
+            Lane::Media => ctx.config.rate_limit_media_per_sec,
+        };
+        match ctx.limiter.admit(&msg.account_id.to_string(), lane, limit, Duration::from_secs(1)).await {
+            Ok(Admission::Allowed) => {}
+            Ok(Admission::Throttled(wait)) => {
+                metrics::counter!("router_rate_limit_throttled_total", "lane" => lane.as_str()).increment(1);
+                let jitter = Duration::from_millis(rand::random::<u64>() % 50);
+                return Ok(Outcome::Retry {
+                    at: after(wait + jitter),
+                    error: "throttled by the per-account limit".into(),
+                    count_attempt: false,
+                });
+            }
+            Err(e) => {
+                metrics::counter!("router_redis_unavailable_total", "op" => "rate_limit").increment(1);
+                tracing::warn!(error = %e, "rate limiter unavailable; send deferred (never sent unthrottled)");
+                return Ok(Outcome::Retry {
+                    at: after(Duration::from_secs(2)),
+                    error: "Redis unavailable; deferred".into(),
+                    count_attempt: false,
+                });
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = graph.send_message(&msg.instagram_account_id, &token, &part.body).await;
+        let code = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.metric_label(),
+        };
+        metrics::counter!("router_instagram_api_calls_total", "op" => "send", "code" => code).increment(1);
+        metrics::histogram!("router_instagram_api_duration_seconds", "op" => "send")
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(sent) => {
+                slow_down_if_near_limit(ctx, &msg, sent.usage).await;
+                let mut conn = ctx.db.acquire().await?;
+                messages::record_part(&mut conn, msg.message_id, &sent.message_id).await?;
+                tracing::debug!(part = i + 1, of = parts.len(), "part accepted by Instagram");
+            }
+            Err(e) => return handle_error(ctx, job, &msg, &e).await,
+        }
+    }
+
+    // Every part accepted: sent (+ delivered), webhooks, job done — one transaction.
+    let mut tx = ctx.db.begin().await?;
+    if let Some(row) = messages::mark_sent(&mut tx, msg.message_id, job.attempts).await? {
+        webhooks::enqueue_events(
+            &mut tx,
+            &[
+                status_event(&row, events::MESSAGE_SENT, "sent"),
+                status_event(&row, events::MESSAGE_DELIVERED, "delivered"),
+            ],
+        )
+        .await?;
+    }
+    queue::complete(&mut tx, job.job_id, job.lock_token).await?;
+    tx.commit().await?;
+    metrics::counter!("router_messages_sent_total").increment(1);
+    Ok(Outcome::Done)
+}
+
+struct Part {
+    body: Value,
+    lane: Lane,
+}
+
+/// The Graph calls of a message: attachment first, then the text in ≤ 1000-byte pieces; quick
+/// replies ride on the last text piece; the tag on every piece.
+fn build_parts(msg: &SendRow) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let base = |message: Value| {
+        let mut body = json!({"recipient": {"id": msg.recipient_id}, "message": message});
+        if let Some(tag) = &msg.tag {
+            body["messaging_type"] = json!("MESSAGE_TAG");
+            body["tag"] = json!(tag);
+        }
+        body
+    };
+    if let Some(a) = &msg.attachment {
+        let kind = a.get("type").and_then(Value::as_str).unwrap_or("file");
+        let url = a.get("url").cloned().unwrap_or(Value::Null);
+        let lane = if matches!(kind, "audio" | "video") { Lane::Media } else { Lane::Text };
+        parts.push(Part { body: base(json!({"attachment": {"type": kind, "payload": {"url": url}}})), lane });
+    }
+    if let Some(text) = &msg.message_text {
+        let pieces = split_text(text, INSTAGRAM_TEXT_MAX_BYTES);
+        let last = pieces.len() - 1;
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let mut m = json!({"text": piece});
+            if i == last
+                && let Some(Value::Array(q)) = &msg.quick_replies
+            {
+                m["quick_replies"] = Value::Array(
+                    q.iter()
+                        .map(|b| json!({"content_type": "text", "title": b["title"], "payload": b["payload"]}))
+                        .collect(),
+                );
+            }
+            parts.push(Part { body: base(m), lane: Lane::Text });
+        }
+    }
+    parts
+}
+
+/// Meta reports usage ≥ 90 %: hold this account's sends for a moment (all workers, via Redis).
+async fn slow_down_if_near_limit(ctx: &JobContext, msg: &SendRow, usage: Usage) {
+    if usage.max_percent >= 90 {
+        let pause = usage.regain_after.unwrap_or(Duration::from_secs(if usage.max_percent >= 100 { 60 } else { 5 }));
+        if let Err(e) = ctx.limiter.cool_down(&msg.account_id.to_string(), pause).await {
+            tracing::warn!(error = %e, "could not record Meta usage cool-down");
+        }
+    }
+}
+
+async fn handle_error(ctx: &JobContext, job: &ClaimedJob, msg: &SendRow, e: &GraphError) -> anyhow::Result<Outcome> {
+    let code = e.error_code();
+    match e.class() {
+        ErrorClass::Permanent => {
+            tracing::info!(error.code = %code, meta = ?e.meta_code(), "Instagram refused the message for good");
+            fail(ctx, job, msg, &code, &e.to_string(), false).await
+        }
+        ErrorClass::TokenInvalid => {
+            tracing::warn!(meta = ?e.meta_code(), "Instagram rejected the account's token; account marked error");
+            disable_account(ctx, msg, &code).await?;
+            let mut conn = ctx.db.acquire().await?;
+            messages::note_retry(
+                &mut conn,
+                msg.message_id,
+                job.attempts,
+                &code,
+                "waiting for the account to be re-authenticated",
+            )
+            .await?;
+            Ok(Outcome::Retry { at: after(PARKED_RECHECK), error: code, count_attempt: false })
+        }
+        class @ (ErrorClass::Retryable | ErrorClass::Throttled { .. }) => {
+            if job.attempts >= job.max_attempts {
+                return fail(ctx, job, msg, &code, &format!("gave up after {} attempts: {e}", job.attempts), true)
+                    .await;
+            }
+            let floor = match class {
+                ErrorClass::Throttled { min_wait } => min_wait.unwrap_or(Duration::from_secs(5)),
+                _ => Duration::from_millis(500),
+            };
+            let wait = full_jitter(job.attempts, Duration::from_secs(1), Duration::from_secs(600), floor);
+            if let ErrorClass::Throttled { .. } = class {
+                let _ = ctx.limiter.cool_down(&msg.account_id.to_string(), floor).await;
+            }
+            let mut conn = ctx.db.acquire().await?;
+            messages::note_retry(&mut conn, msg.message_id, job.attempts, &code, &e.to_string()).await?;
+            tracing::info!(error.code = %code, retry_in_ms = wait.as_millis() as u64, "send failed; retrying");
+            Ok(Outcome::Retry { at: after(wait), error: code, count_attempt: true })
+        }
+    }
+}
+
+async fn fail(
+    ctx: &JobContext,
+    job: &ClaimedJob,
+    msg: &SendRow,
+    code: &str,
+    message: &str,
+    retryable: bool,
+) -> anyhow::Result<Outcome> {
+    let mut tx = ctx.db.begin().await?;
+    if let Some(row) = messages::mark_failed(&mut tx, msg.message_id, job.attempts, code, message, retryable).await? {
+        webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
+    }
+    queue::complete(&mut tx, job.job_id, job.lock_token).await?;
+    tx.commit().await?;
+    let reason = code.to_owned();
+    metrics::counter!("router_messages_failed_total", "reason" => reason).increment(1);
+    Ok(Outcome::Done)
+}
+
+/// Marks the account `error` and tells the CRM (`account.disabled`), once.
+async fn disable_account(ctx: &JobContext, msg: &SendRow, code: &str) -> anyhow::Result<()> {
+    let mut tx = ctx.db.begin().await?;
+    let changed: Option<OffsetDateTime> = sqlx::query_scalar(
+        r"update accounts set status = 'error', status_reason = $2
+           where account_id = $1 and status = 'active' returning updated_at",
+    )
+    .bind(msg.account_id)
+    .bind("Instagram rejected the access token (code 190); re-authenticate the account")
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(at) = changed {
+        webhooks::enqueue_events(
+            &mut tx,
+            &[CrmEvent {
+                merchant_id: msg.merchant_id,
+                account_id: msg.account_id,
+                event_type: events::ACCOUNT_DISABLED,
+                event_id: format!("acct:{}:disabled:{}", msg.account_id, at.unix_timestamp()),
+                data: json!({
+                    "account_id": msg.account_id,
+                    "instagram_account_id": msg.instagram_account_id,
+                    "status": "error",
+                    "reason": code,
+                    "timestamp": webhooks::rfc3339(at),
+                }),
+                conversation: None,
+            }],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A `DeliveryStatusWebhook` (seed §4) for a status row.
+#[must_use]
+pub fn status_event(row: &StatusRow, event_type: &'static str, status: &str) -> CrmEvent {
+    let error = row
+        .error_code
+        .as_ref()
+        .map(|c| json!({"code": c, "message": row.error_message, "retryable": row.error_retryable.unwrap_or(false)}));
+    CrmEvent {
+        merchant_id: row.merchant_id,
+        account_id: row.account_id,
+        event_type,
+        event_id: format!("msg:{}:{status}", row.message_id),
+        data: json!({
+            "message_id": row.message_id,
+            "account_id": row.account_id,
+            "recipient_id": row.recipient_id,
+            "status": status,
+            "timestamp": webhooks::rfc3339(row.updated_at),
+            "instagram_message_id": row.instagram_message_id,
+            "error": error,
+            "metadata": row.metadata,
+        }),
+        conversation: Some(row.recipient_id.clone()),
+    }
+}
