@@ -18,6 +18,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     tags(
         (name = "messages", description = "Outbound messages and their status"),
         (name = "accounts", description = "Connected Instagram accounts and their CRM endpoint"),
+        (name = "webhooks", description = "CRM webhook deliveries and their attempt log"),
         (name = "admin", description = "Platform administration (platform admin keys)"),
     )
 )]

@@ -50,6 +50,8 @@ pub const ENV_VARS: &[&str] = &[
     "WEBHOOK_RETRY_HORIZON_SECS",
     "WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT",
     "WEBHOOK_SECRET_OVERLAP_SECS",
+    "WEBHOOK_CIRCUIT_THRESHOLD",
+    "WEBHOOK_CIRCUIT_OPEN_SECS",
     "JOB_LEASE_SECS",
     "WORKER_CONCURRENCY",
     "WORKER_POLL_INTERVAL_MS",
@@ -143,6 +145,10 @@ pub struct Config {
     pub webhook_max_in_flight_per_endpoint: u32,
     /// `WEBHOOK_SECRET_OVERLAP_SECS` (default 86400): how long an old secret keeps signing.
     pub webhook_secret_overlap: Duration,
+    /// `WEBHOOK_CIRCUIT_THRESHOLD` (default 5): consecutive failures that open an endpoint's circuit.
+    pub webhook_circuit_threshold: u32,
+    /// `WEBHOOK_CIRCUIT_OPEN_SECS` (default 30): first open period; doubles per re-open, max 10 min.
+    pub webhook_circuit_open: Duration,
     /// `JOB_LEASE_SECS` (default 60): must exceed the slowest job (validated).
     pub job_lease: Duration,
     /// `WORKER_CONCURRENCY` (default 32): jobs in flight per worker process.
@@ -439,6 +445,8 @@ impl Config {
         let webhook_max_in_flight_per_endpoint = r.number("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 8u32, 1, 1000);
         let webhook_secret_overlap =
             Duration::from_secs(r.number("WEBHOOK_SECRET_OVERLAP_SECS", 86_400u64, 0, 30 * 86_400));
+        let webhook_circuit_threshold = r.number("WEBHOOK_CIRCUIT_THRESHOLD", 5u32, 1, 1000);
+        let webhook_circuit_open = Duration::from_secs_f64(r.number("WEBHOOK_CIRCUIT_OPEN_SECS", 30.0f64, 0.1, 600.0));
         let job_lease = Duration::from_secs(r.number("JOB_LEASE_SECS", 60u64, 1, 3600));
         let worker_concurrency = r.number("WORKER_CONCURRENCY", 32usize, 1, 4096);
         let worker_poll_interval = Duration::from_millis(r.number("WORKER_POLL_INTERVAL_MS", 500u64, 10, 60_000));
@@ -495,6 +503,8 @@ impl Config {
             webhook_retry_horizon,
             webhook_max_in_flight_per_endpoint,
             webhook_secret_overlap,
+            webhook_circuit_threshold,
+            webhook_circuit_open,
             job_lease,
             worker_concurrency,
             worker_poll_interval,

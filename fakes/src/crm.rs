@@ -60,8 +60,10 @@ pub struct Received {
     pub json: Value,
     /// `X-Hub-Signature-256` verified with one of the path's secrets.
     pub hub_signature_valid: bool,
-    /// Standard Webhooks signature verified (timestamp within 5 minutes).
+    /// Standard Webhooks signature verified (timestamp within 5 minutes) by this file's code.
     pub standard_signature_valid: bool,
+    /// Verified by the Standard Webhooks reference library (`standardwebhooks` crate).
+    pub reference_library_valid: bool,
     pub status_returned: u16,
     pub at: Instant,
 }
@@ -256,6 +258,13 @@ async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: 
         hdrs.get("webhook-timestamp").map(String::as_str),
         hdrs.get("webhook-signature").map(String::as_str),
     );
+    let reference = secrets.iter().any(|secret| {
+        let hook = match secret.strip_prefix("whsec_") {
+            Some(_) => standardwebhooks::Webhook::new(secret),
+            None => standardwebhooks::Webhook::from_bytes(secret.as_bytes().to_vec()),
+        };
+        hook.is_ok_and(|h| h.verify(&body, &headers).is_ok())
+    });
     crm.lock().received.push(Received {
         path,
         headers: hdrs,
@@ -263,6 +272,7 @@ async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: 
         body: body.to_vec(),
         hub_signature_valid: hub,
         standard_signature_valid: std,
+        reference_library_valid: reference,
         status_returned: reply.status,
         at: Instant::now(),
     });

@@ -19,5 +19,9 @@ pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
     let dlq: i64 =
         sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'").fetch_one(db).await?;
     metrics::gauge!("router_dlq_size").set(dlq as f64);
+    let open: i64 = sqlx::query_scalar("select count(*) from webhook_endpoints where circuit_open_until > now()")
+        .fetch_one(db)
+        .await?;
+    metrics::gauge!("router_webhook_circuits_open").set(open as f64);
     Ok(())
 }

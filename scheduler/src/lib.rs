@@ -7,7 +7,44 @@
 //!
 //! # Layout
 //! - [`schedule`]: the task table and the tick → enqueue logic.
-//! - [`gauges`]: queue and DLQ gauges.
+//! - [`gauges`]: queue, DLQ and circuit gauges.
+//! - [`leader`]: advisory-lock leadership (one active replica, hot standbys).
 
 pub mod gauges;
+pub mod leader;
 pub mod schedule;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use router_core::config::Config;
+use router_core::queue;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// Runs one scheduler replica until `cancel`: leadership contention, the cron ticks, the gauges
+/// and a worker for `maintenance` jobs. Returns the leadership handle right away (tests watch it)
+/// and a future that completes on shutdown.
+pub fn start(
+    config: Arc<Config>,
+    db: PgPool,
+    redis: ConnectionManager,
+    cancel: CancellationToken,
+) -> (leader::Leadership, impl std::future::Future<Output = anyhow::Result<()>>) {
+    let leadership = leader::Leadership::default();
+    let l = leadership.clone();
+    let fut = async move {
+        let lead = tokio::spawn(l.clone().run(config.database_url.clone(), Duration::from_secs(5), cancel.clone()));
+        let limiter = router_core::redis::RateLimiter::new(redis, &config.redis_key_prefix);
+        let ctx = Arc::new(router_worker::jobs::JobContext::new(db.clone(), config.clone(), limiter));
+        let runner = router_worker::runner::Runner::new(ctx).with_kinds(&[queue::kinds::MAINTENANCE]);
+        let work = tokio::spawn(runner.run(cancel.clone()));
+        let result = schedule::run(schedule::SchedulerContext { db, config, leadership: l }, cancel.clone()).await;
+        cancel.cancel();
+        let _ = work.await;
+        let _ = lead.await;
+        result
+    };
+    (leadership, fut)
+}

@@ -37,7 +37,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot connect to Postgres (DATABASE_URL)")?;
     let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
     let cancel = CancellationToken::new();
-    let probes = router_core::ops::Probes { db: db.clone(), redis, metrics: router_core::telemetry::metrics_handle() };
+    let probes = router_core::ops::Probes {
+        db: db.clone(),
+        redis: redis.clone(),
+        metrics: router_core::telemetry::metrics_handle(),
+    };
     let addr = router_core::ops::serve(
         SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)),
         probes,
@@ -52,11 +56,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutdown signal received");
         c.cancel();
     });
-    router_scheduler::schedule::run(
-        router_scheduler::schedule::SchedulerContext { db, config: Arc::new(config) },
-        cancel,
-    )
-    .await?;
+    let (_leadership, fut) = router_scheduler::start(Arc::new(config), db, redis, cancel);
+    fut.await?;
     tracing::info!("router-scheduler stopped cleanly");
     Ok(())
 }

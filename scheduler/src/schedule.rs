@@ -1,26 +1,80 @@
-//! The scheduler's task table.
+//! The scheduler's task table and tick → enqueue logic.
+//!
+//! tokio-cron-scheduler fires on every replica; a tick does nothing unless this replica leads,
+//! and then only enqueues a `maintenance` job whose `unique_key` is `cron:{task}:{slot}` (the
+//! period-aligned start of the slot), so even two leaders for a moment produce one job. The
+//! scheduler process also runs a worker restricted to `maintenance` jobs, which does the work.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use router_core::config::Config;
+use router_core::queue::{self, NewJob};
+use router_worker::jobs::maintenance::tasks;
 use sqlx::PgPool;
+use time::OffsetDateTime;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
+
+use crate::leader::Leadership;
+
+/// Periodic tasks and their period.
+pub const TASKS: &[(&str, Duration)] =
+    &[(tasks::DLQ_PROMOTION, Duration::from_secs(60)), (tasks::IDEMPOTENCY_CLEANUP, Duration::from_secs(3600))];
 
 /// Everything a tick needs.
 #[derive(Clone)]
 pub struct SchedulerContext {
     pub db: PgPool,
     pub config: Arc<Config>,
+    pub leadership: Leadership,
 }
 
-/// Starts the cron scheduler and runs until `cancel`.
+/// The slot a tick at `now` belongs to.
+#[must_use]
+pub fn slot(now: OffsetDateTime, period: Duration) -> i64 {
+    let p = period.as_secs().max(1) as i64;
+    now.unix_timestamp().div_euclid(p) * p
+}
+
+/// Enqueues `task` for the current slot if this replica leads. Returns the job id when a job was
+/// created (None: not leader, or the slot already has its job).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn tick(ctx: &SchedulerContext, task: &str, period: Duration) -> Result<Option<i64>, sqlx::Error> {
+    if !ctx.leadership.is_leader() {
+        return Ok(None);
+    }
+    let slot = slot(OffsetDateTime::now_utc(), period);
+    let mut job = NewJob::new(queue::kinds::MAINTENANCE, serde_json::json!({"task": task, "slot": slot}));
+    job.unique_key = Some(format!("cron:{task}:{slot}"));
+    job.max_attempts = 5;
+    let mut conn = ctx.db.acquire().await?;
+    queue::enqueue(&mut conn, job).await
+}
+
+/// Starts the cron scheduler (ticks + gauges) and runs until `cancel`.
 ///
 /// # Errors
 /// The scheduler cannot start.
 pub async fn run(ctx: SchedulerContext, cancel: CancellationToken) -> anyhow::Result<()> {
     let mut sched = JobScheduler::new().await?;
+    for &(task, period) in TASKS {
+        let c = ctx.clone();
+        sched
+            .add(Job::new_repeated_async(period.min(Duration::from_secs(30)), move |_id, _l| {
+                let c = c.clone();
+                Box::pin(async move {
+                    match tick(&c, task, period).await {
+                        Ok(Some(id)) => tracing::debug!(task, job.id = id, "periodic task enqueued"),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = ?e, task, "enqueueing a periodic task failed"),
+                    }
+                })
+            })?)
+            .await?;
+    }
     let c = ctx.clone();
     sched
         .add(Job::new_repeated_async(Duration::from_secs(15), move |_id, _l| {
@@ -32,7 +86,6 @@ pub async fn run(ctx: SchedulerContext, cancel: CancellationToken) -> anyhow::Re
             })
         })?)
         .await?;
-    // Once at start, so gauges exist before the first tick.
     if let Err(e) = crate::gauges::refresh(&ctx.db).await {
         tracing::warn!(error = ?e, "refreshing queue gauges failed");
     }

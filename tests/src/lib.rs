@@ -387,6 +387,18 @@ impl TestApp {
         router_worker::runner::Runner::new(Arc::new(self.job_context()))
     }
 
+    /// A runner that only sends to Instagram.
+    #[must_use]
+    pub fn sender(&self) -> router_worker::runner::Runner {
+        self.worker().with_kinds(&[router_core::queue::kinds::SEND_MESSAGE])
+    }
+
+    /// A runner that only delivers CRM webhooks.
+    #[must_use]
+    pub fn deliverer(&self) -> router_worker::runner::Runner {
+        self.worker().with_kinds(&[router_core::queue::kinds::DELIVER_WEBHOOK])
+    }
+
     /// The job context a worker would use.
     #[must_use]
     pub fn job_context(&self) -> router_worker::jobs::JobContext {

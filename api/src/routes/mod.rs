@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod deliveries;
 pub mod health;
 pub mod messages;
 
@@ -15,4 +16,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(messages::router())
         .merge(accounts::router())
         .merge(admin::router())
+        .merge(deliveries::router())
 }

@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod deliveries;
 pub mod merchants;
 pub mod messages;
 

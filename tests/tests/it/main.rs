@@ -3,3 +3,4 @@
 mod api_accounts;
 mod api_foundation;
 mod outbound;
+mod webhooks;

@@ -65,7 +65,7 @@ async fn a_sent_message_reaches_the_graph_api_and_its_status_history_and_webhook
     assert_eq!(key.unwrap(), format!("send:{}:{CUSTOMER}", s.account_id));
     assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "pending");
 
-    assert_eq!(s.app.worker().run_until_idle().await.unwrap(), 1);
+    assert_eq!(s.app.sender().run_until_idle().await.unwrap(), 1);
 
     let sent = s.app.graph.sent();
     assert_eq!(sent.len(), 1);
@@ -219,7 +219,7 @@ async fn the_messaging_window_is_enforced_before_calling_meta() {
     assert!(s.app.graph.sent().is_empty());
 
     // The HUMAN_AGENT message goes out with Meta's tag fields.
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     let sent = s.app.graph.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["tag"], "HUMAN_AGENT");
@@ -237,7 +237,7 @@ async fn permanent_instagram_errors_fail_at_once_with_a_clear_code() {
     ] {
         s.app.graph.script(Endpoint::Send, Scripted::code(code, sub), 1);
         let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "x").await);
-        s.app.worker().run_until_idle().await.unwrap();
+        s.app.sender().run_until_idle().await.unwrap();
         let st = s.app.status_of(&s.key, &mid).await;
         assert_eq!(st["status"], "failed", "{code}");
         assert_eq!(st["error"]["code"], expect);
@@ -264,7 +264,7 @@ async fn temporary_errors_throttles_timeouts_and_5xx_are_retried_until_sent() {
     ] {
         s.app.graph.script(Endpoint::Send, scripted.clone(), 1);
         let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "x").await);
-        s.app.worker().run_until_idle().await.unwrap();
+        s.app.sender().run_until_idle().await.unwrap();
         let st = s.app.status_of(&s.key, &mid).await;
         assert_eq!(st["status"], "pending", "{scripted:?}: {st}");
         assert_eq!(st["error"]["retryable"], true, "{st}");
@@ -291,7 +291,7 @@ async fn an_invalid_token_parks_the_account_keeps_its_messages_and_resumes_after
     s.app.graph.revoke_token(&s.token);
     let m1 = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "one").await);
     let m2 = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "two").await);
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
 
     let acct = s.app.get(&format!("/api/v1/accounts/{}", s.account_id), &s.key).await.json;
     assert_eq!(acct["status"], "error");
@@ -317,7 +317,7 @@ async fn an_invalid_token_parks_the_account_keeps_its_messages_and_resumes_after
     let fresh = s.app.graph.add_account(IG, "shop");
     let r = s.app.put(&format!("/api/v1/accounts/{}", s.account_id), &s.key, &json!({"access_token": fresh})).await;
     assert_eq!(r.json["status"], "active", "{}", r.text);
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     let texts: Vec<String> =
         s.app.graph.sent().iter().map(|m| m.body["message"]["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts, ["one", "two"]);
@@ -338,7 +338,7 @@ async fn a_retried_first_message_keeps_its_conversation_in_order_without_holding
     let second = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "second").await);
     let third = id(&s.app.send_text(&s.key, &s.account_id, other, "other conversation").await);
 
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     // The first failed and waits for its retry; the second waits behind it; the other went out.
     assert_eq!(s.app.status_of(&s.key, &first).await["status"], "pending");
     assert_eq!(s.app.status_of(&s.key, &second).await["status"], "pending");
@@ -351,7 +351,7 @@ async fn a_retried_first_message_keeps_its_conversation_in_order_without_holding
     assert_eq!(second_attempts, 0, "the second message must not even be tried");
 
     sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     let texts: Vec<String> =
         s.app.graph.sent().iter().map(|m| m.body["message"]["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts, ["other conversation", "first", "second"]);
@@ -369,7 +369,7 @@ async fn the_per_account_limit_defers_sends_without_counting_attempts() {
     for i in 0..5 {
         id(&s.app.send_text(&s.key, &s.account_id, &format!("10000000{i}"), "x").await);
     }
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     assert_eq!(s.app.graph.sent().len(), 2, "only the window's allowance goes out at once");
     let deferred: Vec<(i32, Option<String>)> =
         sqlx::query_as("select attempts, last_error from jobs where kind = 'message.send'")
@@ -399,11 +399,11 @@ async fn messages_longer_than_1000_bytes_go_out_in_parts_and_resume_after_a_fail
     // The first part passes, the second fails once.
     s.app.graph.script(Endpoint::Send, Scripted::Delay { millis: 0 }, 1);
     s.app.graph.script(Endpoint::Send, Scripted::code(2, None), 1);
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     assert_eq!(s.app.graph.sent().len(), 1);
     assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "pending");
     sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     let sent = s.app.graph.sent();
     assert_eq!(sent.len(), 2, "the first part is not sent again");
     let joined: String = sent.iter().map(|m| m.body["message"]["text"].as_str().unwrap()).collect();
@@ -428,7 +428,7 @@ async fn attachments_and_quick_replies_use_metas_shapes() {
         )
         .await;
     id(&r);
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     let sent = s.app.graph.sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -451,10 +451,10 @@ async fn a_worker_killed_mid_job_loses_its_lease_and_another_worker_sends_once()
         router_core::queue::claim(&s.app.db, &["message.send"], 10, Duration::from_secs(1), "worker-a").await.unwrap();
     assert_eq!(claimed.len(), 1);
     // While the lease holds, nobody else can take it.
-    assert_eq!(s.app.worker().run_until_idle().await.unwrap(), 0);
+    assert_eq!(s.app.sender().run_until_idle().await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Lease expired: worker B rescues and sends it.
-    assert_eq!(s.app.worker().run_until_idle().await.unwrap(), 1);
+    assert_eq!(s.app.sender().run_until_idle().await.unwrap(), 1);
     assert_eq!(s.app.graph.sent().len(), 1);
     let st = s.app.status_of(&s.key, &mid).await;
     assert_eq!(st["status"], "delivered");
@@ -518,17 +518,88 @@ async fn no_message_text_token_secret_or_api_key_reaches_the_logs() {
     let text = "SECRET-CUSTOMER-TEXT-4711";
     s.app.graph.script(Endpoint::Send, Scripted::code(2, None), 1);
     let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, text).await);
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     sqlx::query("update jobs set run_at = now()").execute(&s.app.db).await.unwrap();
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
     assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "delivered");
     s.app.graph.script(Endpoint::Send, Scripted::code(190, Some(463)), 1);
     id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, text).await);
-    s.app.worker().run_until_idle().await.unwrap();
+    s.app.sender().run_until_idle().await.unwrap();
 
     let logs = router_tests::captured_logs();
     assert!(logs.len() > 1000, "the scenario must have logged something");
     for needle in [text, s.token.as_str(), s.key.as_str(), SECRET, &s.app.admin_key] {
         assert!(!logs.contains(needle), "{needle} leaked into the logs");
     }
+}
+
+/// A Redis server of this test's own, so the test can stop and restart it.
+struct OwnRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn redis_down_pauses_instagram_calls_while_the_api_keeps_accepting_and_sends_resume_when_it_is_back() {
+    let port = router_core::testing::free_port();
+    let mut redis = OwnRedis::start(port);
+    let s = setup_with(|v| {
+        v.insert("REDIS_URL".into(), format!("redis://127.0.0.1:{port}"));
+    })
+    .await;
+
+    redis.kill();
+    // The API still accepts (its per-key limit fails open; the message is in Postgres).
+    let mid = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "while redis is down").await);
+    // The worker never calls Instagram unthrottled: it defers, without counting an attempt.
+    s.app.sender().run_until_idle().await.unwrap();
+    assert!(s.app.graph.sent().is_empty());
+    let (attempts, err): (i32, Option<String>) =
+        sqlx::query_as("select attempts, last_error from jobs").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(attempts, 0);
+    assert!(err.unwrap().contains("Redis"));
+    assert!(s.app.state.metrics.render().contains("router_redis_unavailable_total"));
+    let ready = s.app.req(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json["redis"], "unavailable");
+
+    let _redis = OwnRedis::start(redis.port);
+    let app = &s.app;
+    assert!(
+        app.drain_until(Duration::from_secs(15), async || {
+            sqlx::query("update jobs set run_at = now()").execute(&app.db).await.unwrap();
+            app.graph.sent().len() == 1
+        })
+        .await,
+        "sending did not resume after Redis came back"
+    );
+    assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "delivered");
 }

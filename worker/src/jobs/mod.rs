@@ -14,10 +14,12 @@ use router_core::redis::RateLimiter;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+pub mod deliver_webhook;
+pub mod maintenance;
 pub mod send_message;
 
-/// Every kind this worker runs.
-pub const KINDS: &[&str] = &[queue::kinds::SEND_MESSAGE];
+/// Every kind the worker binary runs (`maintenance` jobs are run by the scheduler process).
+pub const KINDS: &[&str] = &[queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK];
 
 /// Shared by every job.
 pub struct JobContext {
@@ -32,6 +34,8 @@ pub struct JobContext {
     pub limiter: RateLimiter,
     /// HTTP client for CRM webhooks (no redirects, configured timeout).
     pub http: reqwest::Client,
+    /// In-flight cap per CRM endpoint in this process.
+    endpoint_slots: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl JobContext {
@@ -55,7 +59,18 @@ impl JobContext {
             .user_agent(concat!("message-router-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("reqwest client");
-        Self { db, config, graph, sandbox_graph, limiter, http }
+        Self { db, config, graph, sandbox_graph, limiter, http, endpoint_slots: Default::default() }
+    }
+
+    /// The in-flight semaphore of a CRM endpoint (`WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT` permits).
+    #[must_use]
+    pub fn endpoint_slots(&self, endpoint_id: uuid::Uuid) -> Arc<tokio::sync::Semaphore> {
+        let mut map = self.endpoint_slots.lock().expect("endpoint slots lock");
+        map.entry(endpoint_id)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(self.config.webhook_max_in_flight_per_endpoint as usize))
+            })
+            .clone()
     }
 }
 
@@ -102,6 +117,8 @@ impl Outcome {
 pub async fn run(ctx: &JobContext, job: ClaimedJob) -> anyhow::Result<Outcome> {
     match job.kind.as_str() {
         queue::kinds::SEND_MESSAGE => send_message::run(ctx, &job).await,
+        queue::kinds::DELIVER_WEBHOOK => deliver_webhook::run(ctx, &job).await,
+        queue::kinds::MAINTENANCE => maintenance::run(ctx, &job).await,
         other => Ok(Outcome::Dead { error: format!("unknown job kind {other:?}") }),
     }
 }

@@ -1,0 +1,322 @@
+//! CRM webhook deliveries: the merchant's view (with the attempt log) and the platform DLQ.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use router_core::db::{self, deliveries};
+use router_core::domain::Scope;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(list_dlq))
+        .routes(routes!(retry_one))
+        .routes(routes!(retry_bulk))
+}
+
+/// A CRM webhook delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryResponse {
+    /// Also the `webhook-id` header (as `msg_<id without dashes>`), stable across retries and redrives.
+    pub delivery_id: Uuid,
+    pub webhook_id: String,
+    pub merchant_id: Uuid,
+    pub account_id: Uuid,
+    pub event_type: String,
+    pub event_id: String,
+    /// `pending`, `delivered` or `dlq`.
+    pub status: String,
+    pub attempts: i32,
+    /// Why it is in the DLQ: `auth_error`, `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`,
+    /// `no_endpoint`, `blocked_url`.
+    pub dlq_reason: Option<String>,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub first_attempt_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_attempt_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub dead_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The exact JSON body sent on every attempt.
+    pub payload: Value,
+    /// The attempt log (only on `GET /webhook-deliveries/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_log: Option<Vec<AttemptResponse>>,
+}
+
+/// One attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptResponse {
+    pub attempt_no: i32,
+    /// HTTP status the CRM answered (none on timeout or connection failure).
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    /// `timeout`, `connect`, `transport`, `redirect`, `http_4xx`, `http_5xx`; null on success.
+    pub error_class: Option<String>,
+    /// The CRM's response body, truncated to 4 KB.
+    pub response_body: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub attempted_at: OffsetDateTime,
+}
+
+impl From<deliveries::DeliveryListRow> for DeliveryResponse {
+    fn from(r: deliveries::DeliveryListRow) -> Self {
+        let payload = deliveries::payload_json(&r);
+        Self {
+            webhook_id: router_core::webhooks::webhook_id(r.delivery_id),
+            delivery_id: r.delivery_id,
+            merchant_id: r.merchant_id,
+            account_id: r.account_id,
+            event_type: r.event_type,
+            event_id: r.event_id,
+            status: r.status,
+            attempts: r.attempts,
+            dlq_reason: r.dlq_reason,
+            last_error: r.last_error,
+            first_attempt_at: r.first_attempt_at,
+            last_attempt_at: r.last_attempt_at,
+            next_attempt_at: r.next_attempt_at,
+            delivered_at: r.delivered_at,
+            dead_at: r.dead_at,
+            created_at: r.created_at,
+            payload,
+            attempts_log: None,
+        }
+    }
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub data: Vec<DeliveryResponse>,
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(at: OffsetDateTime, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.unix_timestamp_nanos()))
+}
+
+fn decode_cursor(c: Option<&str>) -> Result<Option<(OffsetDateTime, Uuid)>, ApiError> {
+    let Some(c) = c else { return Ok(None) };
+    let bad = || ApiError::invalid("cursor", "is not a cursor from this API");
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (ns, id) = raw.split_once('|').ok_or_else(bad)?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(ns.parse().map_err(|_| bad())?).map_err(|_| bad())?;
+    Ok(Some((at, id.parse().map_err(|_| bad())?)))
+}
+
+fn limit_of(l: Option<i64>) -> Result<i64, ApiError> {
+    let l = l.unwrap_or(50);
+    if (1..=200).contains(&l) { Ok(l) } else { Err(ApiError::invalid("limit", "must be 1–200")) }
+}
+
+/// Query of `GET /webhook-deliveries`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    pub account_id: Uuid,
+    /// `pending`, `delivered` or `dlq`.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The merchant's CRM deliveries for an account, newest first.
+#[utoipa::path(get, path = "/api/v1/webhook-deliveries", tag = "webhooks", operation_id = "v1.webhook_deliveries.list",
+    params(DeliveriesQuery),
+    responses((status = 200, body = DeliveryList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+async fn list_deliveries(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<DeliveriesQuery>,
+) -> ApiResult<AppJson<DeliveryList>> {
+    let merchant_id = auth.merchant(Scope::AccountsRead)?;
+    if !auth.may_use_account(q.account_id) {
+        return Err(ApiError::NotFound("account"));
+    }
+    let limit = limit_of(q.limit)?;
+    let before = decode_cursor(q.cursor.as_deref())?;
+    let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    let rows = deliveries::list_for_account(&mut tx, q.account_id, q.status.as_deref(), before, limit + 1).await?;
+    tx.commit().await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.created_at, r.delivery_id)) } else { None };
+    Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// One delivery with its attempt log.
+#[utoipa::path(get, path = "/api/v1/webhook-deliveries/{delivery_id}", tag = "webhooks", operation_id = "v1.webhook_deliveries.get",
+    params(("delivery_id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 200, body = DeliveryResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(delivery.id = %delivery_id))]
+async fn get_delivery(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppPath(delivery_id): AppPath<Uuid>,
+) -> ApiResult<AppJson<DeliveryResponse>> {
+    let merchant_id = auth.merchant(Scope::AccountsRead)?;
+    let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    let row = deliveries::find(&mut tx, delivery_id).await?.ok_or(ApiError::NotFound("delivery"))?;
+    if !auth.may_use_account(row.account_id) {
+        return Err(ApiError::NotFound("delivery"));
+    }
+    let attempts = deliveries::attempts(&mut tx, delivery_id).await?;
+    tx.commit().await?;
+    let mut resp: DeliveryResponse = row.into();
+    resp.attempts_log = Some(
+        attempts
+            .into_iter()
+            .map(|a| AttemptResponse {
+                attempt_no: a.attempt_no,
+                status_code: a.status_code,
+                latency_ms: a.latency_ms,
+                error_class: a.error_class,
+                response_body: a.response_body,
+                attempted_at: a.attempted_at,
+            })
+            .collect(),
+    );
+    Ok(AppJson(resp))
+}
+
+/// DLQ filters.
+#[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DlqQuery {
+    pub merchant_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    /// `auth_error`, `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`, `no_endpoint`, `blocked_url`.
+    pub reason: Option<String>,
+    /// Dead-lettered at or after (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// Dead-lettered before (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+    #[serde(default)]
+    #[param(ignore)]
+    #[schema(ignore)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    #[param(ignore)]
+    #[schema(ignore)]
+    pub limit: Option<i64>,
+}
+
+impl DlqQuery {
+    fn filter(&self) -> deliveries::DlqFilter {
+        deliveries::DlqFilter {
+            merchant_id: self.merchant_id,
+            account_id: self.account_id,
+            event_type: self.event_type.clone(),
+            reason: self.reason.clone(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+/// Pagination of `GET /admin/dlq/webhooks`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+}
+
+/// Dead-lettered deliveries across merchants, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/dlq/webhooks", tag = "admin", operation_id = "v1.admin.dlq.list",
+    params(DlqQuery, Page),
+    responses((status = 200, body = DeliveryList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+async fn list_dlq(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<DlqQuery>,
+) -> ApiResult<AppJson<DeliveryList>> {
+    auth.platform_admin()?;
+    let limit = limit_of(q.limit)?;
+    let before = decode_cursor(q.cursor.as_deref())?;
+    let mut tx = db::begin_admin_tx(&s.db).await?;
+    let rows = deliveries::list_dlq(&mut tx, &q.filter(), before, limit + 1).await?;
+    tx.commit().await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor =
+        if more { rows.last().and_then(|r| r.dead_at.map(|d| encode_cursor(d, r.delivery_id))) } else { None };
+    Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// Result of a redrive.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedriveResponse {
+    /// Deliveries put back in the queue (same `webhook-id` and payload, fresh 24 h retry horizon).
+    pub requeued: usize,
+    pub delivery_ids: Vec<Uuid>,
+}
+
+/// Re-enqueues one dead-lettered delivery.
+#[utoipa::path(post, path = "/api/v1/admin/dlq/webhooks/{delivery_id}/retry", tag = "admin", operation_id = "v1.admin.dlq.retry",
+    params(("delivery_id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = RedriveResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(delivery.id = %delivery_id))]
+async fn retry_one(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppPath(delivery_id): AppPath<Uuid>,
+) -> ApiResult<(StatusCode, AppJson<RedriveResponse>)> {
+    auth.platform_admin()?;
+    let mut tx = db::begin_admin_tx(&s.db).await?;
+    let ids = deliveries::redrive(&mut tx, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
+    if ids.is_empty() {
+        return Err(ApiError::NotFound("dead-lettered delivery"));
+    }
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
+}
+
+/// Re-enqueues every dead-lettered delivery matching the filters (at most 10 000 per call).
+#[utoipa::path(post, path = "/api/v1/admin/dlq/webhooks/retry", tag = "admin", operation_id = "v1.admin.dlq.retry_bulk",
+    request_body = DlqQuery,
+    responses((status = 202, body = RedriveResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+async fn retry_bulk(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppJson(q): AppJson<DlqQuery>,
+) -> ApiResult<(StatusCode, AppJson<RedriveResponse>)> {
+    auth.platform_admin()?;
+    let mut tx = db::begin_admin_tx(&s.db).await?;
+    let ids = deliveries::redrive(&mut tx, &q.filter(), None, 10_000).await?;
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
+}

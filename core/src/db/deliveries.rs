@@ -1,0 +1,448 @@
+//! `webhook_deliveries`, `delivery_attempts` and the endpoint circuit state.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A delivery with its endpoint, as the worker needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub delivery_id: Uuid,
+    pub merchant_id: Uuid,
+    pub account_id: Uuid,
+    pub endpoint_id: Option<Uuid>,
+    pub event_type: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i32,
+    pub first_attempt_at: Option<OffsetDateTime>,
+    pub url: Option<String>,
+    pub secret_enc: Option<String>,
+    pub previous_secret_enc: Option<String>,
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
+    pub endpoint_status: Option<String>,
+    pub circuit_open_until: Option<OffsetDateTime>,
+}
+
+/// Loads a delivery and its endpoint.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn load(conn: &mut PgConnection, delivery_id: Uuid) -> Result<Option<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(
+        r"select d.delivery_id, d.merchant_id, d.account_id, d.endpoint_id, d.event_type, d.payload, d.status, d.attempts,
+                 d.first_attempt_at, e.url, e.secret_enc, e.previous_secret_enc, e.previous_secret_expires_at,
+                 e.status as endpoint_status, e.circuit_open_until
+            from webhook_deliveries d
+            left join webhook_endpoints e on e.endpoint_id = d.endpoint_id
+           where d.delivery_id = $1",
+    )
+    .bind(delivery_id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Takes the half-open probe of an endpoint whose circuit timer ran out: pushes the timer forward
+/// by `hold` so no other worker probes meanwhile. False when someone else holds it.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn acquire_probe(conn: &mut PgConnection, endpoint_id: Uuid, hold_secs: f64) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        r"update webhook_endpoints set circuit_open_until = now() + make_interval(secs => $2)
+           where endpoint_id = $1 and circuit_open_until is not null and circuit_open_until <= now()",
+    )
+    .bind(endpoint_id)
+    .bind(hold_secs)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// One attempt's record.
+pub struct Attempt<'a> {
+    pub delivery_id: Uuid,
+    pub merchant_id: Uuid,
+    pub attempt_no: i32,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error_class: Option<&'a str>,
+    pub response_body: Option<&'a str>,
+}
+
+/// Appends to the attempt log.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn record_attempt(conn: &mut PgConnection, a: &Attempt<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, error_class, response_body)
+          values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(a.merchant_id)
+    .bind(a.delivery_id)
+    .bind(a.attempt_no)
+    .bind(a.status_code)
+    .bind(a.latency_ms)
+    .bind(a.error_class)
+    .bind(a.response_body)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `pending → delivered`.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn mark_delivered(conn: &mut PgConnection, delivery_id: Uuid, attempts: i32) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"update webhook_deliveries
+             set status = 'delivered', attempts = $2, delivered_at = now(), last_attempt_at = now(),
+                 first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = null, last_error = null
+           where delivery_id = $1",
+    )
+    .bind(delivery_id)
+    .bind(attempts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt and when the next one is due.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn mark_retry(
+    conn: &mut PgConnection,
+    delivery_id: Uuid,
+    attempts: i32,
+    next_at: OffsetDateTime,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"update webhook_deliveries
+             set attempts = $2, last_attempt_at = now(), first_attempt_at = coalesce(first_attempt_at, now()),
+                 next_attempt_at = $3, last_error = $4
+           where delivery_id = $1",
+    )
+    .bind(delivery_id)
+    .bind(attempts)
+    .bind(next_at)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `pending → dlq` with a reason (`auth_error`, `retries_exhausted`, `endpoint_gone`,
+/// `endpoint_disabled`, `no_endpoint`).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn move_to_dlq(
+    conn: &mut PgConnection,
+    delivery_id: Uuid,
+    attempts: Option<i32>,
+    reason: &str,
+    error: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        r"update webhook_deliveries
+             set status = 'dlq', dead_at = now(), dlq_reason = $3, attempts = coalesce($2, attempts),
+                 last_error = coalesce($4, last_error), next_attempt_at = null,
+                 last_attempt_at = case when $2::int is not null then now() else last_attempt_at end,
+                 first_attempt_at = case when $2::int is not null then coalesce(first_attempt_at, now()) else first_attempt_at end
+           where delivery_id = $1 and status = 'pending'",
+    )
+    .bind(delivery_id)
+    .bind(attempts)
+    .bind(reason)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// A success closes the endpoint's circuit.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn endpoint_success(conn: &mut PgConnection, endpoint_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"update webhook_endpoints
+             set consecutive_failures = 0, circuit_open_until = null, circuit_trips = 0, last_success_at = now()
+           where endpoint_id = $1 and (consecutive_failures <> 0 or circuit_open_until is not null or circuit_trips <> 0
+                                       or last_success_at is null or last_success_at < now() - interval '1 second')",
+    )
+    .bind(endpoint_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A failure counts towards opening the circuit; at `threshold` consecutive failures it opens for
+/// `base_secs · 2^trips` (capped at 10 minutes). Returns true when this failure opened it.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn endpoint_failure(
+    conn: &mut PgConnection,
+    endpoint_id: Uuid,
+    threshold: i32,
+    base_secs: f64,
+) -> Result<bool, sqlx::Error> {
+    let opened: Option<bool> = sqlx::query_scalar(
+        r"update webhook_endpoints
+             set consecutive_failures = consecutive_failures + 1,
+                 last_failure_at = now(),
+                 circuit_open_until = case when consecutive_failures + 1 >= $2
+                     then now() + make_interval(secs => least($3 * power(2, least(circuit_trips, 10)), 600))
+                     else circuit_open_until end,
+                 circuit_trips = case when consecutive_failures + 1 >= $2 then circuit_trips + 1 else circuit_trips end
+           where endpoint_id = $1
+          returning consecutive_failures >= $2",
+    )
+    .bind(endpoint_id)
+    .bind(threshold)
+    .bind(base_secs)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(opened.unwrap_or(false))
+}
+
+/// Disables an endpoint (the CRM answered 410 Gone).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn disable_endpoint(conn: &mut PgConnection, endpoint_id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update webhook_endpoints set status = 'disabled', disabled_reason = $2 where endpoint_id = $1")
+        .bind(endpoint_id)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A delivery as listed by the API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryListRow {
+    pub delivery_id: Uuid,
+    pub merchant_id: Uuid,
+    pub account_id: Uuid,
+    pub event_type: String,
+    pub event_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub dlq_reason: Option<String>,
+    pub last_error: Option<String>,
+    pub first_attempt_at: Option<OffsetDateTime>,
+    pub last_attempt_at: Option<OffsetDateTime>,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub delivered_at: Option<OffsetDateTime>,
+    pub dead_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub payload: String,
+}
+
+const LIST_COLS: &str = "delivery_id, merchant_id, account_id, event_type, event_id, status, attempts, dlq_reason, last_error, \
+                         first_attempt_at, last_attempt_at, next_attempt_at, delivered_at, dead_at, created_at, payload";
+
+/// DLQ filters (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct DlqFilter {
+    pub merchant_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub reason: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
+/// A DLQ page, newest first, strictly before the `(dead_at, delivery_id)` cursor.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_dlq(
+    conn: &mut PgConnection,
+    f: &DlqFilter,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<DeliveryListRow>, sqlx::Error> {
+    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(&format!(
+        r"select {LIST_COLS} from webhook_deliveries
+           where status = 'dlq'
+             and ($1::uuid is null or merchant_id = $1) and ($2::uuid is null or account_id = $2)
+             and ($3::text is null or event_type = $3) and ($4::text is null or dlq_reason = $4)
+             and ($5::timestamptz is null or dead_at >= $5) and ($6::timestamptz is null or dead_at < $6)
+             and ($7::timestamptz is null or (dead_at, delivery_id) < ($7, $8))
+           order by dead_at desc, delivery_id desc
+           limit $9"
+    ))
+    .bind(f.merchant_id)
+    .bind(f.account_id)
+    .bind(f.event_type.as_deref())
+    .bind(f.reason.as_deref())
+    .bind(f.since)
+    .bind(f.until)
+    .bind(bt)
+    .bind(bid)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Re-enqueues DLQ'd deliveries matching the filter (or exactly `only`): status back to pending
+/// with a fresh retry horizon, same `delivery_id` (= `webhook-id`) and payload, a new job with
+/// the same ordering key. Returns the delivery ids re-enqueued.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn redrive(
+    conn: &mut PgConnection,
+    f: &DlqFilter,
+    only: Option<Uuid>,
+    max: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        r"with picked as (
+              select delivery_id from webhook_deliveries
+               where status = 'dlq'
+                 and ($1::uuid is null or delivery_id = $1)
+                 and ($2::uuid is null or merchant_id = $2) and ($3::uuid is null or account_id = $3)
+                 and ($4::text is null or event_type = $4) and ($5::text is null or dlq_reason = $5)
+                 and ($6::timestamptz is null or dead_at >= $6) and ($7::timestamptz is null or dead_at < $7)
+               order by created_at, delivery_id
+               limit $8
+               for update skip locked
+          ),
+          upd as (
+              update webhook_deliveries d
+                 set status = 'pending', dead_at = null, dlq_reason = null, first_attempt_at = null, next_attempt_at = null
+                from picked p where d.delivery_id = p.delivery_id
+              returning d.delivery_id, d.merchant_id, d.account_id, d.ordering_key, d.created_at
+          ),
+          jb as (
+              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, max_attempts)
+              select $9, jsonb_build_object('delivery_id', delivery_id), merchant_id, account_id, ordering_key, 1000000
+                from upd order by created_at, delivery_id
+              returning 1
+          )
+          select upd.delivery_id from upd, (select count(*) from jb) j, (select pg_notify($10, '')) n",
+    )
+    .bind(only)
+    .bind(f.merchant_id)
+    .bind(f.account_id)
+    .bind(f.event_type.as_deref())
+    .bind(f.reason.as_deref())
+    .bind(f.since)
+    .bind(f.until)
+    .bind(max)
+    .bind(crate::queue::kinds::DELIVER_WEBHOOK)
+    .bind(crate::queue::CHANNEL)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// A merchant's deliveries (current RLS context), newest first.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_for_account(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    status: Option<&str>,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<DeliveryListRow>, sqlx::Error> {
+    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(&format!(
+        r"select {LIST_COLS} from webhook_deliveries
+           where account_id = $1 and ($2::text is null or status = $2)
+             and ($3::timestamptz is null or (created_at, delivery_id) < ($3, $4))
+           order by created_at desc, delivery_id desc limit $5"
+    ))
+    .bind(account_id)
+    .bind(status)
+    .bind(bt)
+    .bind(bid)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// One delivery (current RLS context).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn find(conn: &mut PgConnection, delivery_id: Uuid) -> Result<Option<DeliveryListRow>, sqlx::Error> {
+    sqlx::query_as(&format!("select {LIST_COLS} from webhook_deliveries where delivery_id = $1"))
+        .bind(delivery_id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// An attempt as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempt_no: i32,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error_class: Option<String>,
+    pub response_body: Option<String>,
+    pub attempted_at: OffsetDateTime,
+}
+
+/// The attempt log of a delivery, oldest first.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn attempts(conn: &mut PgConnection, delivery_id: Uuid) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(
+        r"select attempt_no, status_code, latency_ms, error_class, response_body, attempted_at
+            from delivery_attempts where delivery_id = $1 order by attempt_id",
+    )
+    .bind(delivery_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Scheduler sweep: pending deliveries whose first attempt is older than the horizon (stuck
+/// behind an open circuit or an ordering head) go to the DLQ with their jobs removed, unless a
+/// worker is running them right now. Returns how many moved.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn promote_expired(conn: &mut PgConnection, horizon_secs: f64, limit: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        r"with expired as (
+              select d.delivery_id from webhook_deliveries d
+               where d.status = 'pending' and d.first_attempt_at < now() - make_interval(secs => $1)
+                 and not exists (select 1 from jobs j where j.kind = $3 and j.payload->>'delivery_id' = d.delivery_id::text
+                                                     and j.state = 'running' and j.locked_until > now())
+               limit $2
+               for update skip locked
+          ),
+          gone as (
+              delete from jobs j using expired e
+               where j.kind = $3 and j.payload->>'delivery_id' = e.delivery_id::text
+          )
+          update webhook_deliveries d
+             set status = 'dlq', dead_at = now(), dlq_reason = 'retries_exhausted', next_attempt_at = null
+            from expired e where d.delivery_id = e.delivery_id",
+    )
+    .bind(horizon_secs)
+    .bind(limit)
+    .bind(crate::queue::kinds::DELIVER_WEBHOOK)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Body of a delivery parsed back to JSON (for API listings).
+#[must_use]
+pub fn payload_json(row: &DeliveryListRow) -> Value {
+    serde_json::from_str(&row.payload).unwrap_or(Value::Null)
+}
