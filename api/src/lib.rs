@@ -119,7 +119,9 @@ pub fn build_router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyLimitLayer::new(max_body))
+        // Hard cap for any body (the route-level DefaultBodyLimit decides the real limit: the API's
+        // MAX_BODY_BYTES, or more for Meta's batched webhooks).
+        .layer(RequestBodyLimitLayer::new(max_body.max(routes::INBOUND_MAX_BODY_BYTES)))
         .layer(cors)
         .layer(middleware::from_fn(error::finalize_errors))
         .layer(

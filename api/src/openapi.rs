@@ -19,6 +19,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "messages", description = "Outbound messages and their status"),
         (name = "accounts", description = "Connected Instagram accounts and their CRM endpoint"),
         (name = "webhooks", description = "CRM webhook deliveries and their attempt log"),
+        (name = "instagram", description = "Meta's webhook endpoints (called by Meta, signed with the app secret)"),
         (name = "admin", description = "Platform administration (platform admin keys)"),
     )
 )]

@@ -1,1 +1,878 @@
-fn main() {}
+//! `router-bench`: load benchmark of the send path, in one run, on one database.
+//!
+//! ```text
+//! cargo run --release -p router-bench -- --clients 32 --duration 15
+//! ```
+//!
+//! * **Phase A, API**: the real `router-api` router (in process, via the `router-tests` harness,
+//!   real Postgres and Redis) takes `POST /api/v1/messages/send` from `--clients` closed-loop HTTP
+//!   clients (keep-alive, one request in flight each, a unique idempotency key per request) for
+//!   `--warmup` + `--duration` seconds. Requests started during the measured window count:
+//!   accepted/s (202s), latency percentiles, errors. No worker runs (jobs accumulate).
+//! * **Phase B, the ceiling**: `pgbench -M prepared -c clients -j threads -T duration` of the
+//!   same single-message transaction (`bench/sql/send_one_message.pgbench`) on the same database,
+//!   as the same RLS role: what one transaction per message can reach here.
+//! * **Phase C, worker**: queue tables emptied; `--messages` messages enqueued through the API;
+//!   then `--runners` worker runners (the real claim loop, `WORKER_CONCURRENCY`) send them to the
+//!   fake Graph API; sends/s until every message is `delivered`. Then a paced live run
+//!   (`--live-rate` msg/s for `--live-duration` s, workers running) gives end-to-end latency
+//!   (`created_at` → `sent_at`).
+//!
+//! Everything is loopback and bounded in time and count. The database is dropped at the end.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use router_tests::TestApp;
+use serde_json::json;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The pgbench script of one message (phase B).
+const PGBENCH_SCRIPT: &str = include_str!("../sql/send_one_message.pgbench");
+
+/// Recipients are numeric IGSIDs `RECIPIENT_BASE + i`.
+const RECIPIENT_BASE: u64 = 17_841_400_000_000;
+
+/// Realistic CRM texts (a shipped order, a question answered, a reminder).
+const TEXTS: &[&str] = &[
+    "Hi! Your order #48213 has shipped and should arrive on Tuesday. Track it here: https://shop.example/t/8KQ2ZP",
+    "Thanks for reaching out! Yes, the linen shirt is back in stock in sizes S to XL. Want me to reserve one for you?",
+    "Reminder: your appointment is tomorrow at 3:30 pm. Reply YES to confirm or NO to reschedule.",
+    "We're sorry for the delay. A refund of 24.90 EUR was issued today; it can take 3-5 business days to show up.",
+];
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "router-bench", about = "Send-path benchmark: API accept rate and latency, pgbench ceiling, worker sends/s")]
+struct Args {
+    /// Concurrent HTTP clients (phase A) and pgbench clients (phase B).
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Measured seconds of phase A and of the pgbench run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Warm-up seconds before phase A and phase B measure.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Messages of the worker drain (phase C).
+    #[arg(long, default_value_t = 5000)]
+    messages: usize,
+    /// Distinct recipients (conversations with an open window) messages are spread over.
+    #[arg(long, default_value_t = 1000)]
+    recipients: u64,
+    /// `DATABASE_MAX_CONNECTIONS` of the API pool and of the worker pool.
+    #[arg(long, default_value_t = 40)]
+    db_connections: u32,
+    /// `WORKER_CONCURRENCY` per runner.
+    #[arg(long, default_value_t = 64)]
+    worker_concurrency: usize,
+    /// Worker runners (claim loops) in the process, sharing one pool.
+    #[arg(long, default_value_t = 1)]
+    runners: usize,
+    /// pgbench threads (`-j`).
+    #[arg(long, default_value_t = 2)]
+    pgbench_threads: usize,
+    /// Offered rate (msg/s) of the live end-to-end latency run; 0 skips it.
+    #[arg(long, default_value_t = 200)]
+    live_rate: u32,
+    /// Seconds of the live run.
+    #[arg(long, default_value_t = 5)]
+    live_duration: u64,
+    /// Logging inside the process: `prod` = the API's production filter (info) formatted as JSON
+    /// into a discarding writer (formatting cost included, no I/O); `off`; or any RUST_LOG filter
+    /// printed to stderr.
+    #[arg(long, default_value = "prod")]
+    log: String,
+    /// Skip phase A.
+    #[arg(long)]
+    skip_api: bool,
+    /// Skip phase B.
+    #[arg(long)]
+    skip_pgbench: bool,
+    /// Skip phase C.
+    #[arg(long)]
+    skip_worker: bool,
+    /// Also run pgbench without the NOTIFY statement (a second ceiling; NOTIFY serialises commits).
+    #[arg(long)]
+    pgbench_without_notify: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.clients == 0 || args.duration == 0 || args.recipients == 0 {
+        bail!("--clients, --duration and --recipients must be positive");
+    }
+    init_logging(&args.log);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(args))
+}
+
+fn init_logging(spec: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Installed before the harness's own (test) subscriber, which then stays inactive.
+    match spec {
+        "off" => {
+            let _ = tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("off")).try_init();
+        }
+        "prod" => {
+            let filter = tracing_subscriber::EnvFilter::new("info,router_api=info,router_core=info,sqlx=warn");
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_writer(std::io::sink),
+                )
+                .try_init();
+        }
+        other => {
+            let _ = tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new(other))
+                .with(tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr))
+                .try_init();
+        }
+    }
+}
+
+/// What a load run needs to send requests.
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    account_id: String,
+    recipients: u64,
+    run_id: String,
+}
+
+impl Target {
+    /// One send; returns the HTTP status (0 for a transport error).
+    async fn send(&self, client_no: usize, seq: u64) -> u16 {
+        let r = (seq.wrapping_mul(7919) + client_no as u64 * 104_729) % self.recipients;
+        let body = json!({
+            "account_id": self.account_id,
+            "recipient_id": (RECIPIENT_BASE + r).to_string(),
+            "message": TEXTS[(seq as usize + client_no) % TEXTS.len()],
+            "metadata": {"ticket_id": format!("T-{r}")},
+            "idempotency_key": format!("bench-{}-{client_no}-{seq}", self.run_id),
+        });
+        let resp = self.client.post(&self.url).bearer_auth(&self.key).json(&body).send().await;
+        match resp {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let _ = resp.bytes().await;
+                status
+            }
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Results of a load run.
+#[derive(Default)]
+struct Load {
+    /// Latencies of accepted (202) requests started in the measured window.
+    latencies: Vec<Duration>,
+    /// Non-202 outcomes in the window by status (0 = transport error).
+    errors: BTreeMap<u16, u64>,
+    /// Accepted requests per second of the window (by completion time).
+    per_second: Vec<u64>,
+    /// From the window's start to the last measured completion.
+    elapsed: Duration,
+    /// 202s in total, warm-up included.
+    accepted_total: u64,
+}
+
+impl Load {
+    fn merge(&mut self, other: Self) {
+        self.latencies.extend(other.latencies);
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        if self.per_second.len() < other.per_second.len() {
+            self.per_second.resize(other.per_second.len(), 0);
+        }
+        for (i, v) in other.per_second.into_iter().enumerate() {
+            self.per_second[i] += v;
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+        self.accepted_total += other.accepted_total;
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// Closed loop: `clients` tasks, one request in flight each, until `end`; requests started
+/// before `measure_from` are warm-up.
+async fn closed_loop(target: &Target, clients: usize, measure_from: Instant, end: Instant) -> Load {
+    let mut tasks = Vec::with_capacity(clients);
+    for c in 0..clients {
+        let t = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut load = Load::default();
+            let mut seq = 0u64;
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                let status = t.send(c, seq).await;
+                seq += 1;
+                let done = Instant::now();
+                if status == 202 {
+                    load.accepted_total += 1;
+                }
+                if started < measure_from {
+                    continue;
+                }
+                if status == 202 {
+                    load.latencies.push(done - started);
+                    let sec = (done - measure_from).as_secs() as usize;
+                    if load.per_second.len() <= sec {
+                        load.per_second.resize(sec + 1, 0);
+                    }
+                    load.per_second[sec] += 1;
+                } else {
+                    *load.errors.entry(status).or_default() += 1;
+                }
+                load.elapsed = load.elapsed.max(done - measure_from);
+            }
+            load
+        }));
+    }
+    let mut total = Load::default();
+    for t in tasks {
+        if let Ok(l) = t.await {
+            total.merge(l);
+        }
+    }
+    total
+}
+
+/// Sends until `n` messages are accepted, with `clients` tasks (bounded: at most 2 × `n`
+/// attempts; a few more than `n` may be accepted). Returns (accepted, errors).
+async fn send_count(target: &Target, clients: usize, n: usize, tag: &str) -> (usize, BTreeMap<u16, u64>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (next, accepted) = (next.clone(), accepted.clone());
+        let t = Target { run_id: format!("{}-{tag}", target.run_id), ..target.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+            while accepted.load(Ordering::Relaxed) < n {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= 2 * n {
+                    break;
+                }
+                match t.send(c, seq as u64).await {
+                    202 => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    status => *errors.entry(status).or_default() += 1,
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = BTreeMap::new();
+    for t in tasks {
+        if let Ok(e) = t.await {
+            for (k, v) in e {
+                *errors.entry(k).or_insert(0) += v;
+            }
+        }
+    }
+    (accepted.load(Ordering::Relaxed), errors)
+}
+
+/// Open loop at `rate` msg/s for `secs` (at most `max_in_flight` outstanding).
+async fn paced(target: &Target, rate: u32, secs: u64, max_in_flight: usize) -> Load {
+    let sem = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    let start = Instant::now();
+    let total = u64::from(rate) * secs;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let at = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
+        tokio::time::sleep_until(at.into()).await;
+        let Ok(permit) = sem.clone().acquire_owned().await else { break };
+        let t = Target { run_id: format!("{}-live", target.run_id), ..target.clone() };
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let status = t.send(0, i).await;
+            drop(permit);
+            (status, started.elapsed(), Instant::now())
+        }));
+    }
+    let mut load = Load::default();
+    for t in tasks {
+        if let Ok((status, lat, done)) = t.await {
+            if status == 202 {
+                load.latencies.push(lat);
+                load.accepted_total += 1;
+            } else {
+                *load.errors.entry(status).or_default() += 1;
+            }
+            load.elapsed = load.elapsed.max(done - start);
+        }
+    }
+    load
+}
+
+fn pct(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// CPU time counters: the whole machine (all CPUs) and this process, in USER_HZ ticks.
+#[derive(Clone, Copy)]
+struct Cpu {
+    busy: u64,
+    total: u64,
+    process: u64,
+}
+
+fn cpu_now() -> Option<Cpu> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime is field 14, stime 15.
+    let rest = own.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let process = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Cpu { busy: total - idle, total, process })
+}
+
+/// (machine busy %, this process's % of the machine) between two samples.
+fn cpu_share(a: Option<Cpu>, b: Option<Cpu>) -> Option<(f64, f64)> {
+    let (a, b) = (a?, b?);
+    let total = (b.total - a.total).max(1) as f64;
+    Some((100.0 * (b.busy - a.busy) as f64 / total, 100.0 * (b.process - a.process) as f64 / total))
+}
+
+fn fmt_cpu(c: Option<(f64, f64)>) -> String {
+    c.map_or_else(|| "n/a".into(), |(m, p)| format!("{m:.0} % busy (bench process {p:.0} %, rest {:.0} %)", m - p))
+}
+
+/// Cluster-wide WAL counters (pg_stat_wal) and this database's commits.
+#[derive(Clone, Copy, Default)]
+struct PgCounters {
+    wal_syncs: i64,
+    wal_records: i64,
+    xact_commit: i64,
+}
+
+async fn pg_counters(db: &PgPool) -> PgCounters {
+    let r: Result<(i64, i64, i64), _> = sqlx::query_as(
+        "select w.wal_sync, w.wal_records, d.xact_commit from pg_stat_wal w, pg_stat_database d where d.datname = current_database()",
+    )
+    .fetch_one(db)
+    .await;
+    r.map(|(wal_syncs, wal_records, xact_commit)| PgCounters { wal_syncs, wal_records, xact_commit }).unwrap_or_default()
+}
+
+/// Commit batches of messages created in `[from, to)`: rows per inserting transaction (xmin).
+async fn batch_stats(db: &PgPool, from: OffsetDateTime, to: OffsetDateTime) -> (i64, f64, i64, i64) {
+    sqlx::query_as(
+        r"select count(*)::int8, coalesce(avg(n), 0)::float8,
+                 coalesce(percentile_disc(0.5) within group (order by n), 0)::int8, coalesce(max(n), 0)::int8
+            from (select count(*) as n from outbound_messages
+                   where created_at >= $1 and created_at < $2 group by xmin::text) b",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(db)
+    .await
+    .unwrap_or((0, 0.0, 0, 0))
+}
+
+struct PgbenchResult {
+    tps: f64,
+    latency_ms: f64,
+    transactions: u64,
+    failed: u64,
+    wal_syncs: i64,
+    cpu: Option<(f64, f64)>,
+}
+
+fn parse_pgbench(out: &str) -> Option<(f64, f64, u64, u64)> {
+    let mut tps = None;
+    let mut lat = None;
+    let mut tx = None;
+    let mut failed = 0;
+    for line in out.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("tps = ") {
+            tps = rest.split_whitespace().next().and_then(|x| x.parse().ok());
+        } else if let Some(rest) = l.strip_prefix("latency average = ") {
+            lat = rest.split_whitespace().next().and_then(|x| x.parse().ok());
+        } else if let Some(rest) = l.strip_prefix("number of transactions actually processed: ") {
+            tx = rest.split_whitespace().next().and_then(|x| x.parse().ok());
+        } else if let Some(rest) = l.strip_prefix("number of failed transactions: ") {
+            failed = rest.split_whitespace().next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        }
+    }
+    Some((tps?, lat?, tx?, failed))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_pgbench(
+    db: &PgPool,
+    db_url: &str,
+    script: &str,
+    clients: usize,
+    threads: usize,
+    secs: u64,
+    ids: &Ids,
+    recipients: u64,
+) -> anyhow::Result<PgbenchResult> {
+    let path = std::env::temp_dir().join(format!("router-bench-{}-{}.pgbench", std::process::id(), Uuid::new_v4()));
+    std::fs::write(&path, script)?;
+    let before = pg_counters(db).await;
+    let cpu0 = cpu_now();
+    let out = tokio::process::Command::new("pgbench")
+        .env("PGOPTIONS", "-c role=router_app")
+        .args(["-n", "-M", "prepared", "--no-vacuum"])
+        .args(["-c", &clients.to_string(), "-j", &threads.min(clients).to_string(), "-T", &secs.to_string()])
+        .arg("-f")
+        .arg(&path)
+        .args(["-D", &format!("merchant={}", ids.merchant)])
+        .args(["-D", &format!("account={}", ids.account)])
+        .args(["-D", &format!("api_key={}", ids.api_key)])
+        .args(["-D", &format!("recipients={recipients}")])
+        .args(["-D", &format!("recipient_base={RECIPIENT_BASE}")])
+        .args(["-D", &format!("message_text={}", TEXTS[0])])
+        .arg(db_url)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("running pgbench (is it installed? apt-get install postgresql-client)")?;
+    let cpu1 = cpu_now();
+    let after = pg_counters(db).await;
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let Some((tps, latency_ms, transactions, failed)) = parse_pgbench(&stdout) else {
+        bail!("pgbench failed ({}):\n{stdout}\n{stderr}", out.status);
+    };
+    if !stderr.trim().is_empty() && failed > 0 {
+        eprintln!("pgbench stderr (first lines):");
+        for l in stderr.lines().take(5) {
+            eprintln!("  {l}");
+        }
+    }
+    Ok(PgbenchResult {
+        tps,
+        latency_ms,
+        transactions,
+        failed,
+        wal_syncs: after.wal_syncs - before.wal_syncs,
+        cpu: cpu_share(cpu0, cpu1),
+    })
+}
+
+struct Ids {
+    merchant: Uuid,
+    account: Uuid,
+    api_key: Uuid,
+}
+
+async fn scalar_i64(db: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
+}
+
+async fn setting(db: &PgPool, name: &str) -> String {
+    sqlx::query_scalar("select current_setting($1)").bind(name).fetch_one(db).await.unwrap_or_else(|_| "?".into())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut report = String::new();
+    let clients = args.clients;
+    eprintln!("router-bench: starting the API (fresh database, fake Graph API, fake CRM)…");
+    let a = args.clone();
+    let app = TestApp::spawn_with(move |v| {
+        v.insert("DATABASE_MAX_CONNECTIONS".into(), a.db_connections.to_string());
+        v.insert("API_RATE_LIMIT_PER_MINUTE".into(), "10000000".into());
+        v.insert("RATE_LIMIT_TEXT_PER_SEC".into(), "10000".into());
+        v.insert("RATE_LIMIT_MEDIA_PER_SEC".into(), "10000".into());
+        v.insert("WORKER_CONCURRENCY".into(), a.worker_concurrency.to_string());
+        v.insert("WORKER_POLL_INTERVAL_MS".into(), "500".into());
+        v.insert("JOB_LEASE_SECS".into(), "60".into());
+        v.insert("GRAPH_TIMEOUT_SECS".into(), "10".into());
+    })
+    .await;
+
+    let (merchant, key) = app.merchant_with_key("bench merchant").await;
+    let (account, _token) = app.connect_account(&key, "17841400000001", "/crm/bench", "whsec_benchbenchbenchbench").await;
+    let account_id: Uuid = account["account_id"].as_str().context("account_id")?.parse()?;
+    let api_key_id = app.key_id(&key).await;
+    sqlx::query(
+        r"insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
+          select gen_random_uuid(), a.merchant_id, a.account_id, ($2::int8 + g)::text, now()
+            from accounts a, generate_series(0, $3::int8 - 1) g
+           where a.account_id = $1",
+    )
+    .bind(account_id)
+    .bind(RECIPIENT_BASE as i64)
+    .bind(args.recipients as i64)
+    .execute(&app.db)
+    .await
+    .context("opening the messaging windows")?;
+    sqlx::query("analyze").execute(&app.db).await?;
+    let ids = Ids { merchant, account: account_id, api_key: api_key_id };
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients.max(64))
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let target = Target {
+        client,
+        url: format!("{}/api/v1/messages/send", app.base),
+        key,
+        account_id: account_id.to_string(),
+        recipients: args.recipients,
+        run_id: Uuid::new_v4().simple().to_string()[..8].to_owned(),
+    };
+
+    // Machine facts.
+    let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_default();
+    let pg_version = setting(&app.db, "server_version").await;
+    let sync_commit = setting(&app.db, "synchronous_commit").await;
+    let fsync = setting(&app.db, "fsync").await;
+    let wal_sync_method = setting(&app.db, "wal_sync_method").await;
+    let shared_buffers = setting(&app.db, "shared_buffers").await;
+    let commit_delay = setting(&app.db, "commit_delay").await;
+
+    let _ = writeln!(report, "## router-bench results\n");
+    let _ = writeln!(
+        report,
+        "Machine: {nproc} CPUs ({cpu_model}); PostgreSQL {pg_version} (synchronous_commit={sync_commit}, fsync={fsync}, \
+         wal_sync_method={wal_sync_method}, shared_buffers={shared_buffers}, commit_delay={commit_delay}); load generator, \
+         API, fakes, Postgres and Redis share these CPUs.\n"
+    );
+    let _ = writeln!(
+        report,
+        "Settings: --clients {clients} --duration {} --warmup {} --messages {} --recipients {} --db-connections {} \
+         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {}\n",
+        args.duration,
+        args.warmup,
+        args.messages,
+        args.recipients,
+        args.db_connections,
+        args.worker_concurrency,
+        args.runners,
+        args.live_rate,
+        args.live_duration,
+        args.log
+    );
+
+    // ---------------------------------------------------------------- Phase A: the API.
+    let mut api_rate = None;
+    let mut api_latency = None;
+    if !args.skip_api {
+        eprintln!("phase A: {clients} clients, {} s warm-up + {} s measured…", args.warmup, args.duration);
+        let rows_before = scalar_i64(&app.db, "select count(*) from outbound_messages").await;
+        let now = Instant::now();
+        let measure_from = now + Duration::from_secs(args.warmup);
+        let end = measure_from + Duration::from_secs(args.duration);
+        let wall_from = OffsetDateTime::now_utc() + Duration::from_secs(args.warmup);
+        let stats = {
+            let db = app.db.clone();
+            let warm = Duration::from_secs(args.warmup);
+            // Counters sampled at the window's start, concurrently with the load.
+            tokio::spawn(async move {
+                tokio::time::sleep(warm).await;
+                (pg_counters(&db).await, cpu_now())
+            })
+        };
+        let mut load = closed_loop(&target, clients, measure_from, end).await;
+        let (pg0, cpu0) = stats.await.unwrap_or((PgCounters::default(), None));
+        let pg1 = pg_counters(&app.db).await;
+        let cpu1 = cpu_now();
+        let wall_to = OffsetDateTime::now_utc();
+        let rows_after = scalar_i64(&app.db, "select count(*) from outbound_messages").await;
+        let (batches, avg_batch, p50_batch, max_batch) = batch_stats(&app.db, wall_from, wall_to).await;
+        load.latencies.sort_unstable();
+        let l = &load.latencies;
+        let rate = load.rate();
+        api_rate = Some(rate);
+        api_latency = Some((pct(l, 0.5), pct(l, 0.95), pct(l, 0.99)));
+        let secs = load.elapsed.as_secs_f64();
+        let full: Vec<u64> = load.per_second.iter().take(args.duration as usize).copied().collect();
+        let (min_s, max_s) = (full.iter().min().copied().unwrap_or(0), full.iter().max().copied().unwrap_or(0));
+        let stored = rows_after - rows_before;
+        let _ = writeln!(report, "### Phase A: POST /api/v1/messages/send, {clients} concurrent clients\n");
+        let _ = writeln!(report, "| metric | value |\n| --- | --- |");
+        let _ = writeln!(report, "| accepted (202) in the window | {} in {secs:.2} s |", l.len());
+        let _ = writeln!(report, "| **accept rate** | **{rate:.0} msg/s** (1-s buckets: min {min_s}, max {max_s}) |");
+        let _ = writeln!(
+            report,
+            "| latency p50 / p95 / p99 / max | {} / {} / {} / {} ms |",
+            ms(pct(l, 0.50)),
+            ms(pct(l, 0.95)),
+            ms(pct(l, 0.99)),
+            ms(pct(l, 1.0))
+        );
+        let _ = writeln!(report, "| errors | {} {:?} |", load.error_count(), load.errors);
+        let _ = writeln!(
+            report,
+            "| durability check | {} 202s (warm-up included), {stored} rows stored: {} |",
+            load.accepted_total,
+            if stored == load.accepted_total as i64 { "OK" } else { "MISMATCH" }
+        );
+        let _ = writeln!(
+            report,
+            "| commits (group-commit batches) | {batches} ({:.0}/s), messages per commit avg {avg_batch:.1}, p50 {p50_batch}, max {max_batch} |",
+            batches as f64 / secs.max(1e-9)
+        );
+        let _ = writeln!(
+            report,
+            "| WAL flushes (pg_stat_wal.wal_sync, cluster-wide) | {} ({:.0}/s) |",
+            pg1.wal_syncs - pg0.wal_syncs,
+            (pg1.wal_syncs - pg0.wal_syncs) as f64 / secs.max(1e-9)
+        );
+        let _ = writeln!(
+            report,
+            "| DB transactions (xact_commit, incl. auth lookups) | {:.0}/s; WAL records {:.0}/s |",
+            (pg1.xact_commit - pg0.xact_commit) as f64 / secs.max(1e-9),
+            (pg1.wal_records - pg0.wal_records) as f64 / secs.max(1e-9)
+        );
+        let _ = writeln!(report, "| CPU during the window | {} |\n", fmt_cpu(cpu_share(cpu0, cpu1)));
+    }
+
+    // ---------------------------------------------------------------- Phase B: pgbench ceiling.
+    let mut ceiling = None;
+    if !args.skip_pgbench {
+        let db_url = app.test_db.url.clone();
+        let mut variants = vec![("same transaction (with NOTIFY)", PGBENCH_SCRIPT.to_owned())];
+        if args.pgbench_without_notify {
+            let without: String =
+                PGBENCH_SCRIPT.lines().filter(|l| !l.contains("pg_notify")).map(|l| format!("{l}\n")).collect();
+            variants.push(("same transaction without NOTIFY", without));
+        }
+        let _ = writeln!(
+            report,
+            "### Phase B: pgbench, one transaction per message (bench/sql/send_one_message.pgbench)\n"
+        );
+        let _ = writeln!(
+            report,
+            "| variant | clients | tps | avg latency | transactions | failed | WAL flushes/s | CPU |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        );
+        for (i, (name, script)) in variants.iter().enumerate() {
+            if args.warmup > 0 {
+                eprintln!("phase B: pgbench warm-up {} s ({name})…", args.warmup);
+                run_pgbench(&app.db, &db_url, script, clients, args.pgbench_threads, args.warmup, &ids, args.recipients)
+                    .await?;
+            }
+            eprintln!("phase B: pgbench {} s, {clients} clients ({name})…", args.duration);
+            let r =
+                run_pgbench(&app.db, &db_url, script, clients, args.pgbench_threads, args.duration, &ids, args.recipients)
+                    .await?;
+            if i == 0 {
+                ceiling = Some(r.tps);
+            }
+            let _ = writeln!(
+                report,
+                "| {name} | {clients} | **{:.0}** | {:.2} ms | {} | {} | {:.0} | {} |",
+                r.tps,
+                r.latency_ms,
+                r.transactions,
+                r.failed,
+                r.wal_syncs as f64 / args.duration as f64,
+                fmt_cpu(r.cpu)
+            );
+        }
+        let _ = writeln!(report);
+    }
+
+    // ---------------------------------------------------------------- Phase C: the worker.
+    let mut worker_rate = None;
+    let mut e2e: Option<(Vec<Duration>, Load)> = None;
+    if !args.skip_worker {
+        sqlx::query(
+            "truncate outbound_messages, message_events, idempotency_keys, jobs, dead_jobs, webhook_deliveries, delivery_attempts",
+        )
+        .execute(&app.db)
+        .await
+        .context("emptying the queue tables")?;
+        let n = args.messages;
+        eprintln!("phase C: enqueueing {n} messages through the API…");
+        let (accepted, errors) = send_count(&target, clients, n, "drain").await;
+        if accepted < n {
+            bail!("only {accepted} of {n} messages accepted: {errors:?}");
+        }
+        let queued = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'pending'").await;
+        let worker_db = router_core::db::connect_owner_pool(&app.config.database_url, app.config.database_max_connections)
+            .await
+            .context("worker pool")?;
+        let ctx = Arc::new(router_worker::jobs::JobContext::new(
+            worker_db.clone(),
+            Arc::new(app.config.clone()),
+            app.state.limiter.clone(),
+        ));
+        let cancel = CancellationToken::new();
+        eprintln!("phase C: draining {queued} messages with {} runner(s)…", args.runners);
+        let cpu0 = cpu_now();
+        let started = Instant::now();
+        let mut runners = Vec::new();
+        for _ in 0..args.runners {
+            let r = router_worker::runner::Runner::new(ctx.clone())
+                .with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+            runners.push(tokio::spawn(r.run(cancel.clone())));
+        }
+        let deadline = started + Duration::from_secs(60 + queued.max(0) as u64 / 20);
+        let mut delivered = 0;
+        while Instant::now() < deadline {
+            delivered = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'delivered'").await;
+            if delivered >= queued {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let drain = started.elapsed();
+        let cpu1 = cpu_now();
+        let failed = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'failed'").await;
+        let rate = delivered as f64 / drain.as_secs_f64();
+        worker_rate = Some(rate);
+        let graph_sent = app.graph.sent().len();
+
+        let _ = writeln!(report, "### Phase C: worker → fake Graph API\n");
+        let _ = writeln!(report, "| metric | value |\n| --- | --- |");
+        let _ = writeln!(
+            report,
+            "| backlog drain | {delivered} of {queued} delivered in {:.2} s{} |",
+            drain.as_secs_f64(),
+            if delivered < queued { " (TIMED OUT)" } else { "" }
+        );
+        let _ = writeln!(
+            report,
+            "| **worker sends/s** | **{rate:.0}** ({} runner(s) × WORKER_CONCURRENCY {}, pool {}) |",
+            args.runners, args.worker_concurrency, args.db_connections
+        );
+        let _ = writeln!(report, "| failed / Graph API calls seen by the fake | {failed} / {graph_sent} |");
+        let _ = writeln!(report, "| CPU during the drain | {} |", fmt_cpu(cpu_share(cpu0, cpu1)));
+
+        // Live: API and workers together at a fixed offered rate.
+        if args.live_rate > 0 {
+            eprintln!("phase C: live run, {} msg/s for {} s with workers running…", args.live_rate, args.live_duration);
+            let live_from = OffsetDateTime::now_utc();
+            let load = paced(&target, args.live_rate, args.live_duration, clients.max(64)).await;
+            let expected = scalar_i64(&app.db, "select count(*) from outbound_messages").await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let d = scalar_i64(&app.db, "select count(*) from outbound_messages where status <> 'pending'").await;
+                if d >= expected {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let lat: Vec<f64> = sqlx::query_scalar(
+                r"select extract(epoch from sent_at - created_at)::float8 from outbound_messages
+                   where created_at >= $1 and sent_at is not null order by 1",
+            )
+            .bind(live_from)
+            .fetch_all(&app.db)
+            .await?;
+            let lat: Vec<Duration> = lat.into_iter().map(|s| Duration::from_secs_f64(s.max(0.0))).collect();
+            e2e = Some((lat, load));
+        }
+        cancel.cancel();
+        for r in runners {
+            let _ = r.await;
+        }
+        worker_db.close().await;
+        if let Some((lat, load)) = &mut e2e {
+            load.latencies.sort_unstable();
+            let _ = writeln!(
+                report,
+                "| live run | {} msg/s offered for {} s: {} accepted, {} errors {:?} |",
+                args.live_rate,
+                args.live_duration,
+                load.latencies.len(),
+                load.error_count(),
+                load.errors
+            );
+            let _ = writeln!(
+                report,
+                "| live: API latency p50 / p95 / p99 / max | {} / {} / {} / {} ms |",
+                ms(pct(&load.latencies, 0.5)),
+                ms(pct(&load.latencies, 0.95)),
+                ms(pct(&load.latencies, 0.99)),
+                ms(pct(&load.latencies, 1.0))
+            );
+            let _ = writeln!(
+                report,
+                "| live: end-to-end created_at → sent_at p50 / p95 / p99 / max ({} messages) | {} / {} / {} / {} ms |",
+                lat.len(),
+                ms(pct(lat, 0.5)),
+                ms(pct(lat, 0.95)),
+                ms(pct(lat, 0.99)),
+                ms(pct(lat, 1.0))
+            );
+        }
+        let _ = writeln!(report);
+    }
+
+    // ---------------------------------------------------------------- Summary.
+    let _ = writeln!(report, "### Summary against the bar\n");
+    let _ = writeln!(report, "| check | measured | bar | met |\n| --- | --- | --- | --- |");
+    if let (Some(api), Some(ceil)) = (api_rate, ceiling) {
+        let _ = writeln!(
+            report,
+            "| accept rate / pgbench ceiling | {api:.0} / {ceil:.0} = **{:.2}×** | ≥ 1.00× | {} |",
+            api / ceil,
+            yes(api >= ceil)
+        );
+    }
+    if let Some(api) = api_rate {
+        let _ = writeln!(report, "| accept rate | {api:.0} msg/s | ≥ 100 msg/s | {} |", yes(api >= 100.0));
+    }
+    if let Some((_, p95, p99)) = api_latency {
+        let _ = writeln!(report, "| API p99 latency | {} ms | ≤ 25 ms | {} |", ms(p99), yes(p99 <= Duration::from_millis(25)));
+        let _ = writeln!(report, "| API p95 latency | {} ms | < 200 ms | {} |", ms(p95), yes(p95 < Duration::from_millis(200)));
+    }
+    if let Some(w) = worker_rate {
+        let _ = writeln!(report, "| worker sends/s | {w:.0} | ≥ 100 msg/s | {} |", yes(w >= 100.0));
+    }
+    println!("{report}");
+    let name = app.test_db.name.clone();
+    drop(app);
+    eprintln!("router-bench: done (database {name} dropped)");
+    Ok(())
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "**no**" }
+}

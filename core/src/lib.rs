@@ -8,6 +8,7 @@
 //! - [`crypto`]: AES-256-GCM secrets with key versions, API key hashing, HMAC signatures.
 //! - [`db`]: pools (RLS-bound app role vs owner), tenant transactions, one function per statement.
 //! - [`queue`]: the Postgres job queue (outbox, SKIP LOCKED claims, leases, ordering keys).
+//! - [`inbound`]: Instagram webhook events: classification and idempotent storage.
 //! - [`graph`]: the Instagram Graph API client and its error classification.
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
 //! - [`domain`]: scopes, statuses and CRM event names.
@@ -21,6 +22,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod graph;
+pub mod inbound;
 pub mod ops;
 pub mod queue;
 pub mod redis;

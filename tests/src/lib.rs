@@ -381,6 +381,23 @@ impl TestApp {
         r.json
     }
 
+    /// POSTs a Meta webhook body as Meta does: escaped-unicode bytes, signed with the app secret.
+    pub async fn post_meta(&self, body: &Value) -> Resp {
+        let bytes = router_fakes::webhooks::to_meta_bytes(body);
+        let sig = router_fakes::sign_sha256(APP_SECRET.as_bytes(), &bytes);
+        self.post_meta_raw(bytes, Some(&sig)).await
+    }
+
+    /// POSTs raw bytes to the Instagram webhook with an optional signature header.
+    pub async fn post_meta_raw(&self, bytes: Vec<u8>, sig: Option<&str>) -> Resp {
+        let mut r =
+            self.client.post(format!("{}/webhooks/instagram", self.base)).header("content-type", "application/json");
+        if let Some(s) = sig {
+            r = r.header("x-hub-signature-256", s);
+        }
+        Resp::from(r.body(bytes).send().await.expect("request sent")).await
+    }
+
     /// A worker runner over this app's database and configuration.
     #[must_use]
     pub fn worker(&self) -> router_worker::runner::Runner {

@@ -193,6 +193,12 @@ async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render
         for (method, op) in item.as_object().unwrap() {
             assert!(op["operationId"].is_string(), "{method} {path}");
             assert!(op["security"].is_array(), "{method} {path} lacks security");
+            let open = op["security"].as_array().unwrap().iter().all(|s| s.as_object().is_some_and(|o| o.is_empty()));
+            assert_eq!(
+                open,
+                path.starts_with("/webhooks/"),
+                "{method} {path}: only Meta's webhooks are unauthenticated"
+            );
         }
     }
 

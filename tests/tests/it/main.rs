@@ -2,5 +2,6 @@
 
 mod api_accounts;
 mod api_foundation;
+mod inbound;
 mod outbound;
 mod webhooks;

@@ -1,0 +1,710 @@
+//! Instagram webhook events: parsing, classification and idempotent storage (DESIGN §6).
+//!
+//! A Meta POST is `{object, entry: [{id, time, messaging?: [...], standby?: [...], changes?: [...]}]}`
+//! with up to 1 000 events (`research/meta-instagram-api.md` §1.3, §2). This module turns each event
+//! into a [`Classified`] value (pure, unit-tested) and stores a whole POST in one transaction
+//! ([`ingest`]): every event once per merchant (`UNIQUE (merchant_id, event_id)`), its conversation
+//! window, its side effects (read receipts, deletions, echo matching) and its CRM webhook — so
+//! Meta's 200 means "durably stored", and a redelivered event changes nothing.
+//!
+//! Event ids: `mid`-based where the event has its own mid (`mid:…`, `echo:…`, `edit:…:n`,
+//! `deleted:…`, `postback:…`), else `h:` + sha256(merchant id ‖ the event's canonical JSON) —
+//! reactions and reads refer to another message's mid, so they hash.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db;
+use crate::domain::events;
+use crate::webhooks::{self, CrmEvent};
+
+/// What an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A customer message (text, attachments, story reply, quick reply…).
+    Message,
+    /// A message sent by the business (from any tool): matched to ours or forwarded as `message.echo`.
+    Echo,
+    Reaction,
+    Read,
+    Postback,
+    Referral,
+    Edit,
+    Deleted,
+    /// A kind we do not model (optins, handover…): recorded, counted, not forwarded.
+    Unknown,
+}
+
+impl Kind {
+    /// Stored and metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Echo => "echo",
+            Self::Reaction => "reaction",
+            Self::Read => "read",
+            Self::Postback => "postback",
+            Self::Referral => "referral",
+            Self::Edit => "edit",
+            Self::Deleted => "deleted",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the event is a customer action that (re)opens the messaging window.
+    #[must_use]
+    pub fn opens_window(self) -> bool {
+        matches!(self, Self::Message | Self::Postback | Self::Referral)
+    }
+}
+
+/// One event, classified.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub kind: Kind,
+    /// The Instagram business account the event belongs to.
+    pub business_id: String,
+    /// The customer (IGSID).
+    pub contact_id: String,
+    /// The event's own mid, or the referenced one (reactions, reads).
+    pub mid: Option<String>,
+    pub occurred_at: Option<OffsetDateTime>,
+    /// Came through `standby[]` (another app owns the thread).
+    pub standby: bool,
+    /// The dashboard's test form (`changes[]`).
+    pub is_test: bool,
+    /// What the CRM payload and the conversation history show.
+    pub content: Value,
+    pub raw: Value,
+}
+
+/// Why an event could not be classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub &'static str);
+
+/// Parses a number or numeric string timestamp in seconds or milliseconds (Meta uses both).
+#[must_use]
+pub fn parse_timestamp(v: &Value) -> Option<OffsetDateTime> {
+    let n = match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?,
+        Value::String(s) => s.trim().parse::<i64>().ok()?,
+        _ => return None,
+    };
+    if n <= 0 {
+        return None;
+    }
+    let nanos = if n < 100_000_000_000 { i128::from(n) * 1_000_000_000 } else { i128::from(n) * 1_000_000 };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
+fn id_of(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)?.get("id")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn str_of(v: &Value, ptr: &str) -> Option<String> {
+    v.pointer(ptr).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The type the CRM sees for a customer message (`message_type`).
+fn message_type(m: &Value) -> String {
+    if m.pointer("/reply_to/story").is_some() {
+        return "story_reply".into();
+    }
+    if m.get("is_unsupported").and_then(Value::as_bool) == Some(true) {
+        return "unsupported".into();
+    }
+    if let Some(t) = m.pointer("/attachments/0/type").and_then(Value::as_str) {
+        return t.to_owned();
+    }
+    if m.get("quick_reply").is_some() {
+        return "quick_reply".into();
+    }
+    "text".into()
+}
+
+/// Classifies one `messaging[]` / `standby[]` item (or a `changes[].value`).
+///
+/// # Errors
+/// The event lacks the fields every event has.
+pub fn classify(event: &Value, standby: bool, is_test: bool) -> Result<Classified, Malformed> {
+    if !event.is_object() {
+        return Err(Malformed("event is not an object"));
+    }
+    let sender = id_of(event, "sender").ok_or(Malformed("missing sender.id"))?;
+    let recipient = id_of(event, "recipient").ok_or(Malformed("missing recipient.id"))?;
+    let occurred_at = event.get("timestamp").and_then(parse_timestamp);
+    let base = |kind: Kind, business: &str, contact: &str, mid: Option<String>, content: Value| Classified {
+        kind,
+        business_id: business.to_owned(),
+        contact_id: contact.to_owned(),
+        mid,
+        occurred_at,
+        standby,
+        is_test,
+        content,
+        raw: event.clone(),
+    };
+    if let Some(m) = event.get("message") {
+        let mid = str_of(m, "/mid");
+        if m.get("is_echo").and_then(Value::as_bool) == Some(true) {
+            // Sent by the business: the business is the sender.
+            let content = json!({"text": m.get("text"), "attachments": m.get("attachments")});
+            return Ok(base(Kind::Echo, &sender, &recipient, mid, content));
+        }
+        if m.get("is_deleted").and_then(Value::as_bool) == Some(true) {
+            return Ok(base(Kind::Deleted, &recipient, &sender, mid, json!({})));
+        }
+        let attachments: Vec<Value> = m
+            .get("attachments")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|x| json!({"type": x.get("type"), "payload": x.get("payload")})).collect())
+            .unwrap_or_default();
+        let content = json!({
+            "text": m.get("text"),
+            "message_type": message_type(m),
+            "attachments": attachments,
+            "reply_to": m.get("reply_to"),
+            "quick_reply_payload": m.pointer("/quick_reply/payload"),
+            "referral": m.get("referral"),
+        });
+        return Ok(base(Kind::Message, &recipient, &sender, mid, content));
+    }
+    if let Some(r) = event.get("reaction") {
+        let content = json!({"action": r.get("action"), "reaction": r.get("reaction"), "emoji": r.get("emoji")});
+        return Ok(base(Kind::Reaction, &recipient, &sender, str_of(r, "/mid"), content));
+    }
+    if let Some(r) = event.get("read") {
+        return Ok(base(Kind::Read, &recipient, &sender, str_of(r, "/mid"), json!({})));
+    }
+    if let Some(p) = event.get("postback") {
+        let content = json!({"title": p.get("title"), "payload": p.get("payload"), "message_type": "postback"});
+        return Ok(base(Kind::Postback, &recipient, &sender, str_of(p, "/mid"), content));
+    }
+    if let Some(r) = event.get("referral") {
+        let content = json!({"referral": r, "message_type": "referral"});
+        return Ok(base(Kind::Referral, &recipient, &sender, None, content));
+    }
+    if let Some(e) = event.get("message_edit") {
+        let content = json!({"text": e.get("text"), "num_edit": e.get("num_edit")});
+        return Ok(base(Kind::Edit, &recipient, &sender, str_of(e, "/mid"), content));
+    }
+    Ok(base(Kind::Unknown, &recipient, &sender, None, json!({})))
+}
+
+/// The idempotency id of an event for one merchant.
+#[must_use]
+pub fn event_id(merchant_id: Uuid, c: &Classified) -> String {
+    let by_mid = |prefix: &str| c.mid.as_ref().map(|m| format!("{prefix}:{m}"));
+    let own = match c.kind {
+        Kind::Message => by_mid("mid"),
+        Kind::Echo => by_mid("echo"),
+        Kind::Deleted => by_mid("deleted"),
+        Kind::Postback => by_mid("postback"),
+        Kind::Edit => {
+            c.mid.as_ref().map(|m| format!("edit:{m}:{}", c.content.get("num_edit").cloned().unwrap_or(Value::Null)))
+        }
+        _ => None,
+    };
+    own.unwrap_or_else(|| {
+        let mut bytes = merchant_id.as_bytes().to_vec();
+        bytes.extend_from_slice(&serde_json::to_vec(&c.raw).unwrap_or_default());
+        format!("h:{}", hex::encode(crate::crypto::sha256(&bytes)))
+    })
+}
+
+/// What happened to a POST.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Events in the POST.
+    pub events: usize,
+    /// Newly stored (per merchant; an event for an account two merchants connected counts twice).
+    pub stored: usize,
+    /// Already stored before (redeliveries).
+    pub duplicates: usize,
+    /// For accounts nobody connected, dashboard tests, or malformed.
+    pub unrouted: usize,
+    /// CRM webhooks enqueued.
+    pub webhooks: usize,
+}
+
+/// An account events can be routed to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RouteRow {
+    pub account_id: Uuid,
+    pub merchant_id: Uuid,
+    pub app_secret_enc: Option<String>,
+    pub status: String,
+}
+
+/// Accounts connected for an Instagram business id, across merchants (SECURITY DEFINER).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<HashMap<String, Vec<RouteRow>>, sqlx::Error> {
+    let mut out: HashMap<String, Vec<RouteRow>> = HashMap::new();
+    for id in ig_ids.iter().collect::<HashSet<_>>() {
+        let rows: Vec<RouteRow> =
+            sqlx::query_as("select * from ingest_find_accounts($1)").bind(id).fetch_all(pool).await?;
+        out.insert(id.clone(), rows);
+    }
+    Ok(out)
+}
+
+/// Every business id a raw POST mentions (entry ids, recipients, echo senders), for routing and
+/// for picking per-account app secrets before the signature is known to be valid.
+#[must_use]
+pub fn business_ids(body: &Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    for e in body.get("entry").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(id) =
+            e.get("id").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string())))
+        {
+            ids.push(id);
+        }
+        for list in ["messaging", "standby"] {
+            for ev in e.get(list).and_then(Value::as_array).into_iter().flatten() {
+                if let Ok(c) = classify(ev, false, false) {
+                    ids.push(c.business_id);
+                }
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Splits a POST into classified events (or the reason each could not be).
+#[must_use]
+pub fn events_of(body: &Value) -> Vec<(Result<Classified, Malformed>, Value)> {
+    let mut out = Vec::new();
+    let Some(entries) = body.get("entry").and_then(Value::as_array) else {
+        out.push((Err(Malformed("no entry array")), body.clone()));
+        return out;
+    };
+    for entry in entries {
+        for (list, standby) in [("messaging", false), ("standby", true)] {
+            for ev in entry.get(list).and_then(Value::as_array).into_iter().flatten() {
+                out.push((classify(ev, standby, false), ev.clone()));
+            }
+        }
+        for ch in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
+            let value = ch.get("value").cloned().unwrap_or(Value::Null);
+            if ch.get("field").and_then(Value::as_str) == Some("messages") {
+                out.push((classify(&value, false, true), ch.clone()));
+            } else {
+                out.push((Err(Malformed("unsupported changes field")), ch.clone()));
+            }
+        }
+    }
+    out
+}
+
+struct Pending {
+    merchant_id: Uuid,
+    account_id: Uuid,
+    c: Classified,
+    event_id: String,
+    inbound_event_id: Uuid,
+}
+
+/// Stores a verified POST in one transaction (see the module docs). `pool` is the API's
+/// RLS-bound pool; each merchant's events are written under its own context.
+///
+/// # Errors
+/// Postgres errors: nothing is stored, and Meta will redeliver.
+pub async fn ingest(pool: &PgPool, body: &Value) -> Result<IngestReport, sqlx::Error> {
+    let items = events_of(body);
+    let mut report = IngestReport { events: items.len(), ..IngestReport::default() };
+    let ids: Vec<String> = items.iter().filter_map(|(c, _)| c.as_ref().ok().map(|c| c.business_id.clone())).collect();
+    let routes = find_routes(pool, &ids).await?;
+
+    let mut unrouted: Vec<(Option<String>, &'static str, Value)> = Vec::new();
+    let mut by_merchant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+    for (c, raw) in items {
+        let c = match c {
+            Ok(c) => c,
+            Err(Malformed(why)) => {
+                metrics::counter!("router_inbound_events_total", "kind" => "malformed", "result" => "unrouted")
+                    .increment(1);
+                unrouted.push((None, why, raw));
+                continue;
+            }
+        };
+        let accounts = routes.get(&c.business_id).map(Vec::as_slice).unwrap_or_default();
+        if accounts.is_empty() {
+            let reason = if c.is_test { "dashboard_test" } else { "unknown_account" };
+            let kind = if c.is_test { "test" } else { c.kind.as_str() };
+            metrics::counter!("router_inbound_events_total", "kind" => kind, "result" => "unrouted").increment(1);
+            unrouted.push((Some(c.business_id.clone()), reason, raw));
+            continue;
+        }
+        for a in accounts {
+            let event_id = event_id(a.merchant_id, &c);
+            by_merchant.entry(a.merchant_id).or_default().push(Pending {
+                merchant_id: a.merchant_id,
+                account_id: a.account_id,
+                c: c.clone(),
+                event_id,
+                inbound_event_id: Uuid::now_v7(),
+            });
+        }
+    }
+
+    let mut tx = pool.begin().await?;
+    if !unrouted.is_empty() {
+        let ids: Vec<Uuid> = unrouted.iter().map(|_| Uuid::now_v7()).collect();
+        let igs: Vec<Option<String>> = unrouted.iter().map(|u| u.0.clone()).collect();
+        let reasons: Vec<&str> = unrouted.iter().map(|u| u.1).collect();
+        let raws: Vec<Value> = unrouted.iter().map(|u| u.2.clone()).collect();
+        sqlx::query(
+            r"insert into unrouted_inbound_events (unrouted_event_id, instagram_account_id, reason, raw)
+              select * from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])",
+        )
+        .bind(&ids)
+        .bind(&igs)
+        .bind(&reasons)
+        .bind(&raws)
+        .execute(&mut *tx)
+        .await?;
+        report.unrouted = unrouted.len();
+    }
+    for (merchant_id, pending) in by_merchant {
+        db::set_merchant_context(&mut tx, merchant_id).await?;
+        store_merchant(&mut tx, &pending, &mut report).await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+async fn store_merchant(
+    conn: &mut PgConnection,
+    pending: &[Pending],
+    report: &mut IngestReport,
+) -> Result<(), sqlx::Error> {
+    // 1. Conversations: every event belongs to one; customer actions move the window.
+    let mut conv_keys: Vec<(Uuid, String, Option<OffsetDateTime>)> = Vec::new();
+    for p in pending {
+        let at = if p.c.kind.opens_window() && !p.c.is_test {
+            Some(p.c.occurred_at.unwrap_or_else(OffsetDateTime::now_utc))
+        } else {
+            None
+        };
+        conv_keys.push((p.account_id, p.c.contact_id.clone(), at));
+    }
+    let merchant_id = pending[0].merchant_id;
+    let conv_ids: Vec<Uuid> = conv_keys.iter().map(|_| Uuid::now_v7()).collect();
+    let accounts: Vec<Uuid> = conv_keys.iter().map(|k| k.0).collect();
+    let contacts: Vec<&str> = conv_keys.iter().map(|k| k.1.as_str()).collect();
+    let ats: Vec<Option<OffsetDateTime>> = conv_keys.iter().map(|k| k.2).collect();
+    let rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
+        r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
+          select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
+            from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
+          on conflict on constraint conversations_account_contact_key do update
+             set last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at)
+          returning account_id, contact_igsid, conversation_id",
+    )
+    .bind(&conv_ids)
+    .bind(merchant_id)
+    .bind(&accounts)
+    .bind(&contacts)
+    .bind(&ats)
+    .fetch_all(&mut *conn)
+    .await?;
+    let conv: HashMap<(Uuid, String), Uuid> = rows.into_iter().map(|(a, k, c)| ((a, k), c)).collect();
+
+    // 2. Store the events; only newly stored ones have effects.
+    let ids: Vec<Uuid> = pending.iter().map(|p| p.inbound_event_id).collect();
+    let accs: Vec<Uuid> = pending.iter().map(|p| p.account_id).collect();
+    let convs: Vec<Option<Uuid>> =
+        pending.iter().map(|p| conv.get(&(p.account_id, p.c.contact_id.clone())).copied()).collect();
+    let evids: Vec<&str> = pending.iter().map(|p| p.event_id.as_str()).collect();
+    let kinds: Vec<&str> = pending.iter().map(|p| p.c.kind.as_str()).collect();
+    let igs: Vec<&str> = pending.iter().map(|p| p.c.business_id.as_str()).collect();
+    let senders: Vec<&str> = pending.iter().map(|p| p.c.contact_id.as_str()).collect();
+    let mids: Vec<Option<&str>> = pending.iter().map(|p| p.c.mid.as_deref()).collect();
+    let contents: Vec<&Value> = pending.iter().map(|p| &p.c.content).collect();
+    let raws: Vec<&Value> = pending.iter().map(|p| &p.c.raw).collect();
+    let tests: Vec<bool> = pending.iter().map(|p| p.c.is_test).collect();
+    let ats: Vec<Option<OffsetDateTime>> = pending.iter().map(|p| p.c.occurred_at).collect();
+    let inserted: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
+        r"insert into inbound_events (inbound_event_id, merchant_id, account_id, conversation_id, event_id, kind,
+                                      instagram_account_id, sender_id, instagram_message_id, content, raw, is_test, result,
+                                      occurred_at)
+          select i, $2, a, c, e, k, g, s, m, ct, r, t, 'stored', o
+            from unnest($1::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                        $10::jsonb[], $11::jsonb[], $12::bool[], $13::timestamptz[])
+                 as u (i, a, c, e, k, g, s, m, ct, r, t, o)
+          on conflict on constraint inbound_events_merchant_event_key do nothing
+          returning inbound_event_id",
+    )
+    .bind(&ids)
+    .bind(merchant_id)
+    .bind(&accs)
+    .bind(&convs)
+    .bind(&evids)
+    .bind(&kinds)
+    .bind(&igs)
+    .bind(&senders)
+    .bind(&mids)
+    .bind(&contents)
+    .bind(&raws)
+    .bind(&tests)
+    .bind(&ats)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+
+    let mut crm: Vec<CrmEvent> = Vec::new();
+    for (p, conv_id) in pending.iter().zip(&convs) {
+        if !inserted.contains(&p.inbound_event_id) {
+            report.duplicates += 1;
+            metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "duplicate")
+                .increment(1);
+            continue;
+        }
+        report.stored += 1;
+        metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "stored")
+            .increment(1);
+        effects(conn, p, *conv_id, &mut crm).await?;
+    }
+    report.webhooks += webhooks::enqueue_events(conn, &crm).await?.len();
+    Ok(())
+}
+
+fn inbound_payload(p: &Pending, conv_id: Option<Uuid>) -> Value {
+    let ts = p.c.occurred_at.map(webhooks::rfc3339);
+    let mut data = json!({
+        "message_id": p.inbound_event_id,
+        "account_id": p.account_id,
+        "sender_id": p.c.contact_id,
+        "sender_username": Value::Null,
+        "timestamp": ts,
+        "instagram_message_id": p.c.mid,
+        "conversation_id": conv_id,
+        "standby": p.c.standby,
+        "raw": p.c.raw,
+    });
+    if let (Value::Object(d), Value::Object(c)) = (&mut data, &p.c.content) {
+        for (k, v) in c {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    if data.get("message").is_none() {
+        data["message"] = p.c.content.get("text").cloned().filter(|t| !t.is_null()).unwrap_or(json!(""));
+    }
+    data
+}
+
+async fn effects(
+    conn: &mut PgConnection,
+    p: &Pending,
+    conv_id: Option<Uuid>,
+    crm: &mut Vec<CrmEvent>,
+) -> Result<(), sqlx::Error> {
+    let event = |event_type: &'static str, data: Value| CrmEvent {
+        merchant_id: p.merchant_id,
+        account_id: p.account_id,
+        event_type,
+        event_id: p.event_id.clone(),
+        data,
+        conversation: Some(p.c.contact_id.clone()),
+    };
+    match p.c.kind {
+        Kind::Message | Kind::Postback | Kind::Referral => {
+            crm.push(event(events::MESSAGE_RECEIVED, inbound_payload(p, conv_id)))
+        }
+        Kind::Echo => {
+            // Our own send? Then it only confirms what we already recorded.
+            let ours: Option<Uuid> = match &p.c.mid {
+                Some(mid) => {
+                    sqlx::query_scalar(
+                        "select message_id from outbound_messages where account_id = $1 and instagram_message_ids @> array[$2]",
+                    )
+                    .bind(p.account_id)
+                    .bind(mid)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                }
+                None => None,
+            };
+            if ours.is_some() {
+                sqlx::query("update inbound_events set kind = 'echo_own' where inbound_event_id = $1")
+                    .bind(p.inbound_event_id)
+                    .execute(&mut *conn)
+                    .await?;
+            } else {
+                let mut data = inbound_payload(p, conv_id);
+                data["recipient_id"] = json!(p.c.contact_id);
+                data.as_object_mut().map(|o| o.remove("sender_id"));
+                data["sender_id"] = json!(p.c.business_id);
+                crm.push(event(events::MESSAGE_ECHO, data));
+            }
+        }
+        Kind::Reaction => {
+            let ours = outbound_by_mid(conn, p).await?;
+            let mut data = inbound_payload(p, conv_id);
+            data["reacted_message_id"] = json!(ours);
+            crm.push(event(events::MESSAGE_REACTION, data));
+        }
+        Kind::Edit => {
+            let mut data = inbound_payload(p, conv_id);
+            data["message"] = p.c.content.get("text").cloned().unwrap_or(json!(""));
+            crm.push(event(events::MESSAGE_EDITED, data));
+        }
+        Kind::Deleted => {
+            if let Some(mid) = &p.c.mid {
+                erase_inbound_message(conn, p.account_id, mid).await?;
+            }
+            let mut data = inbound_payload(p, conv_id);
+            data["message"] = json!("");
+            crm.push(event(events::MESSAGE_DELETED, data));
+        }
+        Kind::Read => {
+            if p.c.mid.is_some() {
+                mark_read_up_to(conn, p, crm).await?;
+            }
+        }
+        Kind::Unknown => {}
+    }
+    Ok(())
+}
+
+async fn outbound_by_mid(conn: &mut PgConnection, p: &Pending) -> Result<Option<Uuid>, sqlx::Error> {
+    let Some(mid) = &p.c.mid else { return Ok(None) };
+    sqlx::query_scalar(
+        "select message_id from outbound_messages where account_id = $1 and instagram_message_ids @> array[$2]",
+    )
+    .bind(p.account_id)
+    .bind(mid)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// The customer unsent a message: erase its stored content and the text in its CRM deliveries.
+async fn erase_inbound_message(conn: &mut PgConnection, account_id: Uuid, mid: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"update inbound_events set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
+           where account_id = $1 and instagram_message_id = $2 and kind = 'message'",
+    )
+    .bind(account_id)
+    .bind(mid)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        r"update webhook_deliveries
+             set payload = ((payload::jsonb - 'message' - 'text' - 'attachments' - 'raw' - 'reply_to' - 'quick_reply_payload' - 'referral')
+                            || jsonb_build_object('message', '', 'content_erased', true))::text
+           where account_id = $1 and event_id = 'mid:' || $2",
+    )
+    .bind(account_id)
+    .bind(mid)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Instagram read receipts carry the mid of the last message seen: every earlier outbound
+/// message of the conversation is read too.
+async fn mark_read_up_to(conn: &mut PgConnection, p: &Pending, crm: &mut Vec<CrmEvent>) -> Result<(), sqlx::Error> {
+    let rows: Vec<db::messages::StatusRow> = sqlx::query_as(
+        r"with target as (
+              select sent_at from outbound_messages
+               where account_id = $1 and recipient_id = $2 and instagram_message_ids @> array[$3]
+          ),
+          upd as (
+              update outbound_messages m set status = 'read', read_at = now()
+                from target t
+               where m.account_id = $1 and m.recipient_id = $2 and m.status in ('sent', 'delivered')
+                 and m.sent_at <= t.sent_at
+              returning m.message_id, m.merchant_id, m.account_id, m.recipient_id, m.status, m.instagram_message_id,
+                        m.error_code, m.error_message, m.error_retryable, m.attempts, m.metadata, m.created_at, m.updated_at
+          ),
+          ev as (insert into message_events (merchant_id, message_id, status) select merchant_id, message_id, 'read' from upd)
+          select * from upd order by created_at",
+    )
+    .bind(p.account_id)
+    .bind(&p.c.contact_id)
+    .bind(p.c.mid.as_deref())
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        crm.push(CrmEvent {
+            merchant_id: row.merchant_id,
+            account_id: row.account_id,
+            event_type: events::MESSAGE_READ,
+            event_id: format!("msg:{}:read", row.message_id),
+            data: json!({
+                "message_id": row.message_id,
+                "account_id": row.account_id,
+                "recipient_id": row.recipient_id,
+                "status": "read",
+                "timestamp": p.c.occurred_at.map(webhooks::rfc3339),
+                "instagram_message_id": row.instagram_message_id,
+                "error": Value::Null,
+                "metadata": row.metadata,
+            }),
+            conversation: Some(row.recipient_id.clone()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_seconds_milliseconds_and_strings_parse() {
+        let ms = parse_timestamp(&json!(1_569_262_485_349i64)).unwrap();
+        let s = parse_timestamp(&json!("1527459824")).unwrap();
+        assert_eq!(ms.unix_timestamp(), 1_569_262_485);
+        assert_eq!(s.unix_timestamp(), 1_527_459_824);
+        assert!(parse_timestamp(&json!("soon")).is_none());
+    }
+
+    #[test]
+    fn events_are_classified_and_routed_by_the_right_side() {
+        let inbound = json!({"sender": {"id": "111"}, "recipient": {"id": "999"}, "timestamp": 1, "message": {"mid": "m1", "text": "hi"}});
+        let c = classify(&inbound, false, false).unwrap();
+        assert_eq!((c.kind, c.business_id.as_str(), c.contact_id.as_str()), (Kind::Message, "999", "111"));
+        let echo =
+            json!({"sender": {"id": "999"}, "recipient": {"id": "111"}, "message": {"mid": "m2", "is_echo": true}});
+        let c = classify(&echo, false, false).unwrap();
+        assert_eq!((c.kind, c.business_id.as_str(), c.contact_id.as_str()), (Kind::Echo, "999", "111"));
+        let story = json!({"sender": {"id": "1"}, "recipient": {"id": "9"}, "message": {"mid": "m", "text": "wow", "reply_to": {"story": {"url": "u", "id": "s"}}}});
+        assert_eq!(classify(&story, false, false).unwrap().content["message_type"], "story_reply");
+        let optin = json!({"sender": {"id": "1"}, "recipient": {"id": "9"}, "optin": {"ref": "x"}});
+        assert_eq!(classify(&optin, false, false).unwrap().kind, Kind::Unknown);
+        assert!(classify(&json!({"recipient": {"id": "9"}}), false, false).is_err());
+        assert!(classify(&json!("nope"), false, false).is_err());
+    }
+
+    #[test]
+    fn event_ids_use_the_mid_or_a_per_merchant_hash() {
+        let m = Uuid::now_v7();
+        let msg = classify(
+            &json!({"sender": {"id": "1"}, "recipient": {"id": "9"}, "message": {"mid": "abc", "text": "x"}}),
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(event_id(m, &msg), "mid:abc");
+        let react = classify(&json!({"sender": {"id": "1"}, "recipient": {"id": "9"}, "timestamp": 5, "reaction": {"mid": "abc", "action": "react"}}), false, false).unwrap();
+        let a = event_id(m, &react);
+        assert!(a.starts_with("h:"));
+        assert_eq!(a, event_id(m, &react.clone()));
+        assert_ne!(a, event_id(Uuid::now_v7(), &react), "hash includes the merchant");
+    }
+}
