@@ -24,4 +24,11 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Re-encrypt every stored secret with the current ENCRYPTION_KEY (older keys must be listed in
+    /// ENCRYPTION_KEYS_PREVIOUS). Resumable: each batch commits; run again after an interruption.
+    RotateKeys {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+    },
 }

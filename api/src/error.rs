@@ -194,9 +194,15 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     let pending = match pending {
         Some(p) => p,
-        None if is_json => return resp,
+        // Our own JSON bodies and deliberate HTML pages (the OAuth callback) pass through.
+        None if is_json || is_html => return resp,
         None => {
             let (code, message) = match status {
                 StatusCode::NOT_FOUND => ("not_found", "no such route"),

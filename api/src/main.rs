@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::CreateAdminKey { name } => create_admin_key(&config, &name).await,
+        Command::RotateKeys { batch_size } => rotate_keys(&config, batch_size).await,
         Command::Openapi => unreachable!("handled above"),
     };
     match result {
@@ -66,6 +67,27 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
     router_core::MIGRATOR.run(&pool).await.context("migration failed")?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn rotate_keys(config: &Config, batch: i64) -> anyhow::Result<()> {
+    anyhow::ensure!(batch > 0, "--batch-size must be positive");
+    let pool =
+        router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
+    let report = router_core::lifecycle::rotate_keys(&pool, &config.keyring, batch, None).await?;
+    println!("re-encrypted with key version {}:", config.keyring.current_kver());
+    for (column, n) in &report.current {
+        let rotated = report.rotated.get(column).copied().unwrap_or(0);
+        println!("  {column}: {rotated} rotated, {n} now under the current key");
+    }
+    for (column, id, why) in &report.failed {
+        println!("  FAILED {column} row {id}: {why}");
+    }
+    anyhow::ensure!(
+        report.failed.is_empty(),
+        "{} value(s) could not be decrypted; add their key to ENCRYPTION_KEYS_PREVIOUS and run again",
+        report.failed.len()
+    );
     Ok(())
 }
 

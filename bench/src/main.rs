@@ -20,7 +20,7 @@
 //!
 //! Everything is loopback and bounded in time and count. The database is dropped at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,7 +50,10 @@ const TEXTS: &[&str] = &[
 ];
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "router-bench", about = "Send-path benchmark: API accept rate and latency, pgbench ceiling, worker sends/s")]
+#[command(
+    name = "router-bench",
+    about = "Send-path benchmark: API accept rate and latency, pgbench ceiling, worker sends/s"
+)]
 struct Args {
     /// Concurrent HTTP clients (phase A) and pgbench clients (phase B).
     #[arg(long, default_value_t = 32)]
@@ -348,37 +351,92 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-/// CPU time counters: the whole machine (all CPUs) and this process, in USER_HZ ticks.
-#[derive(Clone, Copy)]
-struct Cpu {
-    busy: u64,
-    total: u64,
-    process: u64,
-}
-
-fn cpu_now() -> Option<Cpu> {
+/// Machine-wide busy and total CPU ticks (USER_HZ, all CPUs) from `/proc/stat`.
+fn machine_ticks() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses): utime is field 14, stime 15.
-    let rest = own.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let process = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Cpu { busy: total - idle, total, process })
+    Some((total - idle, total))
 }
 
-/// (machine busy %, this process's % of the machine) between two samples.
-fn cpu_share(a: Option<Cpu>, b: Option<Cpu>) -> Option<(f64, f64)> {
-    let (a, b) = (a?, b?);
-    let total = (b.total - a.total).max(1) as f64;
-    Some((100.0 * (b.busy - a.busy) as f64 / total, 100.0 * (b.process - a.process) as f64 / total))
+/// Every process's (category, utime + stime ticks).
+fn process_ticks(own_pid: u32) -> HashMap<u32, (&'static str, u64)> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After the command: state is field 3; utime and stime are fields 14 and 15.
+        let ticks = f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let cat = if pid == own_pid {
+            "bench process (API + clients + fakes + worker)"
+        } else if comm == "postgres" {
+            "postgres"
+        } else if comm == "pgbench" {
+            "pgbench"
+        } else if comm.starts_with("redis-server") {
+            "redis"
+        } else {
+            "other processes"
+        };
+        out.insert(pid, (cat, ticks));
+    }
+    out
 }
 
-fn fmt_cpu(c: Option<(f64, f64)>) -> String {
-    c.map_or_else(|| "n/a".into(), |(m, p)| format!("{m:.0} % busy (bench process {p:.0} %, rest {:.0} %)", m - p))
+/// Samples CPU use per process category while a phase runs (processes started during the phase
+/// count in full; those that exit lose at most one sampling interval).
+struct CpuSampler {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<String>,
+}
+
+impl CpuSampler {
+    fn start() -> Self {
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let own = std::process::id();
+            let m0 = machine_ticks();
+            let mut last = process_ticks(own);
+            let mut used: BTreeMap<&'static str, u64> = BTreeMap::new();
+            loop {
+                let stopped = s.is_cancelled();
+                if !stopped {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                let now = process_ticks(own);
+                for (pid, (cat, t)) in &now {
+                    let before = last.get(pid).map_or(0, |(_, b)| *b);
+                    *used.entry(cat).or_default() += t.saturating_sub(before);
+                }
+                last = now;
+                if stopped {
+                    break;
+                }
+            }
+            let (Some((b0, t0)), Some((b1, t1))) = (m0, machine_ticks()) else { return "n/a".to_owned() };
+            let total = (t1 - t0).max(1) as f64;
+            let mut s = format!("machine {:.0} % busy", 100.0 * (b1 - b0) as f64 / total);
+            let mut parts: Vec<(&str, u64)> = used.into_iter().filter(|(_, v)| *v > 0).collect();
+            parts.sort_by(|a, b| b.1.cmp(&a.1));
+            for (i, (cat, v)) in parts.into_iter().enumerate() {
+                let _ = write!(s, "{} {cat} {:.0} %", if i == 0 { ":" } else { "," }, 100.0 * v as f64 / total);
+            }
+            s
+        });
+        Self { stop, task }
+    }
+
+    async fn finish(self) -> String {
+        self.stop.cancel();
+        self.task.await.unwrap_or_else(|_| "n/a".into())
+    }
 }
 
 /// Cluster-wide WAL counters (pg_stat_wal) and this database's commits.
@@ -395,7 +453,8 @@ async fn pg_counters(db: &PgPool) -> PgCounters {
     )
     .fetch_one(db)
     .await;
-    r.map(|(wal_syncs, wal_records, xact_commit)| PgCounters { wal_syncs, wal_records, xact_commit }).unwrap_or_default()
+    r.map(|(wal_syncs, wal_records, xact_commit)| PgCounters { wal_syncs, wal_records, xact_commit })
+        .unwrap_or_default()
 }
 
 /// Commit batches of messages created in `[from, to)`: rows per inserting transaction (xmin).
@@ -419,7 +478,7 @@ struct PgbenchResult {
     transactions: u64,
     failed: u64,
     wal_syncs: i64,
-    cpu: Option<(f64, f64)>,
+    cpu: String,
 }
 
 fn parse_pgbench(out: &str) -> Option<(f64, f64, u64, u64)> {
@@ -456,7 +515,7 @@ async fn run_pgbench(
     let path = std::env::temp_dir().join(format!("router-bench-{}-{}.pgbench", std::process::id(), Uuid::new_v4()));
     std::fs::write(&path, script)?;
     let before = pg_counters(db).await;
-    let cpu0 = cpu_now();
+    let cpu = CpuSampler::start();
     let out = tokio::process::Command::new("pgbench")
         .env("PGOPTIONS", "-c role=router_app")
         .args(["-n", "-M", "prepared", "--no-vacuum"])
@@ -474,7 +533,7 @@ async fn run_pgbench(
         .output()
         .await
         .context("running pgbench (is it installed? apt-get install postgresql-client)")?;
-    let cpu1 = cpu_now();
+    let cpu = cpu.finish().await;
     let after = pg_counters(db).await;
     let _ = std::fs::remove_file(&path);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -488,14 +547,7 @@ async fn run_pgbench(
             eprintln!("  {l}");
         }
     }
-    Ok(PgbenchResult {
-        tps,
-        latency_ms,
-        transactions,
-        failed,
-        wal_syncs: after.wal_syncs - before.wal_syncs,
-        cpu: cpu_share(cpu0, cpu1),
-    })
+    Ok(PgbenchResult { tps, latency_ms, transactions, failed, wal_syncs: after.wal_syncs - before.wal_syncs, cpu })
 }
 
 struct Ids {
@@ -530,7 +582,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await;
 
     let (merchant, key) = app.merchant_with_key("bench merchant").await;
-    let (account, _token) = app.connect_account(&key, "17841400000001", "/crm/bench", "whsec_benchbenchbenchbench").await;
+    let (account, _token) =
+        app.connect_account(&key, "17841400000001", "/crm/bench", "whsec_benchbenchbenchbench").await;
     let account_id: Uuid = account["account_id"].as_str().context("account_id")?.parse()?;
     let api_key_id = app.key_id(&key).await;
     sqlx::query(
@@ -566,7 +619,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let pg_version = setting(&app.db, "server_version").await;
     let sync_commit = setting(&app.db, "synchronous_commit").await;
@@ -575,12 +630,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shared_buffers = setting(&app.db, "shared_buffers").await;
     let commit_delay = setting(&app.db, "commit_delay").await;
 
+    let background = {
+        let m0 = machine_ticks();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match (m0, machine_ticks()) {
+            (Some((b0, t0)), Some((b1, t1))) => 100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
+            _ => 0.0,
+        }
+    };
+    if background > 15.0 {
+        eprintln!("warning: the machine was {background:.0} % busy before the run; figures will be low");
+    }
     let _ = writeln!(report, "## router-bench results\n");
     let _ = writeln!(
         report,
         "Machine: {nproc} CPUs ({cpu_model}); PostgreSQL {pg_version} (synchronous_commit={sync_commit}, fsync={fsync}, \
          wal_sync_method={wal_sync_method}, shared_buffers={shared_buffers}, commit_delay={commit_delay}); load generator, \
-         API, fakes, Postgres and Redis share these CPUs.\n"
+         API, fakes, Postgres and Redis share these CPUs. Background load before the run: {background:.0} %.\n"
     );
     let _ = writeln!(
         report,
@@ -614,13 +680,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // Counters sampled at the window's start, concurrently with the load.
             tokio::spawn(async move {
                 tokio::time::sleep(warm).await;
-                (pg_counters(&db).await, cpu_now())
+                (pg_counters(&db).await, CpuSampler::start())
             })
         };
         let mut load = closed_loop(&target, clients, measure_from, end).await;
-        let (pg0, cpu0) = stats.await.unwrap_or((PgCounters::default(), None));
+        let (pg0, cpu) = stats.await.context("sampler")?;
         let pg1 = pg_counters(&app.db).await;
-        let cpu1 = cpu_now();
+        let cpu = cpu.finish().await;
         let wall_to = OffsetDateTime::now_utc();
         let rows_after = scalar_i64(&app.db, "select count(*) from outbound_messages").await;
         let (batches, avg_batch, p50_batch, max_batch) = batch_stats(&app.db, wall_from, wall_to).await;
@@ -669,7 +735,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (pg1.xact_commit - pg0.xact_commit) as f64 / secs.max(1e-9),
             (pg1.wal_records - pg0.wal_records) as f64 / secs.max(1e-9)
         );
-        let _ = writeln!(report, "| CPU during the window | {} |\n", fmt_cpu(cpu_share(cpu0, cpu1)));
+        let _ = writeln!(report, "| CPU during the window | {} |\n", cpu);
     }
 
     // ---------------------------------------------------------------- Phase B: pgbench ceiling.
@@ -693,13 +759,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
         for (i, (name, script)) in variants.iter().enumerate() {
             if args.warmup > 0 {
                 eprintln!("phase B: pgbench warm-up {} s ({name})…", args.warmup);
-                run_pgbench(&app.db, &db_url, script, clients, args.pgbench_threads, args.warmup, &ids, args.recipients)
-                    .await?;
+                run_pgbench(
+                    &app.db,
+                    &db_url,
+                    script,
+                    clients,
+                    args.pgbench_threads,
+                    args.warmup,
+                    &ids,
+                    args.recipients,
+                )
+                .await?;
             }
             eprintln!("phase B: pgbench {} s, {clients} clients ({name})…", args.duration);
-            let r =
-                run_pgbench(&app.db, &db_url, script, clients, args.pgbench_threads, args.duration, &ids, args.recipients)
-                    .await?;
+            let r = run_pgbench(
+                &app.db,
+                &db_url,
+                script,
+                clients,
+                args.pgbench_threads,
+                args.duration,
+                &ids,
+                args.recipients,
+            )
+            .await?;
             if i == 0 {
                 ceiling = Some(r.tps);
             }
@@ -711,7 +794,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 r.transactions,
                 r.failed,
                 r.wal_syncs as f64 / args.duration as f64,
-                fmt_cpu(r.cpu)
+                r.cpu
             );
         }
         let _ = writeln!(report);
@@ -734,9 +817,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bail!("only {accepted} of {n} messages accepted: {errors:?}");
         }
         let queued = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'pending'").await;
-        let worker_db = router_core::db::connect_owner_pool(&app.config.database_url, app.config.database_max_connections)
-            .await
-            .context("worker pool")?;
+        let worker_db =
+            router_core::db::connect_owner_pool(&app.config.database_url, app.config.database_max_connections)
+                .await
+                .context("worker pool")?;
         let ctx = Arc::new(router_worker::jobs::JobContext::new(
             worker_db.clone(),
             Arc::new(app.config.clone()),
@@ -744,12 +828,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
         let cancel = CancellationToken::new();
         eprintln!("phase C: draining {queued} messages with {} runner(s)…", args.runners);
-        let cpu0 = cpu_now();
+        let cpu = CpuSampler::start();
         let started = Instant::now();
         let mut runners = Vec::new();
         for _ in 0..args.runners {
-            let r = router_worker::runner::Runner::new(ctx.clone())
-                .with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+            let r =
+                router_worker::runner::Runner::new(ctx.clone()).with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
             runners.push(tokio::spawn(r.run(cancel.clone())));
         }
         let deadline = started + Duration::from_secs(60 + queued.max(0) as u64 / 20);
@@ -762,7 +846,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let drain = started.elapsed();
-        let cpu1 = cpu_now();
+        let cpu = cpu.finish().await;
         let failed = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'failed'").await;
         let rate = delivered as f64 / drain.as_secs_f64();
         worker_rate = Some(rate);
@@ -782,7 +866,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.runners, args.worker_concurrency, args.db_connections
         );
         let _ = writeln!(report, "| failed / Graph API calls seen by the fake | {failed} / {graph_sent} |");
-        let _ = writeln!(report, "| CPU during the drain | {} |", fmt_cpu(cpu_share(cpu0, cpu1)));
+        let _ = writeln!(report, "| CPU during the drain | {} |", cpu);
 
         // Live: API and workers together at a fixed offered rate.
         if args.live_rate > 0 {
@@ -860,8 +944,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = writeln!(report, "| accept rate | {api:.0} msg/s | ≥ 100 msg/s | {} |", yes(api >= 100.0));
     }
     if let Some((_, p95, p99)) = api_latency {
-        let _ = writeln!(report, "| API p99 latency | {} ms | ≤ 25 ms | {} |", ms(p99), yes(p99 <= Duration::from_millis(25)));
-        let _ = writeln!(report, "| API p95 latency | {} ms | < 200 ms | {} |", ms(p95), yes(p95 < Duration::from_millis(200)));
+        let _ = writeln!(
+            report,
+            "| API p99 latency | {} ms | ≤ 25 ms | {} |",
+            ms(p99),
+            yes(p99 <= Duration::from_millis(25))
+        );
+        let _ = writeln!(
+            report,
+            "| API p95 latency | {} ms | < 200 ms | {} |",
+            ms(p95),
+            yes(p95 < Duration::from_millis(200))
+        );
     }
     if let Some(w) = worker_rate {
         let _ = writeln!(report, "| worker sends/s | {w:.0} | ≥ 100 msg/s | {} |", yes(w >= 100.0));

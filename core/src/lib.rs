@@ -9,10 +9,12 @@
 //! - [`db`]: pools (RLS-bound app role vs owner), tenant transactions, one function per statement.
 //! - [`queue`]: the Postgres job queue (outbox, SKIP LOCKED claims, leases, ordering keys).
 //! - [`inbound`]: Instagram webhook events: classification and idempotent storage.
+//! - [`lifecycle`]: key rotation, contact erasure and retention.
 //! - [`graph`]: the Instagram Graph API client and its error classification.
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
 //! - [`domain`]: scopes, statuses and CRM event names.
 //! - [`telemetry`]: logging and the Prometheus recorder.
+//! - [`oauth`]: Instagram Business Login with PKCE (state and verifier in Redis).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` for the worker and scheduler.
 //! - [`ssrf`]: CRM URL checks against private and internal addresses.
 //! - [`webhooks`]: CRM event enqueueing (outbox) and delivery signatures.
@@ -23,6 +25,8 @@ pub mod db;
 pub mod domain;
 pub mod graph;
 pub mod inbound;
+pub mod lifecycle;
+pub mod oauth;
 pub mod ops;
 pub mod queue;
 pub mod redis;

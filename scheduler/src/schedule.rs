@@ -19,8 +19,12 @@ use tokio_util::sync::CancellationToken;
 use crate::leader::Leadership;
 
 /// Periodic tasks and their period.
-pub const TASKS: &[(&str, Duration)] =
-    &[(tasks::DLQ_PROMOTION, Duration::from_secs(60)), (tasks::IDEMPOTENCY_CLEANUP, Duration::from_secs(3600))];
+pub const TASKS: &[(&str, Duration)] = &[
+    (tasks::DLQ_PROMOTION, Duration::from_secs(60)),
+    (tasks::IDEMPOTENCY_CLEANUP, Duration::from_secs(3600)),
+    (tasks::TOKEN_REFRESH, Duration::from_secs(3600)),
+    (tasks::RETENTION, Duration::from_secs(3600)),
+];
 
 /// Everything a tick needs.
 #[derive(Clone)]

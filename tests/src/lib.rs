@@ -207,6 +207,8 @@ pub struct TestApp {
     pub crm: FakeCrm,
     /// A platform admin key.
     pub admin_key: String,
+    /// The `ENCRYPTION_KEY` this app runs with (`1:<base64>`).
+    pub key_spec: String,
     pub cancel: CancellationToken,
     pub test_db: TestDb,
 }
@@ -229,6 +231,7 @@ impl TestApp {
         let mut vars = test_vars(&test_db.url, &graph.url());
         adjust(&mut vars);
         let config = config_from(&vars);
+        let key_spec = vars["ENCRYPTION_KEY"].clone();
         let state = router_api::build_state(config.clone()).await.expect("build state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -244,6 +247,7 @@ impl TestApp {
             graph,
             crm,
             admin_key,
+            key_spec,
             cancel,
             test_db,
         }

@@ -24,11 +24,10 @@ use crate::error::{ApiError, ApiResult, AppJson, AppPath, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_account, list_accounts)).routes(routes!(
-        get_account,
-        update_account,
-        delete_account
-    ))
+    OpenApiRouter::new()
+        .routes(routes!(create_account, list_accounts))
+        .routes(routes!(get_account, update_account, delete_account))
+        .routes(routes!(erase_contact))
 }
 
 /// Body of `POST /accounts`.
@@ -410,4 +409,34 @@ async fn delete_account(
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erases one contact's message content (GDPR): message text, attachments, metadata and raw
+/// events of that customer on this account, and the content inside their CRM webhook bodies.
+/// Ids, timestamps and statuses are kept; pending sends to the contact are cancelled.
+#[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/contacts/{igsid}", tag = "accounts", operation_id = "v1.accounts.contacts.erase",
+    params(("account_id" = Uuid, Path, description = "Account id"), ("igsid" = String, Path, description = "The contact's Instagram-scoped id")),
+    responses((status = 200, body = router_core::lifecycle::ErasureReport), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(account.id = %account_id))]
+async fn erase_contact(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppPath((account_id, igsid)): AppPath<(Uuid, String)>,
+) -> ApiResult<AppJson<router_core::lifecycle::ErasureReport>> {
+    let merchant_id = auth.merchant(Scope::AccountsWrite)?;
+    if !auth.may_use_account(account_id) {
+        return Err(ApiError::NotFound("account"));
+    }
+    if igsid.is_empty() || igsid.len() > 64 || !igsid.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid("igsid", "must be a numeric Instagram-scoped id"));
+    }
+    let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    if accounts::find_account(&mut tx, account_id).await?.is_none() {
+        return Err(ApiError::NotFound("account"));
+    }
+    let report = router_core::lifecycle::erase_contact(&mut tx, account_id, &igsid).await?;
+    tx.commit().await?;
+    tracing::info!(outbound = report.outbound_messages, inbound = report.inbound_events, "contact data erased");
+    Ok(AppJson(report))
 }

@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod health;
 pub mod instagram;
 pub mod messages;
+pub mod oauth;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -20,6 +21,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
         .merge(messages::router())
         .merge(accounts::router())
+        .merge(oauth::router())
         .merge(admin::router())
         .merge(deliveries::router())
         .merge(instagram::router().layer(axum::extract::DefaultBodyLimit::max(INBOUND_MAX_BODY_BYTES)))

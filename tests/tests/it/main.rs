@@ -3,5 +3,6 @@
 mod api_accounts;
 mod api_foundation;
 mod inbound;
+mod lifecycle;
 mod outbound;
 mod webhooks;

@@ -15,6 +15,10 @@ pub mod tasks {
     pub const DLQ_PROMOTION: &str = "dlq_promotion";
     /// Expired idempotency keys → deleted.
     pub const IDEMPOTENCY_CLEANUP: &str = "idempotency_cleanup";
+    /// Long-lived Instagram tokens close to expiry → refreshed.
+    pub const TOKEN_REFRESH: &str = "token_refresh";
+    /// Message content older than `RETENTION_DAYS` → erased.
+    pub const RETENTION: &str = "retention";
 }
 
 const BATCH: i64 = 1000;
@@ -64,9 +68,141 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             }
             total
         }
+        tasks::TOKEN_REFRESH => refresh_tokens(ctx).await?,
+        tasks::RETENTION => {
+            let done = router_core::lifecycle::purge_old_content(&ctx.db, ctx.config.retention_days, BATCH).await?;
+            tracing::info!(?done, "retention purge finished");
+            done.values().sum()
+        }
         other => return Ok(Outcome::Dead { error: format!("unknown maintenance task {other:?}") }),
     };
     tracing::debug!(task, rows = done, "maintenance task finished");
     queue::complete(&mut *ctx.db.acquire().await?, job.job_id, job.lock_token).await?;
     Ok(Outcome::Done)
+}
+
+#[derive(sqlx::FromRow)]
+struct DueToken {
+    account_id: uuid::Uuid,
+    merchant_id: uuid::Uuid,
+    instagram_account_id: String,
+    access_token_enc: String,
+    sandbox: bool,
+    token_refresh_failures: i32,
+    token_expires_at: Option<time::OffsetDateTime>,
+}
+
+/// Refreshes long-lived tokens that are at least 24 h old and expire within
+/// `TOKEN_REFRESH_WINDOW_DAYS` (Meta's rule and Chatwoot's policy, research §6.1). A token whose
+/// expiry is unknown is assumed to live 60 days from its last refresh. Failures back off
+/// exponentially (5 min doubling, at most 6 h), count in `router_token_refresh_total{result="failure"}`
+/// and tell the CRM once a day (`account.token_expiring`); Meta answering 190 marks the account
+/// `error` (`account.disabled`).
+async fn refresh_tokens(ctx: &JobContext) -> anyhow::Result<u64> {
+    use router_core::graph::ErrorClass;
+    use secrecy::ExposeSecret;
+
+    let due: Vec<DueToken> = sqlx::query_as(
+        r"select account_id, merchant_id, instagram_account_id, access_token_enc, sandbox, token_refresh_failures, token_expires_at
+            from accounts
+           where deleted_at is null and status = 'active'
+             and coalesce(token_expires_at, coalesce(token_refreshed_at, created_at) + interval '60 days')
+                 < now() + make_interval(days => $1)
+             and coalesce(token_refreshed_at, created_at) < now() - interval '24 hours'
+             and (token_refresh_after is null or token_refresh_after <= now())
+           order by token_expires_at nulls first
+           limit 200",
+    )
+    .bind(ctx.config.token_refresh_window_days as i32)
+    .fetch_all(&ctx.db)
+    .await?;
+    let mut refreshed = 0;
+    for a in due {
+        let graph = if a.sandbox {
+            match &ctx.sandbox_graph {
+                Some(g) => g,
+                None => continue,
+            }
+        } else {
+            &ctx.graph
+        };
+        let token = ctx.config.keyring.decrypt(&a.access_token_enc)?;
+        match graph.refresh_token(&token).await {
+            Ok(grant) => {
+                let expires =
+                    time::OffsetDateTime::now_utc() + time::Duration::seconds(grant.expires_in.unwrap_or(5_184_000));
+                sqlx::query(
+                    r"update accounts
+                         set access_token_enc = $3, token_expires_at = $4, token_refreshed_at = now(),
+                             token_refresh_failures = 0, token_refresh_after = null, token_expiring_notified_at = null
+                       where account_id = $1 and access_token_enc = $2",
+                )
+                .bind(a.account_id)
+                .bind(&a.access_token_enc)
+                .bind(ctx.config.keyring.encrypt(grant.access_token.expose_secret()))
+                .bind(expires)
+                .execute(&ctx.db)
+                .await?;
+                metrics::counter!("router_token_refresh_total", "result" => "success").increment(1);
+                refreshed += 1;
+            }
+            Err(e) if e.class() == ErrorClass::TokenInvalid => {
+                metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
+                tracing::warn!(account.id = %a.account_id, "token refresh: Meta rejected the token; account marked error");
+                let mut tx = ctx.db.begin().await?;
+                router_core::lifecycle::mark_token_invalid(
+                    &mut tx,
+                    a.merchant_id,
+                    a.account_id,
+                    &a.instagram_account_id,
+                    &e.error_code(),
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Err(e) => {
+                metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
+                tracing::warn!(account.id = %a.account_id, error = %e, "token refresh failed; will retry with backoff");
+                let backoff_secs = (300.0 * 2f64.powi(a.token_refresh_failures.min(10))).min(21_600.0);
+                let mut tx = ctx.db.begin().await?;
+                let notify: Option<time::OffsetDateTime> = sqlx::query_scalar(
+                    r"update accounts
+                         set token_refresh_failures = token_refresh_failures + 1,
+                             token_refresh_after = now() + make_interval(secs => $2),
+                             token_expiring_notified_at = case
+                                 when token_expiring_notified_at is null or token_expiring_notified_at < now() - interval '1 day'
+                                 then now() else token_expiring_notified_at end
+                       where account_id = $1
+                      returning case when token_expiring_notified_at = now() then now() end",
+                )
+                .bind(a.account_id)
+                .bind(backoff_secs)
+                .fetch_one(&mut *tx)
+                .await?;
+                if let Some(at) = notify {
+                    router_core::webhooks::enqueue_events(
+                        &mut tx,
+                        &[router_core::webhooks::CrmEvent {
+                            merchant_id: a.merchant_id,
+                            account_id: a.account_id,
+                            event_type: router_core::domain::events::ACCOUNT_TOKEN_EXPIRING,
+                            event_id: format!("acct:{}:token_expiring:{}", a.account_id, at.date()),
+                            data: serde_json::json!({
+                                "account_id": a.account_id,
+                                "instagram_account_id": a.instagram_account_id,
+                                "token_expires_at": a.token_expires_at.map(router_core::webhooks::rfc3339),
+                                "reason": e.error_code(),
+                                "failed_attempts": a.token_refresh_failures + 1,
+                                "timestamp": router_core::webhooks::rfc3339(at),
+                            }),
+                            conversation: None,
+                        }],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+    }
+    Ok(refreshed)
 }

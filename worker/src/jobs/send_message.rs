@@ -27,7 +27,6 @@ use router_core::queue::{self, ClaimedJob};
 use router_core::redis::{Admission, Lane};
 use router_core::webhooks::{self, CrmEvent};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{JobContext, Outcome};
@@ -268,34 +267,14 @@ async fn fail(
 /// Marks the account `error` and tells the CRM (`account.disabled`), once.
 async fn disable_account(ctx: &JobContext, msg: &SendRow, code: &str) -> anyhow::Result<()> {
     let mut tx = ctx.db.begin().await?;
-    let changed: Option<OffsetDateTime> = sqlx::query_scalar(
-        r"update accounts set status = 'error', status_reason = $2
-           where account_id = $1 and status = 'active' returning updated_at",
+    router_core::lifecycle::mark_token_invalid(
+        &mut tx,
+        msg.merchant_id,
+        msg.account_id,
+        &msg.instagram_account_id,
+        code,
     )
-    .bind(msg.account_id)
-    .bind("Instagram rejected the access token (code 190); re-authenticate the account")
-    .fetch_optional(&mut *tx)
     .await?;
-    if let Some(at) = changed {
-        webhooks::enqueue_events(
-            &mut tx,
-            &[CrmEvent {
-                merchant_id: msg.merchant_id,
-                account_id: msg.account_id,
-                event_type: events::ACCOUNT_DISABLED,
-                event_id: format!("acct:{}:disabled:{}", msg.account_id, at.unix_timestamp()),
-                data: json!({
-                    "account_id": msg.account_id,
-                    "instagram_account_id": msg.instagram_account_id,
-                    "status": "error",
-                    "reason": code,
-                    "timestamp": webhooks::rfc3339(at),
-                }),
-                conversation: None,
-            }],
-        )
-        .await?;
-    }
     tx.commit().await?;
     Ok(())
 }

@@ -1,0 +1,321 @@
+//! Merchant onboarding through Instagram Business Login (see `router_core::oauth`).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use router_core::crypto::{KeyEnvironment, b64};
+use router_core::db::{self, accounts};
+use router_core::domain::Scope;
+use router_core::graph::GraphClient;
+use router_core::oauth::{self, PendingAuth, StateError};
+use router_core::ssrf;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, AppJson, AppQuery, ErrorBody};
+use crate::state::AppState;
+
+/// Webhook fields the account is subscribed to after onboarding.
+pub const SUBSCRIBED_FIELDS: &str = "messages,messaging_postbacks,messaging_seen,message_reactions,messaging_referral";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(callback))
+        // The same callback under the API prefix (DESIGN §4 lists it there); the redirect URI Meta
+        // knows is `{API_BASE_URL}/oauth/instagram/callback`.
+        .route("/api/v1/oauth/instagram/callback", axum::routing::get(callback))
+}
+
+/// Query of `GET /oauth/instagram/start`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// Create the account's CRM endpoint with this URL; the response then carries its new signing
+    /// secret (shown once). Omit to set the endpoint later with `PUT /accounts/{id}`.
+    pub crm_webhook_url: Option<String>,
+    /// Where the merchant's browser goes after the callback (`?account_id=…&status=connected`, or
+    /// `?status=error&error=…`). Must be http(s).
+    pub redirect_after: Option<String>,
+}
+
+/// Answer of `GET /oauth/instagram/start`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartResponse {
+    /// Send the merchant's browser here (full-page redirect, not a popup).
+    pub authorize_url: String,
+    /// Opaque; valid once, for 10 minutes.
+    pub state: String,
+    /// The signing secret of the CRM endpoint that will be created, when `crm_webhook_url` was
+    /// given. Store it now: it is not shown again.
+    pub webhook_secret: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+fn bases(s: &AppState, sandbox: bool) -> Result<(GraphClient, url::Url), ApiError> {
+    if sandbox {
+        let base = s.config.sandbox_graph_api_base_url.clone().ok_or(ApiError::Validation {
+            code: "sandbox_not_configured",
+            message: "router_test_ keys use the sandbox Graph API, and SANDBOX_GRAPH_API_BASE_URL is not set".into(),
+            details: None,
+        })?;
+        let graph = GraphClient::new(base.clone(), base.clone(), &s.config.graph_api_version, s.config.graph_timeout);
+        let authorize = base.join("/oauth/authorize").map_err(|e| ApiError::Internal(e.into()))?;
+        Ok((graph, authorize))
+    } else {
+        Ok((s.graph.clone(), s.config.instagram_authorize_url.clone()))
+    }
+}
+
+/// Starts onboarding: returns Instagram's authorize URL (PKCE S256) and the state.
+#[utoipa::path(get, path = "/api/v1/oauth/instagram/start", tag = "accounts", operation_id = "v1.oauth.start",
+    params(StartQuery),
+    responses((status = 200, body = StartResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+async fn start(
+    State(s): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<StartQuery>,
+) -> ApiResult<AppJson<StartResponse>> {
+    let merchant_id = auth.merchant(Scope::AccountsWrite)?;
+    if auth.account_ids.is_some() {
+        return Err(ApiError::Forbidden("keys limited to specific accounts cannot connect new accounts".into()));
+    }
+    if let Some(u) = &q.crm_webhook_url {
+        ssrf::check(u, s.config.is_production())
+            .await
+            .map_err(|e| ApiError::invalid("crm_webhook_url", e.to_string()))?;
+    }
+    if let Some(r) = &q.redirect_after {
+        ssrf::check_form(r, false).map_err(|e| ApiError::invalid("redirect_after", e.to_string()))?;
+    }
+    let sandbox = auth.environment == KeyEnvironment::Test;
+    let (_, authorize) = bases(&s, sandbox)?;
+    let webhook_secret = q.crm_webhook_url.as_ref().map(|_| {
+        let mut raw = [0u8; 32];
+        for chunk in raw.chunks_mut(16) {
+            chunk.copy_from_slice(Uuid::new_v4().as_bytes());
+        }
+        format!("whsec_{}", b64(&raw))
+    });
+    let verifier = router_core::crypto::random_base62(64);
+    let pending = PendingAuth {
+        merchant_id,
+        code_verifier: verifier.clone(),
+        sandbox,
+        crm_webhook_url: q.crm_webhook_url.clone(),
+        webhook_secret: webhook_secret.clone(),
+        redirect_after: q.redirect_after.clone(),
+    };
+    let state = oauth::begin(&s.redis, &s.config.redis_key_prefix, &s.config.keyring, &pending)
+        .await
+        .map_err(|_| ApiError::Unavailable("Redis is unavailable; onboarding cannot start"))?;
+    let mut url = authorize;
+    url.query_pairs_mut()
+        .append_pair("client_id", &s.config.meta_app_id)
+        .append_pair("redirect_uri", &s.config.oauth_redirect_uri())
+        .append_pair("response_type", "code")
+        .append_pair("scope", "instagram_business_basic,instagram_business_manage_messages")
+        .append_pair("state", &state)
+        .append_pair("code_challenge", &oauth::challenge(&verifier))
+        .append_pair("code_challenge_method", "S256");
+    Ok(AppJson(StartResponse {
+        authorize_url: url.to_string(),
+        state,
+        webhook_secret,
+        expires_at: OffsetDateTime::now_utc() + oauth::STATE_TTL,
+    }))
+}
+
+/// Query of the OAuth callback (what Instagram appends to the redirect URI).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_reason: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Result of a successful onboarding (JSON form).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallbackResponse {
+    pub status: &'static str,
+    pub account_id: Uuid,
+    pub instagram_account_id: String,
+    pub username: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub token_expires_at: Option<OffsetDateTime>,
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"))
+}
+
+fn page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1><p>{d}</p></body></html>",
+        t = esc(title),
+        d = esc(detail)
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
+        .into_response()
+}
+
+fn fail(headers: &HeaderMap, code: &'static str, message: &str, redirect: Option<&str>) -> ApiResult<Response> {
+    if let Some(r) = redirect
+        && let Ok(mut u) = url::Url::parse(r)
+    {
+        u.query_pairs_mut().append_pair("status", "error").append_pair("error", code);
+        return Ok((StatusCode::FOUND, [(header::LOCATION, u.to_string())]).into_response());
+    }
+    if wants_json(headers) {
+        return Err(ApiError::BadRequest { code, message: message.to_owned(), details: None });
+    }
+    Ok(page(StatusCode::BAD_REQUEST, "Instagram account not connected", message))
+}
+
+/// Completes onboarding: code → short-lived token → long-lived token → account (token encrypted),
+/// webhook subscription. Answers an HTML page, JSON (`Accept: application/json`), or a redirect to
+/// `redirect_after`.
+#[utoipa::path(get, path = "/oauth/instagram/callback", tag = "accounts", operation_id = "oauth.callback",
+    params(CallbackQuery),
+    responses((status = 200, body = CallbackResponse), (status = 302, description = "Redirect to redirect_after"),
+              (status = 400, body = ErrorBody)),
+    security(()))]
+#[tracing::instrument(skip_all)]
+async fn callback(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    AppQuery(q): AppQuery<CallbackQuery>,
+) -> ApiResult<Response> {
+    let Some(state) = q.state.as_deref() else {
+        return fail(&headers, "invalid_oauth_state", "the state parameter is missing", None);
+    };
+    let pending = match oauth::take(&s.redis, &s.config.redis_key_prefix, &s.config.keyring, state).await {
+        Ok(p) => p,
+        Err(StateError::Redis(_)) => {
+            return Err(ApiError::Unavailable("Redis is unavailable; retry the authorization"));
+        }
+        Err(e) => return fail(&headers, "invalid_oauth_state", &e.to_string(), None),
+    };
+    let redirect = pending.redirect_after.as_deref();
+    if let Some(err) = &q.error {
+        let why = q.error_description.clone().or_else(|| q.error_reason.clone()).unwrap_or_else(|| err.clone());
+        return fail(&headers, "oauth_denied", &format!("Instagram authorization was not granted: {why}"), redirect);
+    }
+    let Some(code) = q.code.as_deref() else {
+        return fail(&headers, "invalid_oauth_code", "the code parameter is missing", redirect);
+    };
+    let (graph, _) = bases(&s, pending.sandbox)?;
+    let secret = &s.config.ig_app_secret;
+    let redirect_uri = s.config.oauth_redirect_uri();
+    let short = match graph
+        .exchange_code(&s.config.meta_app_id, secret, &redirect_uri, code, Some(&pending.code_verifier))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "code exchange refused");
+            return fail(
+                &headers,
+                "oauth_exchange_failed",
+                "Instagram refused the authorization code (expired or already used)",
+                redirect,
+            );
+        }
+    };
+    let long = match graph.exchange_long_lived(secret, &short.access_token).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "long-lived token exchange failed");
+            return fail(&headers, "oauth_exchange_failed", "Instagram did not issue a long-lived token", redirect);
+        }
+    };
+    let me = match graph.me(&long.access_token).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the account failed");
+            return fail(
+                &headers,
+                "oauth_exchange_failed",
+                "the new token could not read the Instagram account",
+                redirect,
+            );
+        }
+    };
+    let Some(ig_id) = me.user_id.clone().or(short.user_id.clone()) else {
+        return fail(&headers, "oauth_exchange_failed", "Instagram did not name the account", redirect);
+    };
+    let username = me.username.clone().unwrap_or_else(|| ig_id.clone());
+    let expires_at = long.expires_in.map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s));
+    if let Err(e) = graph.subscribe_app(&long.access_token, SUBSCRIBED_FIELDS).await {
+        tracing::warn!(error = %e, "subscribing the app to the account's webhooks failed");
+        return fail(
+            &headers,
+            "subscription_failed",
+            "Instagram refused the webhook subscription; try again",
+            redirect,
+        );
+    }
+
+    let keyring = &s.config.keyring;
+    let token_enc = keyring.encrypt(long.access_token.expose_secret());
+    let mut tx = db::begin_merchant_tx(&s.db, pending.merchant_id).await?;
+    let account_id = accounts::upsert_account(
+        &mut tx,
+        &accounts::NewAccount {
+            account_id: Uuid::now_v7(),
+            merchant_id: pending.merchant_id,
+            instagram_account_id: &ig_id,
+            username: &username,
+            access_token_enc: &token_enc,
+            app_secret_enc: None,
+            sandbox: pending.sandbox,
+            token_expires_at: expires_at,
+        },
+        true,
+    )
+    .await?
+    .ok_or(ApiError::Internal(anyhow::anyhow!("account upsert returned nothing")))?;
+    if let (Some(url), Some(secret)) = (&pending.crm_webhook_url, &pending.webhook_secret) {
+        accounts::upsert_endpoint(&mut tx, pending.merchant_id, account_id, url, &keyring.encrypt(secret), None)
+            .await?;
+    }
+    // A re-authentication resumes sends that waited for a valid token.
+    router_core::queue::wake_account_jobs(&mut tx, account_id).await?;
+    tx.commit().await?;
+    tracing::info!(account.id = %account_id, "Instagram account connected through OAuth");
+
+    if let Some(r) = redirect
+        && let Ok(mut u) = url::Url::parse(r)
+    {
+        u.query_pairs_mut().append_pair("status", "connected").append_pair("account_id", &account_id.to_string());
+        return Ok((StatusCode::FOUND, [(header::LOCATION, u.to_string())]).into_response());
+    }
+    if wants_json(&headers) {
+        let body = CallbackResponse {
+            status: "connected",
+            account_id,
+            instagram_account_id: ig_id,
+            username,
+            token_expires_at: expires_at,
+        };
+        return Ok((StatusCode::OK, AppJson(body)).into_response());
+    }
+    Ok(page(
+        StatusCode::OK,
+        "Instagram account connected",
+        &format!("@{username} is now connected to Message Router. You can close this page."),
+    ))
+}
