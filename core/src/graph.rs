@@ -219,7 +219,19 @@ impl GraphClient {
         format!("{}/{}", self.base_url.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
     }
 
+    /// Reads a Graph response and records `router_instagram_api_calls_total{op,code}` and
+    /// `router_instagram_api_duration_seconds{op}` for every call, whatever its outcome.
     async fn finish<T: serde::de::DeserializeOwned>(
+        op: &'static str,
+        started: std::time::Instant,
+        resp: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<(T, Usage), GraphError> {
+        let r = Self::read::<T>(resp).await;
+        observe(op, started, r.as_ref().err());
+        r
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(
         resp: Result<reqwest::Response, reqwest::Error>,
     ) -> Result<(T, Usage), GraphError> {
         let resp = resp.map_err(map_transport)?;
@@ -246,6 +258,7 @@ impl GraphClient {
     /// [`GraphError`].
     #[tracing::instrument(skip_all)]
     pub async fn me(&self, token: &SecretString) -> Result<Me, GraphError> {
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .get(self.url("me"))
@@ -253,7 +266,7 @@ impl GraphClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await;
-        Ok(Self::finish::<Me>(resp).await?.0)
+        Ok(Self::finish::<Me>("me", started, resp).await?.0)
     }
 
     /// `POST /{ig_id}/messages` with a JSON body.
@@ -267,6 +280,7 @@ impl GraphClient {
         token: &SecretString,
         body: &serde_json::Value,
     ) -> Result<SendResult, GraphError> {
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .post(self.url(&format!("{ig_id}/messages")))
@@ -274,7 +288,7 @@ impl GraphClient {
             .json(body)
             .send()
             .await;
-        let (mut r, usage) = Self::finish::<SendResult>(resp).await?;
+        let (mut r, usage) = Self::finish::<SendResult>("send", started, resp).await?;
         r.usage = usage;
         Ok(r)
     }
@@ -285,6 +299,7 @@ impl GraphClient {
     /// # Errors
     /// [`GraphError`].
     pub async fn subscribe_app(&self, token: &SecretString, fields: &str) -> Result<(), GraphError> {
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .post(self.url("me/subscribed_apps"))
@@ -292,7 +307,7 @@ impl GraphClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await;
-        Self::finish::<serde_json::Value>(resp).await.map(|_| ())
+        Self::finish::<serde_json::Value>("subscribe", started, resp).await.map(|_| ())
     }
 
     /// `POST {oauth}/oauth/access_token`: code → short-lived token. Accepts both the documented
@@ -319,12 +334,11 @@ impl GraphClient {
             form.push(("code_verifier", v.to_owned()));
         }
         let url = format!("{}/oauth/access_token", self.oauth_base_url.as_str().trim_end_matches('/'));
-        let resp = self.http.post(url).form(&form).send().await.map_err(map_transport)?;
-        let status = resp.status().as_u16();
-        let v: serde_json::Value = resp.json().await.map_err(|_| GraphError::Decode { status })?;
-        if !(200..300).contains(&status) {
-            return Err(oauth_error(status, &v));
-        }
+        let started = std::time::Instant::now();
+        let result = self.exchange_code_inner(url, &form).await;
+        observe("exchange_code", started, result.as_ref().err());
+        let v = result?;
+        let status = 200;
         let item = v.get("data").and_then(|d| d.get(0)).unwrap_or(&v);
         let token = item.get("access_token").and_then(|t| t.as_str()).ok_or(GraphError::Decode { status })?;
         let user_id = match item.get("user_id") {
@@ -333,6 +347,16 @@ impl GraphClient {
             _ => None,
         };
         Ok(TokenGrant { access_token: SecretString::from(token.to_owned()), user_id, expires_in: None })
+    }
+
+    async fn exchange_code_inner(&self, url: String, form: &[(&str, String)]) -> Result<serde_json::Value, GraphError> {
+        let resp = self.http.post(url).form(form).send().await.map_err(map_transport)?;
+        let status = resp.status().as_u16();
+        let v: serde_json::Value = resp.json().await.map_err(|_| GraphError::Decode { status })?;
+        if !(200..300).contains(&status) {
+            return Err(oauth_error(status, &v));
+        }
+        Ok(v)
     }
 
     /// `GET /access_token?grant_type=ig_exchange_token`: short → long-lived (60 days).
@@ -344,6 +368,7 @@ impl GraphClient {
         app_secret: &SecretString,
         short: &SecretString,
     ) -> Result<TokenGrant, GraphError> {
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .get(self.unversioned("access_token"))
@@ -354,7 +379,7 @@ impl GraphClient {
             ])
             .send()
             .await;
-        token_grant(Self::finish::<serde_json::Value>(resp).await?.0)
+        token_grant(Self::finish::<serde_json::Value>("exchange_token", started, resp).await?.0)
     }
 
     /// `GET /refresh_access_token?grant_type=ig_refresh_token`.
@@ -362,13 +387,14 @@ impl GraphClient {
     /// # Errors
     /// [`GraphError`].
     pub async fn refresh_token(&self, long: &SecretString) -> Result<TokenGrant, GraphError> {
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .get(self.unversioned("refresh_access_token"))
             .query(&[("grant_type", "ig_refresh_token"), ("access_token", long.expose_secret())])
             .send()
             .await;
-        token_grant(Self::finish::<serde_json::Value>(resp).await?.0)
+        token_grant(Self::finish::<serde_json::Value>("refresh_token", started, resp).await?.0)
     }
 }
 
@@ -401,6 +427,12 @@ fn oauth_error(status: u16, v: &serde_json::Value) -> GraphError {
         }),
         usage: Usage::default(),
     }
+}
+
+fn observe(op: &'static str, started: std::time::Instant, err: Option<&GraphError>) {
+    let code = err.map_or_else(|| "ok".to_owned(), GraphError::metric_label);
+    metrics::counter!("router_instagram_api_calls_total", "op" => op, "code" => code).increment(1);
+    metrics::histogram!("router_instagram_api_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
 }
 
 fn map_transport(e: reqwest::Error) -> GraphError {

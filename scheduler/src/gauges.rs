@@ -9,7 +9,20 @@ use sqlx::PgPool;
 /// # Errors
 /// Postgres errors.
 pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
-    for s in queue::stats(db).await? {
+    let mut stats = queue::stats(db).await?;
+    // Known kinds appear even when empty, so dashboards show 0 rather than no data.
+    for kind in [queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK, queue::kinds::MAINTENANCE] {
+        if !stats.iter().any(|s| s.kind == kind) {
+            stats.push(queue::KindStats {
+                kind: kind.to_owned(),
+                depth: 0,
+                runnable: 0,
+                running: 0,
+                oldest_runnable_secs: 0.0,
+            });
+        }
+    }
+    for s in stats {
         metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "runnable").set(s.runnable as f64);
         metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "running").set(s.running as f64);
         metrics::gauge!("router_queue_depth", "kind" => s.kind.clone(), "state" => "scheduled")

@@ -76,10 +76,7 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     let filter = tracing_subscriber::EnvFilter::new(
         "info,router_api=debug,router_core=debug,router_worker=debug,router_scheduler=debug,sqlx=warn",
     );
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(|| LogSink))
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(router_core::telemetry::json_layer(|| LogSink)).try_init();
 });
 
 /// The captured logs as text.

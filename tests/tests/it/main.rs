@@ -4,5 +4,6 @@ mod api_accounts;
 mod api_foundation;
 mod inbound;
 mod lifecycle;
+mod ops;
 mod outbound;
 mod webhooks;

@@ -112,15 +112,7 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
                 });
             }
         }
-        let started = std::time::Instant::now();
         let result = graph.send_message(&msg.instagram_account_id, &token, &part.body).await;
-        let code = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => e.metric_label(),
-        };
-        metrics::counter!("router_instagram_api_calls_total", "op" => "send", "code" => code).increment(1);
-        metrics::histogram!("router_instagram_api_duration_seconds", "op" => "send")
-            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(sent) => {
                 slow_down_if_near_limit(ctx, &msg, sent.usage).await;
