@@ -216,6 +216,24 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// Spawns with the API's Postgres connections going through a [`PgProxy`] the test controls.
+    pub async fn spawn_with_pg_proxy() -> (Self, Arc<PgProxy>) {
+        let admin = url::Url::parse(&admin_db_url()).expect("url");
+        let host = admin.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = admin.port().unwrap_or(5432);
+        let upstream = tokio::net::lookup_host((host.as_str(), port)).await.expect("resolve").next().expect("addr");
+        let proxy = PgProxy::start(upstream).await;
+        let p = proxy.port;
+        let app = Self::spawn_with(move |v| {
+            let mut u = url::Url::parse(&v["DATABASE_URL"]).expect("url");
+            u.set_host(Some("127.0.0.1")).expect("host");
+            u.set_port(Some(p)).expect("port");
+            v.insert("DATABASE_APP_URL".into(), u.to_string());
+        })
+        .await;
+        (app, proxy)
+    }
+
     /// Spawns after letting the test adjust the environment.
     ///
     /// # Panics
@@ -504,5 +522,55 @@ impl Resp {
         let cid = self.json["correlation_id"].as_str().expect("correlation_id");
         assert_eq!(Some(cid), self.header("x-request-id"), "correlation_id must equal X-Request-Id");
         assert!(self.json["timestamp"].as_str().is_some(), "timestamp");
+    }
+}
+
+/// A loopback TCP proxy in front of Postgres, so a test can take the database away from the
+/// router (as a restart or failover would) and give it back.
+pub struct PgProxy {
+    pub port: u16,
+    upstream: std::net::SocketAddr,
+    run: std::sync::Mutex<Option<CancellationToken>>,
+}
+
+impl PgProxy {
+    /// Listens on a free port, forwarding to `upstream`.
+    pub async fn start(upstream: std::net::SocketAddr) -> Arc<Self> {
+        let port = router_core::testing::free_port();
+        let p = Arc::new(Self { port, upstream, run: std::sync::Mutex::new(None) });
+        p.resume().await;
+        p
+    }
+
+    /// Accepts and forwards connections again.
+    pub async fn resume(&self) {
+        let cancel = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("bind proxy port");
+        let upstream = self.upstream;
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    () = c.cancelled() => return,
+                    r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+                };
+                let c2 = c.clone();
+                tokio::spawn(async move {
+                    let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    tokio::select! {
+                        () = c2.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                    }
+                });
+            }
+        });
+        *self.run.lock().expect("proxy") = Some(cancel);
+    }
+
+    /// Closes the listener and cuts every open connection.
+    pub fn stop(&self) {
+        if let Some(c) = self.run.lock().expect("proxy").take() {
+            c.cancel();
+        }
     }
 }

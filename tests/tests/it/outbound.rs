@@ -603,3 +603,39 @@ async fn redis_down_pauses_instagram_calls_while_the_api_keeps_accepting_and_sen
     );
     assert_eq!(s.app.status_of(&s.key, &mid).await["status"], "delivered");
 }
+
+#[tokio::test]
+async fn postgres_going_away_turns_into_503_with_retry_after_and_the_api_recovers_when_it_returns() {
+    let (app, proxy) = TestApp::spawn_with_pg_proxy().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (account, _) = app.connect_account(&key, IG, "acme", SECRET).await;
+    let account_id = account["account_id"].as_str().unwrap().to_owned();
+    app.open_window(&account_id, CUSTOMER, OffsetDateTime::now_utc()).await;
+    assert_eq!(app.send_text(&key, &account_id, CUSTOMER, "before").await.status, 202);
+
+    proxy.stop();
+    let r = app.send_text(&key, &account_id, CUSTOMER, "during").await;
+    r.assert_error(503, "service_unavailable");
+    assert!(r.header("retry-after").is_some());
+    let ready = app.req(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json["postgres"], "unavailable");
+    assert_eq!(app.req(reqwest::Method::GET, "/healthz", None, None).await.status, 200, "the process is alive");
+
+    proxy.resume().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.send_text(&key, &account_id, CUSTOMER, "after").await;
+        if r.status == 202 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "did not recover: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing accepted before the outage was lost.
+    let texts: Vec<String> = sqlx::query_scalar("select message_text from outbound_messages order by created_at")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(texts, ["before", "after"]);
+}
