@@ -60,3 +60,37 @@ fn serve_starts_answers_health_and_stops_cleanly_on_sigterm() {
     let status = terminate(&mut child, Duration::from_secs(10)).expect("exited after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn serve_fails_fast_when_redis_is_unreachable() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(create_test_database());
+    let mut env = dev_env(&db);
+    env.insert("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()));
+    env.insert("PORT", free_port().to_string());
+    let started = std::time::Instant::now();
+    let out = spawn(BIN, &["serve"], &env).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Redis is required"), "{err}");
+}
+
+#[test]
+fn create_admin_key_prints_a_working_key_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(create_test_database());
+    let env = dev_env(&db);
+    let out = spawn(BIN, &["create-admin-key", "--name", "ops"], &env).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("router_live_") && key.len() == 12 + 43, "{key}");
+    // Stored only as its hash.
+    let stored: (Vec<u8>, Vec<String>) = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.unwrap();
+        sqlx::query_as("select key_hash, scopes from api_keys where name = 'ops'").fetch_one(&pool).await.unwrap()
+    });
+    assert_eq!(stored.1, ["admin"]);
+    let salt = secrecy::SecretString::from(env["API_KEY_SALT"].clone());
+    assert_eq!(stored.0, router_core::crypto::hash_api_key(&salt, &key).to_vec());
+}

@@ -88,6 +88,10 @@ struct Args {
     /// Seconds of the live run.
     #[arg(long, default_value_t = 5)]
     live_duration: u64,
+    /// Historical messages (delivered, with history and idempotency records) written before the
+    /// run, then `vacuum analyze`: the planner sees realistic tables instead of empty ones.
+    #[arg(long, default_value_t = 100_000)]
+    seed_messages: u64,
     /// Logging inside the process: `prod` = the API's production filter (info) formatted as JSON
     /// into a discarding writer (formatting cost included, no I/O); `off`; or any RUST_LOG filter
     /// printed to stderr.
@@ -550,6 +554,43 @@ async fn run_pgbench(
     Ok(PgbenchResult { tps, latency_ms, transactions, failed, wal_syncs: after.wal_syncs - before.wal_syncs, cpu })
 }
 
+/// Writes `n` delivered messages of the last hour with their history and idempotency records.
+async fn seed(db: &PgPool, ids: &Ids, n: u64, recipients: u64) -> anyhow::Result<()> {
+    sqlx::query(
+        r"with m as (
+              insert into outbound_messages (message_id, merchant_id, account_id, recipient_id, message_text, metadata,
+                                             status, instagram_message_id, instagram_message_ids, idempotency_key,
+                                             api_key_id, created_at, updated_at, sent_at, delivered_at, parts_total)
+              select gen_random_uuid(), $1, $2, ($4::int8 + g % $5::int8)::text, $6,
+                     jsonb_build_object('ticket_id', 'T-' || g), 'delivered', 'seed-mid-' || g, array['seed-mid-' || g],
+                     'seed-' || g, $3, t, t, t + interval '20 ms', t + interval '20 ms', 1
+                from generate_series(1, $7::int8) g,
+                     lateral (select now() - interval '1 hour' + g * (interval '1 hour' / $7::int8)) as ts (t)
+              returning message_id, merchant_id, idempotency_key, created_at
+          ),
+          e as (
+              insert into message_events (merchant_id, message_id, status, occurred_at)
+              select merchant_id, message_id, s, created_at from m, unnest(array['pending', 'sent', 'delivered']) as s
+          )
+          insert into idempotency_keys (merchant_id, idempotency_key, request_hash, response_status, response_body,
+                                        message_id, expires_at)
+          select merchant_id, idempotency_key, sha256(convert_to(idempotency_key, 'UTF8')), 202,
+                 jsonb_build_object('message_id', message_id, 'status', 'pending'), message_id,
+                 created_at + interval '24 hours'
+            from m",
+    )
+    .bind(ids.merchant)
+    .bind(ids.account)
+    .bind(ids.api_key)
+    .bind(RECIPIENT_BASE as i64)
+    .bind(recipients as i64)
+    .bind(TEXTS[0])
+    .bind(n as i64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 struct Ids {
     merchant: Uuid,
     account: Uuid,
@@ -598,8 +639,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .execute(&app.db)
     .await
     .context("opening the messaging windows")?;
-    sqlx::query("analyze").execute(&app.db).await?;
     let ids = Ids { merchant, account: account_id, api_key: api_key_id };
+    if args.seed_messages > 0 {
+        eprintln!("seeding {} historical messages…", args.seed_messages);
+        seed(&app.db, &ids, args.seed_messages, args.recipients).await.context("seeding")?;
+    }
+    sqlx::query("vacuum analyze").execute(&app.db).await?;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients.max(64))
@@ -741,6 +786,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // ---------------------------------------------------------------- Phase B: pgbench ceiling.
     let mut ceiling = None;
     if !args.skip_pgbench {
+        sqlx::query("analyze").execute(&app.db).await?;
         let db_url = app.test_db.url.clone();
         let mut variants = vec![("same transaction (with NOTIFY)", PGBENCH_SCRIPT.to_owned())];
         if args.pgbench_without_notify {
@@ -817,6 +863,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bail!("only {accepted} of {n} messages accepted: {errors:?}");
         }
         let queued = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'pending'").await;
+        sqlx::query("analyze").execute(&app.db).await?;
         let worker_db =
             router_core::db::connect_owner_pool(&app.config.database_url, app.config.database_max_connections)
                 .await
