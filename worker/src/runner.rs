@@ -215,14 +215,12 @@ async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
     metrics::counter!("router_jobs_total", "kind" => kind, "outcome" => label).increment(1);
     let applied = match outcome {
         Outcome::Done => Ok(true),
-        Outcome::Retry { at, error, count_attempt } if count_attempt && attempts >= max_attempts => {
-            let mut conn = match ctx.db.acquire().await {
-                Ok(c) => c,
-                Err(e) => return tracing::error!(error = ?e, "cannot record job failure"),
-            };
-            let _ = at;
-            queue::kill(&mut conn, job_id, token, &format!("attempts exhausted: {error}")).await
-        }
+        // Out of attempts: dead-letter the job (jobs with domain state, such as sends, record
+        // their own final failure before this point).
+        Outcome::Retry { error, count_attempt: true, .. } if attempts >= max_attempts => match ctx.db.acquire().await {
+            Ok(mut c) => queue::kill(&mut c, job_id, token, &format!("attempts exhausted: {error}")).await,
+            Err(e) => Err(e),
+        },
         Outcome::Retry { at, error, count_attempt } => match ctx.db.acquire().await {
             Ok(mut c) => queue::retry(&mut c, job_id, token, at, Some(&error), count_attempt).await,
             Err(e) => Err(e),
