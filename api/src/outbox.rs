@@ -43,6 +43,8 @@ pub enum SendReply {
     KeyReused,
     /// No such account for this merchant (or deleted).
     AccountNotFound,
+    /// A `router_test_` key tried to send through a live (non-sandbox) account.
+    TestKeyOnLiveAccount,
     /// The account cannot send (inactive, or in `error` until re-authenticated).
     AccountNotActive { status: String, reason: Option<String> },
     /// Instagram's messaging window is closed for this conversation.
@@ -176,6 +178,10 @@ async fn try_batch(db: &PgPool, ttl: f64, msgs: &[NewMessage]) -> Result<Vec<Sen
                 outcomes[i] = Some(SendReply::AccountNotFound);
                 false
             }
+            Some(a) if msgs[i].test_key && !a.sandbox => {
+                outcomes[i] = Some(SendReply::TestKeyOnLiveAccount);
+                false
+            }
             Some(a) if a.status != "active" => {
                 outcomes[i] =
                     Some(SendReply::AccountNotActive { status: a.status.clone(), reason: a.status_reason.clone() });
@@ -269,7 +275,8 @@ async fn try_batch(db: &PgPool, ttl: f64, msgs: &[NewMessage]) -> Result<Vec<Sen
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(SendReply::Failed(sqlx::Error::RowNotFound))).collect())
 }
 
-/// Attempts a send job gets before its message fails as `instagram_unavailable`.
+/// Attempts a send job gets; after the last retryable failure the message fails with that
+/// failure's code (`retryable: true`).
 pub const SEND_MAX_ATTEMPTS: i32 = 15;
 
 fn replay_or_conflict(row: &messages::IdempotencyRow, hash: &[u8]) -> SendReply {
@@ -284,6 +291,7 @@ fn clone_rejection(r: &SendReply) -> SendReply {
     match r {
         SendReply::KeyReused => SendReply::KeyReused,
         SendReply::AccountNotFound => SendReply::AccountNotFound,
+        SendReply::TestKeyOnLiveAccount => SendReply::TestKeyOnLiveAccount,
         SendReply::AccountNotActive { status, reason } => {
             SendReply::AccountNotActive { status: status.clone(), reason: reason.clone() }
         }

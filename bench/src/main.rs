@@ -88,6 +88,10 @@ struct Args {
     /// Seconds of the live run.
     #[arg(long, default_value_t = 5)]
     live_duration: u64,
+    /// Experiment: serve phase A-C from a second in-process API whose group-commit outbox runs
+    /// this many committer tasks (the API's built-in value is used when absent).
+    #[arg(long)]
+    committers: Option<usize>,
     /// Historical messages (delivered, with history and idempotency records) written before the
     /// run, then `vacuum analyze`: the planner sees realistic tables instead of empty ones.
     #[arg(long, default_value_t = 100_000)]
@@ -365,7 +369,7 @@ fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 /// Every process's (category, utime + stime ticks).
-fn process_ticks(own_pid: u32) -> HashMap<u32, (&'static str, u64)> {
+fn process_ticks(own_pid: u32, db_name: &str) -> HashMap<u32, (&'static str, u64)> {
     let mut out = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else { return out };
     for e in dir.flatten() {
@@ -380,7 +384,13 @@ fn process_ticks(own_pid: u32) -> HashMap<u32, (&'static str, u64)> {
         let cat = if pid == own_pid {
             "bench process (API + clients + fakes + worker)"
         } else if comm == "postgres" {
-            "postgres"
+            // The process title names the database of a backend.
+            let title = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&title).contains(db_name) {
+                "postgres (bench db backends)"
+            } else {
+                "postgres (other: wal writer, checkpointer, other databases)"
+            }
         } else if comm == "pgbench" {
             "pgbench"
         } else if comm.starts_with("redis-server") {
@@ -401,20 +411,21 @@ struct CpuSampler {
 }
 
 impl CpuSampler {
-    fn start() -> Self {
+    fn start(db_name: &str) -> Self {
         let stop = CancellationToken::new();
         let s = stop.clone();
+        let db_name = db_name.to_owned();
         let task = tokio::task::spawn_blocking(move || {
             let own = std::process::id();
             let m0 = machine_ticks();
-            let mut last = process_ticks(own);
+            let mut last = process_ticks(own, &db_name);
             let mut used: BTreeMap<&'static str, u64> = BTreeMap::new();
             loop {
                 let stopped = s.is_cancelled();
                 if !stopped {
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                let now = process_ticks(own);
+                let now = process_ticks(own, &db_name);
                 for (pid, (cat, t)) in &now {
                     let before = last.get(pid).map_or(0, |(_, b)| *b);
                     *used.entry(cat).or_default() += t.saturating_sub(before);
@@ -519,7 +530,8 @@ async fn run_pgbench(
     let path = std::env::temp_dir().join(format!("router-bench-{}-{}.pgbench", std::process::id(), Uuid::new_v4()));
     std::fs::write(&path, script)?;
     let before = pg_counters(db).await;
-    let cpu = CpuSampler::start();
+    let db_name = db_url.rsplit('/').next().unwrap_or_default().to_owned();
+    let cpu = CpuSampler::start(&db_name);
     let out = tokio::process::Command::new("pgbench")
         .env("PGOPTIONS", "-c role=router_app")
         .args(["-n", "-M", "prepared", "--no-vacuum"])
@@ -646,6 +658,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     sqlx::query("vacuum analyze").execute(&app.db).await?;
 
+    let base = match args.committers {
+        None => app.base.clone(),
+        Some(n) => {
+            let mut state = app.state.clone();
+            state.outbox =
+                router_api::outbox::Outbox::start(state.db.clone(), state.config.idempotency_ttl.as_secs_f64(), n);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let base = format!("http://{}", listener.local_addr()?);
+            tokio::spawn(router_api::serve(state, listener, app.cancel.clone()));
+            base
+        }
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients.max(64))
         .tcp_nodelay(true)
@@ -653,7 +677,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     let target = Target {
         client,
-        url: format!("{}/api/v1/messages/send", app.base),
+        url: format!("{base}/api/v1/messages/send"),
         key,
         account_id: account_id.to_string(),
         recipients: args.recipients,
@@ -696,7 +720,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = writeln!(
         report,
         "Settings: --clients {clients} --duration {} --warmup {} --messages {} --recipients {} --db-connections {} \
-         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {}\n",
+         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {} --seed-messages {}{}\n",
         args.duration,
         args.warmup,
         args.messages,
@@ -706,7 +730,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.runners,
         args.live_rate,
         args.live_duration,
-        args.log
+        args.log,
+        args.seed_messages,
+        args.committers.map_or_else(String::new, |n| format!(" --committers {n}"))
     );
 
     // ---------------------------------------------------------------- Phase A: the API.
@@ -721,11 +747,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let wall_from = OffsetDateTime::now_utc() + Duration::from_secs(args.warmup);
         let stats = {
             let db = app.db.clone();
+            let db_name = app.test_db.name.clone();
             let warm = Duration::from_secs(args.warmup);
             // Counters sampled at the window's start, concurrently with the load.
             tokio::spawn(async move {
                 tokio::time::sleep(warm).await;
-                (pg_counters(&db).await, CpuSampler::start())
+                (pg_counters(&db).await, CpuSampler::start(&db_name))
             })
         };
         let mut load = closed_loop(&target, clients, measure_from, end).await;
@@ -875,7 +902,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
         let cancel = CancellationToken::new();
         eprintln!("phase C: draining {queued} messages with {} runner(s)…", args.runners);
-        let cpu = CpuSampler::start();
+        let cpu = CpuSampler::start(&app.test_db.name);
         let started = Instant::now();
         let mut runners = Vec::new();
         for _ in 0..args.runners {

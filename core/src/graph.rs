@@ -75,7 +75,9 @@ impl GraphError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Timeout | Self::Transport(_) => ErrorClass::Retryable,
-            Self::Decode { status } if *status >= 500 || *status == 429 => ErrorClass::Retryable,
+            // A bare 429 (no Graph error body) is still Meta throttling us.
+            Self::Decode { status: 429 } => ErrorClass::Throttled { min_wait: None },
+            Self::Decode { status } if *status >= 500 => ErrorClass::Retryable,
             Self::Decode { .. } => ErrorClass::Permanent,
             Self::Api { http_status, body, usage } => {
                 // 1/1357046: Meta says the message may have been sent anyway. Retrying could

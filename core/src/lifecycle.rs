@@ -120,20 +120,27 @@ pub async fn erase_contact(
     account_id: Uuid,
     igsid: &str,
 ) -> Result<ErasureReport, sqlx::Error> {
-    let cancelled: i64 = sqlx::query_scalar(
+    // Pending sends to the contact are cancelled (and the CRM told, as for any failure).
+    let cancelled: Vec<crate::db::messages::StatusRow> = sqlx::query_as(
         r"with upd as (
               update outbound_messages set status = 'failed', failed_at = now(), error_code = 'contact_erased',
                      error_message = 'the contact''s data was erased before the message was sent', error_retryable = false
                where account_id = $1 and recipient_id = $2 and status = 'pending'
-              returning merchant_id, message_id
+              returning message_id, merchant_id, account_id, recipient_id, status, instagram_message_id, error_code,
+                        error_message, error_retryable, attempts, null::jsonb as metadata, created_at, updated_at
           ), ev as (insert into message_events (merchant_id, message_id, status, detail)
                     select merchant_id, message_id, 'failed', jsonb_build_object('code', 'contact_erased') from upd)
-          select count(*) from upd",
+          select * from upd",
     )
     .bind(account_id)
     .bind(igsid)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let events: Vec<_> = cancelled
+        .iter()
+        .map(|r| crate::webhooks::status_event(r, crate::domain::events::MESSAGE_FAILED, "failed"))
+        .collect();
+    crate::webhooks::enqueue_events(conn, &events).await?;
     let outbound = sqlx::query(
         r"update outbound_messages
              set message_text = null, attachment = null, quick_replies = null, metadata = null, content_erased_at = now()
@@ -170,7 +177,7 @@ pub async fn erase_contact(
     // Jobs of cancelled messages finish as no-ops (the message is no longer pending).
     Ok(ErasureReport {
         outbound_messages: outbound,
-        cancelled_messages: cancelled as u64,
+        cancelled_messages: cancelled.len() as u64,
         inbound_events: inbound,
         webhook_deliveries: deliveries,
     })

@@ -118,7 +118,7 @@ mod tests {
     fn the_s256_challenge_matches_rfc_7636_appendix_b() {
         assert_eq!(
             super::challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEXTJgvYqVLpJ-EO7VXrY-9sm5_9GM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

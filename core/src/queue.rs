@@ -282,7 +282,7 @@ pub async fn wake_account_jobs(conn: &mut PgConnection, account_id: Uuid) -> Res
     let r = sqlx::query(
         r"with woken as (
               update jobs set run_at = now(), updated_at = now()
-               where account_id = $1 and state = 'available' and run_at > now()
+               where account_id = $1 and kind = 'message.send' and state = 'available' and run_at > now()
               returning 1
           )
           select count(*) from woken, (select pg_notify($2, '')) n",
@@ -309,13 +309,20 @@ pub struct KindStats {
 /// # Errors
 /// Postgres errors.
 pub async fn stats(pool: &PgPool) -> Result<Vec<KindStats>, sqlx::Error> {
+    // "Runnable" counts only jobs a worker could claim now: due, and first of their ordering key
+    // (a job waiting behind a retrying conversation head is scheduled work, not a stalled queue).
     sqlx::query_as(
-        r"select kind, count(*) as depth,
-                 count(*) filter (where state = 'available' and run_at <= now()) as runnable,
-                 count(*) filter (where state = 'running') as running,
-                 coalesce(extract(epoch from now() - min(run_at) filter (where state = 'available' and run_at <= now())), 0)::float8
+        r"select j.kind, count(*) as depth,
+                 count(*) filter (where j.state = 'available' and j.run_at <= now() and h.head) as runnable,
+                 count(*) filter (where j.state = 'running') as running,
+                 coalesce(extract(epoch from now() - min(j.run_at) filter (where j.state = 'available' and j.run_at <= now() and h.head)), 0)::float8
                      as oldest_runnable_secs
-            from jobs group by kind",
+            from jobs j
+            cross join lateral (
+                select j.ordering_key is null
+                       or not exists (select 1 from jobs p where p.ordering_key = j.ordering_key and p.job_id < j.job_id) as head
+            ) h
+           group by j.kind",
     )
     .fetch_all(pool)
     .await

@@ -169,7 +169,8 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Fixed-window counter for API keys (requests per minute). Returns the wait when over.
+    /// Per-API-key limit (requests per minute), on the same sliding-window log. Returns the wait
+    /// when over.
     ///
     /// # Errors
     /// Redis unreachable.

@@ -77,6 +77,8 @@ fn describe() {
     describe_gauge!("router_queue_oldest_job_age_seconds", "Age of the oldest runnable job by kind.");
     describe_gauge!("router_dlq_size", "Webhook deliveries in the DLQ.");
     describe_gauge!("router_webhook_circuits_open", "CRM endpoints whose circuit is open.");
+    describe_counter!("router_webhook_endpoints_disabled_total", "CRM endpoints disabled after answering 410 Gone.");
+    describe_gauge!("router_dead_jobs", "Jobs in dead_jobs (exhausted attempts or unknown kinds), by kind.");
     describe_counter!("router_jobs_total", "Jobs run by kind and outcome.");
     describe_counter!("router_inbound_events_total", "Instagram webhook events by kind and result.");
     describe_counter!("router_inbound_signature_failures_total", "Instagram webhook POSTs with a bad signature.");

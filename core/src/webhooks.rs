@@ -13,7 +13,7 @@
 //! `event_id` is deterministic per cause (`msg:{id}:sent`, the inbound event id…), and
 //! `UNIQUE (merchant_id, event_id)` makes enqueueing idempotent when a job re-runs.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -151,4 +151,30 @@ pub fn sign(current: &str, previous: Option<&str>, webhook_id: &str, timestamp: 
 #[must_use]
 pub fn webhook_id(delivery_id: Uuid) -> String {
     format!("msg_{}", delivery_id.simple())
+}
+
+/// A `DeliveryStatusWebhook` (seed §4) for a status row.
+#[must_use]
+pub fn status_event(row: &crate::db::messages::StatusRow, event_type: &'static str, status: &str) -> CrmEvent {
+    let error = row
+        .error_code
+        .as_ref()
+        .map(|c| json!({"code": c, "message": row.error_message, "retryable": row.error_retryable.unwrap_or(false)}));
+    CrmEvent {
+        merchant_id: row.merchant_id,
+        account_id: row.account_id,
+        event_type,
+        event_id: format!("msg:{}:{status}", row.message_id),
+        data: json!({
+            "message_id": row.message_id,
+            "account_id": row.account_id,
+            "recipient_id": row.recipient_id,
+            "status": status,
+            "timestamp": rfc3339(row.updated_at),
+            "instagram_message_id": row.instagram_message_id,
+            "error": error,
+            "metadata": row.metadata,
+        }),
+        conversation: Some(row.recipient_id.clone()),
+    }
 }

@@ -36,5 +36,11 @@ pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
         .fetch_one(db)
         .await?;
     metrics::gauge!("router_webhook_circuits_open").set(open as f64);
+    let dead: Vec<(String, i64)> =
+        sqlx::query_as("select kind, count(*) from dead_jobs group by kind").fetch_all(db).await?;
+    for kind in [queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK, queue::kinds::MAINTENANCE] {
+        let n = dead.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+        metrics::gauge!("router_dead_jobs", "kind" => kind).set(n as f64);
+    }
     Ok(())
 }

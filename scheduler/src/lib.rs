@@ -3,7 +3,9 @@
 //! tokio-cron-scheduler fires on every replica, so a tick never does work itself when the work
 //! must happen once: it enqueues a `maintenance` job keyed by its time slot
 //! (`cron:{task}:{slot}`, unique), and N replicas produce one job. Gauges (queue depth, oldest job
-//! age, DLQ size) are cheap reads and are refreshed by whichever replica holds leadership.
+//! age, DLQ size, open circuits, dead jobs) are cheap reads that every replica refreshes for its
+//! own `/metrics` (dashboards take the max over replicas). Expired job leases need no task: the
+//! claim query itself takes over a job whose lease ran out.
 //!
 //! # Layout
 //! - [`schedule`]: the task table and the tick → enqueue logic.

@@ -51,11 +51,24 @@ pub async fn tick(ctx: &SchedulerContext, task: &str, period: Duration) -> Resul
         return Ok(None);
     }
     let slot = slot(OffsetDateTime::now_utc(), period);
+    let mut tx = ctx.db.begin().await?;
+    // The slot is claimed in the same transaction as the job: a slot whose job already ran (and
+    // was deleted) is not enqueued again by a later tick or another replica.
+    let claimed = sqlx::query("insert into cron_slots (task, slot) values ($1, $2) on conflict do nothing")
+        .bind(task)
+        .bind(slot)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if claimed == 0 {
+        return Ok(None);
+    }
     let mut job = NewJob::new(queue::kinds::MAINTENANCE, serde_json::json!({"task": task, "slot": slot}));
     job.unique_key = Some(format!("cron:{task}:{slot}"));
     job.max_attempts = 5;
-    let mut conn = ctx.db.acquire().await?;
-    queue::enqueue(&mut conn, job).await
+    let id = queue::enqueue(&mut tx, job).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Starts the cron scheduler (ticks + gauges) and runs until `cancel`.

@@ -211,7 +211,8 @@ async fn create_account(
 
     let sandbox = auth.environment == KeyEnvironment::Test;
     let token = SecretString::from(req.access_token.trim().to_owned());
-    let me = check_token(graph_for(&s, sandbox)?, &token).await?;
+    let graph = graph_for(&s, sandbox)?;
+    let me = check_token(graph, &token).await?;
     if let Some(uid) = &me.user_id
         && uid != ig_id
     {
@@ -259,6 +260,11 @@ async fn create_account(
     let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
     tx.commit().await?;
     tracing::info!(account.id = %account_id, "account connected");
+    // Ask Meta to deliver this account's messaging webhooks to the app (as OAuth does). A failure
+    // does not undo the connection: the token is valid, and the subscription can be repeated.
+    if let Err(e) = graph.subscribe_app(&token, crate::routes::oauth::SUBSCRIBED_FIELDS).await {
+        tracing::warn!(error = %e, account.id = %account_id, "subscribing the app to the account's webhooks failed");
+    }
     Ok((StatusCode::CREATED, AppJson(row.into())))
 }
 
@@ -366,11 +372,33 @@ async fn update_account(
         },
     )
     .await?;
-    if let Some(secret) = &req.webhook_secret {
+    if current.endpoint_id.is_none() {
+        // No CRM endpoint yet (e.g. connected through OAuth without one): URL and secret create it.
+        match (&req.crm_webhook_url, &req.webhook_secret) {
+            (Some(url), Some(secret)) => {
+                accounts::upsert_endpoint(
+                    &mut tx,
+                    merchant_id,
+                    account_id,
+                    url,
+                    &keyring.encrypt(secret),
+                    event_types.as_deref(),
+                )
+                .await?;
+            }
+            (None, None) if req.event_types.is_none() => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "crm_webhook_url",
+                    "this account has no CRM endpoint yet: give crm_webhook_url and webhook_secret together",
+                ));
+            }
+        }
+    } else if let Some(secret) = &req.webhook_secret {
         let until = OffsetDateTime::now_utc() + s.config.webhook_secret_overlap;
         accounts::rotate_endpoint_secret(&mut tx, account_id, &keyring.encrypt(secret), until).await?;
     }
-    if req.crm_webhook_url.is_some() || req.event_types.is_some() {
+    if current.endpoint_id.is_some() && (req.crm_webhook_url.is_some() || req.event_types.is_some()) {
         accounts::update_endpoint(
             &mut tx,
             account_id,

@@ -219,6 +219,7 @@ async fn send_message(
         api_key_id: auth.key_id,
         created_at,
         parts_total,
+        test_key: auth.environment == router_core::crypto::KeyEnvironment::Test,
         response_body: serde_json::to_value(&response).unwrap_or_default(),
     };
     match s.outbox.submit(new).await {
@@ -234,6 +235,10 @@ async fn send_message(
             message: "this idempotency key was used with a different request body".into(),
         }),
         SendReply::AccountNotFound => Err(ApiError::NotFound("account")),
+        SendReply::TestKeyOnLiveAccount => Err(ApiError::Forbidden(
+            "router_test_ keys only send through sandbox accounts (connected with a test key); use a router_live_ key"
+                .into(),
+        )),
         SendReply::AccountNotActive { status, reason } => Err(ApiError::Validation {
             code: "account_not_active",
             message: format!("the account is {status}; it cannot send until it is active again"),

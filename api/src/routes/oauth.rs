@@ -272,6 +272,22 @@ async fn callback(
     let keyring = &s.config.keyring;
     let token_enc = keyring.encrypt(long.access_token.expose_secret());
     let mut tx = db::begin_merchant_tx(&s.db, pending.merchant_id).await?;
+    // A sandbox onboarding must not take over a live account, nor the reverse.
+    let live_row: Option<bool> = sqlx::query_scalar(
+        "select sandbox from accounts where merchant_id = $1 and instagram_account_id = $2 and deleted_at is null",
+    )
+    .bind(pending.merchant_id)
+    .bind(&ig_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if live_row.is_some_and(|sandbox| sandbox != pending.sandbox) {
+        return fail(
+            &headers,
+            "environment_mismatch",
+            "this Instagram account is connected in the other environment (live vs sandbox); use a key of that environment",
+            redirect,
+        );
+    }
     let account_id = accounts::upsert_account(
         &mut tx,
         &accounts::NewAccount {
@@ -289,8 +305,17 @@ async fn callback(
     .await?
     .ok_or(ApiError::Internal(anyhow::anyhow!("account upsert returned nothing")))?;
     if let (Some(url), Some(secret)) = (&pending.crm_webhook_url, &pending.webhook_secret) {
-        accounts::upsert_endpoint(&mut tx, pending.merchant_id, account_id, url, &keyring.encrypt(secret), None)
-            .await?;
+        let existing = accounts::find_account(&mut tx, account_id).await?.and_then(|a| a.endpoint_id);
+        if existing.is_some() {
+            // Re-connecting an account that already has an endpoint: the new secret signs next
+            // to the old one for the overlap period, the event filter is kept.
+            let until = OffsetDateTime::now_utc() + s.config.webhook_secret_overlap;
+            accounts::rotate_endpoint_secret(&mut tx, account_id, &keyring.encrypt(secret), until).await?;
+            accounts::update_endpoint(&mut tx, account_id, Some(url), None).await?;
+        } else {
+            accounts::upsert_endpoint(&mut tx, pending.merchant_id, account_id, url, &keyring.encrypt(secret), None)
+                .await?;
+        }
     }
     // A re-authentication resumes sends that waited for a valid token.
     router_core::queue::wake_account_jobs(&mut tx, account_id).await?;

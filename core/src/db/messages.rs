@@ -44,6 +44,7 @@ pub struct SendAccountRow {
     pub status: String,
     pub status_reason: Option<String>,
     pub deleted_at: Option<OffsetDateTime>,
+    pub sandbox: bool,
 }
 
 /// Accounts visible in the current context among `ids`.
@@ -51,10 +52,12 @@ pub struct SendAccountRow {
 /// # Errors
 /// Postgres errors.
 pub async fn find_send_accounts(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<SendAccountRow>, sqlx::Error> {
-    sqlx::query_as("select account_id, status, status_reason, deleted_at from accounts where account_id = any($1)")
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await
+    sqlx::query_as(
+        "select account_id, status, status_reason, deleted_at, sandbox from accounts where account_id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// A conversation's messaging window.
@@ -104,6 +107,8 @@ pub struct NewMessage {
     pub api_key_id: Uuid,
     pub created_at: OffsetDateTime,
     pub parts_total: i32,
+    /// Sent with a `router_test_` key (may only use sandbox accounts). Not stored.
+    pub test_key: bool,
     /// The 202 body, stored for idempotent replays.
     pub response_body: Value,
 }

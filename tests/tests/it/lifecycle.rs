@@ -476,6 +476,11 @@ async fn erasing_a_contact_removes_message_content_but_keeps_ids_and_statuses() 
     assert_eq!(app.status_of(&key, &sent).await["status"], "delivered", "statuses are kept");
     let st = app.status_of(&key, &pending).await;
     assert_eq!((st["status"].as_str(), st["error"]["code"].as_str()), (Some("failed"), Some("contact_erased")));
+    let failed: i64 = sqlx::query_scalar("select count(*) from webhook_deliveries where event_type = 'message.failed'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(failed, 1, "the CRM hears about the cancelled message");
     // The cancelled message's job ends without sending.
     app.sender().run_until_idle().await.unwrap();
     assert_eq!(app.graph.sent().len(), 1);
@@ -527,4 +532,60 @@ async fn the_retention_job_erases_content_older_than_the_configured_days() {
     .unwrap();
     assert!(!dump.contains("old secret text") && !dump.contains("old outbound text"), "{dump}");
     assert!(dump.contains("fresh text"), "recent content is kept");
+}
+
+#[tokio::test]
+async fn a_periodic_task_runs_once_per_slot_even_after_its_job_finished() {
+    let app = TestApp::spawn().await;
+    let leadership = router_scheduler::leader::Leadership::default();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(leadership.clone().run(app.config.database_url.clone(), Duration::from_millis(100), cancel.clone()));
+    while !leadership.is_leader() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ctx = router_scheduler::schedule::SchedulerContext {
+        db: app.db.clone(),
+        config: Arc::new(app.config.clone()),
+        leadership,
+    };
+    let period = Duration::from_secs(3600);
+    assert!(router_scheduler::schedule::tick(&ctx, "retention", period).await.unwrap().is_some());
+    app.worker().with_kinds(&[kinds::MAINTENANCE]).run_until_idle().await.unwrap();
+    let left: i64 = sqlx::query_scalar("select count(*) from jobs").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0, "the job ran and was deleted");
+    // Later ticks of the same hour do nothing.
+    assert!(router_scheduler::schedule::tick(&ctx, "retention", period).await.unwrap().is_none());
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn an_account_connected_without_an_endpoint_gets_one_with_put_and_reconnecting_rotates_the_secret() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    app.graph.set_sandbox_account(IG, "acme_shop");
+    let start = app.get("/api/v1/oauth/instagram/start", &key).await;
+    let r = get_json(&app, &authorize(&app, start.json["authorize_url"].as_str().unwrap()).await).await;
+    let id = r.json["account_id"].as_str().unwrap().to_owned();
+    let acct = app.get(&format!("/api/v1/accounts/{id}"), &key).await;
+    assert!(acct.json["crm_webhook_url"].is_null());
+    app.put(&format!("/api/v1/accounts/{id}"), &key, &json!({"crm_webhook_url": app.crm.url("late")}))
+        .await
+        .assert_error(422, "validation_failed");
+    let r = app
+        .put(
+            &format!("/api/v1/accounts/{id}"),
+            &key,
+            &json!({"crm_webhook_url": app.crm.url("late"), "webhook_secret": SECRET}),
+        )
+        .await;
+    assert_eq!(r.json["webhook_status"], "active", "{}", r.text);
+    assert_eq!(r.json["crm_webhook_url"], app.crm.url("late"));
+
+    // Re-running OAuth with a URL keeps the old secret signing during the overlap.
+    let start = app.get(&format!("/api/v1/oauth/instagram/start?crm_webhook_url={}", app.crm.url("late")), &key).await;
+    let r = get_json(&app, &authorize(&app, start.json["authorize_url"].as_str().unwrap()).await).await;
+    assert_eq!(r.json["account_id"], id.as_str(), "the same account, re-authenticated");
+    let prev: Option<String> =
+        sqlx::query_scalar("select previous_secret_enc from webhook_endpoints").fetch_one(&app.db).await.unwrap();
+    assert_eq!(app.config.keyring.decrypt(&prev.unwrap()).unwrap().expose_secret(), SECRET);
 }

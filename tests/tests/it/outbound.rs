@@ -335,6 +335,7 @@ async fn a_retried_first_message_keeps_its_conversation_in_order_without_holding
     s.app.open_window(&s.account_id, other, OffsetDateTime::now_utc()).await;
     s.app.graph.script(Endpoint::Send, Scripted::code(2, None), 1);
     let first = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "first").await);
+    s.app.sender().run_until_idle().await.unwrap(); // fails once; its retry is scheduled
     let second = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "second").await);
     let third = id(&s.app.send_text(&s.key, &s.account_id, other, "other conversation").await);
 
@@ -638,4 +639,84 @@ async fn postgres_going_away_turns_into_503_with_retry_after_and_the_api_recover
         .await
         .unwrap();
     assert_eq!(texts, ["before", "after"]);
+}
+
+#[tokio::test]
+async fn a_worker_rides_out_a_postgres_outage_and_sends_once_it_is_back() {
+    let (app, proxy) = TestApp::spawn_with_pg_proxy().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (account, _) = app.connect_account(&key, IG, "acme", SECRET).await;
+    let account_id = account["account_id"].as_str().unwrap().to_owned();
+    app.open_window(&account_id, CUSTOMER, OffsetDateTime::now_utc()).await;
+    // A worker whose database connections go through the proxy too.
+    let url = app.config.database_app_url.clone();
+    let pool = router_core::db::connect_owner_pool(&url, 5).await.unwrap();
+    let ctx =
+        router_worker::jobs::JobContext::new(pool, std::sync::Arc::new(app.config.clone()), app.state.limiter.clone());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(router_worker::runner::Runner::new(std::sync::Arc::new(ctx)).run(cancel.clone()));
+
+    proxy.stop();
+    // Written while the worker cannot reach Postgres (directly, as the API would after failover).
+    let mid = {
+        let r = app.send_text(&key, &account_id, CUSTOMER, "queued during the outage").await;
+        assert_eq!(r.status, 503, "the API is cut off too: {}", r.text);
+        proxy.resume().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = app.send_text(&key, &account_id, CUSTOMER, "after the outage").await;
+            if r.status == 202 {
+                break id(&r);
+            }
+            assert!(tokio::time::Instant::now() < deadline, "API did not recover");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while app.status_of(&key, &mid).await["status"] != "delivered" {
+        assert!(tokio::time::Instant::now() < deadline, "the worker did not resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!worker.is_finished(), "the worker survived the outage");
+    cancel.cancel();
+    worker.await.unwrap();
+    assert_eq!(app.graph.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn test_keys_never_send_through_live_accounts_and_api_keys_are_rate_limited() {
+    let s = setup_with(|v| {
+        v.insert("API_RATE_LIMIT_PER_MINUTE".into(), "8".into());
+    })
+    .await;
+    let merchant: uuid::Uuid =
+        sqlx::query_scalar("select merchant_id from accounts").fetch_one(&s.app.db).await.unwrap();
+    let r = s
+        .app
+        .post(
+            &format!("/api/v1/admin/merchants/{merchant}/api-keys"),
+            &s.app.admin_key,
+            &json!({"name": "sandbox", "scopes": ["messages:send"], "environment": "test"}),
+        )
+        .await;
+    let test_key = r.json["key"].as_str().unwrap().to_owned();
+    let r = s.app.send_text(&test_key, &s.account_id, CUSTOMER, "from a test key").await;
+    r.assert_error(403, "forbidden");
+    assert!(r.json["message"].as_str().unwrap().contains("sandbox"));
+
+    // The live key has 8 requests a minute; it already used some in setup.
+    let mut last = None;
+    for _ in 0..10 {
+        let r = s.app.get("/api/v1/accounts", &s.key).await;
+        if r.status == 429 {
+            last = Some(r);
+            break;
+        }
+    }
+    let r = last.expect("the key was never limited");
+    r.assert_error(429, "rate_limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Another key of the same merchant has its own budget.
+    assert_eq!(s.app.post("/api/v1/messages/send", &test_key, &json!({})).await.status, 400);
 }

@@ -53,16 +53,22 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
         tasks::IDEMPOTENCY_CLEANUP => {
             let mut total = 0;
             loop {
-                let n = sqlx::query(
-                    r"delete from idempotency_keys where ctid in (
-                          select ctid from idempotency_keys where expires_at < now() limit $1 for update skip locked)",
+                let n: i64 = sqlx::query_scalar(
+                    r"with k as (
+                          delete from idempotency_keys where ctid in (
+                              select ctid from idempotency_keys where expires_at < now() limit $1 for update skip locked)
+                          returning 1),
+                      c as (
+                          delete from cron_slots where ctid in (
+                              select ctid from cron_slots where created_at < now() - interval '7 days' limit $1)
+                          returning 1)
+                      select (select count(*) from k) + (select count(*) from c)",
                 )
                 .bind(BATCH)
-                .execute(&ctx.db)
-                .await?
-                .rows_affected();
-                total += n;
-                if n < BATCH as u64 {
+                .fetch_one(&ctx.db)
+                .await?;
+                total += n as u64;
+                if n < BATCH {
                     break;
                 }
             }

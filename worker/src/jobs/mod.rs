@@ -116,7 +116,12 @@ impl Outcome {
 /// Unexpected failures (database down…): the runner retries with backoff.
 pub async fn run(ctx: &JobContext, job: ClaimedJob) -> anyhow::Result<Outcome> {
     match job.kind.as_str() {
-        queue::kinds::SEND_MESSAGE => send_message::run(ctx, &job).await,
+        queue::kinds::SEND_MESSAGE => match send_message::run(ctx, &job).await {
+            // Unexpected errors on the last attempt: fail the message visibly instead of leaving
+            // it pending with its job dead-lettered.
+            Err(e) if job.attempts >= job.max_attempts => send_message::give_up(ctx, &job, &e).await,
+            other => other,
+        },
         queue::kinds::DELIVER_WEBHOOK => deliver_webhook::run(ctx, &job).await,
         queue::kinds::MAINTENANCE => maintenance::run(ctx, &job).await,
         other => Ok(Outcome::Dead { error: format!("unknown job kind {other:?}") }),

@@ -20,12 +20,12 @@
 
 use std::time::Duration;
 
-use router_core::db::messages::{self, SendRow, StatusRow};
+use router_core::db::messages::{self, SendRow};
 use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, events, split_text};
 use router_core::graph::{ErrorClass, GraphError, Usage};
 use router_core::queue::{self, ClaimedJob};
 use router_core::redis::{Admission, Lane};
-use router_core::webhooks::{self, CrmEvent};
+use router_core::webhooks::{self, status_event};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -271,28 +271,29 @@ async fn disable_account(ctx: &JobContext, msg: &SendRow, code: &str) -> anyhow:
     Ok(())
 }
 
-/// A `DeliveryStatusWebhook` (seed §4) for a status row.
-#[must_use]
-pub fn status_event(row: &StatusRow, event_type: &'static str, status: &str) -> CrmEvent {
-    let error = row
-        .error_code
-        .as_ref()
-        .map(|c| json!({"code": c, "message": row.error_message, "retryable": row.error_retryable.unwrap_or(false)}));
-    CrmEvent {
-        merchant_id: row.merchant_id,
-        account_id: row.account_id,
-        event_type,
-        event_id: format!("msg:{}:{status}", row.message_id),
-        data: json!({
-            "message_id": row.message_id,
-            "account_id": row.account_id,
-            "recipient_id": row.recipient_id,
-            "status": status,
-            "timestamp": webhooks::rfc3339(row.updated_at),
-            "instagram_message_id": row.instagram_message_id,
-            "error": error,
-            "metadata": row.metadata,
-        }),
-        conversation: Some(row.recipient_id.clone()),
+/// The last attempt ended in an unexpected error (database, decryption…): the message fails with
+/// `internal_error` (retryable) so the CRM hears `message.failed` rather than nothing.
+///
+/// # Errors
+/// Database failures.
+pub async fn give_up(ctx: &JobContext, job: &ClaimedJob, e: &anyhow::Error) -> anyhow::Result<Outcome> {
+    tracing::error!(error = ?e, "send failed on its last attempt");
+    let message_id: Uuid = serde_json::from_value(job.payload.get("message_id").cloned().unwrap_or(Value::Null))?;
+    let mut tx = ctx.db.begin().await?;
+    if let Some(row) = messages::mark_failed(
+        &mut tx,
+        message_id,
+        job.attempts,
+        "internal_error",
+        "the router could not complete the send; retry with a new request",
+        true,
+    )
+    .await?
+    {
+        webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
     }
+    queue::complete(&mut tx, job.job_id, job.lock_token).await?;
+    tx.commit().await?;
+    metrics::counter!("router_messages_failed_total", "reason" => "internal_error").increment(1);
+    Ok(Outcome::Done)
 }
