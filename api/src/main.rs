@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let _sentry = router_core::telemetry::init_sentry(&config, "router-api");
     router_core::telemetry::init_tracing(config.log_format, "info,router_api=info,router_core=info,sqlx=warn");
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,

@@ -94,3 +94,67 @@ fn create_admin_key_prints_a_working_key_once() {
     let salt = secrecy::SecretString::from(env["API_KEY_SALT"].clone());
     assert_eq!(stored.0, router_core::crypto::hash_api_key(&salt, &key).to_vec());
 }
+
+/// A loopback stand-in for Sentry's ingestion endpoint: records every request body.
+fn fake_sentry() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Read headers, then the body by Content-Length.
+            loop {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            s.lock().unwrap().push(String::from_utf8_lossy(&buf).to_string());
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn errors_are_reported_to_sentry_when_a_dsn_is_set() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(create_test_database());
+    let (sentry_port, seen) = fake_sentry();
+    let mut env = dev_env(&db);
+    env.insert("SENTRY_DSN", format!("http://publickey@127.0.0.1:{sentry_port}/42"));
+    env.insert("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()));
+    env.insert("PORT", free_port().to_string());
+    let out = spawn(BIN, &["serve"], &env).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let got = seen.lock().unwrap().clone();
+    let envelope =
+        got.iter().find(|r| r.starts_with("POST /api/42/envelope/")).unwrap_or_else(|| panic!("no envelope: {got:?}"));
+    assert!(envelope.contains("router-api failed"), "{envelope}");
+    assert!(envelope.contains("publickey"), "authenticated with the DSN's key");
+    // A malformed DSN is a configuration error.
+    env.insert("SENTRY_DSN", "not a dsn".into());
+    let out = spawn(BIN, &["serve"], &env).wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SENTRY_DSN:"));
+}

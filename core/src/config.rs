@@ -128,7 +128,7 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
-    /// `SENTRY_DSN`: when set, errors are reported there (see docs/RUNBOOK.md).
+    /// `SENTRY_DSN`: when set, error-level log events are reported to Sentry.
     pub sentry_dsn: Option<SecretString>,
     /// `MAX_BODY_BYTES` (default 262144): larger request bodies get 413.
     pub max_body_bytes: usize,
@@ -423,6 +423,14 @@ impl Config {
             }
         };
         let sentry_dsn = r.raw("SENTRY_DSN").map(SecretString::from);
+        if let Some(dsn) = &sentry_dsn {
+            let ok = Url::parse(dsn.expose_secret()).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && !u.username().is_empty() && u.host().is_some()
+            });
+            if !ok {
+                r.problem("SENTRY_DSN", "must be a Sentry DSN like https://<key>@<host>/<project>");
+            }
+        }
 
         let max_body_bytes = r.number("MAX_BODY_BYTES", 262_144usize, 1024, 64 * 1024 * 1024);
         let graph_timeout = Duration::from_secs(r.number("GRAPH_TIMEOUT_SECS", 10u64, 1, 120));

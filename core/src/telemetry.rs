@@ -17,7 +17,8 @@ use crate::config::LogFormat;
 /// Installs the global tracing subscriber (once; later calls are ignored).
 pub fn init_tracing(format: LogFormat, default_filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let registry = tracing_subscriber::registry().with(filter);
+    // Errors also go to Sentry when SENTRY_DSN is set (no-op otherwise); warnings become breadcrumbs.
+    let registry = tracing_subscriber::registry().with(filter).with(sentry::integrations::tracing::layer());
     let _ = match format {
         LogFormat::Json => registry.with(json_layer(std::io::stdout)).try_init(),
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
@@ -37,6 +38,26 @@ where
         .with_current_span(true)
         .with_span_list(true)
         .with_writer(writer)
+}
+
+/// Starts Sentry error reporting when `SENTRY_DSN` is set. Keep the guard alive for the process's
+/// lifetime: dropping it flushes pending events. Only what the logs hold is sent (no request
+/// bodies, no PII): error events with their fields and span context.
+#[must_use]
+pub fn init_sentry(config: &crate::config::Config, binary: &'static str) -> Option<sentry::ClientInitGuard> {
+    use secrecy::ExposeSecret;
+    let dsn = config.sentry_dsn.as_ref()?;
+    let guard = sentry::init((
+        dsn.expose_secret(),
+        sentry::ClientOptions {
+            release: Some(concat!("message-router@", env!("CARGO_PKG_VERSION")).into()),
+            environment: Some(if config.is_production() { "production" } else { "development" }.into()),
+            server_name: Some(binary.into()),
+            send_default_pii: false,
+            ..Default::default()
+        },
+    ));
+    Some(guard)
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let _sentry = router_core::telemetry::init_sentry(&config, "router-scheduler");
     router_core::telemetry::init_tracing(config.log_format, "info,router_scheduler=info,router_core=info,sqlx=warn");
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
