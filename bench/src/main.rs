@@ -403,11 +403,14 @@ fn process_ticks(own_pid: u32, db_name: &str) -> HashMap<u32, (&'static str, u64
     out
 }
 
+/// Share of the machine (%) other processes may use before a phase is flagged as disturbed.
+const OTHER_LOAD_LIMIT: f64 = 8.0;
+
 /// Samples CPU use per process category while a phase runs (processes started during the phase
 /// count in full; those that exit lose at most one sampling interval).
 struct CpuSampler {
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<String>,
+    task: tokio::task::JoinHandle<(String, f64)>,
 }
 
 impl CpuSampler {
@@ -435,22 +438,30 @@ impl CpuSampler {
                     break;
                 }
             }
-            let (Some((b0, t0)), Some((b1, t1))) = (m0, machine_ticks()) else { return "n/a".to_owned() };
+            let (Some((b0, t0)), Some((b1, t1))) = (m0, machine_ticks()) else { return ("n/a".to_owned(), 0.0) };
             let total = (t1 - t0).max(1) as f64;
             let mut s = format!("machine {:.0} % busy", 100.0 * (b1 - b0) as f64 / total);
+            let other = 100.0 * used.get("other processes").copied().unwrap_or(0) as f64 / total;
             let mut parts: Vec<(&str, u64)> = used.into_iter().filter(|(_, v)| *v > 0).collect();
             parts.sort_by(|a, b| b.1.cmp(&a.1));
             for (i, (cat, v)) in parts.into_iter().enumerate() {
                 let _ = write!(s, "{} {cat} {:.0} %", if i == 0 { ":" } else { "," }, 100.0 * v as f64 / total);
             }
-            s
+            if other > OTHER_LOAD_LIMIT {
+                let _ = write!(s, " — DISTURBED: unrelated processes used {other:.0} % of the machine");
+            }
+            (s, other)
         });
         Self { stop, task }
     }
 
     async fn finish(self) -> String {
         self.stop.cancel();
-        self.task.await.unwrap_or_else(|_| "n/a".into())
+        let (s, other) = self.task.await.unwrap_or_else(|_| ("n/a".into(), 0.0));
+        if other > OTHER_LOAD_LIMIT {
+            eprintln!("warning: unrelated processes used {other:.0} % of the machine during this phase");
+        }
+        s
     }
 }
 

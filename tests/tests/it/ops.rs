@@ -258,3 +258,17 @@ async fn every_log_line_of_a_request_carries_its_correlation_id() {
     }
     assert!(inside >= 1);
 }
+
+#[test]
+fn the_dockerfile_copies_every_workspace_member() {
+    // No Docker engine runs in CI: this guards the dependency-cache layer, which must know every
+    // member's manifest or `cargo build` fails inside the image.
+    let manifest = read("Cargo.toml");
+    let members_line = manifest.lines().find(|l| l.starts_with("members")).unwrap();
+    let dockerfile = read("Dockerfile");
+    for member in members_line.split('"').skip(1).step_by(2) {
+        assert!(dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/Cargo.toml")), "Dockerfile lacks {member}/Cargo.toml");
+        assert!(dockerfile.contains(&format!("COPY {member} {member}")), "Dockerfile lacks the {member} sources");
+    }
+    assert!(dockerfile.contains("USER") && dockerfile.contains("HEALTHCHECK"), "non-root user and healthcheck");
+}
