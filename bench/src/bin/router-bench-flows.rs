@@ -66,7 +66,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 async fn spawn_app() -> TestApp {
     TestApp::spawn_with(|v| {
         v.insert("DATABASE_MAX_CONNECTIONS".into(), "40".into());
-        v.insert("API_RATE_LIMIT_PER_MINUTE".into(), "100000000".into());
+        v.insert("API_RATE_LIMIT_PER_MINUTE".into(), "10000000".into());
         v.insert("WORKER_CONCURRENCY".into(), "64".into());
         v.insert("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT".into(), "16".into());
         v.insert("WEBHOOK_RETRY_SCHEDULE".into(), "1,2,4,8,16".into());
@@ -162,14 +162,26 @@ async fn ingest(app: &TestApp, ig: &str, clients: usize, duration: Duration, per
                 let evs = (0..per_post)
                     .map(|j| {
                         let n = counter.fetch_add(1, Ordering::Relaxed);
-                        meta::text_message(&ig, &format!("{}", 5_000_000 + (n % 5000)), &format!("mid-{c}-{k}-{j}-{n}"), "Hello, is this available?", now)
+                        meta::text_message(
+                            &ig,
+                            &format!("{}", 5_000_000 + (n % 5000)),
+                            &format!("mid-{c}-{k}-{j}-{n}"),
+                            "Hello, is this available?",
+                            now,
+                        )
                     })
                     .collect();
                 k += 1;
                 let body = meta::to_meta_bytes(&meta::envelope(&ig, evs));
                 let sig = router_tests::router_fakes::sign_sha256(router_tests::APP_SECRET.as_bytes(), &body);
                 let t = Instant::now();
-                let r = client.post(&url).header("content-type", "application/json").header("x-hub-signature-256", sig).body(body).send().await;
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await;
                 if r.is_ok_and(|r| r.status().is_success()) {
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
@@ -190,8 +202,17 @@ async fn ingest(app: &TestApp, ig: &str, clients: usize, duration: Duration, per
 
 /// pgbench of one event's ingest transaction (conversation upsert, event insert, delivery insert,
 /// job insert) on the same database. Returns transactions (= events) per second.
-async fn pgbench(app: &TestApp, account: Uuid, merchant: Uuid, clients: usize, duration: Duration) -> anyhow::Result<f64> {
-    let endpoint: Uuid = sqlx::query_scalar("select endpoint_id from webhook_endpoints where account_id = $1").bind(account).fetch_one(&app.db).await?;
+async fn pgbench(
+    app: &TestApp,
+    account: Uuid,
+    merchant: Uuid,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let endpoint: Uuid = sqlx::query_scalar("select endpoint_id from webhook_endpoints where account_id = $1")
+        .bind(account)
+        .fetch_one(&app.db)
+        .await?;
     let script = format!(
         r"\set c random(1, 5000)
 BEGIN;
@@ -230,7 +251,13 @@ COMMIT;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args();
-    println!("# router-bench-flows: {} events, {} endpoints, {} clients, {} s per run\n", a.events, a.endpoints, a.clients, a.duration.as_secs());
+    println!(
+        "# router-bench-flows: {} events, {} endpoints, {} clients, {} s per run\n",
+        a.events,
+        a.endpoints,
+        a.clients,
+        a.duration.as_secs()
+    );
 
     println!("## D. CRM webhook delivery (one worker process, WORKER_CONCURRENCY 64)\n");
     println!("| scenario | deliveries/s (healthy endpoints) | latency p50 | latency p99 | delivered |");
