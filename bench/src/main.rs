@@ -110,6 +110,10 @@ struct Args {
     /// Skip phase C.
     #[arg(long)]
     skip_worker: bool,
+    /// Phase C runs the worker's full job set (sends and CRM webhook deliveries to the fake CRM)
+    /// and also reports webhook deliveries/s; by default only sends are run and measured.
+    #[arg(long)]
+    with_webhooks: bool,
     /// Also run pgbench without the NOTIFY statement (a second ceiling; NOTIFY serialises commits).
     #[arg(long)]
     pgbench_without_notify: bool,
@@ -443,7 +447,7 @@ impl CpuSampler {
             let mut s = format!("machine {:.0} % busy", 100.0 * (b1 - b0) as f64 / total);
             let other = 100.0 * used.get("other processes").copied().unwrap_or(0) as f64 / total;
             let mut parts: Vec<(&str, u64)> = used.into_iter().filter(|(_, v)| *v > 0).collect();
-            parts.sort_by(|a, b| b.1.cmp(&a.1));
+            parts.sort_by_key(|p| std::cmp::Reverse(p.1));
             for (i, (cat, v)) in parts.into_iter().enumerate() {
                 let _ = write!(s, "{} {cat} {:.0} %", if i == 0 { ":" } else { "," }, 100.0 * v as f64 / total);
             }
@@ -527,17 +531,18 @@ fn parse_pgbench(out: &str) -> Option<(f64, f64, u64, u64)> {
     Some((tps?, lat?, tx?, failed))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_pgbench(
-    db: &PgPool,
-    db_url: &str,
-    script: &str,
+/// A pgbench invocation against the bench database.
+struct Pgbench<'a> {
+    db: &'a PgPool,
+    url: &'a str,
     clients: usize,
     threads: usize,
-    secs: u64,
-    ids: &Ids,
+    ids: &'a Ids,
     recipients: u64,
-) -> anyhow::Result<PgbenchResult> {
+}
+
+async fn run_pgbench(pb: &Pgbench<'_>, script: &str, secs: u64) -> anyhow::Result<PgbenchResult> {
+    let Pgbench { db, url: db_url, clients, threads, ids, recipients } = *pb;
     let path = std::env::temp_dir().join(format!("router-bench-{}-{}.pgbench", std::process::id(), Uuid::new_v4()));
     std::fs::write(&path, script)?;
     let before = pg_counters(db).await;
@@ -568,6 +573,7 @@ async fn run_pgbench(
     let Some((tps, latency_ms, transactions, failed)) = parse_pgbench(&stdout) else {
         bail!("pgbench failed ({}):\n{stdout}\n{stderr}", out.status);
     };
+
     if !stderr.trim().is_empty() && failed > 0 {
         eprintln!("pgbench stderr (first lines):");
         for l in stderr.lines().take(5) {
@@ -622,6 +628,10 @@ struct Ids {
 
 async fn scalar_i64(db: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
+}
+
+async fn scalar_bool(db: &PgPool, sql: &str) -> bool {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(false)
 }
 
 async fn setting(db: &PgPool, name: &str) -> String {
@@ -746,6 +756,89 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.committers.map_or_else(String::new, |n| format!(" --committers {n}"))
     );
 
+    // ---------------------------------------------------------------- Phase B: pgbench ceiling.
+    // Runs first (reported second): pgbench needs `--clients` connections of its own, and the API
+    // pool only grows to DATABASE_MAX_CONNECTIONS once phase A has run.
+    let mut report_b = String::new();
+    let mut ceiling = None;
+    if !args.skip_pgbench {
+        sqlx::query("analyze").execute(&app.db).await?;
+        let db_url = app.test_db.url.clone();
+        let mut variants = vec![("same transaction (with NOTIFY)", PGBENCH_SCRIPT.to_owned())];
+        if args.pgbench_without_notify {
+            let without: String =
+                PGBENCH_SCRIPT.lines().filter(|l| !l.contains("pg_notify")).map(|l| format!("{l}\n")).collect();
+            variants.push(("same transaction without NOTIFY", without));
+        }
+        let _ = writeln!(
+            report_b,
+            "### Phase B: pgbench, one transaction per message (bench/sql/send_one_message.pgbench)\n"
+        );
+        let _ = writeln!(
+            report_b,
+            "| variant | clients | tps | avg latency | transactions | failed | WAL flushes/s | CPU |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        );
+        let pb = Pgbench {
+            db: &app.db,
+            url: &db_url,
+            clients,
+            threads: args.pgbench_threads,
+            ids: &ids,
+            recipients: args.recipients,
+        };
+        let headroom = scalar_i64(
+            &app.db,
+            "select current_setting('max_connections')::int8 - (select count(*) from pg_stat_activity)",
+        )
+        .await;
+        if headroom < clients as i64 + 3 {
+            bail!(
+                "pgbench needs {clients} connections but Postgres has {headroom} free (max_connections); \
+                 lower --clients or raise max_connections"
+            );
+        }
+        let jobs_before = scalar_i64(&app.db, "select count(*) from jobs").await;
+        let mut pgbench_tx = 0;
+        for (i, (name, script)) in variants.iter().enumerate() {
+            if args.warmup > 0 {
+                eprintln!("phase B: pgbench warm-up {} s ({name})…", args.warmup);
+                pgbench_tx += run_pgbench(&pb, script, args.warmup).await?.transactions;
+            }
+            eprintln!("phase B: pgbench {} s, {clients} clients ({name})…", args.duration);
+            let r = run_pgbench(&pb, script, args.duration).await?;
+            pgbench_tx += r.transactions;
+            if i == 0 {
+                ceiling = Some(r.tps);
+            }
+            let _ = writeln!(
+                report_b,
+                "| {name} | {clients} | **{:.0}** | {:.2} ms | {} | {} | {:.0} | {} |",
+                r.tps,
+                r.latency_ms,
+                r.transactions,
+                r.failed,
+                r.wal_syncs as f64 / args.duration as f64,
+                r.cpu
+            );
+        }
+        let rows =
+            scalar_i64(&app.db, "select count(*) from outbound_messages where idempotency_key like 'pgbench-%'").await;
+        let events = scalar_i64(
+            &app.db,
+            "select count(*) from message_events e join outbound_messages m using (message_id) \
+             where m.idempotency_key like 'pgbench-%'",
+        )
+        .await;
+        let jobs = scalar_i64(&app.db, "select count(*) from jobs").await - jobs_before;
+        let ok = rows == pgbench_tx as i64 && events == rows && jobs == rows;
+        let _ = writeln!(
+            report_b,
+            "\nCheck: {pgbench_tx} pgbench transactions (warm-up included) wrote {rows} messages, {events} history rows, \
+             {jobs} jobs: {}\n",
+            if ok { "OK" } else { "MISMATCH" }
+        );
+    }
+
     // ---------------------------------------------------------------- Phase A: the API.
     let mut api_rate = None;
     let mut api_latency = None;
@@ -818,75 +911,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (pg1.xact_commit - pg0.xact_commit) as f64 / secs.max(1e-9),
             (pg1.wal_records - pg0.wal_records) as f64 / secs.max(1e-9)
         );
-        let _ = writeln!(report, "| CPU during the window | {} |\n", cpu);
+        let _ = writeln!(report, "| CPU during the window | {cpu} |\n");
     }
 
-    // ---------------------------------------------------------------- Phase B: pgbench ceiling.
-    let mut ceiling = None;
-    if !args.skip_pgbench {
-        sqlx::query("analyze").execute(&app.db).await?;
-        let db_url = app.test_db.url.clone();
-        let mut variants = vec![("same transaction (with NOTIFY)", PGBENCH_SCRIPT.to_owned())];
-        if args.pgbench_without_notify {
-            let without: String =
-                PGBENCH_SCRIPT.lines().filter(|l| !l.contains("pg_notify")).map(|l| format!("{l}\n")).collect();
-            variants.push(("same transaction without NOTIFY", without));
-        }
-        let _ = writeln!(
-            report,
-            "### Phase B: pgbench, one transaction per message (bench/sql/send_one_message.pgbench)\n"
-        );
-        let _ = writeln!(
-            report,
-            "| variant | clients | tps | avg latency | transactions | failed | WAL flushes/s | CPU |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
-        );
-        for (i, (name, script)) in variants.iter().enumerate() {
-            if args.warmup > 0 {
-                eprintln!("phase B: pgbench warm-up {} s ({name})…", args.warmup);
-                run_pgbench(
-                    &app.db,
-                    &db_url,
-                    script,
-                    clients,
-                    args.pgbench_threads,
-                    args.warmup,
-                    &ids,
-                    args.recipients,
-                )
-                .await?;
-            }
-            eprintln!("phase B: pgbench {} s, {clients} clients ({name})…", args.duration);
-            let r = run_pgbench(
-                &app.db,
-                &db_url,
-                script,
-                clients,
-                args.pgbench_threads,
-                args.duration,
-                &ids,
-                args.recipients,
-            )
-            .await?;
-            if i == 0 {
-                ceiling = Some(r.tps);
-            }
-            let _ = writeln!(
-                report,
-                "| {name} | {clients} | **{:.0}** | {:.2} ms | {} | {} | {:.0} | {} |",
-                r.tps,
-                r.latency_ms,
-                r.transactions,
-                r.failed,
-                r.wal_syncs as f64 / args.duration as f64,
-                r.cpu
-            );
-        }
-        let _ = writeln!(report);
-    }
+    report.push_str(&report_b);
 
     // ---------------------------------------------------------------- Phase C: the worker.
     let mut worker_rate = None;
     let mut e2e: Option<(Vec<Duration>, Load)> = None;
+    let mut live_cpu = String::new();
     if !args.skip_worker {
         sqlx::query(
             "truncate outbound_messages, message_events, idempotency_keys, jobs, dead_jobs, webhook_deliveries, delivery_attempts",
@@ -914,26 +947,50 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
         eprintln!("phase C: draining {queued} messages with {} runner(s)…", args.runners);
         let cpu = CpuSampler::start(&app.test_db.name);
+        let started_wall = OffsetDateTime::now_utc();
         let started = Instant::now();
         let mut runners = Vec::new();
         for _ in 0..args.runners {
-            let r =
-                router_worker::runner::Runner::new(ctx.clone()).with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+            let mut r = router_worker::runner::Runner::new(ctx.clone());
+            if !args.with_webhooks {
+                r = r.with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+            }
             runners.push(tokio::spawn(r.run(cancel.clone())));
         }
+        // Sends are done when their jobs are gone (a send deletes its job in its final
+        // transaction); the drain time comes from the last `sent_at`. Polling is cheap (exists).
         let deadline = started + Duration::from_secs(60 + queued.max(0) as u64 / 20);
-        let mut delivered = 0;
-        while Instant::now() < deadline {
-            delivered = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'delivered'").await;
-            if delivered >= queued {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let pending_sends = "select exists (select 1 from jobs where kind = 'message.send')";
+        while Instant::now() < deadline && scalar_bool(&app.db, pending_sends).await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let drain = started.elapsed();
+        let (delivered, last_sent): (i64, Option<OffsetDateTime>) =
+            sqlx::query_as("select count(*), max(sent_at) from outbound_messages where status = 'delivered'")
+                .fetch_one(&app.db)
+                .await?;
+        let drain = last_sent.map_or_else(|| started.elapsed(), |t| (t - started_wall).unsigned_abs());
+        let mut webhooks_line = String::new();
+        if args.with_webhooks {
+            let all_jobs = "select exists (select 1 from jobs)";
+            while Instant::now() < deadline && scalar_bool(&app.db, all_jobs).await {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let (ok, total, last): (i64, i64, Option<OffsetDateTime>) = sqlx::query_as(
+                "select count(*) filter (where status = 'delivered'), count(*), max(delivered_at) from webhook_deliveries",
+            )
+            .fetch_one(&app.db)
+            .await?;
+            let secs = last.map_or(0.0, |t| (t - started_wall).as_seconds_f64());
+            webhooks_line = format!(
+                "| CRM webhooks (message.sent + message.delivered) | {ok} of {total} delivered to the fake CRM, \
+                 {:.0}/s (WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT {}) |\n",
+                ok as f64 / secs.max(1e-9),
+                app.config.webhook_max_in_flight_per_endpoint
+            );
+        }
         let cpu = cpu.finish().await;
         let failed = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'failed'").await;
-        let rate = delivered as f64 / drain.as_secs_f64();
+        let rate = delivered as f64 / drain.as_secs_f64().max(1e-9);
         worker_rate = Some(rate);
         let graph_sent = app.graph.sent().len();
 
@@ -951,21 +1008,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.runners, args.worker_concurrency, args.db_connections
         );
         let _ = writeln!(report, "| failed / Graph API calls seen by the fake | {failed} / {graph_sent} |");
-        let _ = writeln!(report, "| CPU during the drain | {} |", cpu);
+        let _ = write!(report, "{webhooks_line}");
+        let _ = writeln!(report, "| CPU during the drain | {cpu} |");
 
         // Live: API and workers together at a fixed offered rate.
         if args.live_rate > 0 {
+            if !args.with_webhooks {
+                // The drain left two CRM webhook jobs per message that a sends-only runner never
+                // takes; every claim scans them (see docs/PERFORMANCE.md), so start clean.
+                sqlx::query("delete from jobs where kind = 'webhook.deliver'").execute(&app.db).await?;
+                sqlx::query("truncate webhook_deliveries, delivery_attempts").execute(&app.db).await?;
+            }
+            sqlx::query("vacuum analyze jobs").execute(&app.db).await?;
             eprintln!("phase C: live run, {} msg/s for {} s with workers running…", args.live_rate, args.live_duration);
             let live_from = OffsetDateTime::now_utc();
+            let cpu = CpuSampler::start(&app.test_db.name);
             let load = paced(&target, args.live_rate, args.live_duration, clients.max(64)).await;
-            let expected = scalar_i64(&app.db, "select count(*) from outbound_messages").await;
+            live_cpu = cpu.finish().await;
             let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                let d = scalar_i64(&app.db, "select count(*) from outbound_messages where status <> 'pending'").await;
-                if d >= expected {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            let pending_sends = "select exists (select 1 from jobs where kind = 'message.send')";
+            while Instant::now() < deadline && scalar_bool(&app.db, pending_sends).await {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let lat: Vec<f64> = sqlx::query_scalar(
                 r"select extract(epoch from sent_at - created_at)::float8 from outbound_messages
@@ -1010,6 +1073,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ms(pct(lat, 0.99)),
                 ms(pct(lat, 1.0))
             );
+            let _ = writeln!(report, "| live: CPU | {live_cpu} |");
         }
         let _ = writeln!(report);
     }

@@ -267,7 +267,10 @@ fn the_dockerfile_copies_every_workspace_member() {
     let members_line = manifest.lines().find(|l| l.starts_with("members")).unwrap();
     let dockerfile = read("Dockerfile");
     for member in members_line.split('"').skip(1).step_by(2) {
-        assert!(dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/Cargo.toml")), "Dockerfile lacks {member}/Cargo.toml");
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/Cargo.toml")),
+            "Dockerfile lacks {member}/Cargo.toml"
+        );
         assert!(dockerfile.contains(&format!("COPY {member} {member}")), "Dockerfile lacks the {member} sources");
     }
     assert!(dockerfile.contains("USER") && dockerfile.contains("HEALTHCHECK"), "non-root user and healthcheck");
