@@ -59,7 +59,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     );
     let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
     let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
-    let outbox = outbox::Outbox::start(db.clone(), config.idempotency_ttl.as_secs_f64(), 4);
+    // One committer batches best (docs/PERFORMANCE.md, committer experiment).
+    let outbox = outbox::Outbox::start(db.clone(), config.idempotency_ttl.as_secs_f64(), 1);
+    let key_cache = Arc::new(state::KeyCache::new(config.api_key_cache_ttl));
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -70,6 +72,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         key_usage: Arc::new(KeyUsage::default()),
         metrics: router_core::telemetry::metrics_handle(),
         outbox,
+        key_cache,
     })
 }
 

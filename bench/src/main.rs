@@ -11,7 +11,8 @@
 //!   accepted/s (202s), latency percentiles, errors. No worker runs (jobs accumulate).
 //! * **Phase B, the ceiling**: `pgbench -M prepared -c clients -j threads -T duration` of the
 //!   same single-message transaction (`bench/sql/send_one_message.pgbench`) on the same database,
-//!   as the same RLS role: what one transaction per message can reach here.
+//!   as the same RLS role: what one transaction per message can reach here. It runs before phase
+//!   A (so its connections fit under `max_connections`) and is reported after it.
 //! * **Phase C, worker**: queue tables emptied; `--messages` messages enqueued through the API;
 //!   then `--runners` worker runners (the real claim loop, `WORKER_CONCURRENCY`) send them to the
 //!   fake Graph API; sends/s until every message is `delivered`. Then a paced live run
@@ -630,6 +631,19 @@ async fn scalar_i64(db: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
 }
 
+/// `jobs` sequential scans and the rows they read (each claim of the queue is one).
+async fn jobs_scans(db: &PgPool) -> (i64, i64) {
+    sqlx::query_as("select seq_scan, seq_tup_read from pg_stat_user_tables where relname = 'jobs'")
+        .fetch_one(db)
+        .await
+        .unwrap_or((0, 0))
+}
+
+fn scans_line(a: (i64, i64), b: (i64, i64), secs: f64) -> String {
+    let n = b.0 - a.0;
+    format!("{n} ({:.0}/s), {:.0} rows read per scan", n as f64 / secs.max(1e-9), (b.1 - a.1) as f64 / n.max(1) as f64)
+}
+
 async fn scalar_bool(db: &PgPool, sql: &str) -> bool {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(false)
 }
@@ -920,6 +934,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut worker_rate = None;
     let mut e2e: Option<(Vec<Duration>, Load)> = None;
     let mut live_cpu = String::new();
+    let mut live_scans = String::new();
     if !args.skip_worker {
         sqlx::query(
             "truncate outbound_messages, message_events, idempotency_keys, jobs, dead_jobs, webhook_deliveries, delivery_attempts",
@@ -946,6 +961,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
         let cancel = CancellationToken::new();
         eprintln!("phase C: draining {queued} messages with {} runner(s)…", args.runners);
+        let scans0 = jobs_scans(&app.db).await;
         let cpu = CpuSampler::start(&app.test_db.name);
         let started_wall = OffsetDateTime::now_utc();
         let started = Instant::now();
@@ -989,6 +1005,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         let cpu = cpu.finish().await;
+        let drain_scans = scans_line(scans0, jobs_scans(&app.db).await, started.elapsed().as_secs_f64());
         let failed = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'failed'").await;
         let rate = delivered as f64 / drain.as_secs_f64().max(1e-9);
         worker_rate = Some(rate);
@@ -1009,6 +1026,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         let _ = writeln!(report, "| failed / Graph API calls seen by the fake | {failed} / {graph_sent} |");
         let _ = write!(report, "{webhooks_line}");
+        let _ = writeln!(report, "| sequential scans of `jobs` (≈ claim queries) during the drain | {drain_scans} |");
         let _ = writeln!(report, "| CPU during the drain | {cpu} |");
 
         // Live: API and workers together at a fixed offered rate.
@@ -1022,9 +1040,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             sqlx::query("vacuum analyze jobs").execute(&app.db).await?;
             eprintln!("phase C: live run, {} msg/s for {} s with workers running…", args.live_rate, args.live_duration);
             let live_from = OffsetDateTime::now_utc();
+            let scans0 = jobs_scans(&app.db).await;
+            let live_started = Instant::now();
             let cpu = CpuSampler::start(&app.test_db.name);
             let load = paced(&target, args.live_rate, args.live_duration, clients.max(64)).await;
             live_cpu = cpu.finish().await;
+            live_scans = scans_line(scans0, jobs_scans(&app.db).await, live_started.elapsed().as_secs_f64());
             let deadline = Instant::now() + Duration::from_secs(60);
             let pending_sends = "select exists (select 1 from jobs where kind = 'message.send')";
             while Instant::now() < deadline && scalar_bool(&app.db, pending_sends).await {
@@ -1074,6 +1095,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ms(pct(lat, 1.0))
             );
             let _ = writeln!(report, "| live: CPU | {live_cpu} |");
+            let _ = writeln!(report, "| live: sequential scans of `jobs` | {live_scans} |");
         }
         let _ = writeln!(report);
     }

@@ -58,6 +58,7 @@ pub const ENV_VARS: &[&str] = &[
     "RATE_LIMIT_TEXT_PER_SEC",
     "RATE_LIMIT_MEDIA_PER_SEC",
     "API_RATE_LIMIT_PER_MINUTE",
+    "API_KEY_CACHE_SECS",
     "IDEMPOTENCY_TTL_HOURS",
     "RETENTION_DAYS",
     "TOKEN_REFRESH_WINDOW_DAYS",
@@ -161,6 +162,9 @@ pub struct Config {
     pub rate_limit_media_per_sec: u32,
     /// `API_RATE_LIMIT_PER_MINUTE` (default 6000): per API key.
     pub api_rate_limit_per_minute: u32,
+    /// `API_KEY_CACHE_SECS` (default 2): how long an API-key lookup is reused; revocation through
+    /// another replica (or SQL) takes effect within this time. 0 disables the cache.
+    pub api_key_cache_ttl: Duration,
     /// `IDEMPOTENCY_TTL_HOURS` (default 24, at least 24).
     pub idempotency_ttl: Duration,
     /// `RETENTION_DAYS` (default 90): message content older than this is purged.
@@ -461,6 +465,7 @@ impl Config {
         let rate_limit_text_per_sec = r.number("RATE_LIMIT_TEXT_PER_SEC", 90u32, 1, 10_000);
         let rate_limit_media_per_sec = r.number("RATE_LIMIT_MEDIA_PER_SEC", 9u32, 1, 10_000);
         let api_rate_limit_per_minute = r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000);
+        let api_key_cache_ttl = Duration::from_secs(r.number("API_KEY_CACHE_SECS", 2u64, 0, 60));
         let idempotency_ttl = Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365));
         let retention_days = r.number("RETENTION_DAYS", 90u32, 1, 36_500);
         let token_refresh_window_days = r.number("TOKEN_REFRESH_WINDOW_DAYS", 10u32, 1, 59);
@@ -519,6 +524,7 @@ impl Config {
             rate_limit_text_per_sec,
             rate_limit_media_per_sec,
             api_rate_limit_per_minute,
+            api_key_cache_ttl,
             idempotency_ttl,
             retention_days,
             token_refresh_window_days,

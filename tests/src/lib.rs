@@ -171,6 +171,8 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
         ("JOB_LEASE_SECS".into(), "10".into()),
         ("WORKER_POLL_INTERVAL_MS".into(), "50".into()),
         ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
+        // Tests change keys behind the API's back (SQL); the cache has its own test.
+        ("API_KEY_CACHE_SECS".into(), "0".into()),
     ])
 }
 

@@ -214,6 +214,7 @@ async fn revoke_api_key(
     auth.platform_admin()?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
     let row = api_keys::revoke_api_key(&mut tx, api_key_id).await?.ok_or(ApiError::NotFound("api key"))?;
+    s.key_cache.forget(api_key_id);
     tx.commit().await?;
     Ok(AppJson(ApiKeyResponse::from_row(row, None)))
 }

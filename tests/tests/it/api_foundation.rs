@@ -238,3 +238,27 @@ async fn cors_allows_only_listed_origins() {
         .unwrap();
     assert!(bad.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn cached_key_lookups_still_honour_revocation_at_once_and_outside_changes_within_the_ttl() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("API_KEY_CACHE_SECS".into(), "1".into());
+    })
+    .await;
+    let (merchant, key) = app.merchant_with_key("Acme").await;
+    assert_eq!(app.get("/api/v1/accounts", &key).await.status, 200);
+    // Revoked through the API: refused on the next request.
+    let id = app.key_id(&key).await;
+    app.delete(&format!("/api/v1/admin/api-keys/{id}"), &app.admin_key).await;
+    app.get("/api/v1/accounts", &key).await.assert_error(401, "unauthorized");
+    // Expired behind the API's back (SQL, or another replica): refused once the entry ages out.
+    let other = app.create_key(merchant, &["accounts:read"]).await;
+    assert_eq!(app.get("/api/v1/accounts", &other).await.status, 200);
+    sqlx::query("update api_keys set expires_at = now() - interval '1 second' where api_key_id = $1")
+        .bind(app.key_id(&other).await)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.get("/api/v1/accounts", &other).await.assert_error(401, "unauthorized");
+}
