@@ -18,6 +18,7 @@ pub mod cli;
 pub mod error;
 pub mod openapi;
 pub mod outbox;
+pub mod pagination;
 pub mod routes;
 pub mod state;
 

@@ -2,8 +2,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use router_core::db::{self, deliveries};
 use router_core::domain::Scope;
 use serde::{Deserialize, Serialize};
@@ -16,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
+use crate::pagination::{decode_cursor, encode_cursor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -109,19 +108,6 @@ impl From<deliveries::DeliveryListRow> for DeliveryResponse {
 pub struct DeliveryList {
     pub data: Vec<DeliveryResponse>,
     pub next_cursor: Option<String>,
-}
-
-fn encode_cursor(at: OffsetDateTime, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.unix_timestamp_nanos()))
-}
-
-fn decode_cursor(c: Option<&str>) -> Result<Option<(OffsetDateTime, Uuid)>, ApiError> {
-    let Some(c) = c else { return Ok(None) };
-    let bad = || ApiError::invalid("cursor", "is not a cursor from this API");
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (ns, id) = raw.split_once('|').ok_or_else(bad)?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(ns.parse().map_err(|_| bad())?).map_err(|_| bad())?;
-    Ok(Some((at, id.parse().map_err(|_| bad())?)))
 }
 
 fn limit_of(l: Option<i64>) -> Result<i64, ApiError> {

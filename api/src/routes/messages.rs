@@ -3,8 +3,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use router_core::db::{self, messages};
 use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, Scope, split_text};
 use serde::{Deserialize, Serialize};
@@ -18,6 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
 use crate::outbox::SendReply;
+use crate::pagination::{decode_cursor, encode_cursor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -376,16 +375,6 @@ pub struct MessageList {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor(at: OffsetDateTime, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.unix_timestamp_nanos()))
-}
-
-fn decode_cursor(c: &str) -> Option<(OffsetDateTime, Uuid)> {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
-    let (ns, id) = raw.split_once('|')?;
-    Some((OffsetDateTime::from_unix_timestamp_nanos(ns.parse().ok()?).ok()?, id.parse().ok()?))
-}
-
 /// A conversation's history, both directions, newest first.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages", operation_id = "v1.messages.list",
     params(ListMessagesQuery),
@@ -405,10 +394,7 @@ async fn list_messages(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1–100"));
     }
-    let before = match q.cursor.as_deref() {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from this API"))?),
-        None => None,
-    };
+    let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     if db::accounts::find_account(&mut tx, q.account_id).await?.is_none() {
         return Err(ApiError::NotFound("account"));
