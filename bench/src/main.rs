@@ -1035,7 +1035,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         let _ = writeln!(report, "| failed / Graph API calls seen by the fake | {failed} / {graph_sent} |");
         let _ = write!(report, "{webhooks_line}");
-        let _ = writeln!(report, "| reads of the `jobs` table during the drain (claims, ordering probes, completions) | {drain_scans} |");
+        let _ = writeln!(
+            report,
+            "| reads of the `jobs` table during the drain (claims, ordering probes, completions) | {drain_scans} |"
+        );
         let _ = writeln!(report, "| CPU during the drain | {cpu} |");
 
         // Live: API and workers together at a fixed offered rate.
