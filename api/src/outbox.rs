@@ -2,23 +2,28 @@
 //!
 //! Every accepted message must be durable (message row + `pending` history + send job, and its
 //! idempotency record) before the 202 goes out. One transaction per request caps the API at the
-//! database's commit rate (one WAL flush each). Instead, handlers hand validated requests to a few
-//! committer tasks; each takes whatever has queued up (up to `MAX_BATCH`), checks and writes the
-//! whole batch in one transaction, commits once, then answers every request. Under light load a
-//! batch is one request, so latency is a single transaction; under heavy load many requests share
-//! one flush. RLS still applies: the batch switches `app.merchant_id` per merchant group inside
-//! the transaction.
+//! database's commit rate (one WAL flush each). Instead, handlers hand validated requests to a
+//! committer task; it takes whatever has queued up (up to `MAX_BATCH`), checks and writes the whole
+//! batch with one statement (`send_accept_batch`, a SQL function: the checks, the idempotency
+//! claim and the outbox inserts, set-based, committed implicitly), then answers every request.
+//! One round trip and one WAL flush per batch: under light load a batch is one request, so latency
+//! is a single round trip; under heavy load many requests share it. RLS still applies: the
+//! function runs as the API's role and switches `app.merchant_id` per merchant of the batch.
 //!
-//! Failure isolation: if a batch transaction fails, each request is retried alone, so one bad
-//! request (say, an account deleted a moment ago) cannot fail its neighbours.
+//! One committer is the default (`Outbox::start`'s `committers`): measured, a second one splits
+//! the batches without adding throughput (docs/PERFORMANCE.md).
+//!
+//! Failure isolation: if a batch fails, each request is retried alone, so one bad request (say, an
+//! account deleted a moment ago) cannot fail its neighbours.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use router_core::db::messages::NewMessage;
 use router_core::db::{self, messages};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
@@ -68,6 +73,11 @@ impl Outbox {
         for _ in 0..committers.max(1) {
             let (db, rx) = (db.clone(), rx.clone());
             tokio::spawn(async move {
+                // The committer keeps one connection: taking it from the pool per batch would add
+                // the pool's liveness ping, a round trip, to every batch. A batch that fails drops
+                // it (a broken connection is not reused) and its requests are retried one by one
+                // on pool connections.
+                let mut conn: Option<PoolConnection<Postgres>> = None;
                 loop {
                     let batch = {
                         let mut guard = rx.lock().await;
@@ -81,7 +91,7 @@ impl Outbox {
                         }
                         batch
                     };
-                    commit_batch(&db, idempotency_ttl_secs, batch).await;
+                    commit_batch(&db, &mut conn, idempotency_ttl_secs, batch).await;
                 }
             });
         }
@@ -98,23 +108,37 @@ impl Outbox {
     }
 }
 
-async fn commit_batch(db: &PgPool, ttl: f64, batch: Vec<SendCommand>) {
+async fn commit_batch(db: &PgPool, conn: &mut Option<PoolConnection<Postgres>>, ttl: f64, batch: Vec<SendCommand>) {
     let (msgs, replies): (Vec<NewMessage>, Vec<oneshot::Sender<SendReply>>) =
         batch.into_iter().map(|c| (c.message, c.reply)).unzip();
-    match try_batch(db, ttl, &msgs).await {
+    let result = match conn {
+        Some(c) => try_batch(db, c, ttl, &msgs).await,
+        None => match db.acquire().await {
+            Ok(c) => try_batch(db, conn.insert(c), ttl, &msgs).await,
+            Err(e) => Err(e),
+        },
+    };
+    match result {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);
             }
         }
-        Err(e) if msgs.len() == 1 => {
-            let _ = replies.into_iter().next().map(|r| r.send(SendReply::Failed(e)));
-        }
         Err(e) => {
+            if let Some(mut c) = conn.take() {
+                c.close_on_drop();
+            }
+            if msgs.len() == 1 {
+                let _ = replies.into_iter().next().map(|r| r.send(SendReply::Failed(e)));
+                return;
+            }
             tracing::warn!(error = %e, batch = msgs.len(), "batch commit failed; retrying requests one by one");
             for (msg, reply) in msgs.into_iter().zip(replies) {
-                let outcome = match try_batch(db, ttl, std::slice::from_ref(&msg)).await {
-                    Ok(mut o) => o.pop().unwrap_or(SendReply::Failed(sqlx::Error::RowNotFound)),
+                let outcome = match db.acquire().await {
+                    Ok(mut c) => match try_batch(db, &mut c, ttl, std::slice::from_ref(&msg)).await {
+                        Ok(mut o) => o.pop().unwrap_or(SendReply::Failed(sqlx::Error::RowNotFound)),
+                        Err(e) => SendReply::Failed(e),
+                    },
                     Err(e) => SendReply::Failed(e),
                 };
                 let _ = reply.send(outcome);
@@ -123,155 +147,117 @@ async fn commit_batch(db: &PgPool, ttl: f64, batch: Vec<SendCommand>) {
     }
 }
 
-/// Checks and writes a batch in one transaction; returns one outcome per input, in order.
-async fn try_batch(db: &PgPool, ttl: f64, msgs: &[NewMessage]) -> Result<Vec<SendReply>, sqlx::Error> {
+/// Checks and writes a batch with one statement ([`messages::accept_batch`], committed on its
+/// own); returns one outcome per input, in order.
+async fn try_batch(
+    db: &PgPool,
+    conn: &mut PgConnection,
+    ttl: f64,
+    msgs: &[NewMessage],
+) -> Result<Vec<SendReply>, sqlx::Error> {
     let mut outcomes: Vec<Option<SendReply>> = msgs.iter().map(|_| None).collect();
-    let mut by_merchant: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+
+    // A key repeated inside the batch: only its first occurrence goes to the database; the
+    // repeats follow it (replay with the same body, 409 with another).
+    let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
+    let mut deferred: Vec<(usize, usize)> = Vec::new(); // (repeat, first)
+    let mut candidates: Vec<usize> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        by_merchant.entry(m.merchant_id).or_default().push(i);
-    }
-    let mut tx = db.begin().await?;
-    for (merchant_id, idx) in &by_merchant {
-        db::set_merchant_context(&mut tx, *merchant_id).await?;
-
-        // 1. Replays: keys already stored, and repeats of a key within this batch.
-        let keys: Vec<String> = idx.iter().filter_map(|&i| msgs[i].idempotency_key.clone()).collect();
-        let stored: HashMap<String, messages::IdempotencyRow> = if keys.is_empty() {
-            HashMap::new()
-        } else {
-            messages::find_idempotency(&mut tx, *merchant_id, &keys)
-                .await?
-                .into_iter()
-                .map(|r| (r.idempotency_key.clone(), r))
-                .collect()
-        };
-        let mut first_with_key: HashMap<&str, usize> = HashMap::new();
-        let mut deferred: Vec<(usize, usize)> = Vec::new(); // (repeat, first)
-        let mut candidates: Vec<usize> = Vec::new();
-        for &i in idx {
-            match msgs[i].idempotency_key.as_deref() {
-                Some(k) => {
-                    if let Some(row) = stored.get(k) {
-                        outcomes[i] = Some(replay_or_conflict(row, &msgs[i].request_hash));
-                    } else if let Some(&first) = first_with_key.get(k) {
-                        deferred.push((i, first));
-                    } else {
-                        first_with_key.insert(k, i);
-                        candidates.push(i);
-                    }
+        match m.idempotency_key.as_deref() {
+            Some(k) => match first_with_key.get(&(m.merchant_id, k)) {
+                Some(&first) => deferred.push((i, first)),
+                None => {
+                    first_with_key.insert((m.merchant_id, k), i);
+                    candidates.push(i);
                 }
-                None => candidates.push(i),
-            }
+            },
+            None => candidates.push(i),
         }
+    }
 
-        // 2. Accounts.
-        let account_ids: Vec<Uuid> =
-            candidates.iter().map(|&i| msgs[i].account_id).collect::<HashSet<_>>().into_iter().collect();
-        let accounts: HashMap<Uuid, messages::SendAccountRow> =
-            messages::find_send_accounts(&mut tx, &account_ids).await?.into_iter().map(|a| (a.account_id, a)).collect();
-        candidates.retain(|&i| match accounts.get(&msgs[i].account_id) {
-            None => {
-                outcomes[i] = Some(SendReply::AccountNotFound);
-                false
+    let refs: Vec<&NewMessage> = candidates.iter().map(|&i| &msgs[i]).collect();
+    let rows = messages::accept_batch(conn, &refs, ttl, SEND_MAX_ATTEMPTS).await?;
+    let mut accepted = 0u64;
+    let mut elsewhere: Vec<usize> = Vec::new();
+    for row in rows {
+        let Some(&i) = usize::try_from(row.n).ok().and_then(|n| candidates.get(n)) else { continue };
+        let m = &msgs[i];
+        outcomes[i] = Some(match row.outcome.as_str() {
+            "ok" => {
+                accepted += 1;
+                SendReply::Created(m.response_body.clone())
             }
-            Some(a) if a.deleted_at.is_some() => {
-                outcomes[i] = Some(SendReply::AccountNotFound);
-                false
+            "stored" => match (row.request_hash, row.response_status, row.response_body) {
+                (Some(hash), Some(status), Some(body)) => replay_or_conflict(
+                    &messages::IdempotencyRow {
+                        idempotency_key: String::new(),
+                        request_hash: hash,
+                        response_status: status,
+                        response_body: body,
+                    },
+                    &m.request_hash,
+                ),
+                _ => SendReply::Failed(sqlx::Error::RowNotFound),
+            },
+            "account_not_found" => SendReply::AccountNotFound,
+            "test_key_on_live" => SendReply::TestKeyOnLiveAccount,
+            "account_not_active" => SendReply::AccountNotActive {
+                status: row.account_status.unwrap_or_default(),
+                reason: row.status_reason,
+            },
+            "outside_window" => SendReply::OutsideWindow {
+                last_inbound_at: row.last_inbound_at,
+                human_agent: m.tag.as_deref() == Some("HUMAN_AGENT"),
+            },
+            _ => {
+                // claimed_elsewhere: another transaction committed this key first.
+                elsewhere.push(i);
+                continue;
             }
-            Some(a) if msgs[i].test_key && !a.sandbox => {
-                outcomes[i] = Some(SendReply::TestKeyOnLiveAccount);
-                false
-            }
-            Some(a) if a.status != "active" => {
-                outcomes[i] =
-                    Some(SendReply::AccountNotActive { status: a.status.clone(), reason: a.status_reason.clone() });
-                false
-            }
-            Some(_) => true,
         });
+    }
+    metrics::counter!("router_messages_accepted_total").increment(accepted);
 
-        // 3. The messaging window (24 h; 7 days with the HUMAN_AGENT tag).
-        let (wa, wc): (Vec<Uuid>, Vec<String>) =
-            candidates.iter().map(|&i| (msgs[i].account_id, msgs[i].recipient_id.clone())).unzip();
-        let windows: HashMap<(Uuid, String), messages::WindowRow> = messages::find_windows(&mut tx, &wa, &wc)
-            .await?
-            .into_iter()
-            .map(|w| ((w.account_id, w.contact_igsid.clone()), w))
-            .collect();
-        let now = OffsetDateTime::now_utc();
-        let mut accepted: Vec<NewMessage> = Vec::new();
-        let mut accepted_idx: Vec<usize> = Vec::new();
-        for &i in &candidates {
-            let m = &msgs[i];
-            let w = windows.get(&(m.account_id, m.recipient_id.clone()));
-            let last = w.and_then(|w| w.last_inbound_at);
-            let human_agent = m.tag.as_deref() == Some("HUMAN_AGENT");
-            let open = last.is_some_and(|l| {
-                let age = now - l;
-                age <= time::Duration::hours(24) || (human_agent && age <= time::Duration::days(7))
-            });
-            match (open, w) {
-                (true, Some(w)) => {
-                    let mut m = m.clone();
-                    m.conversation_id = w.conversation_id;
-                    accepted.push(m);
-                    accepted_idx.push(i);
-                }
-                _ => outcomes[i] = Some(SendReply::OutsideWindow { last_inbound_at: last, human_agent }),
-            }
+    // Rare: a concurrent transaction (another API replica, or the one-by-one retry) committed the
+    // same key between our lookup and our claim. Its response is committed now; replay it.
+    if !elsewhere.is_empty() {
+        let mut by_merchant: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+        for &i in &elsewhere {
+            by_merchant.entry(msgs[i].merchant_id).or_default().push(i);
         }
-
-        // 4. Claim idempotency keys; a key another transaction committed meanwhile is replayed.
-        let refs: Vec<&NewMessage> = accepted.iter().collect();
-        let owned: HashSet<String> = messages::insert_idempotency(&mut tx, &refs, ttl).await?.into_iter().collect();
-        let lost: Vec<String> =
-            accepted.iter().filter_map(|m| m.idempotency_key.clone()).filter(|k| !owned.contains(k)).collect();
-        let lost_rows: HashMap<String, messages::IdempotencyRow> = if lost.is_empty() {
-            HashMap::new()
-        } else {
-            messages::find_idempotency(&mut tx, *merchant_id, &lost)
-                .await?
-                .into_iter()
-                .map(|r| (r.idempotency_key.clone(), r))
-                .collect()
-        };
-        let mut to_insert: Vec<&NewMessage> = Vec::new();
-        for (m, &i) in accepted.iter().zip(&accepted_idx) {
-            match m.idempotency_key.as_deref() {
-                Some(k) if !owned.contains(k) => {
-                    outcomes[i] = Some(match lost_rows.get(k) {
-                        Some(row) => replay_or_conflict(row, &m.request_hash),
-                        None => SendReply::Failed(sqlx::Error::RowNotFound),
-                    });
-                }
-                _ => {
-                    outcomes[i] = Some(SendReply::Created(m.response_body.clone()));
-                    to_insert.push(m);
-                }
+        for (merchant_id, idx) in by_merchant {
+            let keys: Vec<String> = idx.iter().filter_map(|&i| msgs[i].idempotency_key.clone()).collect();
+            let mut tx = db::begin_merchant_tx(db, merchant_id).await?;
+            let stored: HashMap<String, messages::IdempotencyRow> =
+                messages::find_idempotency(&mut tx, merchant_id, &keys)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.idempotency_key.clone(), r))
+                    .collect();
+            // Read only; dropping the transaction rolls it back.
+            drop(tx);
+            for i in idx {
+                outcomes[i] = Some(match msgs[i].idempotency_key.as_deref().and_then(|k| stored.get(k)) {
+                    Some(row) => replay_or_conflict(row, &msgs[i].request_hash),
+                    None => SendReply::Failed(sqlx::Error::RowNotFound),
+                });
             }
-        }
-
-        // 5. The outbox: messages, history, jobs.
-        messages::insert_messages(&mut tx, &to_insert, SEND_MAX_ATTEMPTS).await?;
-
-        // Repeats of a key inside the batch follow their first occurrence.
-        for (i, first) in deferred {
-            outcomes[i] = Some(match &outcomes[first] {
-                Some(SendReply::Created(body)) | Some(SendReply::Replayed { body, .. }) => {
-                    if msgs[i].request_hash == msgs[first].request_hash {
-                        SendReply::Replayed { status: 202, body: body.clone() }
-                    } else {
-                        SendReply::KeyReused
-                    }
-                }
-                Some(other) => clone_rejection(other),
-                None => SendReply::Failed(sqlx::Error::RowNotFound),
-            });
         }
     }
-    tx.commit().await?;
-    metrics::counter!("router_messages_accepted_total")
-        .increment(outcomes.iter().filter(|o| matches!(o, Some(SendReply::Created(_)))).count() as u64);
+
+    for (i, first) in deferred {
+        outcomes[i] = Some(match &outcomes[first] {
+            Some(SendReply::Created(body)) | Some(SendReply::Replayed { body, .. }) => {
+                if msgs[i].request_hash == msgs[first].request_hash {
+                    SendReply::Replayed { status: 202, body: body.clone() }
+                } else {
+                    SendReply::KeyReused
+                }
+            }
+            Some(other) => clone_rejection(other),
+            None => SendReply::Failed(sqlx::Error::RowNotFound),
+        });
+    }
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(SendReply::Failed(sqlx::Error::RowNotFound))).collect())
 }
 

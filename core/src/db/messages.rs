@@ -37,58 +37,6 @@ pub async fn find_idempotency(
     .await
 }
 
-/// What the send path needs to know about an account.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SendAccountRow {
-    pub account_id: Uuid,
-    pub status: String,
-    pub status_reason: Option<String>,
-    pub deleted_at: Option<OffsetDateTime>,
-    pub sandbox: bool,
-}
-
-/// Accounts visible in the current context among `ids`.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn find_send_accounts(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<SendAccountRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select account_id, status, status_reason, deleted_at, sandbox from accounts where account_id = any($1)",
-    )
-    .bind(ids)
-    .fetch_all(&mut *conn)
-    .await
-}
-
-/// A conversation's messaging window.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WindowRow {
-    pub account_id: Uuid,
-    pub contact_igsid: String,
-    pub conversation_id: Uuid,
-    pub last_inbound_at: Option<OffsetDateTime>,
-}
-
-/// Conversations of the given (account, contact) pairs.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn find_windows(
-    conn: &mut PgConnection,
-    accounts: &[Uuid],
-    contacts: &[String],
-) -> Result<Vec<WindowRow>, sqlx::Error> {
-    sqlx::query_as(
-        r"select c.account_id, c.contact_igsid, c.conversation_id, c.last_inbound_at
-            from conversations c
-            join unnest($1::uuid[], $2::text[]) as p (account_id, contact) on p.account_id = c.account_id and p.contact = c.contact_igsid",
-    )
-    .bind(accounts)
-    .bind(contacts)
-    .fetch_all(&mut *conn)
-    .await
-}
-
 /// A message accepted by the API.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -113,123 +61,90 @@ pub struct NewMessage {
     pub response_body: Value,
 }
 
-/// Claims idempotency keys for `msgs` (those with a key). Returns the keys this transaction now
-/// owns; a key another transaction committed first is not returned (the caller replays it).
+/// What [`accept_batch`] decided for one request.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AcceptRow {
+    /// Index of the request in the input slice.
+    pub n: i32,
+    /// `ok`, `stored`, `account_not_found`, `test_key_on_live`, `account_not_active`,
+    /// `outside_window` or `claimed_elsewhere` (see the `send_accept_batch` migration).
+    pub outcome: String,
+    pub account_status: Option<String>,
+    pub status_reason: Option<String>,
+    pub last_inbound_at: Option<OffsetDateTime>,
+    /// For `stored`: the stored response and request hash.
+    pub response_status: Option<i32>,
+    pub response_body: Option<Value>,
+    pub request_hash: Option<Vec<u8>>,
+}
+
+/// Checks and writes a batch of send requests in one statement (`send_accept_batch`, see its
+/// migration): idempotency lookup, account and messaging-window checks, idempotency claim, and for
+/// the accepted ones the outbox rows (message, `pending` history entry, send job ordered per
+/// conversation `send:{account}:{recipient}`) plus one queue wake-up. Every request's merchant
+/// context is set inside, so RLS applies. Run it outside an explicit transaction and Postgres
+/// commits it on its own: one round trip, one WAL flush. Idempotency keys must be unique per
+/// merchant within `msgs`.
 ///
 /// # Errors
-/// Postgres errors.
-pub async fn insert_idempotency(
+/// Postgres errors; then nothing of the batch was written.
+#[tracing::instrument(skip_all, fields(batch = msgs.len()))]
+pub async fn accept_batch(
     conn: &mut PgConnection,
     msgs: &[&NewMessage],
     ttl_secs: f64,
-) -> Result<Vec<String>, sqlx::Error> {
-    let with_key: Vec<&&NewMessage> = msgs.iter().filter(|m| m.idempotency_key.is_some()).collect();
-    if with_key.is_empty() {
+    max_attempts: i32,
+) -> Result<Vec<AcceptRow>, sqlx::Error> {
+    if msgs.is_empty() {
         return Ok(Vec::new());
     }
-    let merchants: Vec<Uuid> = with_key.iter().map(|m| m.merchant_id).collect();
-    let keys: Vec<&str> = with_key.iter().map(|m| m.idempotency_key.as_deref().unwrap_or_default()).collect();
-    let hashes: Vec<&[u8]> = with_key.iter().map(|m| m.request_hash.as_slice()).collect();
-    let bodies: Vec<&Value> = with_key.iter().map(|m| &m.response_body).collect();
-    let ids: Vec<Uuid> = with_key.iter().map(|m| m.message_id).collect();
-    sqlx::query_scalar(
-        r"insert into idempotency_keys (merchant_id, idempotency_key, request_hash, response_status, response_body, message_id, expires_at)
-          select m, k, h, 202, b, i, now() + make_interval(secs => $6)
-            from unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[], $5::uuid[]) as t (m, k, h, b, i)
-          on conflict on constraint idempotency_keys_pkey do update
-             set request_hash = excluded.request_hash, response_body = excluded.response_body,
-                 message_id = excluded.message_id, expires_at = excluded.expires_at
-           where idempotency_keys.expires_at <= now()
-          returning idempotency_key",
-    )
-    .bind(&merchants)
-    .bind(&keys)
-    .bind(&hashes)
-    .bind(&bodies)
-    .bind(&ids)
-    .bind(ttl_secs)
-    .fetch_all(&mut *conn)
-    .await
-}
-
-/// Inserts messages, their `pending` history entry and their send jobs (the outbox), in one
-/// statement. Jobs are ordered per conversation (`send:{account}:{recipient}`).
-///
-/// # Errors
-/// Postgres errors.
-pub async fn insert_messages(
-    conn: &mut PgConnection,
-    msgs: &[&NewMessage],
-    max_attempts: i32,
-) -> Result<u64, sqlx::Error> {
-    if msgs.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<Uuid> = msgs.iter().map(|m| m.message_id).collect();
+    let n: Vec<i32> = (0..msgs.len()).map(|i| i32::try_from(i).unwrap_or(i32::MAX)).collect();
     let merchants: Vec<Uuid> = msgs.iter().map(|m| m.merchant_id).collect();
     let accounts: Vec<Uuid> = msgs.iter().map(|m| m.account_id).collect();
-    let convs: Vec<Uuid> = msgs.iter().map(|m| m.conversation_id).collect();
     let recipients: Vec<&str> = msgs.iter().map(|m| m.recipient_id.as_str()).collect();
+    let keys: Vec<Option<&str>> = msgs.iter().map(|m| m.idempotency_key.as_deref()).collect();
+    let hashes: Vec<&[u8]> = msgs.iter().map(|m| m.request_hash.as_slice()).collect();
+    let test_keys: Vec<bool> = msgs.iter().map(|m| m.test_key).collect();
+    let human: Vec<bool> = msgs.iter().map(|m| m.tag.as_deref() == Some("HUMAN_AGENT")).collect();
+    let ids: Vec<Uuid> = msgs.iter().map(|m| m.message_id).collect();
     let texts: Vec<Option<&str>> = msgs.iter().map(|m| m.text.as_deref()).collect();
     let attachments: Vec<Option<&Value>> = msgs.iter().map(|m| m.attachment.as_ref()).collect();
     let quick: Vec<Option<&Value>> = msgs.iter().map(|m| m.quick_replies.as_ref()).collect();
     let tags: Vec<Option<&str>> = msgs.iter().map(|m| m.tag.as_deref()).collect();
     let metas: Vec<Option<&Value>> = msgs.iter().map(|m| m.metadata.as_ref()).collect();
-    let keys: Vec<Option<&str>> = msgs.iter().map(|m| m.idempotency_key.as_deref()).collect();
     let key_ids: Vec<Uuid> = msgs.iter().map(|m| m.api_key_id).collect();
     let created: Vec<OffsetDateTime> = msgs.iter().map(|m| m.created_at).collect();
     let parts: Vec<i32> = msgs.iter().map(|m| m.parts_total).collect();
-    let r = sqlx::query(
-        r"with input as (
-              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[],
-                                   $8::jsonb[], $9::text[], $10::jsonb[], $11::text[], $12::uuid[], $13::timestamptz[], $14::int[])
-                       with ordinality as t (message_id, merchant_id, account_id, conversation_id, recipient_id, message_text,
-                                             attachment, quick_replies, tag, metadata, idempotency_key, api_key_id, created_at,
-                                             parts_total, n)
-          ),
-          msg as (
-              insert into outbound_messages (message_id, merchant_id, account_id, conversation_id, recipient_id, message_text,
-                                             attachment, quick_replies, tag, metadata, idempotency_key, api_key_id, created_at,
-                                             updated_at, parts_total)
-              select message_id, merchant_id, account_id, conversation_id, recipient_id, message_text, attachment, quick_replies,
-                     tag, metadata, idempotency_key, api_key_id, created_at, created_at, parts_total
-                from input order by n
-              returning message_id
-          ),
-          ev as (
-              insert into message_events (merchant_id, message_id, status, occurred_at)
-              select i.merchant_id, i.message_id, 'pending', i.created_at from input i join msg using (message_id)
-          ),
-          jb as (
-              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, max_attempts)
-              select $15, jsonb_build_object('message_id', i.message_id), i.merchant_id, i.account_id,
-                     'send:' || i.account_id || ':' || i.recipient_id, $16
-                from input i join msg using (message_id)
-               order by i.n
-              returning 1
-          )
-          select pg_notify($17, '') from (select count(*) from jb) j",
+    let bodies: Vec<&Value> = msgs.iter().map(|m| &m.response_body).collect();
+    sqlx::query_as(
+        r"select n, outcome, account_status, status_reason, last_inbound_at, response_status, response_body, request_hash
+            from send_accept_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                                   $19, $20, $21, $22)",
     )
-    .bind(&ids)
+    .bind(&n)
     .bind(&merchants)
     .bind(&accounts)
-    .bind(&convs)
     .bind(&recipients)
+    .bind(&keys)
+    .bind(&hashes)
+    .bind(&test_keys)
+    .bind(&human)
+    .bind(&ids)
     .bind(&texts)
     .bind(&attachments)
     .bind(&quick)
     .bind(&tags)
     .bind(&metas)
-    .bind(&keys)
     .bind(&key_ids)
     .bind(&created)
     .bind(&parts)
-    .bind(queue::kinds::SEND_MESSAGE)
+    .bind(&bodies)
+    .bind(ttl_secs)
     .bind(max_attempts)
+    .bind(queue::kinds::SEND_MESSAGE)
     .bind(queue::CHANNEL)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected())
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// A message as the worker sends it.

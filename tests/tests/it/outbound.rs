@@ -138,6 +138,41 @@ async fn idempotency_replays_conflicts_and_concurrent_duplicates() {
     let _ = mid;
 }
 
+/// Another API replica commits the same key while our batch is already running: our claim waits
+/// for it, sees it committed, and the request is answered from its record (here a different body:
+/// 409). Nothing of ours is written.
+#[tokio::test]
+async fn a_key_committed_by_another_replica_during_our_batch_is_not_sent_twice() {
+    let s = setup().await;
+    let merchant: uuid::Uuid = sqlx::query_scalar("select merchant_id from accounts where account_id = $1::uuid")
+        .bind(&s.account_id)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    let mut other = s.app.db.begin().await.unwrap();
+    sqlx::query(
+        "insert into idempotency_keys (merchant_id, idempotency_key, request_hash, response_status, response_body, expires_at)
+         values ($1, 'race-1', '\\x00', 202, '{\"message_id\": \"0190b5e1-0000-7000-8000-000000000001\"}', now() + interval '1 day')",
+    )
+    .bind(merchant)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let body =
+        json!({"account_id": s.account_id, "recipient_id": CUSTOMER, "message": "hi", "idempotency_key": "race-1"});
+    let send = s.app.post("/api/v1/messages/send", &s.key, &body);
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        other.commit().await.unwrap();
+    };
+    let (r, ()) = tokio::join!(send, commit);
+    r.assert_error(409, "idempotency_key_reused");
+    let n: i64 = sqlx::query_scalar("select count(*) from outbound_messages").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(n, 0);
+    let jobs: i64 = sqlx::query_scalar("select count(*) from jobs").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(jobs, 0);
+}
+
 #[tokio::test]
 async fn invalid_requests_are_refused_with_the_field_named() {
     let s = setup().await;
