@@ -93,6 +93,10 @@ struct Args {
     /// this many committer tasks (the API's built-in value is used when absent).
     #[arg(long)]
     committers: Option<usize>,
+    /// `API_KEY_CACHE_SECS` of the API under test: the production default (2 s) unless given; 0
+    /// looks every request's key up in Postgres (the integration tests' setting).
+    #[arg(long, default_value_t = 2)]
+    key_cache_secs: u64,
     /// Historical messages (delivered, with history and idempotency records) written before the
     /// run, then `vacuum analyze`: the planner sees realistic tables instead of empty ones.
     #[arg(long, default_value_t = 100_000)]
@@ -673,6 +677,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         v.insert("RATE_LIMIT_MEDIA_PER_SEC".into(), "10000".into());
         v.insert("WORKER_CONCURRENCY".into(), a.worker_concurrency.to_string());
         v.insert("WORKER_POLL_INTERVAL_MS".into(), "500".into());
+        v.insert("API_KEY_CACHE_SECS".into(), a.key_cache_secs.to_string());
         v.insert("JOB_LEASE_SECS".into(), "60".into());
         v.insert("GRAPH_TIMEOUT_SECS".into(), "10".into());
     })
@@ -764,7 +769,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = writeln!(
         report,
         "Settings: --clients {clients} --duration {} --warmup {} --messages {} --recipients {} --db-connections {} \
-         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {} --seed-messages {}{}\n",
+         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {} --seed-messages {} --key-cache-secs {}{}\n",
         args.duration,
         args.warmup,
         args.messages,
@@ -776,6 +781,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.live_duration,
         args.log,
         args.seed_messages,
+        args.key_cache_secs,
         args.committers.map_or_else(String::new, |n| format!(" --committers {n}"))
     );
 
