@@ -161,19 +161,36 @@ pub async fn claim(
     lease: Duration,
     worker: &str,
 ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
-    // The planner uses the two partial indexes (available by run_at, running by locked_until).
-    // The not-exists probe is an index lookup on (ordering_key, job_id).
+    // Two index walks, each stopping at the limit: expired leases first (the rescue; rare, and
+    // taken before new work so a busy queue cannot starve them) on `jobs_running_idx`, then due
+    // jobs in claim order (`run_at`, then `job_id`) on `jobs_available_idx (run_at, job_id)`. A single
+    // `available OR expired` filter cannot use either index and read the whole table per claim.
+    // The not-exists probe (only the oldest job of an ordering key runs) is an index lookup on
+    // `jobs_ordering_idx (ordering_key, job_id)`.
     sqlx::query_as(
-        r"with candidates as (
+        r"with expired as (
               select j.job_id from jobs j
-               where j.kind = any($1)
-                 and ((j.state = 'available' and j.run_at <= now())
-                      or (j.state = 'running' and j.locked_until < now()))
+               where j.state = 'running' and j.locked_until < now() and j.kind = any($1)
                  and (j.ordering_key is null or not exists (
                         select 1 from jobs p where p.ordering_key = j.ordering_key and p.job_id < j.job_id))
-               order by j.priority desc, j.run_at, j.job_id
+               order by j.locked_until
                limit $2
                for update skip locked
+          ),
+          due as (
+              select j.job_id from jobs j
+               where j.state = 'available' and j.run_at <= now() and j.kind = any($1)
+                 and (j.ordering_key is null or not exists (
+                        select 1 from jobs p where p.ordering_key = j.ordering_key and p.job_id < j.job_id))
+               order by j.run_at, j.job_id
+               limit $2
+               for update skip locked
+          ),
+          candidates as (
+              select job_id from expired
+              union all
+              select job_id from due
+              limit $2
           )
           update jobs j
              set state = 'running', attempts = j.attempts + 1,

@@ -500,6 +500,39 @@ async fn a_worker_killed_mid_job_loses_its_lease_and_another_worker_sends_once()
     assert!(!router_core::queue::complete(&mut conn, claimed[0].job_id, claimed[0].lock_token).await.unwrap());
 }
 
+/// Expired leases are taken before new work, so a queue that always has due jobs cannot starve a
+/// job whose worker died.
+#[tokio::test]
+async fn an_expired_lease_is_rescued_before_due_jobs_even_when_they_fill_the_claim() {
+    let s = setup().await;
+    let first = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "claimed by a dying worker").await);
+    let claimed =
+        router_core::queue::claim(&s.app.db, &["message.send"], 1, Duration::from_secs(1), "worker-a").await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // The dead job's run_at is later than the new jobs' (as after a retry was rescheduled).
+    sqlx::query("update jobs set run_at = now() + interval '1 hour' where job_id = $1")
+        .bind(claimed[0].job_id)
+        .execute(&s.app.db)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let other = format!("20000000{i}");
+        s.app.open_window(&s.account_id, &other, OffsetDateTime::now_utc()).await;
+        id(&s.app.send_text(&s.key, &s.account_id, &other, "new work").await);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let next =
+        router_core::queue::claim(&s.app.db, &["message.send"], 1, Duration::from_secs(30), "worker-b").await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].job_id, claimed[0].job_id, "the expired lease comes first");
+    assert_eq!(next[0].payload["message_id"], first.as_str());
+    assert_eq!(next[0].attempts, 2);
+    // Then the due jobs, oldest first, up to the limit.
+    let rest =
+        router_core::queue::claim(&s.app.db, &["message.send"], 10, Duration::from_secs(30), "worker-b").await.unwrap();
+    assert_eq!(rest.len(), 3);
+}
+
 #[tokio::test]
 async fn graceful_shutdown_stops_claiming_and_loses_no_job() {
     let s = setup().await;

@@ -85,6 +85,9 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     };
     let token = ctx.config.keyring.decrypt(&msg.access_token_enc)?;
 
+    // The last part's mid is recorded in the final transaction (one commit per send); earlier
+    // parts are recorded as soon as Instagram accepts them, so a retry resumes after them.
+    let mut last_mid: Option<String> = None;
     for (i, part) in parts.iter().enumerate().skip(done) {
         let lane = part.lane;
         let limit = match lane {
@@ -116,8 +119,12 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
         match result {
             Ok(sent) => {
                 slow_down_if_near_limit(ctx, &msg, sent.usage).await;
-                let mut conn = ctx.db.acquire().await?;
-                messages::record_part(&mut conn, msg.message_id, &sent.message_id).await?;
+                if i + 1 == parts.len() {
+                    last_mid = Some(sent.message_id);
+                } else {
+                    let mut conn = ctx.db.acquire().await?;
+                    messages::record_part(&mut conn, msg.message_id, &sent.message_id).await?;
+                }
                 tracing::debug!(part = i + 1, of = parts.len(), "part accepted by Instagram");
             }
             Err(e) => return handle_error(ctx, job, &msg, &e).await,
@@ -126,6 +133,9 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
 
     // Every part accepted: sent (+ delivered), webhooks, job done — one transaction.
     let mut tx = ctx.db.begin().await?;
+    if let Some(mid) = &last_mid {
+        messages::record_part(&mut tx, msg.message_id, mid).await?;
+    }
     if let Some(row) = messages::mark_sent(&mut tx, msg.message_id, job.attempts).await? {
         webhooks::enqueue_events(
             &mut tx,
