@@ -9,9 +9,14 @@
 //! * E — Instagram ingest: C concurrent clients POST signed Meta webhooks (1 event, then 100
 //!   events per POST) for T seconds; events/s and 200-OK latency; next to a pgbench run of the
 //!   same per-event insert transaction on the same database (the ceiling).
+//! * F — steady state, end to end: signed Meta webhooks (one event per POST) arrive at a fixed
+//!   rate (open loop) while a worker runs; latency from the moment a POST starts to the moment the
+//!   fake CRM receives that event's `message.received` webhook. The seed asks for p95 < 2 s at
+//!   1 000 webhooks/minute (17/s).
 //!
 //! Usage: `cargo run --release -p router-bench --bin router-bench-flows -- [--events N]
-//! [--endpoints E] [--clients C] [--duration T]`.
+//! [--endpoints E] [--clients C] [--duration T] [--steady-rates R1,R2] [--steady-duration S]
+//! [--only d|e|f]`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,10 +40,21 @@ struct Args {
     endpoints: usize,
     clients: usize,
     duration: Duration,
+    steady_rates: Vec<f64>,
+    steady_duration: Duration,
+    only: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { events: 5000, endpoints: 20, clients: 16, duration: Duration::from_secs(10) };
+    let mut a = Args {
+        events: 5000,
+        endpoints: 20,
+        clients: 16,
+        duration: Duration::from_secs(10),
+        steady_rates: vec![17.0, 200.0],
+        steady_duration: Duration::from_secs(20),
+        only: None,
+    };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i + 1 < v.len() {
@@ -48,6 +64,12 @@ fn args() -> Args {
             "--endpoints" => a.endpoints = n.max(10) as usize,
             "--clients" => a.clients = n.max(1) as usize,
             "--duration" => a.duration = Duration::from_secs(n.max(1)),
+            "--steady-rates" => {
+                a.steady_rates =
+                    v[i + 1].split(',').filter_map(|r| r.trim().parse::<f64>().ok()).filter(|r| *r > 0.0).collect();
+            }
+            "--steady-duration" => a.steady_duration = Duration::from_secs(n.clamp(1, 300)),
+            "--only" => a.only = Some(v[i + 1].to_ascii_lowercase()),
             _ => {}
         }
         i += 2;
@@ -248,6 +270,97 @@ COMMIT;
     Ok(tps)
 }
 
+/// What phase F measured at one rate.
+struct Steady {
+    posts: usize,
+    post_failures: usize,
+    delivered: usize,
+    signatures_valid: usize,
+    /// Sorted end-to-end latencies in ms.
+    latencies: Vec<f64>,
+    achieved_rate: f64,
+}
+
+/// Phase F. Meta webhooks with one event each at `rate`/s for `duration` (open loop: a POST is
+/// started on schedule whatever the previous ones do), one worker running all job kinds, the fake
+/// CRM answering 200 at once. Latency: POST start → the CRM's receipt of that event.
+async fn steady(rate: f64, duration: Duration) -> anyhow::Result<Steady> {
+    let app = spawn_app().await;
+    let (_, key) = app.merchant_with_key("Bench").await;
+    let ig = "17841400000000077";
+    app.connect_account(&key, ig, "steady", SECRET).await;
+    let cancel = CancellationToken::new();
+    let worker = tokio::spawn(app.worker().run(cancel.clone()));
+    let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let url = format!("{}/webhooks/instagram", app.base);
+    let total = (rate * duration.as_secs_f64()).round() as usize;
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let started_at: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
+    let failures = Arc::new(AtomicU64::new(0));
+    let start = tokio::time::Instant::now();
+    let mut posts = Vec::with_capacity(total);
+    for n in 0..total {
+        tokio::time::sleep_until(start + period.mul_f64(n as f64)).await;
+        let mid = format!("mid-steady-{n}");
+        let ev = meta::text_message(
+            ig,
+            &format!("{}", 6_000_000 + (n % 5000)),
+            &mid,
+            "Hi! Do you ship to Lisbon?",
+            OffsetDateTime::now_utc(),
+        );
+        let body = meta::to_meta_bytes(&meta::envelope(ig, vec![ev]));
+        let sig = router_tests::router_fakes::sign_sha256(router_tests::APP_SECRET.as_bytes(), &body);
+        let (client, url, started_at, failures) = (client.clone(), url.clone(), started_at.clone(), failures.clone());
+        posts.push(tokio::spawn(async move {
+            started_at.lock().expect("lock").insert(mid, Instant::now());
+            let r = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await;
+            if !r.is_ok_and(|r| r.status().is_success()) {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for p in posts {
+        let _ = p.await;
+    }
+    let achieved_rate = total as f64 / start.elapsed().as_secs_f64();
+    let got = app.crm.wait_for("steady", total, Duration::from_secs(60)).await;
+    cancel.cancel();
+    let _ = worker.await;
+    let started_at = started_at.lock().expect("lock").clone();
+    let mut latencies = Vec::with_capacity(got.len());
+    let mut signatures_valid = 0;
+    let mut delivered = 0;
+    for r in &got {
+        if r.event() != events::MESSAGE_RECEIVED {
+            continue;
+        }
+        delivered += 1;
+        if r.hub_signature_valid && r.standard_signature_valid {
+            signatures_valid += 1;
+        }
+        let mid = r.json["data"]["instagram_message_id"].as_str().unwrap_or_default();
+        if let Some(t0) = started_at.get(mid) {
+            latencies.push(r.at.saturating_duration_since(*t0).as_secs_f64() * 1000.0);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Steady {
+        posts: total,
+        post_failures: failures.load(Ordering::Relaxed) as usize,
+        delivered,
+        signatures_valid,
+        latencies,
+        achieved_rate,
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args();
@@ -259,31 +372,65 @@ async fn main() -> anyhow::Result<()> {
         a.duration.as_secs()
     );
 
-    println!("## D. CRM webhook delivery (one worker process, WORKER_CONCURRENCY 64)\n");
-    println!("| scenario | deliveries/s (healthy endpoints) | latency p50 | latency p99 | delivered |");
-    println!("| --- | --- | --- | --- | --- |");
-    for (label, share) in [("all endpoints healthy", 0.0), ("10 % of endpoints dead (503)", 0.1)] {
-        let (rate, p50, p99, n) = deliveries(a.events, a.endpoints, share).await?;
-        println!("| {label} | {rate:.0} | {p50:.0} ms | {p99:.0} ms | {n} |");
+    let run = |p: &str| a.only.as_deref().is_none_or(|o| o == p);
+    if run("d") {
+        println!("## D. CRM webhook delivery (one worker process, WORKER_CONCURRENCY 64)\n");
+        println!("| scenario | deliveries/s (healthy endpoints) | latency p50 | latency p99 | delivered |");
+        println!("| --- | --- | --- | --- | --- |");
+        for (label, share) in [("all endpoints healthy", 0.0), ("10 % of endpoints dead (503)", 0.1)] {
+            let (rate, p50, p99, n) = deliveries(a.events, a.endpoints, share).await?;
+            println!("| {label} | {rate:.0} | {p50:.0} ms | {p99:.0} ms | {n} |");
+        }
     }
-
-    println!("\n## E. Instagram webhook ingest ({} concurrent clients)\n", a.clients);
-    let app = spawn_app().await;
-    let (merchant, key) = app.merchant_with_key("Bench").await;
-    let ig = "17841400000000042";
-    let (acct, _) = app.connect_account(&key, ig, "crm", SECRET).await;
-    let account: Uuid = acct["account_id"].as_str().unwrap_or_default().parse()?;
-    let mut rows: HashMap<usize, (f64, f64, f64, u64)> = HashMap::new();
-    for per_post in [1usize, 100] {
-        rows.insert(per_post, ingest(&app, ig, a.clients, a.duration, per_post).await);
+    if run("e") {
+        println!("\n## E. Instagram webhook ingest ({} concurrent clients)\n", a.clients);
+        let app = spawn_app().await;
+        let (merchant, key) = app.merchant_with_key("Bench").await;
+        let ig = "17841400000000042";
+        let (acct, _) = app.connect_account(&key, ig, "crm", SECRET).await;
+        let account: Uuid = acct["account_id"].as_str().unwrap_or_default().parse()?;
+        let mut rows: HashMap<usize, (f64, f64, f64, u64)> = HashMap::new();
+        for per_post in [1usize, 100] {
+            rows.insert(per_post, ingest(&app, ig, a.clients, a.duration, per_post).await);
+        }
+        let ceiling = pgbench(&app, account, merchant, a.clients, a.duration).await?;
+        println!("| POST size | events/s | 200-OK p50 | 200-OK p99 | POSTs | events/s ÷ pgbench ceiling |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for per_post in [1usize, 100] {
+            let (rate, p50, p99, posts) = rows[&per_post];
+            println!(
+                "| {per_post} event(s) | {rate:.0} | {p50:.1} ms | {p99:.1} ms | {posts} | {:.2} |",
+                rate / ceiling
+            );
+        }
+        println!("| pgbench, same per-event transaction, {} clients | {ceiling:.0} tx/s | | | | 1.00 |", a.clients);
     }
-    let ceiling = pgbench(&app, account, merchant, a.clients, a.duration).await?;
-    println!("| POST size | events/s | 200-OK p50 | 200-OK p99 | POSTs | events/s ÷ pgbench ceiling |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for per_post in [1usize, 100] {
-        let (rate, p50, p99, posts) = rows[&per_post];
-        println!("| {per_post} event(s) | {rate:.0} | {p50:.1} ms | {p99:.1} ms | {posts} | {:.2} |", rate / ceiling);
+    if run("f") {
+        println!(
+            "\n## F. Steady state end to end: Meta webhook POST → ingest → worker → CRM receipt ({} s per rate)\n",
+            a.steady_duration.as_secs()
+        );
+        println!(
+            "| offered rate | achieved | POSTs (failed) | delivered | signatures valid | latency p50 | p95 | p99 | max | seed bar p95 < 2 s |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for &rate in &a.steady_rates {
+            let r = steady(rate, a.steady_duration).await?;
+            let l = &r.latencies;
+            let p95 = pct(l, 95.0);
+            println!(
+                "| {rate:.0}/s | {:.1}/s | {} ({}) | {} | {} | {:.1} ms | {p95:.1} ms | {:.1} ms | {:.1} ms | {} |",
+                r.achieved_rate,
+                r.posts,
+                r.post_failures,
+                r.delivered,
+                r.signatures_valid,
+                pct(l, 50.0),
+                pct(l, 99.0),
+                pct(l, 100.0),
+                if r.delivered == r.posts && r.post_failures == 0 && p95 < 2000.0 { "met" } else { "NOT met" }
+            );
+        }
     }
-    println!("| pgbench, same per-event transaction, {} clients | {ceiling:.0} tx/s | | | | 1.00 |", a.clients);
     Ok(())
 }
