@@ -173,6 +173,21 @@ async fn deliveries(n: usize, endpoints: usize, dead_share: f64) -> anyhow::Resu
     Ok((lat.len() as f64 / elapsed, pct(&lat, 50.0), pct(&lat, 99.0), lat.len()))
 }
 
+/// POSTs Meta webhook `events` of account `ig`, signed with the app secret as Meta does; true on
+/// a 2xx.
+async fn post_meta(client: &reqwest::Client, url: &str, ig: &str, events: Vec<serde_json::Value>) -> bool {
+    let body = meta::to_meta_bytes(&meta::envelope(ig, events));
+    let sig = router_tests::router_fakes::sign_sha256(router_tests::APP_SECRET.as_bytes(), &body);
+    let r = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await;
+    r.is_ok_and(|r| r.status().is_success())
+}
+
 /// Phase E. Returns (events/s, p50 ms, p99 ms, posts) for `per_post` events per POST.
 async fn ingest(app: &TestApp, ig: &str, clients: usize, duration: Duration, per_post: usize) -> (f64, f64, f64, u64) {
     let counter = Arc::new(AtomicU64::new(0));
@@ -201,17 +216,8 @@ async fn ingest(app: &TestApp, ig: &str, clients: usize, duration: Duration, per
                     })
                     .collect();
                 k += 1;
-                let body = meta::to_meta_bytes(&meta::envelope(&ig, evs));
-                let sig = router_tests::router_fakes::sign_sha256(router_tests::APP_SECRET.as_bytes(), &body);
                 let t = Instant::now();
-                let r = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature-256", sig)
-                    .body(body)
-                    .send()
-                    .await;
-                if r.is_ok_and(|r| r.status().is_success()) {
+                if post_meta(&client, &url, &ig, evs).await {
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
             }
@@ -321,19 +327,10 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
             "Hi! Do you ship to Lisbon?",
             OffsetDateTime::now_utc(),
         );
-        let body = meta::to_meta_bytes(&meta::envelope(ig, vec![ev]));
-        let sig = router_tests::router_fakes::sign_sha256(router_tests::APP_SECRET.as_bytes(), &body);
         let (client, url, started_at, failures) = (client.clone(), url.clone(), started_at.clone(), failures.clone());
         posts.push(tokio::spawn(async move {
             started_at.lock().expect("lock").insert(mid, Instant::now());
-            let r = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", sig)
-                .body(body)
-                .send()
-                .await;
-            if !r.is_ok_and(|r| r.status().is_success()) {
+            if !post_meta(&client, &url, ig, vec![ev]).await {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
         }));
