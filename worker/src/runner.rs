@@ -2,8 +2,9 @@
 //!
 //! Shape (crates.io's worker, translated to leases): register interest in NOTIFY *before*
 //! claiming, so a notification that lands during the claim query is not lost; claim at most as
-//! many jobs as there are free slots; run each on its own task; when nothing was claimable, wait
-//! for a NOTIFY, the poll interval, a finished job or shutdown. Retries are reschedules written by
+//! many jobs as there are free slots; run each on its own task; when the claim came back short
+//! (nothing more was claimable) or no slot is free, wait for a NOTIFY, the poll interval, a
+//! finished job or shutdown. Retries are reschedules written by
 //! the job itself (`run_at`); no task ever sleeps on a job.
 //!
 //! Shutdown: stop claiming, let running jobs finish within `drain` (shorter than the lease), then
@@ -107,7 +108,10 @@ impl Runner {
                 match queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await
                 {
                     Ok(batch) => {
-                        idle = batch.is_empty();
+                        // Fewer jobs than free slots: nothing else was claimable just now, so wait
+                        // for a wake-up instead of claiming again at once (that second claim
+                        // almost always came back empty). Wake-ups during the claim are kept.
+                        idle = batch.len() < free;
                         for job in batch {
                             let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
                             running.lock().expect("running set").insert(job.lock_token);
