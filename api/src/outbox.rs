@@ -188,15 +188,7 @@ async fn try_batch(
                 SendReply::Created(m.response_body.clone())
             }
             "stored" => match (row.request_hash, row.response_status, row.response_body) {
-                (Some(hash), Some(status), Some(body)) => replay_or_conflict(
-                    &messages::IdempotencyRow {
-                        idempotency_key: String::new(),
-                        request_hash: hash,
-                        response_status: status,
-                        response_body: body,
-                    },
-                    &m.request_hash,
-                ),
+                (Some(stored), Some(status), Some(body)) => replay_or_conflict(&stored, status, &body, &m.request_hash),
                 _ => SendReply::Failed(sqlx::Error::RowNotFound),
             },
             "account_not_found" => SendReply::AccountNotFound,
@@ -209,10 +201,14 @@ async fn try_batch(
                 last_inbound_at: row.last_inbound_at,
                 human_agent: m.tag.as_deref() == Some("HUMAN_AGENT"),
             },
-            _ => {
-                // claimed_elsewhere: another transaction committed this key first.
+            "claimed_elsewhere" => {
+                // Another transaction committed this key first; read its record below.
                 elsewhere.push(i);
                 continue;
+            }
+            other => {
+                tracing::error!(outcome = other, "send_accept_batch returned an unknown outcome");
+                SendReply::Failed(sqlx::Error::RowNotFound)
             }
         });
     }
@@ -238,7 +234,12 @@ async fn try_batch(
             drop(tx);
             for i in idx {
                 outcomes[i] = Some(match msgs[i].idempotency_key.as_deref().and_then(|k| stored.get(k)) {
-                    Some(row) => replay_or_conflict(row, &msgs[i].request_hash),
+                    Some(row) => replay_or_conflict(
+                        &row.request_hash,
+                        row.response_status,
+                        &row.response_body,
+                        &msgs[i].request_hash,
+                    ),
                     None => SendReply::Failed(sqlx::Error::RowNotFound),
                 });
             }
@@ -265,9 +266,11 @@ async fn try_batch(
 /// failure's code (`retryable: true`).
 pub const SEND_MAX_ATTEMPTS: i32 = 15;
 
-fn replay_or_conflict(row: &messages::IdempotencyRow, hash: &[u8]) -> SendReply {
-    if row.request_hash == hash {
-        SendReply::Replayed { status: row.response_status as u16, body: row.response_body.clone() }
+/// A stored idempotency record answers a request with the same key: the original response when
+/// the bodies match (same hash), 409 otherwise.
+fn replay_or_conflict(stored_hash: &[u8], status: i32, body: &Value, hash: &[u8]) -> SendReply {
+    if stored_hash == hash {
+        SendReply::Replayed { status: u16::try_from(status).unwrap_or(202), body: body.clone() }
     } else {
         SendReply::KeyReused
     }
