@@ -2,6 +2,7 @@
 
 mod api_accounts;
 mod api_foundation;
+mod hostile;
 mod inbound;
 mod lifecycle;
 mod ops;

@@ -1,0 +1,1 @@
+//! Hostile-input tests: delivery (see docs/SECURITY.md).

@@ -1,0 +1,1 @@
+//! Hostile-input tests: inbound (see docs/SECURITY.md).

@@ -1,0 +1,1 @@
+//! Hostile-input tests: ops (see docs/SECURITY.md).

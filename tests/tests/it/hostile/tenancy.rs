@@ -1,0 +1,1 @@
+//! Hostile-input tests: tenancy (see docs/SECURITY.md).
