@@ -10,17 +10,121 @@
 //! Event ids: `mid`-based where the event has its own mid (`mid:…`, `echo:…`, `edit:…:n`,
 //! `deleted:…`, `postback:…`), else `h:` + sha256(merchant id ‖ the event's canonical JSON) —
 //! reactions and reads refer to another message's mid, so they hash.
+//!
+//! Hostile input (issue 11, docs/SECURITY.md). Who may speak for which account: a POST signed
+//! with the platform `IG_APP_SECRET` is Meta's and vouches for every event ([`Trust::Platform`]);
+//! a POST signed with a merchant's own (bring-your-own-app) secret vouches only for the account
+//! rows that hold that same secret ([`Routed::vouched_by`], [`Trust::Accounts`]) — every other
+//! event or row is dropped and counted as `router_inbound_rejected_total{reason="unverified_entry"}`,
+//! so one merchant's secret can never forge events for another. Before any lookup, a body not
+//! signed by the platform must fit Meta's batch size ([`check_limits`]), and routing costs one
+//! query for all ids ([`find_routes`]). What one event carries never fails its batch-mates: NUL
+//! (which Postgres text/jsonb reject) becomes U+FFFD in every string and key ([`sanitize`]),
+//! over-long ids make the event malformed (recorded, not stored), over-long event ids are hashed,
+//! and a future timestamp cannot hold a conversation's 24 h window open.
 
 use std::collections::{HashMap, HashSet};
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::crypto::{Keyring, verify_hub_signature};
 use crate::db;
 use crate::domain::events;
 use crate::webhooks::{self, CrmEvent};
+
+/// Meta batches at most 1 000 updates per POST (`research/meta-instagram-api.md` §1.3). A body
+/// not signed with the platform secret that holds more events (or entries) is refused before any
+/// lookup; Meta's own bodies are bounded by the route's byte limit only.
+pub const MAX_EVENTS: usize = 1000;
+/// See [`MAX_EVENTS`]: every entry carries at least one update.
+pub const MAX_ENTRIES: usize = 1000;
+/// Distinct per-account app secrets tried on one POST not signed by the platform. A genuine
+/// bring-your-own-app POST concerns that app's accounts, which share one secret; the cap bounds
+/// the HMACs a forged body can cost.
+pub const MAX_CANDIDATE_SECRETS: usize = 4;
+/// Longest sender, recipient or mid kept (Meta's are under 200 bytes). Longer ones would exceed
+/// Postgres's btree entry size in the unique indexes and fail the whole transaction.
+pub const MAX_ID_BYTES: usize = 512;
+/// Longer event ids (e.g. an edit with a huge `num_edit`) are replaced by their hash.
+const MAX_EVENT_ID_BYTES: usize = 1024;
+
+/// Why part or all of a POST was refused (`router_inbound_rejected_total{reason}`: a fixed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// An event (or one of its account rows) the signature does not vouch for.
+    UnverifiedEntry,
+    /// More than [`MAX_ENTRIES`] entries in a POST not signed by the platform.
+    TooManyEntries,
+    /// More than [`MAX_EVENTS`] events in a POST not signed by the platform.
+    TooManyEvents,
+}
+
+impl Rejected {
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnverifiedEntry => "unverified_entry",
+            Self::TooManyEntries => "too_many_entries",
+            Self::TooManyEvents => "too_many_events",
+        }
+    }
+
+    /// Counts `n` rejections.
+    pub fn count(self, n: usize) {
+        metrics::counter!("router_inbound_rejected_total", "reason" => self.as_str()).increment(n as u64);
+    }
+}
+
+/// Refuses a body larger than a Meta batch (before any database work).
+///
+/// # Errors
+/// [`Rejected::TooManyEntries`] or [`Rejected::TooManyEvents`].
+pub fn check_limits(body: &Value) -> Result<(), Rejected> {
+    let entries = body.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if entries.len() > MAX_ENTRIES {
+        return Err(Rejected::TooManyEntries);
+    }
+    let mut events = 0usize;
+    for e in entries {
+        for list in ["messaging", "standby", "changes"] {
+            events += e.get(list).and_then(Value::as_array).map_or(0, Vec::len);
+        }
+    }
+    if events > MAX_EVENTS {
+        return Err(Rejected::TooManyEvents);
+    }
+    Ok(())
+}
+
+/// Replaces NUL (which Postgres text and jsonb reject) by U+FFFD in every string and key, so one
+/// event's bytes can never fail the transaction its batch-mates share. Recursion is bounded by
+/// serde_json's nesting limit (128).
+pub fn sanitize(v: &mut Value) {
+    match v {
+        Value::String(s) => scrub(s),
+        Value::Array(items) => items.iter_mut().for_each(sanitize),
+        Value::Object(map) if map.keys().any(|k| k.contains('\0')) => {
+            for (mut k, mut item) in std::mem::take(map) {
+                scrub(&mut k);
+                sanitize(&mut item);
+                map.insert(k, item);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(sanitize),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn scrub(s: &mut String) {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+    }
+}
 
 /// What an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,12 +206,16 @@ pub fn parse_timestamp(v: &Value) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }
 
-fn id_of(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)?.get("id")? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+fn id_of(v: &Value, key: &str, missing: &'static str) -> Result<String, Malformed> {
+    let id = match v.get(key).and_then(|x| x.get("id")) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(Malformed(missing)),
+    };
+    if id.len() > MAX_ID_BYTES {
+        return Err(Malformed("id too long"));
     }
+    Ok(id)
 }
 
 fn str_of(v: &Value, ptr: &str) -> Option<String> {
@@ -136,11 +244,19 @@ fn message_type(m: &Value) -> String {
 /// # Errors
 /// The event lacks the fields every event has.
 pub fn classify(event: &Value, standby: bool, is_test: bool) -> Result<Classified, Malformed> {
+    let c = classify_kind(event, standby, is_test)?;
+    if c.mid.as_ref().is_some_and(|m| m.len() > MAX_ID_BYTES) {
+        return Err(Malformed("mid too long"));
+    }
+    Ok(c)
+}
+
+fn classify_kind(event: &Value, standby: bool, is_test: bool) -> Result<Classified, Malformed> {
     if !event.is_object() {
         return Err(Malformed("event is not an object"));
     }
-    let sender = id_of(event, "sender").ok_or(Malformed("missing sender.id"))?;
-    let recipient = id_of(event, "recipient").ok_or(Malformed("missing recipient.id"))?;
+    let sender = id_of(event, "sender", "missing sender.id")?;
+    let recipient = id_of(event, "recipient", "missing recipient.id")?;
     let occurred_at = event.get("timestamp").and_then(parse_timestamp);
     let base = |kind: Kind, business: &str, contact: &str, mid: Option<String>, content: Value| Classified {
         kind,
@@ -214,11 +330,16 @@ pub fn event_id(merchant_id: Uuid, c: &Classified) -> String {
         }
         _ => None,
     };
-    own.unwrap_or_else(|| {
+    let hashed = |data: &[u8]| {
         let mut bytes = merchant_id.as_bytes().to_vec();
-        bytes.extend_from_slice(&serde_json::to_vec(&c.raw).unwrap_or_default());
+        bytes.extend_from_slice(data);
         format!("h:{}", hex::encode(crate::crypto::sha256(&bytes)))
-    })
+    };
+    match own {
+        Some(id) if id.len() > MAX_EVENT_ID_BYTES => hashed(id.as_bytes()),
+        Some(id) => id,
+        None => hashed(&serde_json::to_vec(&c.raw).unwrap_or_default()),
+    }
 }
 
 /// What happened to a POST.
@@ -232,6 +353,8 @@ pub struct IngestReport {
     pub duplicates: usize,
     /// For accounts nobody connected, dashboard tests, or malformed.
     pub unrouted: usize,
+    /// Events (or account rows of an event) the signature does not vouch for: dropped.
+    pub rejected: usize,
     /// CRM webhooks enqueued.
     pub webhooks: usize,
 }
@@ -239,74 +362,145 @@ pub struct IngestReport {
 /// An account events can be routed to.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RouteRow {
+    pub instagram_account_id: String,
     pub account_id: Uuid,
     pub merchant_id: Uuid,
     pub app_secret_enc: Option<String>,
     pub status: String,
 }
 
-/// Accounts connected for an Instagram business id, across merchants (SECURITY DEFINER).
+/// Accounts connected for each Instagram business id, across merchants: one query for all ids
+/// (SECURITY DEFINER).
 ///
 /// # Errors
 /// Postgres errors.
 pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<HashMap<String, Vec<RouteRow>>, sqlx::Error> {
     let mut out: HashMap<String, Vec<RouteRow>> = HashMap::new();
-    for id in ig_ids.iter().collect::<HashSet<_>>() {
-        let rows: Vec<RouteRow> =
-            sqlx::query_as("select * from ingest_find_accounts($1)").bind(id).fetch_all(pool).await?;
-        out.insert(id.clone(), rows);
+    if ig_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<RouteRow> =
+        sqlx::query_as("select * from ingest_find_accounts_many($1)").bind(ig_ids).fetch_all(pool).await?;
+    for r in rows {
+        out.entry(r.instagram_account_id.clone()).or_default().push(r);
     }
     Ok(out)
 }
 
-/// Every business id a raw POST mentions (entry ids, recipients, echo senders), for routing and
-/// for picking per-account app secrets before the signature is known to be valid.
-#[must_use]
-pub fn business_ids(body: &Value) -> Vec<String> {
-    let mut ids = Vec::new();
-    for e in body.get("entry").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(id) =
-            e.get("id").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string())))
-        {
-            ids.push(id);
-        }
-        for list in ["messaging", "standby"] {
-            for ev in e.get(list).and_then(Value::as_array).into_iter().flatten() {
-                if let Ok(c) = classify(ev, false, false) {
-                    ids.push(c.business_id);
-                }
-            }
-        }
-    }
-    ids.sort();
-    ids.dedup();
-    ids
-}
-
-/// Splits a POST into classified events (or the reason each could not be).
+/// Splits a POST into classified events (or the reason each could not be). Each event is
+/// [`sanitize`]d first, so its ids, content and raw JSON are all storable.
 #[must_use]
 pub fn events_of(body: &Value) -> Vec<(Result<Classified, Malformed>, Value)> {
     let mut out = Vec::new();
     let Some(entries) = body.get("entry").and_then(Value::as_array) else {
-        out.push((Err(Malformed("no entry array")), body.clone()));
+        let mut raw = body.clone();
+        sanitize(&mut raw);
+        out.push((Err(Malformed("no entry array")), raw));
         return out;
+    };
+    let clean = |v: &Value| {
+        let mut v = v.clone();
+        sanitize(&mut v);
+        v
     };
     for entry in entries {
         for (list, standby) in [("messaging", false), ("standby", true)] {
             for ev in entry.get(list).and_then(Value::as_array).into_iter().flatten() {
-                out.push((classify(ev, standby, false), ev.clone()));
+                let ev = clean(ev);
+                out.push((classify(&ev, standby, false), ev));
             }
         }
         for ch in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
+            let ch = clean(ch);
             let value = ch.get("value").cloned().unwrap_or(Value::Null);
             if ch.get("field").and_then(Value::as_str) == Some("messages") {
-                out.push((classify(&value, false, true), ch.clone()));
+                out.push((classify(&value, false, true), ch));
             } else {
-                out.push((Err(Malformed("unsupported changes field")), ch.clone()));
+                out.push((Err(Malformed("unsupported changes field")), ch));
             }
         }
     }
     out
+}
+
+/// Who vouched for a POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Signed with the platform `IG_APP_SECRET`: Meta itself, for every event.
+    Platform,
+    /// Signed with a per-account app secret: only these account rows (those holding it).
+    Accounts(HashSet<Uuid>),
+}
+
+impl Trust {
+    fn vouches_for(&self, account_id: Uuid) -> bool {
+        match self {
+            Self::Platform => true,
+            Self::Accounts(rows) => rows.contains(&account_id),
+        }
+    }
+}
+
+/// A POST split into events and routed (one lookup), not yet stored.
+#[derive(Debug)]
+pub struct Routed {
+    items: Vec<(Result<Classified, Malformed>, Value)>,
+    routes: HashMap<String, Vec<RouteRow>>,
+}
+
+/// Classifies a POST and looks up every account its events address, in one query.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn route(pool: &PgPool, body: &Value) -> Result<Routed, sqlx::Error> {
+    let items = events_of(body);
+    let mut ids: Vec<String> =
+        items.iter().filter_map(|(c, _)| c.as_ref().ok().map(|c| c.business_id.clone())).collect();
+    ids.sort();
+    ids.dedup();
+    let routes = find_routes(pool, &ids).await?;
+    Ok(Routed { items, routes })
+}
+
+impl Routed {
+    /// The account rows a signature made with a per-account app secret vouches for: rows this
+    /// POST addresses whose own decrypted secret verifies `sig` over `body`. At most
+    /// [`MAX_CANDIDATE_SECRETS`] distinct secrets are tried (one HMAC each), in event order. Empty
+    /// when none verifies.
+    #[must_use]
+    pub fn vouched_by(&self, keyring: &Keyring, body: &[u8], sig: &str) -> HashSet<Uuid> {
+        let mut tried: Vec<(SecretString, bool)> = Vec::new();
+        let mut vouched = HashSet::new();
+        for row in self.candidate_rows() {
+            let Some(secret) = row.app_secret_enc.as_deref().and_then(|enc| keyring.decrypt(enc).ok()) else {
+                continue;
+            };
+            let known = tried.iter().find(|(s, _)| s.expose_secret() == secret.expose_secret()).map(|t| t.1);
+            let ok = match known {
+                Some(ok) => ok,
+                None if tried.len() < MAX_CANDIDATE_SECRETS => {
+                    let ok = verify_hub_signature(secret.expose_secret().as_bytes(), body, sig);
+                    tried.push((secret, ok));
+                    ok
+                }
+                None => false,
+            };
+            if ok {
+                vouched.insert(row.account_id);
+            }
+        }
+        vouched
+    }
+
+    /// Rows addressed by the events, each once, in the order the events name them.
+    fn candidate_rows(&self) -> impl Iterator<Item = &RouteRow> {
+        let mut seen = HashSet::new();
+        self.items
+            .iter()
+            .filter_map(|(c, _)| c.as_ref().ok())
+            .filter(move |c| seen.insert(c.business_id.clone()))
+            .flat_map(|c| self.routes.get(&c.business_id).into_iter().flatten())
+    }
 }
 
 struct Pending {
@@ -317,47 +511,25 @@ struct Pending {
     inbound_event_id: Uuid,
 }
 
-/// Stores a verified POST in one transaction (see the module docs). `pool` is the API's
-/// RLS-bound pool; each merchant's events are written under its own context.
+/// Stores a POST signed with the platform secret (see the module docs).
 ///
 /// # Errors
 /// Postgres errors: nothing is stored, and Meta will redeliver.
 pub async fn ingest(pool: &PgPool, body: &Value) -> Result<IngestReport, sqlx::Error> {
-    let items = events_of(body);
-    let mut report = IngestReport { events: items.len(), ..IngestReport::default() };
-    let ids: Vec<String> = items.iter().filter_map(|(c, _)| c.as_ref().ok().map(|c| c.business_id.clone())).collect();
-    let routes = find_routes(pool, &ids).await?;
+    store(pool, route(pool, body).await?, &Trust::Platform).await
+}
 
-    let mut unrouted: Vec<(Option<String>, &'static str, Value)> = Vec::new();
-    let mut by_merchant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
-    for (c, raw) in items {
-        let c = match c {
-            Ok(c) => c,
-            Err(Malformed(why)) => {
-                metrics::counter!("router_inbound_events_total", "kind" => "malformed", "result" => "unrouted")
-                    .increment(1);
-                unrouted.push((None, why, raw));
-                continue;
-            }
-        };
-        let accounts = routes.get(&c.business_id).map(Vec::as_slice).unwrap_or_default();
-        if accounts.is_empty() {
-            let reason = if c.is_test { "dashboard_test" } else { "unknown_account" };
-            let kind = if c.is_test { "test" } else { c.kind.as_str() };
-            metrics::counter!("router_inbound_events_total", "kind" => kind, "result" => "unrouted").increment(1);
-            unrouted.push((Some(c.business_id.clone()), reason, raw));
-            continue;
-        }
-        for a in accounts {
-            let event_id = event_id(a.merchant_id, &c);
-            by_merchant.entry(a.merchant_id).or_default().push(Pending {
-                merchant_id: a.merchant_id,
-                account_id: a.account_id,
-                c: c.clone(),
-                event_id,
-                inbound_event_id: Uuid::now_v7(),
-            });
-        }
+/// Stores the events of a routed POST that `trust` vouches for, in one transaction. `pool` is
+/// the API's RLS-bound pool; each merchant's events are written under its own context. Events
+/// and rows `trust` does not cover are dropped and counted (never stored, never forwarded).
+///
+/// # Errors
+/// Postgres errors: nothing is stored, and Meta will redeliver.
+pub async fn store(pool: &PgPool, routed: Routed, trust: &Trust) -> Result<IngestReport, sqlx::Error> {
+    let mut report = IngestReport { events: routed.items.len(), ..IngestReport::default() };
+    let Plan { unrouted, by_merchant } = plan(routed, trust, &mut report);
+    if report.rejected > 0 {
+        Rejected::UnverifiedEntry.count(report.rejected);
     }
 
     let mut tx = pool.begin().await?;
@@ -386,16 +558,72 @@ pub async fn ingest(pool: &PgPool, body: &Value) -> Result<IngestReport, sqlx::E
     Ok(report)
 }
 
+/// What a POST will write: unrouted records and, per merchant, the events it gets.
+struct Plan {
+    unrouted: Vec<(Option<String>, &'static str, Value)>,
+    by_merchant: HashMap<Uuid, Vec<Pending>>,
+}
+
+/// Routes each event to the account rows `trust` vouches for. Under [`Trust::Accounts`], events
+/// no vouched row receives (including malformed ones and those for unknown accounts) are
+/// dropped, and so are the unvouched rows of the others: all counted in `report.rejected`.
+fn plan(routed: Routed, trust: &Trust, report: &mut IngestReport) -> Plan {
+    let Routed { items, routes } = routed;
+    let platform = *trust == Trust::Platform;
+    let mut out = Plan { unrouted: Vec::new(), by_merchant: HashMap::new() };
+    for (c, raw) in items {
+        let c = match c {
+            Ok(c) => c,
+            Err(_) if !platform => {
+                report.rejected += 1;
+                continue;
+            }
+            Err(Malformed(why)) => {
+                metrics::counter!("router_inbound_events_total", "kind" => "malformed", "result" => "unrouted")
+                    .increment(1);
+                out.unrouted.push((None, why, raw));
+                continue;
+            }
+        };
+        let all = routes.get(&c.business_id).map(Vec::as_slice).unwrap_or_default();
+        let accounts: Vec<&RouteRow> = all.iter().filter(|a| trust.vouches_for(a.account_id)).collect();
+        if accounts.is_empty() && !platform {
+            report.rejected += 1;
+            continue;
+        }
+        report.rejected += all.len() - accounts.len();
+        if accounts.is_empty() {
+            let reason = if c.is_test { "dashboard_test" } else { "unknown_account" };
+            let kind = if c.is_test { "test" } else { c.kind.as_str() };
+            metrics::counter!("router_inbound_events_total", "kind" => kind, "result" => "unrouted").increment(1);
+            out.unrouted.push((Some(c.business_id.clone()), reason, raw));
+            continue;
+        }
+        for a in accounts {
+            out.by_merchant.entry(a.merchant_id).or_default().push(Pending {
+                merchant_id: a.merchant_id,
+                account_id: a.account_id,
+                event_id: event_id(a.merchant_id, &c),
+                c: c.clone(),
+                inbound_event_id: Uuid::now_v7(),
+            });
+        }
+    }
+    out
+}
+
 async fn store_merchant(
     conn: &mut PgConnection,
     pending: &[Pending],
     report: &mut IngestReport,
 ) -> Result<(), sqlx::Error> {
     // 1. Conversations: every event belongs to one; customer actions move the window.
+    // A timestamp from the future counts as now: it must not hold the 24 h window open.
+    let now = OffsetDateTime::now_utc();
     let mut conv_keys: Vec<(Uuid, String, Option<OffsetDateTime>)> = Vec::new();
     for p in pending {
         let at = if p.c.kind.opens_window() && !p.c.is_test {
-            Some(p.c.occurred_at.unwrap_or_else(OffsetDateTime::now_utc))
+            Some(p.c.occurred_at.map_or(now, |t| t.min(now)))
         } else {
             None
         };

@@ -103,6 +103,10 @@ fn describe() {
     describe_counter!("router_jobs_total", "Jobs run by kind and outcome.");
     describe_counter!("router_inbound_events_total", "Instagram webhook events by kind and result.");
     describe_counter!("router_inbound_signature_failures_total", "Instagram webhook POSTs with a bad signature.");
+    describe_counter!(
+        "router_inbound_rejected_total",
+        "Instagram webhook events or POSTs refused: unverified_entry, too_many_entries, too_many_events."
+    );
     describe_histogram!("router_inbound_ingest_duration_seconds", "Time to store an Instagram webhook POST.");
     describe_counter!("router_token_refresh_total", "Token refresh attempts by result.");
     describe_counter!("router_auth_failures_total", "API authentication failures by reason.");

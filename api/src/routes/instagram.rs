@@ -2,9 +2,15 @@
 //!
 //! The POST handler reads the raw bytes and verifies `X-Hub-Signature-256` over exactly those
 //! bytes, in constant time, before parsing anything it will act on (Meta signs the escaped-unicode
-//! body it sends; re-serialising would break the signature). The platform `IG_APP_SECRET` is tried
-//! first; accounts connected with their own `app_secret` are tried next (the body is parsed only to
-//! find which accounts' secrets to try). Meta gets 200 only after every event is committed.
+//! body it sends; re-serialising would break the signature). Meta gets 200 only after every
+//! event is committed.
+//!
+//! Forged traffic is cheap to refuse and cannot speak for another tenant (docs/SECURITY.md):
+//! the platform `IG_APP_SECRET` is checked first (one HMAC) and vouches for the whole body.
+//! Otherwise the body must fit Meta's batch size (400 before any database work), its accounts
+//! are looked up in one query, at most a few distinct per-account secrets are tried, and a
+//! per-account secret vouches only for the account rows that hold it
+//! ([`inbound::Routed::vouched_by`]): everything else in the body is dropped and counted.
 
 use std::time::Instant;
 
@@ -78,13 +84,15 @@ pub struct IngestResponse {
     pub stored: usize,
     pub duplicates: usize,
     pub unrouted: usize,
+    /// Events (or account rows of an event) the signature does not vouch for: dropped.
+    pub rejected: usize,
 }
 
 /// Event notifications from Meta (signed with `X-Hub-Signature-256`).
 #[utoipa::path(post, path = "/webhooks/instagram", tag = "instagram", operation_id = "instagram.webhook.receive",
     request_body(content = String, content_type = "application/json", description = "Meta's `{object, entry[]}` payload"),
     params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256(app secret, raw body)>")),
-    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = "5XX", body = ErrorBody)),
     security(()))]
 #[tracing::instrument(skip_all, fields(bytes = body.len()))]
 async fn receive(
@@ -97,43 +105,23 @@ async fn receive(
         metrics::counter!("router_inbound_signature_failures_total").increment(1);
         return Err(ApiError::Unauthorized("missing X-Hub-Signature-256"));
     };
-    let mut verified = verify_hub_signature(s.config.ig_app_secret.expose_secret().as_bytes(), &body, sig);
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    if !verified && let Some(v) = &parsed {
-        // Accounts with their own app secret.
-        let ids = inbound::business_ids(v);
-        let routes = inbound::find_routes(&s.db, &ids).await?;
-        'outer: for rows in routes.values() {
-            for r in rows {
-                if let Some(enc) = &r.app_secret_enc
-                    && let Ok(secret) = s.config.keyring.decrypt(enc)
-                    && verify_hub_signature(secret.expose_secret().as_bytes(), &body, sig)
-                {
-                    verified = true;
-                    break 'outer;
-                }
-            }
-        }
-    }
-    if !verified {
-        metrics::counter!("router_inbound_signature_failures_total").increment(1);
-        tracing::warn!("Instagram webhook with an invalid signature rejected");
-        return Err(ApiError::Unauthorized("invalid X-Hub-Signature-256"));
-    }
-    let Some(value) = parsed else {
-        return Err(ApiError::BadRequest {
+    let report = if verify_hub_signature(s.config.ig_app_secret.expose_secret().as_bytes(), &body, sig) {
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest {
             code: "invalid_request",
             message: "body is not JSON".into(),
             details: None,
-        });
+        })?;
+        inbound::ingest(&s.db, &value).await?
+    } else {
+        receive_per_account(&s, &body, sig).await?
     };
-    let report = inbound::ingest(&s.db, &value).await?;
     metrics::histogram!("router_inbound_ingest_duration_seconds").record(started.elapsed().as_secs_f64());
     tracing::info!(
         events = report.events,
         stored = report.stored,
         duplicates = report.duplicates,
         unrouted = report.unrouted,
+        rejected = report.rejected,
         "Instagram webhook stored"
     );
     Ok((
@@ -144,6 +132,50 @@ async fn receive(
             stored: report.stored,
             duplicates: report.duplicates,
             unrouted: report.unrouted,
+            rejected: report.rejected,
         }),
     ))
+}
+
+/// A POST not signed with the platform secret: it may come from a bring-your-own Meta app, and
+/// then vouches only for the accounts holding that app's secret (see the module docs).
+async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<inbound::IngestReport> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(signature_failure());
+    };
+    if let Err(why) = inbound::check_limits(&value) {
+        why.count(1);
+        tracing::warn!(reason = why.as_str(), "Instagram webhook larger than a Meta batch refused");
+        return Err(ApiError::BadRequest {
+            code: why.as_str(),
+            message: format!(
+                "a webhook POST carries at most {} entries and {} events (Meta's batch size)",
+                inbound::MAX_ENTRIES,
+                inbound::MAX_EVENTS
+            ),
+            details: Some(serde_json::json!({"max_entries": inbound::MAX_ENTRIES, "max_events": inbound::MAX_EVENTS})),
+        });
+    }
+    let routed = inbound::route(&s.db, &value).await?;
+    let vouched = routed.vouched_by(&s.config.keyring, body, sig);
+    if vouched.is_empty() {
+        return Err(signature_failure());
+    }
+    let accounts: Vec<String> = vouched.iter().map(ToString::to_string).collect();
+    let report = inbound::store(&s.db, routed, &inbound::Trust::Accounts(vouched)).await?;
+    if report.rejected > 0 {
+        // Ids and counts only: never the content of what was dropped.
+        tracing::warn!(
+            rejected = report.rejected,
+            vouched_accounts = ?accounts,
+            "Instagram webhook signed with a per-account secret addressed accounts that do not hold it; dropped"
+        );
+    }
+    Ok(report)
+}
+
+fn signature_failure() -> ApiError {
+    metrics::counter!("router_inbound_signature_failures_total").increment(1);
+    tracing::warn!("Instagram webhook with an invalid signature rejected");
+    ApiError::Unauthorized("invalid X-Hub-Signature-256")
 }

@@ -12,9 +12,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-/// Meta batches up to 1 000 events per POST: its endpoint accepts more than the API's
-/// `MAX_BODY_BYTES`.
-pub const INBOUND_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// The Meta webhook's body limit (413 `payload_too_large` beyond it, before the signature is
+/// checked): a full Meta batch (`inbound::MAX_EVENTS`, 1 000 events) at 5 KiB per event, the
+/// worst case of a genuine one (1 000 UTF-8 bytes of text escaped as `\uXXXX`, ~3 KB, plus
+/// ids, attachment URLs and reply context). It bounds what a forged POST makes us hash and parse.
+pub const INBOUND_MAX_BODY_BYTES: usize = router_core::inbound::MAX_EVENTS * 5 * 1024;
 
 /// Every documented route (they all appear in `/openapi.json`).
 pub fn api_router() -> OpenApiRouter<AppState> {
