@@ -126,6 +126,58 @@ fn scrub(s: &mut String) {
     }
 }
 
+/// Parses a POST. A lone UTF-16 surrogate escape (`\ud83d` cut from its pair) makes serde_json
+/// refuse the whole body, so Meta would redeliver it, and its batch-mates, forever: it is read
+/// as U+FFFD instead (see [`replace_lone_surrogates`]).
+///
+/// # Errors
+/// The body is not JSON even then.
+pub fn parse_body(body: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(body).or_else(|e| match replace_lone_surrogates(body) {
+        Some(fixed) => serde_json::from_slice(&fixed),
+        None => Err(e),
+    })
+}
+
+/// `body` with every lone surrogate escape replaced by `\ufffd` (same length), or `None` when it
+/// has none. Backslashes only occur inside JSON strings, so every `\` starts an escape.
+#[must_use]
+pub fn replace_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = body.to_vec();
+    let mut changed = false;
+    let mut i = 0;
+    while i < out.len() {
+        if out[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(unit) = escaped_unit(&out, i) else {
+            i += 2; // `\"`, `\\`, `\n`…: skip the escaped character.
+            continue;
+        };
+        let high = (0xD800..0xDC00).contains(&unit);
+        if high && escaped_unit(&out, i + 6).is_some_and(|low| (0xDC00..0xE000).contains(&low)) {
+            i += 12;
+            continue;
+        }
+        if (0xD800..0xE000).contains(&unit) {
+            out[i..i + 6].copy_from_slice(b"\\ufffd");
+            changed = true;
+        }
+        i += 6;
+    }
+    changed.then_some(out)
+}
+
+/// The code unit of a `\uXXXX` escape starting at `i`.
+fn escaped_unit(b: &[u8], i: usize) -> Option<u16> {
+    let esc = b.get(i..i + 6)?;
+    if &esc[..2] != b"\\u" || !esc[2..].iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u16::from_str_radix(std::str::from_utf8(&esc[2..]).ok()?, 16).ok()
+}
+
 /// What an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -917,6 +969,23 @@ mod tests {
         assert_eq!(classify(&optin, false, false).unwrap().kind, Kind::Unknown);
         assert!(classify(&json!({"recipient": {"id": "9"}}), false, false).is_err());
         assert!(classify(&json!("nope"), false, false).is_err());
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_and_pairs_stay() {
+        let body = br#"{"a":"x\ud83d","b":"\ud83d\ude00","c":"\\ud83d","d":"\udc00\u0041"}"#;
+        assert!(serde_json::from_slice::<Value>(body).is_err());
+        let v = parse_body(body).unwrap();
+        assert_eq!((v["a"].as_str(), v["b"].as_str()), (Some("x\u{fffd}"), Some("\u{1f600}")));
+        assert_eq!((v["c"].as_str(), v["d"].as_str()), (Some("\\ud83d"), Some("\u{fffd}A")));
+        assert!(replace_lone_surrogates(br#"{"ok":"\ud83d\ude00"}"#).is_none());
+    }
+
+    #[test]
+    fn nul_becomes_a_replacement_character_in_strings_and_keys() {
+        let mut v = json!({"k\u{0}": ["a\u{0}b", {"x": "\u{0}"}], "n": 1});
+        sanitize(&mut v);
+        assert_eq!(v, json!({"k\u{fffd}": ["a\u{fffd}b", {"x": "\u{fffd}"}], "n": 1}));
     }
 
     #[test]

@@ -106,7 +106,7 @@ async fn receive(
         return Err(ApiError::Unauthorized("missing X-Hub-Signature-256"));
     };
     let report = if verify_hub_signature(s.config.ig_app_secret.expose_secret().as_bytes(), &body, sig) {
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest {
+        let value = inbound::parse_body(&body).map_err(|_| ApiError::BadRequest {
             code: "invalid_request",
             message: "body is not JSON".into(),
             details: None,
@@ -140,7 +140,7 @@ async fn receive(
 /// A POST not signed with the platform secret: it may come from a bring-your-own Meta app, and
 /// then vouches only for the accounts holding that app's secret (see the module docs).
 async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<inbound::IngestReport> {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+    let Ok(value) = inbound::parse_body(body) else {
         return Err(signature_failure());
     };
     if let Err(why) = inbound::check_limits(&value) {

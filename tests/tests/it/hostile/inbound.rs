@@ -348,6 +348,23 @@ async fn hostile_event_content_never_fails_its_batch_mates() {
     assert_eq!((again.status, again.json["stored"].as_i64()), (200, Some(0)), "{}", again.text);
 }
 
+#[tokio::test]
+async fn a_lone_surrogate_in_one_event_does_not_refuse_the_whole_batch() {
+    let t = two_tenants().await;
+    let app = &t.app;
+    let body = meta::multi_entry(vec![
+        (ATTACKER_IG.to_owned(), vec![meta::text_message(ATTACKER_IG, CUSTOMER, "m-cut", "cut LONE-SURROGATE", now())]),
+        (VICTIM_IG.to_owned(), vec![meta::text_message(VICTIM_IG, CUSTOMER, "m-next", "neighbour", now())]),
+    ]);
+    // An emoji cut in half: a high surrogate escape with no low one after it.
+    let text = String::from_utf8(meta::to_meta_bytes(&body)).unwrap().replace("LONE-SURROGATE", "\\ud83d");
+    let sig = sign_sha256(APP_SECRET.as_bytes(), text.as_bytes());
+    let r = app.post_meta_raw(text.into_bytes(), Some(&sig)).await;
+    assert_eq!((r.status, r.json["stored"].as_i64()), (200, Some(2)), "{}", r.text);
+    assert_eq!(delivered(app, "victim").await[0].json["message"], "neighbour");
+    assert_eq!(delivered(app, "attacker").await[0].json["message"], "cut \u{fffd}");
+}
+
 mod generated {
     //! Generated Meta payloads: valid-shaped events for two tenants mixed with mangled ones and
     //! hostile strings, signed with the platform secret or with one tenant's own secret. Never a
