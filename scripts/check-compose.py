@@ -7,7 +7,8 @@ nginx as the only public entry, the one-shot migration before the app services, 
 security properties (docs/SECURITY.md):
 
 * the sandbox (fake-graph, whose unauthenticated inbound simulator signs any webhook) never gets
-  the live IG_APP_SECRET, here or in scripts/dev-up.sh: it signs with SANDBOX_IG_APP_SECRET;
+  the live IG_APP_SECRET, here or in scripts/dev-up.sh: it signs with SANDBOX_IG_APP_SECRET, and
+  the live hosts (Graph, OAuth) are not pointed at it;
 * the API logs in with its own role (DATABASE_APP_URL), not the Postgres superuser.
 
 Usage: check-compose.py [compose-file [dev-up-script]] (defaults: the repository's own).
@@ -67,6 +68,9 @@ for line in open(dev_up_path):
         problems.append(f"{dev_up_path} gives fake-graph the live IG_APP_SECRET: {line.strip()}")
 
 api_env = services.get("api", {}).get("environment", {}) or {}
+for var in ["GRAPH_API_BASE_URL", "INSTAGRAM_OAUTH_BASE_URL", "INSTAGRAM_AUTHORIZE_URL"]:
+    if isinstance(api_env, dict) and "fake-graph" in str(api_env.get(var, "")):
+        problems.append(f"{var} must not point at fake-graph: live tokens and IG_APP_SECRET would reach the sandbox")
 app_url = str(api_env.get("DATABASE_APP_URL", "")) if isinstance(api_env, dict) else ""
 superuser = str((services.get("postgres", {}).get("environment", {}) or {}).get("POSTGRES_USER", "postgres"))
 if not app_url:

@@ -4,6 +4,8 @@
 # router-worker and router-scheduler. Ctrl-C stops everything it started (not Postgres/Redis).
 #
 # Configuration is generated once into .run/dev.env (random development secrets; edit freely).
+# The fake Graph API serves the sandbox only (accounts connected with router_test_ keys); live
+# accounts keep Meta's hosts, so the live IG_APP_SECRET never reaches the fake.
 # Logs go to .run/*.log. The platform admin key is printed once and kept in .run/admin-key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,10 +36,7 @@ IG_APP_SECRET=$(rand 48 32)
 SANDBOX_IG_APP_SECRET=$(rand 48 32)
 META_VERIFY_TOKEN=$(rand 48 24)
 GRAPH_API_VERSION=v24.0
-GRAPH_API_BASE_URL=http://127.0.0.1:10010
 SANDBOX_GRAPH_API_BASE_URL=http://127.0.0.1:10010
-INSTAGRAM_OAUTH_BASE_URL=http://127.0.0.1:10010
-INSTAGRAM_AUTHORIZE_URL=http://127.0.0.1:10010/oauth/authorize
 API_BASE_URL=http://127.0.0.1:10000
 PORT=10000
 WORKER_METRICS_PORT=10001
