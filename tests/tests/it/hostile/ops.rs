@@ -313,6 +313,22 @@ impl Roles {
     }
 }
 
+/// What production adds to the test configuration (strong secrets, TLS Redis, https).
+fn production_vars() -> [(String, String); 8] {
+    [
+        ("ROUTER_ENV", "production"),
+        // Nothing listens there: a start that gets past the role check fails on Redis.
+        ("REDIS_URL", "rediss://:Kp3v9QzX7mW2rT8y@127.0.0.1:1"),
+        ("API_KEY_SALT", "Zq8Xk2Lm9Np4Rs7Tv1Wy3Ab6Cd0Ef5Gh"),
+        ("IG_APP_SECRET", "Hj4Kl7Mn0Pq3Rs6Tv9"),
+        ("META_VERIFY_TOKEN", "Wx2Yz5Ab8Cd1Ef4Gh7"),
+        ("API_BASE_URL", "https://router.example.org"),
+        ("INSTAGRAM_OAUTH_BASE_URL", "https://api.instagram.com"),
+        ("INSTAGRAM_AUTHORIZE_URL", "https://www.instagram.com/oauth/authorize"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+}
+
 fn login_url(db_url: &str, role: &str) -> SecretString {
     let mut u = url::Url::parse(db_url).unwrap();
     u.set_username(role).unwrap();
@@ -353,6 +369,21 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
     };
     let bad_problems = check(&bad).await;
     let good_problems = check(&good).await;
+    // The real start path: router-api in production refuses the superuser and the transitive
+    // BYPASSRLS member, and gets past the check (to Redis, unreachable here) with the proper role.
+    let start = async |app_url: Option<SecretString>| {
+        let mut vars = router_tests::test_vars(&db.url, "https://graph.instagram.com");
+        vars.extend(production_vars());
+        vars.remove("SANDBOX_GRAPH_API_BASE_URL");
+        let mut config = router_tests::config_from(&vars);
+        if let Some(u) = app_url {
+            config.database_app_url = u;
+        }
+        router_api::build_state(config).await.err().map(|e| format!("{e:#}")).unwrap_or_default()
+    };
+    let as_owner = start(None).await;
+    let as_bad = start(Some(login_url(&db.url, &bad))).await;
+    let as_good = start(Some(login_url(&db.url, &good))).await;
     // The test database's own login (the superuser, as DATABASE_URL in every example).
     let owner = router_core::db::connect_app_pool(&SecretString::from(db.url.clone()), 2).await.unwrap();
     let owner_problems = router_core::db::app_role_problems(&owner).await.unwrap();
@@ -363,6 +394,9 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
     assert!(good_problems.is_empty(), "the dedicated role passes: {good_problems:?}");
     assert!(owner_problems.iter().any(|p| p.contains("superuser")), "{owner_problems:?}");
     assert!(owner_problems.iter().any(|p| p.contains("table owner")), "{owner_problems:?}");
+    assert!(as_owner.contains("DATABASE_APP_URL") && as_owner.contains("superuser"), "{as_owner}");
+    assert!(as_bad.contains("DATABASE_APP_URL") && as_bad.contains("BYPASSRLS"), "{as_bad}");
+    assert!(as_good.contains("Redis") && !as_good.contains("DATABASE_APP_URL"), "{as_good}");
 }
 
 #[tokio::test]
