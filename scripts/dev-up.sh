@@ -4,6 +4,8 @@
 # router-worker and router-scheduler. Ctrl-C stops everything it started (not Postgres/Redis).
 #
 # Configuration is generated once into .run/dev.env (random development secrets; edit freely).
+# The fake Graph API serves the sandbox only (accounts connected with router_test_ keys); live
+# accounts keep Meta's hosts, so the live IG_APP_SECRET never reaches the fake.
 # Logs go to .run/*.log. The platform admin key is printed once and kept in .run/admin-key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +33,10 @@ ENCRYPTION_KEY=1:$(head -c 32 /dev/urandom | base64)
 API_KEY_SALT=$(rand 64 48)
 META_APP_ID=1234567890
 IG_APP_SECRET=$(rand 48 32)
+SANDBOX_IG_APP_SECRET=$(rand 48 32)
 META_VERIFY_TOKEN=$(rand 48 24)
 GRAPH_API_VERSION=v24.0
-GRAPH_API_BASE_URL=http://127.0.0.1:10010
 SANDBOX_GRAPH_API_BASE_URL=http://127.0.0.1:10010
-INSTAGRAM_OAUTH_BASE_URL=http://127.0.0.1:10010
-INSTAGRAM_AUTHORIZE_URL=http://127.0.0.1:10010/oauth/authorize
 API_BASE_URL=http://127.0.0.1:10000
 PORT=10000
 WORKER_METRICS_PORT=10001
@@ -45,11 +45,17 @@ ROUTER_ENV=development
 LOG_FORMAT=pretty
 ENV
 fi
+# Configurations written before the sandbox had its own secret get one now.
+if ! grep -q '^SANDBOX_IG_APP_SECRET=' "$ENV_FILE"; then
+  echo "SANDBOX_IG_APP_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)" >> "$ENV_FILE"
+fi
 set -a
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 set +a
-export FAKE_GRAPH_PORT=10010 FAKE_GRAPH_APP_SECRET="$IG_APP_SECRET"
+# The sandbox signs with its own secret, never the live IG_APP_SECRET (its inbound simulator signs
+# whatever it is asked to); the router accepts that signature for sandbox accounts only.
+export FAKE_GRAPH_PORT=10010 FAKE_GRAPH_APP_SECRET="$SANDBOX_IG_APP_SECRET"
 
 log "building (first build takes a few minutes)"
 cargo build --workspace --bins --quiet
@@ -67,7 +73,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$BIN/fake-graph" >"$RUN_DIR/fake-graph.log" 2>&1 & PIDS+=($!)
+env -u IG_APP_SECRET "$BIN/fake-graph" >"$RUN_DIR/fake-graph.log" 2>&1 & PIDS+=($!)
 "$BIN/router-api" serve >"$RUN_DIR/api.log" 2>&1 & PIDS+=($!)
 "$BIN/router-worker" >"$RUN_DIR/worker.log" 2>&1 & PIDS+=($!)
 "$BIN/router-scheduler" >"$RUN_DIR/scheduler.log" 2>&1 & PIDS+=($!)

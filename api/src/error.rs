@@ -10,13 +10,15 @@
 //! Database and internal errors become a generic 500 (or 503 when Postgres is unreachable); their
 //! details go only to the log, inside the request span.
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{JsonRejection, MissingJsonContentType, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -230,10 +232,39 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// `axum::Json` with our rejection.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` with our rejection, refusing NUL characters anywhere in the document.
+///
+/// Why here: Postgres `text` cannot hold U+0000, so a NUL that reaches a query fails it with a
+/// 500 (and, in the send path, fails the whole group-commit batch). Checking once in the extractor
+/// covers every endpoint and every field (message, metadata, quick replies, username, URLs…). The
+/// check costs one scan of the raw bytes for the escape `\u0000` (a raw NUL byte is not valid JSON
+/// and is already a 400); only a body holding that escape is parsed a second time to name the
+/// field.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(req.headers()) {
+            return Err(JsonRejection::from(MissingJsonContentType::default()).into());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
+        if may_hold_nul(&bytes)
+            && let Ok(doc) = serde_json::from_slice::<Value>(&bytes)
+            && let Some(field) = nul_path(&doc, "")
+        {
+            return Err(nul_error(&field));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}
 
 impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
@@ -241,12 +272,109 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
     }
 }
 
-/// `axum::extract::Query` with our rejection.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// `axum::extract::Query` with our rejection; a NUL (`%00`) in a name or value is a 422.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct AppQuery<T>(pub T);
 
-/// `axum::extract::Path` with our rejection.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(query) = parts.uri.query().filter(|q| q.contains("%00")) {
+            let bad = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+                .map(|(k, _)| k.replace('\0', "\\u0000"));
+            if let Some(field) = bad {
+                return Err(nul_error(&field));
+            }
+        }
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// `axum::extract::Path` with our rejection; a NUL (`%00`) in a segment is a 422.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.path().contains("%00")
+            && let Ok(params) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = params.iter().find(|(_, v)| v.contains('\0'))
+        {
+            return Err(nul_error(name));
+        }
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+fn nul_error(field: &str) -> ApiError {
+    ApiError::invalid(field, "must not contain the NUL character (\\u0000)")
+}
+
+/// Same test as `axum::Json`: `application/json` or `application/*+json`, parameters allowed.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence.strip_prefix("application/").is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
+}
+
+/// Cheap pre-check on the hot path: can this JSON text contain a NUL at all? (`\\u0000` is a false
+/// positive, sorted out by [`nul_path`].)
+fn may_hold_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w == br"\u0000")
+}
+
+/// The path (`metadata.note`, `quick_replies[2].title`) of the first string or key holding NUL.
+/// Keys are named with the NUL written as `\u0000`; the document root is `body`.
+fn nul_path(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(s) => s.contains('\0').then(|| if path.is_empty() { "body".to_owned() } else { path.to_owned() }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            let p = if path.is_empty() { format!("body[{i}]") } else { format!("{path}[{i}]") };
+            nul_path(v, &p)
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let key = k.replace('\0', "\\u0000");
+            let p = if path.is_empty() { key } else { format!("{path}.{key}") };
+            if k.contains('\0') { Some(p) } else { nul_path(v, &p) }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{may_hold_nul, nul_path};
+
+    #[test]
+    fn nul_is_found_in_nested_values_and_keys_with_its_path() {
+        let doc = json!({"message": "ok", "quick_replies": [{"title": "a"}, {"title": "b\u{0}"}]});
+        assert_eq!(nul_path(&doc, "").as_deref(), Some("quick_replies[1].title"));
+        let doc = json!({"metadata": {"k\u{0}": "v"}});
+        assert_eq!(nul_path(&doc, "").as_deref(), Some("metadata.k\\u0000"));
+        assert_eq!(nul_path(&json!({"message": "a\\u0000b"}), ""), None, "an escaped backslash is not NUL");
+    }
+
+    #[test]
+    fn the_pre_check_only_fires_on_the_escape() {
+        assert!(may_hold_nul(br#"{"message":"a\u0000b"}"#));
+        assert!(!may_hold_nul(br#"{"message":"a\u0001b"}"#));
+    }
+}

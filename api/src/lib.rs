@@ -51,6 +51,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = router_core::db::connect_app_pool(&config.database_app_url, config.database_max_connections)
         .await
         .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
+    check_login_role(&db, config.is_production()).await?;
     let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
     let graph = GraphClient::new(
         config.graph_api_base_url.clone(),
@@ -77,16 +78,52 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
+/// Production refuses an API login role that could escape row-level security (a superuser, a
+/// BYPASSRLS role, a table owner, or a member of one): one SQL injection would otherwise read
+/// every tenant. Development only warns, because local setups log in as `postgres`.
+async fn check_login_role(db: &sqlx::PgPool, production: bool) -> anyhow::Result<()> {
+    let problems = router_core::db::app_role_problems(db).await.context("cannot inspect the API's login role")?;
+    let Some(first) = problems.first() else {
+        return Ok(());
+    };
+    let hint = "use a dedicated login role that is only a member of router_app (deploy/postgres/app-role.sql)";
+    if production {
+        anyhow::bail!("DATABASE_APP_URL: {first} ({} problem(s)); {hint}", problems.len());
+    }
+    tracing::warn!(problem = %first, count = problems.len(), "the API's database login role can bypass row-level security; {hint}");
+    Ok(())
+}
+
+/// Request metrics. Every label comes from a fixed set, so no request (authenticated or not) can
+/// add label values: `route` is a matched route template or `unmatched`, `method` one of the
+/// standard methods or `other`, `status` a three-digit code. An attacker inventing methods or
+/// paths would otherwise grow `/metrics` and Prometheus without bound.
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     metrics::counter!("router_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!("router_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// The `method` label: a standard method's name, or `other` for anything invented.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Routes and middleware. Outermost first: request id → trace span → error rendering → CORS →

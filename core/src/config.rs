@@ -28,6 +28,7 @@ pub const ENV_VARS: &[&str] = &[
     "API_KEY_SALT",
     "META_APP_ID",
     "IG_APP_SECRET",
+    "SANDBOX_IG_APP_SECRET",
     "META_VERIFY_TOKEN",
     "GRAPH_API_VERSION",
     "GRAPH_API_BASE_URL",
@@ -40,6 +41,7 @@ pub const ENV_VARS: &[&str] = &[
     "SCHEDULER_METRICS_PORT",
     "ROUTER_ENV",
     "CORS_ALLOWED_ORIGINS",
+    "OAUTH_REDIRECT_ALLOWED_ORIGINS",
     "RUST_LOG",
     "LOG_FORMAT",
     "SENTRY_DSN",
@@ -102,8 +104,15 @@ pub struct Config {
     pub api_key_salt: SecretString,
     /// `META_APP_ID`: the Instagram app id (OAuth `client_id`).
     pub meta_app_id: String,
-    /// `IG_APP_SECRET`: verifies Meta's webhook signatures and signs OAuth exchanges.
+    /// `IG_APP_SECRET`: verifies Meta's webhook signatures and signs OAuth exchanges of live
+    /// accounts. It is only ever sent to `INSTAGRAM_OAUTH_BASE_URL` / `GRAPH_API_BASE_URL`.
     pub ig_app_secret: SecretString,
+    /// `SANDBOX_IG_APP_SECRET`: the sandbox's own app secret, required when
+    /// `SANDBOX_GRAPH_API_BASE_URL` is set. Sandbox OAuth exchanges send it (never the live one) to
+    /// the sandbox host, and the sandbox Graph API signs its simulated webhooks with it, so a
+    /// signature made with it vouches only for sandbox accounts. Production refuses it equal to
+    /// `IG_APP_SECRET`.
+    pub sandbox_ig_app_secret: Option<SecretString>,
     /// `META_VERIFY_TOKEN`: the answer to Meta's webhook handshake.
     pub meta_verify_token: SecretString,
     /// `GRAPH_API_VERSION` (default `v24.0`).
@@ -127,6 +136,10 @@ pub struct Config {
     pub scheduler_metrics_port: u16,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated allow-list; empty means no cross-origin access.
     pub cors_allowed_origins: Vec<String>,
+    /// `OAUTH_REDIRECT_ALLOWED_ORIGINS`: origins (`https://crm.example.com`) an OAuth
+    /// `redirect_after` may point to, comma-separated. `API_BASE_URL`'s own origin is always
+    /// allowed; empty means only that one. See [`Config::redirect_allowed`].
+    pub oauth_redirect_allowed_origins: Vec<url::Origin>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `SENTRY_DSN`: when set, error-level log events are reported to Sentry.
@@ -364,6 +377,7 @@ impl Config {
         let api_key_salt = r.secret("API_KEY_SALT");
         let meta_app_id = r.required("META_APP_ID").unwrap_or_default();
         let ig_app_secret = r.secret("IG_APP_SECRET");
+        let sandbox_ig_app_secret = r.raw("SANDBOX_IG_APP_SECRET").map(SecretString::from);
         let meta_verify_token = r.secret("META_VERIFY_TOKEN");
         if prod {
             for (var, value, min_len) in [
@@ -390,6 +404,20 @@ impl Config {
         let instagram_oauth_base_url = r.url("INSTAGRAM_OAUTH_BASE_URL", Some("https://api.instagram.com"));
         let instagram_authorize_url =
             r.url("INSTAGRAM_AUTHORIZE_URL", Some("https://www.instagram.com/oauth/authorize"));
+        check_sandbox_separation(
+            &mut r,
+            prod,
+            &Sandbox {
+                live_secret: &ig_app_secret,
+                secret: sandbox_ig_app_secret.as_ref(),
+                base_url: sandbox_graph_api_base_url.as_ref(),
+                live_hosts: [
+                    ("GRAPH_API_BASE_URL", &graph_api_base_url),
+                    ("INSTAGRAM_OAUTH_BASE_URL", &instagram_oauth_base_url),
+                    ("INSTAGRAM_AUTHORIZE_URL", &instagram_authorize_url),
+                ],
+            },
+        );
         let api_base_url = r.url("API_BASE_URL", None);
         if prod && api_base_url.scheme() != "https" && api_base_url.host_str() != Some("invalid.invalid") {
             r.problem("API_BASE_URL", "must be an https:// URL when ROUTER_ENV=production");
@@ -410,6 +438,8 @@ impl Config {
                 r.problem("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://crm.example.com"));
             }
         }
+
+        let oauth_redirect_allowed_origins = redirect_origins(&mut r, prod);
 
         let log_format = match r.raw("LOG_FORMAT").as_deref() {
             None => {
@@ -496,6 +526,7 @@ impl Config {
             api_key_salt,
             meta_app_id,
             ig_app_secret,
+            sandbox_ig_app_secret,
             meta_verify_token,
             graph_api_version,
             graph_api_base_url,
@@ -507,6 +538,7 @@ impl Config {
             worker_metrics_port,
             scheduler_metrics_port,
             cors_allowed_origins,
+            oauth_redirect_allowed_origins,
             log_format,
             sentry_dsn,
             max_body_bytes,
@@ -537,11 +569,89 @@ impl Config {
         self.env == RouterEnv::Production
     }
 
+    /// Whether an OAuth `redirect_after` may send the merchant's browser to `url`: its origin
+    /// (scheme, host, port) is `API_BASE_URL`'s or one listed in `OAUTH_REDIRECT_ALLOWED_ORIGINS`.
+    /// Comparing parsed origins (not string prefixes) defeats `https://ok.com@evil.com`,
+    /// `https://ok.com.evil.com` and the like.
+    #[must_use]
+    pub fn redirect_allowed(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        origin.is_tuple()
+            && (origin == self.api_base_url.origin() || self.oauth_redirect_allowed_origins.contains(&origin))
+    }
+
     /// The OAuth redirect URI registered with Meta: `{API_BASE_URL}/oauth/instagram/callback`.
     #[must_use]
     pub fn oauth_redirect_uri(&self) -> String {
         format!("{}/oauth/instagram/callback", self.api_base_url.as_str().trim_end_matches('/'))
     }
+}
+
+/// What [`check_sandbox_separation`] compares.
+struct Sandbox<'a> {
+    live_secret: &'a SecretString,
+    secret: Option<&'a SecretString>,
+    base_url: Option<&'a Url>,
+    live_hosts: [(&'static str, &'a Url); 3],
+}
+
+/// The sandbox must never hold or receive the live app secret: whoever reaches the sandbox Graph
+/// API (its inbound simulator signs arbitrary webhooks, unauthenticated) would otherwise forge
+/// Meta traffic for every live account. A sandbox host needs its own secret (every environment);
+/// production also refuses the two secrets being equal and the sandbox host being one of the live
+/// hosts (live tokens and the live secret would go to the sandbox, or sandbox traffic to Meta).
+fn check_sandbox_separation(r: &mut Reader<'_>, prod: bool, sandbox: &Sandbox<'_>) {
+    if sandbox.base_url.is_some() && sandbox.secret.is_none() {
+        r.problem(
+            "SANDBOX_IG_APP_SECRET",
+            "is required when SANDBOX_GRAPH_API_BASE_URL is set (the sandbox never gets IG_APP_SECRET)",
+        );
+    }
+    if !prod {
+        return;
+    }
+    if let Some(secret) = sandbox.secret
+        && secret.expose_secret() == sandbox.live_secret.expose_secret()
+    {
+        r.problem("SANDBOX_IG_APP_SECRET", "must differ from IG_APP_SECRET when ROUTER_ENV=production");
+    }
+    let Some(base) = sandbox.base_url else {
+        return;
+    };
+    for (var, live) in sandbox.live_hosts {
+        if live.origin() == base.origin() {
+            r.problem(
+                "SANDBOX_GRAPH_API_BASE_URL",
+                format!("must not be the same host as {var} when ROUTER_ENV=production"),
+            );
+        }
+    }
+}
+
+/// `OAUTH_REDIRECT_ALLOWED_ORIGINS`: bare origins only (no path, query or credentials), https in
+/// production.
+fn redirect_origins(r: &mut Reader<'_>, prod: bool) -> Vec<url::Origin> {
+    let var = "OAUTH_REDIRECT_ALLOWED_ORIGINS";
+    let mut out = Vec::new();
+    for entry in r.raw(var).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let parsed = Url::parse(entry).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
+        match parsed {
+            Some(u) if prod && u.scheme() != "https" => {
+                r.problem(var, format!("{entry:?} must be https when ROUTER_ENV=production"));
+            }
+            Some(u) => out.push(u.origin()),
+            None => r.problem(var, format!("{entry:?} is not an origin like https://crm.example.com")),
+        }
+    }
+    out
 }
 
 fn check_scheme(r: &mut Reader<'_>, var: &str, value: &SecretString, schemes: &[&str]) {
@@ -639,6 +749,95 @@ mod tests {
         }
         // Secrets are never echoed back.
         assert!(!err.to_string().contains("change-me-please"));
+    }
+
+    /// A production environment that passes every check, so each test below changes one thing.
+    fn production() -> HashMap<&'static str, String> {
+        let mut vars = base();
+        vars.extend([
+            ("ROUTER_ENV", "production".to_owned()),
+            ("REDIS_URL", "rediss://:Kp3v9QzX7mW2rT8y@redis.internal:6380".to_owned()),
+            ("API_KEY_SALT", "Zq8Xk2Lm9Np4Rs7Tv1Wy3Ab6Cd0Ef5Gh".to_owned()),
+            ("IG_APP_SECRET", "Hj4Kl7Mn0Pq3Rs6Tv9".to_owned()),
+            ("META_VERIFY_TOKEN", "Wx2Yz5Ab8Cd1Ef4Gh7".to_owned()),
+            ("API_BASE_URL", "https://router.example.org".to_owned()),
+            ("SANDBOX_GRAPH_API_BASE_URL", "http://fake-graph:10010".to_owned()),
+            ("SANDBOX_IG_APP_SECRET", "Sb9Nd2Bx5Ks8Qe1Zr4".to_owned()),
+        ]);
+        vars
+    }
+
+    fn problems(vars: &HashMap<&'static str, String>) -> Vec<(String, String)> {
+        load(vars).err().map(|e| e.problems).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_separated_sandbox_passes_production_checks() {
+        let c = load(&production()).expect("valid production configuration");
+        assert!(c.sandbox_ig_app_secret.is_some());
+    }
+
+    #[test]
+    fn production_refuses_a_sandbox_mixed_with_live_secrets_or_hosts() {
+        let live = production()["IG_APP_SECRET"].clone();
+        let mut same_secret = production();
+        same_secret.insert("SANDBOX_IG_APP_SECRET", live.clone());
+        let p = problems(&same_secret);
+        assert!(p.iter().any(|(v, m)| v == "SANDBOX_IG_APP_SECRET" && m.contains("differ")), "{p:?}");
+        assert!(!format!("{p:?}").contains(&live), "secrets are never echoed");
+
+        for host_var in ["GRAPH_API_BASE_URL", "INSTAGRAM_OAUTH_BASE_URL"] {
+            let mut same_host = production();
+            same_host.insert(host_var, "http://fake-graph:10010/".to_owned());
+            let p = problems(&same_host);
+            assert!(p.iter().any(|(v, m)| v == "SANDBOX_GRAPH_API_BASE_URL" && m.contains(host_var)), "{p:?}");
+        }
+        // Development tolerates both (local setups and tests run one fake for everything).
+        let mut dev = same_secret;
+        dev.insert("ROUTER_ENV", "development".to_owned());
+        dev.insert("GRAPH_API_BASE_URL", "http://fake-graph:10010".to_owned());
+        assert!(problems(&dev).is_empty(), "{:?}", problems(&dev));
+    }
+
+    #[test]
+    fn a_sandbox_host_needs_its_own_secret_in_every_environment() {
+        let mut vars = base();
+        vars.insert("SANDBOX_GRAPH_API_BASE_URL", "http://127.0.0.1:10010".to_owned());
+        let p = problems(&vars);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "SANDBOX_IG_APP_SECRET");
+        vars.insert("SANDBOX_IG_APP_SECRET", "sandbox".to_owned());
+        assert!(load(&vars).is_ok());
+        vars.remove("SANDBOX_GRAPH_API_BASE_URL");
+        assert!(load(&vars).is_ok(), "a sandbox removed by unsetting its URL leaves a harmless secret");
+    }
+
+    #[test]
+    fn redirect_origins_are_bare_origins_and_compared_as_origins() {
+        let mut vars = base();
+        vars.insert("OAUTH_REDIRECT_ALLOWED_ORIGINS", "https://crm.example.com, http://localhost:3000".to_owned());
+        let c = load(&vars).expect("valid");
+        let allowed = |u: &str| c.redirect_allowed(&Url::parse(u).unwrap());
+        assert!(allowed("https://crm.example.com/done?x=1"));
+        assert!(allowed("https://CRM.example.com:443/"), "the same origin, spelled differently");
+        assert!(allowed("http://localhost:3000/cb"));
+        assert!(allowed("http://localhost:10000/cb"), "API_BASE_URL's origin");
+        for refused in [
+            "https://crm.example.com.evil.example/",
+            "https://crm.example.com@evil.example/",
+            "http://crm.example.com/",
+            "https://crm.example.com:8443/",
+            "data:text/html,hi",
+        ] {
+            assert!(!allowed(refused), "{refused}");
+        }
+        for bad in ["https://crm.example.com/path", "*", "crm.example.com", "https://u:p@crm.example.com"] {
+            vars.insert("OAUTH_REDIRECT_ALLOWED_ORIGINS", bad.to_owned());
+            assert_eq!(problems(&vars)[0].0, "OAUTH_REDIRECT_ALLOWED_ORIGINS", "{bad}");
+        }
+        let mut prod = production();
+        prod.insert("OAUTH_REDIRECT_ALLOWED_ORIGINS", "http://crm.example.com".to_owned());
+        assert!(problems(&prod).iter().any(|(v, m)| v == "OAUTH_REDIRECT_ALLOWED_ORIGINS" && m.contains("https")));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub use router_fakes;
 
 /// The platform app secret the fakes sign with.
 pub const APP_SECRET: &str = "test-app-secret-0123456789abcdef";
+/// The sandbox's own app secret (`SANDBOX_IG_APP_SECRET`), distinct from [`APP_SECRET`].
+pub const SANDBOX_APP_SECRET: &str = "test-sandbox-app-secret-fedcba9876543210";
 /// The webhook handshake token.
 pub const VERIFY_TOKEN: &str = "test-verify-token-0123456789";
 
@@ -157,6 +159,7 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
         ("API_KEY_SALT".into(), "test-api-key-salt-0123456789abcdef".into()),
         ("META_APP_ID".into(), "1234567890".into()),
         ("IG_APP_SECRET".into(), APP_SECRET.into()),
+        ("SANDBOX_IG_APP_SECRET".into(), SANDBOX_APP_SECRET.into()),
         ("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into()),
         ("GRAPH_API_BASE_URL".into(), graph_url.to_owned()),
         ("SANDBOX_GRAPH_API_BASE_URL".into(), graph_url.to_owned()),

@@ -9,7 +9,7 @@ use router_core::domain::Scope;
 use router_core::graph::GraphClient;
 use router_core::oauth::{self, PendingAuth, StateError};
 use router_core::ssrf;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -41,7 +41,8 @@ pub struct StartQuery {
     /// secret (shown once). Omit to set the endpoint later with `PUT /accounts/{id}`.
     pub crm_webhook_url: Option<String>,
     /// Where the merchant's browser goes after the callback (`?account_id=…&status=connected`, or
-    /// `?status=error&error=…`). Must be http(s).
+    /// `?status=error&error=…`). Its origin must be `API_BASE_URL`'s or one listed in
+    /// `OAUTH_REDIRECT_ALLOWED_ORIGINS`; anything else is a 400 `redirect_not_allowed`.
     pub redirect_after: Option<String>,
 }
 
@@ -59,19 +60,52 @@ pub struct StartResponse {
     pub expires_at: OffsetDateTime,
 }
 
-fn bases(s: &AppState, sandbox: bool) -> Result<(GraphClient, url::Url), ApiError> {
-    if sandbox {
-        let base = s.config.sandbox_graph_api_base_url.clone().ok_or(ApiError::Validation {
+/// Where an onboarding goes: the Graph client, the authorize page, and the app secret for the code
+/// exchange. The sandbox gets its own secret (`SANDBOX_IG_APP_SECRET`); the live `IG_APP_SECRET`
+/// is never sent to the sandbox host.
+struct Target<'a> {
+    graph: GraphClient,
+    authorize: url::Url,
+    app_secret: &'a SecretString,
+}
+
+fn target(s: &AppState, sandbox: bool) -> Result<Target<'_>, ApiError> {
+    if !sandbox {
+        return Ok(Target {
+            graph: s.graph.clone(),
+            authorize: s.config.instagram_authorize_url.clone(),
+            app_secret: &s.config.ig_app_secret,
+        });
+    }
+    let (Some(base), Some(app_secret)) =
+        (s.config.sandbox_graph_api_base_url.clone(), s.config.sandbox_ig_app_secret.as_ref())
+    else {
+        return Err(ApiError::Validation {
             code: "sandbox_not_configured",
             message: "router_test_ keys use the sandbox Graph API, and SANDBOX_GRAPH_API_BASE_URL is not set".into(),
             details: None,
-        })?;
-        let graph = GraphClient::new(base.clone(), base.clone(), &s.config.graph_api_version, s.config.graph_timeout);
-        let authorize = base.join("/oauth/authorize").map_err(|e| ApiError::Internal(e.into()))?;
-        Ok((graph, authorize))
-    } else {
-        Ok((s.graph.clone(), s.config.instagram_authorize_url.clone()))
+        });
+    };
+    let graph = GraphClient::new(base.clone(), base.clone(), &s.config.graph_api_version, s.config.graph_timeout);
+    let authorize = base.join("/oauth/authorize").map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Target { graph, authorize, app_secret })
+}
+
+/// `redirect_after` must be a plain http(s) URL at an allowed origin (an open redirect otherwise:
+/// a phishing link that starts on the router's own domain).
+fn check_redirect(s: &AppState, raw: &str) -> Result<(), ApiError> {
+    let refuse = |reason: String| ApiError::BadRequest {
+        code: "redirect_not_allowed",
+        message: format!("redirect_after: {reason}"),
+        details: Some(serde_json::json!({ "field": "redirect_after", "reason": reason })),
+    };
+    let url = ssrf::check_form(raw, false).map_err(|e| refuse(e.to_string()))?;
+    if !s.config.redirect_allowed(&url) {
+        return Err(refuse(
+            "its origin is not API_BASE_URL's nor one listed in OAUTH_REDIRECT_ALLOWED_ORIGINS".to_owned(),
+        ));
     }
+    Ok(())
 }
 
 /// Starts onboarding: returns Instagram's authorize URL (PKCE S256) and the state.
@@ -95,10 +129,10 @@ async fn start(
             .map_err(|e| ApiError::invalid("crm_webhook_url", e.to_string()))?;
     }
     if let Some(r) = &q.redirect_after {
-        ssrf::check_form(r, false).map_err(|e| ApiError::invalid("redirect_after", e.to_string()))?;
+        check_redirect(&s, r)?;
     }
     let sandbox = auth.environment == KeyEnvironment::Test;
-    let (_, authorize) = bases(&s, sandbox)?;
+    let authorize = target(&s, sandbox)?.authorize;
     let webhook_secret = q.crm_webhook_url.as_ref().map(|_| {
         let mut raw = [0u8; 32];
         for chunk in raw.chunks_mut(16) {
@@ -209,7 +243,9 @@ async fn callback(
         }
         Err(e) => return fail(&headers, "invalid_oauth_state", &e.to_string(), None),
     };
-    let redirect = pending.redirect_after.as_deref();
+    // Checked at start; checked again so a state stored before the allow-list changed cannot
+    // redirect elsewhere.
+    let redirect = pending.redirect_after.as_deref().filter(|r| check_redirect(&s, r).is_ok());
     if let Some(err) = &q.error {
         let why = q.error_description.clone().or_else(|| q.error_reason.clone()).unwrap_or_else(|| err.clone());
         return fail(&headers, "oauth_denied", &format!("Instagram authorization was not granted: {why}"), redirect);
@@ -217,8 +253,7 @@ async fn callback(
     let Some(code) = q.code.as_deref() else {
         return fail(&headers, "invalid_oauth_code", "the code parameter is missing", redirect);
     };
-    let (graph, _) = bases(&s, pending.sandbox)?;
-    let secret = &s.config.ig_app_secret;
+    let Target { graph, app_secret: secret, .. } = target(&s, pending.sandbox)?;
     let redirect_uri = s.config.oauth_redirect_uri();
     let short = match graph
         .exchange_code(&s.config.meta_app_id, secret, &redirect_uri, code, Some(&pending.code_verifier))

@@ -51,6 +51,40 @@ pub fn app_pool_options(max: u32) -> PgPoolOptions {
     })
 }
 
+/// Why the API's login role could escape row-level security; empty when it cannot.
+///
+/// `set role router_app` on connect is only as strong as the login role behind it: any role the
+/// session user is a member of (directly or transitively) is one `reset role` / `set role` away
+/// for an attacker who achieves SQL injection. So the session user must not be, nor be able to
+/// become, a superuser, a BYPASSRLS role or the owner of a table in `public` (owners are exempt
+/// from RLS). `router-api` refuses to start in production when this list is not empty; the
+/// dedicated role of `deploy/postgres/app-role.sql` passes.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn app_role_problems(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String, bool, bool, bool)> = sqlx::query_as(
+        r"select r.rolname::text, r.rolsuper, r.rolbypassrls,
+                 exists (select 1 from pg_class c
+                         where c.relowner = r.oid and c.relkind in ('r', 'p')
+                           and c.relnamespace = 'public'::regnamespace) as owns_tables
+          from pg_roles r
+          where pg_has_role(session_user, r.oid, 'MEMBER')
+          order by r.rolname",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut problems = Vec::new();
+    for (role, superuser, bypassrls, owns_tables) in rows {
+        for (flag, what) in [(superuser, "a superuser"), (bypassrls, "BYPASSRLS"), (owns_tables, "a table owner")] {
+            if flag {
+                problems.push(format!("the login role is or can become `{role}`, which is {what}"));
+            }
+        }
+    }
+    Ok(problems)
+}
+
 /// Pool for migrations, worker and scheduler (owner role; bypasses RLS).
 ///
 /// # Errors
