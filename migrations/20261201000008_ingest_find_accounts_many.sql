@@ -5,9 +5,9 @@
 -- signature checks need. search_path is pinned with pg_temp last so a caller cannot shadow
 -- `accounts` with a temporary table.
 create function ingest_find_accounts_many(p_instagram_account_ids text[])
-returns table (instagram_account_id text, account_id uuid, merchant_id uuid, app_secret_enc text, status text)
+returns table (instagram_account_id text, account_id uuid, merchant_id uuid, app_secret_enc text, status text, sandbox boolean)
 language sql stable security definer set search_path = public, pg_temp as $$
-    select a.instagram_account_id, a.account_id, a.merchant_id, a.app_secret_enc, a.status
+    select a.instagram_account_id, a.account_id, a.merchant_id, a.app_secret_enc, a.status, a.sandbox
     from accounts a
     where a.instagram_account_id = any(p_instagram_account_ids) and a.deleted_at is null
     order by a.instagram_account_id, a.account_id

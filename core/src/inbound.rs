@@ -16,7 +16,9 @@
 //! a POST signed with a merchant's own (bring-your-own-app) secret vouches only for the account
 //! rows that hold that same secret ([`Routed::vouched_by`], [`Trust::Accounts`]) — every other
 //! event or row is dropped and counted as `router_inbound_rejected_total{reason="unverified_entry"}`,
-//! so one merchant's secret can never forge events for another. Before any lookup, a body not
+//! so one merchant's secret can never forge events for another. The sandbox's own secret
+//! (`SANDBOX_IG_APP_SECRET`, which the local simulator signs with) likewise vouches only for
+//! sandbox account rows. Before any lookup, a body not
 //! signed by the platform must fit Meta's batch size ([`check_limits`]), and routing costs one
 //! query for all ids ([`find_routes`]). What one event carries never fails its batch-mates: NUL
 //! (which Postgres text/jsonb reject) becomes U+FFFD in every string and key ([`sanitize`]),
@@ -419,6 +421,8 @@ pub struct RouteRow {
     pub merchant_id: Uuid,
     pub app_secret_enc: Option<String>,
     pub status: String,
+    /// Connected with a `router_test_` key through the sandbox Graph API.
+    pub sandbox: bool,
 }
 
 /// Accounts connected for each Instagram business id, across merchants: one query for all ids
@@ -515,14 +519,29 @@ pub async fn route(pool: &PgPool, body: &Value) -> Result<Routed, sqlx::Error> {
 }
 
 impl Routed {
-    /// The account rows a signature made with a per-account app secret vouches for: rows this
-    /// POST addresses whose own decrypted secret verifies `sig` over `body`. At most
-    /// [`MAX_CANDIDATE_SECRETS`] distinct secrets are tried (one HMAC each), in event order. Empty
-    /// when none verifies.
+    /// The account rows a signature not made with the platform secret vouches for: rows this POST
+    /// addresses whose own decrypted app secret verifies `sig` over `body`, and — when
+    /// `sandbox_secret` (`SANDBOX_IG_APP_SECRET`) verifies it — every sandbox row it addresses (the
+    /// sandbox's simulator signs with that secret, which must never speak for a live account). At
+    /// most [`MAX_CANDIDATE_SECRETS`] distinct per-account secrets are tried (one HMAC each), in
+    /// event order. Empty when none verifies.
     #[must_use]
-    pub fn vouched_by(&self, keyring: &Keyring, body: &[u8], sig: &str) -> HashSet<Uuid> {
-        let mut tried: Vec<(SecretString, bool)> = Vec::new();
+    pub fn vouched_by(
+        &self,
+        keyring: &Keyring,
+        sandbox_secret: Option<&SecretString>,
+        body: &[u8],
+        sig: &str,
+    ) -> HashSet<Uuid> {
         let mut vouched = HashSet::new();
+        let sandbox_rows: Vec<&RouteRow> = self.candidate_rows().filter(|r| r.sandbox).collect();
+        if let Some(secret) = sandbox_secret
+            && !sandbox_rows.is_empty()
+            && verify_hub_signature(secret.expose_secret().as_bytes(), body, sig)
+        {
+            vouched.extend(sandbox_rows.iter().map(|r| r.account_id));
+        }
+        let mut tried: Vec<(SecretString, bool)> = Vec::new();
         for row in self.candidate_rows() {
             let Some(secret) = row.app_secret_enc.as_deref().and_then(|enc| keyring.decrypt(enc).ok()) else {
                 continue;

@@ -9,8 +9,9 @@
 //! the platform `IG_APP_SECRET` is checked first (one HMAC) and vouches for the whole body.
 //! Otherwise the body must fit Meta's batch size (400 before any database work), its accounts
 //! are looked up in one query, at most a few distinct per-account secrets are tried, and a
-//! per-account secret vouches only for the account rows that hold it
-//! ([`inbound::Routed::vouched_by`]): everything else in the body is dropped and counted.
+//! per-account secret vouches only for the account rows that hold it, the sandbox's own
+//! `SANDBOX_IG_APP_SECRET` only for sandbox rows ([`inbound::Routed::vouched_by`]): everything
+//! else in the body is dropped and counted.
 
 use std::time::Instant;
 
@@ -157,7 +158,7 @@ async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<
         });
     }
     let routed = inbound::route(&s.db, &value).await?;
-    let vouched = routed.vouched_by(&s.config.keyring, body, sig);
+    let vouched = routed.vouched_by(&s.config.keyring, s.config.sandbox_ig_app_secret.as_ref(), body, sig);
     if vouched.is_empty() {
         return Err(signature_failure());
     }

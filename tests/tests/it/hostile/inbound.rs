@@ -549,3 +549,39 @@ mod generated {
         assert_eq!(r.status, 200, "{}", r.text);
     }
 }
+
+/// The sandbox's own secret (`SANDBOX_IG_APP_SECRET`, which the local simulator signs with)
+/// speaks for sandbox accounts only, never for a live account in the same body.
+#[tokio::test]
+async fn the_sandbox_secret_vouches_only_for_sandbox_accounts() {
+    let t = two_tenants().await;
+    let app = &t.app;
+    let merchant = app.create_merchant("Sandboxer").await;
+    let r = app
+        .post(
+            &format!("/api/v1/admin/merchants/{merchant}/api-keys"),
+            &app.admin_key,
+            &json!({"name": "sandbox", "scopes": ["accounts:read", "accounts:write"], "environment": "test"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let test_key = r.json["key"].as_str().unwrap().to_owned();
+    const SANDBOX_IG: &str = "17841400000000003";
+    app.connect_account(&test_key, SANDBOX_IG, "sandbox", WEBHOOK_SECRET).await;
+
+    let body = meta::multi_entry(vec![
+        (SANDBOX_IG.to_owned(), vec![meta::text_message(SANDBOX_IG, CUSTOMER, "m-sb", "simulated", now())]),
+        (VICTIM_IG.to_owned(), vec![meta::text_message(VICTIM_IG, CUSTOMER, "m-live", "FORGED-BY-SANDBOX", now())]),
+    ]);
+    let r = post_signed(app, &body, router_tests::SANDBOX_APP_SECRET).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.json["stored"].as_i64(), r.json["rejected"].as_i64()), (Some(1), Some(1)), "{}", r.text);
+    let got = delivered(app, "sandbox").await;
+    assert_eq!(got.iter().map(|d| d.json["message"].as_str().unwrap()).collect::<Vec<_>>(), ["simulated"]);
+    assert!(delivered(app, "victim").await.is_empty(), "the sandbox secret reached a live account");
+
+    // A body addressing only live accounts is not vouched for at all.
+    let only_live =
+        meta::envelope(VICTIM_IG, vec![meta::text_message(VICTIM_IG, CUSTOMER, "m-live-2", "FORGED", now())]);
+    post_signed(app, &only_live, router_tests::SANDBOX_APP_SECRET).await.assert_error(401, "unauthorized");
+}
