@@ -126,16 +126,11 @@ impl FromRequestParts<AppState> for Auth {
                 unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…")
             })?;
         let hash = hash_api_key(&state.config.api_key_salt, key);
-        let row = match state.key_cache.get(&hash) {
-            Some(row) => row,
-            None => {
-                let row = router_core::db::api_keys::find_key_by_hash(&state.db, &hash)
-                    .await?
-                    .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
-                state.key_cache.put(hash, row.clone());
-                row
-            }
-        };
+        let row = state
+            .key_cache
+            .get_or_fetch(hash, router_core::db::api_keys::find_key_by_hash(&state.db, &hash))
+            .await?
+            .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
         if row.revoked_at.is_some() {
             return Err(unauthorized("revoked", "this API key has been revoked"));
         }

@@ -224,7 +224,9 @@ async fn revoke_api_key(
     auth.platform_admin()?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
     let row = api_keys::revoke_api_key(&mut tx, api_key_id).await?.ok_or(ApiError::NotFound("api key"))?;
-    s.key_cache.forget(api_key_id);
+    // Commit first, then purge: purged before the commit, a request in between would read the
+    // still-live row and cache it again (`KeyCache` also refuses lookups that straddle a purge).
     tx.commit().await?;
+    s.key_cache.forget(api_key_id);
     Ok(AppJson(ApiKeyResponse::from_row(row, None)))
 }
