@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use router_tests::TestApp;
+use router_tests::router_fakes::graph::{Endpoint, Scripted};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -206,4 +207,82 @@ async fn a_revoked_key_is_refused_at_once_even_while_requests_race_the_revocatio
     }
     assert!(after > 0, "the hammering continued after the revoke");
     app.get("/api/v1/accounts", &key).await.assert_error(401, "unauthorized");
+}
+
+/// A message of four Graph calls (attachment + three text pieces), a Graph API answering each
+/// call after 400 ms, a 1 s lease and two workers: the whole send (1.6 s) outlives the lease
+/// the claim gave it. The first worker renews the lease before each call, so the second never
+/// takes the job over; Instagram receives every part exactly once and the message completes
+/// (one `message.sent`) once.
+///
+/// The lease is set on the `Config` directly: validation wants `JOB_LEASE_SECS` > HTTP timeout +
+/// 5 s, i.e. a lease longer than any *one* call, which still holds here (1 s > 400 ms); only the
+/// scale is shrunk so the test takes seconds.
+#[tokio::test]
+async fn a_send_longer_than_its_lease_reaches_instagram_once_per_part_with_two_workers() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (account, _) = app.connect_account(&key, LIVE_IG, "acme", SECRET).await;
+    let account = account["account_id"].as_str().unwrap();
+    app.open_window(account, CUSTOMER, OffsetDateTime::now_utc()).await;
+    let text = "€".repeat(682); // 2 046 bytes of UTF-8: three pieces of ≤ 1 000 bytes
+    let r = app
+        .post(
+            "/api/v1/messages/send",
+            &key,
+            &json!({"account_id": account, "recipient_id": CUSTOMER, "message": text,
+                    "attachment": {"type": "image", "url": "https://cdn.example.com/p.png"}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let message_id = r.json["message_id"].as_str().unwrap().to_owned();
+    app.graph.script(Endpoint::Send, Scripted::Delay { millis: 400 }, 100);
+
+    let mut config = app.config.clone();
+    config.job_lease = Duration::from_secs(1);
+    let config = Arc::new(config);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let ctx = router_worker::jobs::JobContext::new(app.db.clone(), config.clone(), app.state.limiter.clone());
+            let runner = router_worker::runner::Runner::new(Arc::new(ctx))
+                .with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+            tokio::spawn(runner.run(cancel.clone()))
+        })
+        .collect();
+
+    // Until the message is sent and no send job is left (a second owner would still hold one).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, jobs): (String, i64) = sqlx::query_as(
+            "select status, (select count(*) from jobs where kind = 'message.send') from outbound_messages",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if status != "pending" && jobs == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the send did not finish (status {status}, {jobs} jobs)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let sent = app.graph.sent();
+    let bodies: Vec<&Value> = sent.iter().map(|s| &s.body["message"]).collect();
+    assert_eq!(sent.len(), 4, "each part once, in order: {bodies:#?}");
+    assert_eq!(bodies[0]["attachment"]["payload"]["url"], "https://cdn.example.com/p.png");
+    let rejoined: String = bodies[1..].iter().map(|b| b["text"].as_str().unwrap()).collect();
+    assert_eq!(rejoined, text);
+    let st = app.status_of(&key, &message_id).await;
+    assert_eq!(st["status"], "delivered");
+    let sent_events: i64 =
+        sqlx::query_scalar("select count(*) from webhook_deliveries where event_type = 'message.sent'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(sent_events, 1);
 }
