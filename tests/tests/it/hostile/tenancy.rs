@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use router_core::queue::{self, NewJob, kinds};
 use router_tests::TestApp;
 use router_tests::router_fakes::graph::{Endpoint, Scripted};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -20,6 +22,7 @@ use uuid::Uuid;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const LIVE_IG: &str = "17841400000000101";
 const SANDBOX_IG: &str = "17841400000000202";
+const OTHER_IG: &str = "17841400000000303";
 const CUSTOMER: &str = "1234567890123456";
 const ALL_SCOPES: [&str; 4] = ["messages:send", "messages:read", "accounts:read", "accounts:write"];
 
@@ -285,4 +288,79 @@ async fn a_send_longer_than_its_lease_reaches_instagram_once_per_part_with_two_w
             .await
             .unwrap();
     assert_eq!(sent_events, 1);
+}
+
+async fn run_token_refresh(app: &TestApp) {
+    let mut conn = app.db.acquire().await.unwrap();
+    queue::enqueue(&mut conn, NewJob::new(kinds::MAINTENANCE, json!({"task": "token_refresh"}))).await.unwrap();
+    drop(conn);
+    app.worker().with_kinds(&[kinds::MAINTENANCE]).run_until_idle().await.unwrap();
+}
+
+/// One account's stored token is corrupted and sorts first (it expires soonest). The refresh
+/// run records the failure on that row, backs it off and tells its CRM, and still refreshes the
+/// healthy account after it; the task itself completes. Nothing secret reaches the logs.
+#[tokio::test]
+async fn one_undecryptable_token_does_not_stop_token_refresh_for_the_others() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (bad, _) = app.connect_account(&key, LIVE_IG, "bad", SECRET).await;
+    let (good, good_token) = app.connect_account(&key, OTHER_IG, "good", SECRET).await;
+    let (bad, good) = (bad["account_id"].as_str().unwrap(), good["account_id"].as_str().unwrap());
+    let now = OffsetDateTime::now_utc();
+    app.graph.set_token_times(&good_token, now - time::Duration::days(2), now + time::Duration::days(5));
+    let garbage = format!("1:{}", router_core::crypto::b64(&[7u8; 48])); // right form, wrong bytes
+    sqlx::query(
+        r"update accounts set token_refreshed_at = now() - interval '2 days',
+                 token_expires_at = now() + case when account_id = $1 then interval '1 day' else interval '5 days' end,
+                 access_token_enc = case when account_id = $1 then $2 else access_token_enc end",
+    )
+    .bind(bad.parse::<Uuid>().unwrap())
+    .bind(&garbage)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    run_token_refresh(&app).await;
+
+    // The task finished (not rescheduled or dead-lettered), the healthy token was refreshed.
+    let left: i64 =
+        sqlx::query_scalar("select count(*) from jobs where kind = 'maintenance'").fetch_one(&app.db).await.unwrap();
+    let dead: i64 = sqlx::query_scalar("select count(*) from dead_jobs").fetch_one(&app.db).await.unwrap();
+    assert_eq!((left, dead), (0, 0), "the refresh task completed");
+    let enc: String = sqlx::query_scalar("select access_token_enc from accounts where account_id = $1")
+        .bind(good.parse::<Uuid>().unwrap())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let refreshed = app.config.keyring.decrypt(&enc).unwrap();
+    assert_ne!(refreshed.expose_secret(), good_token, "the healthy account behind the bad one was refreshed");
+
+    // The bad row: failure recorded, backed off (no longer due), its CRM told why.
+    let (failures, after): (i32, OffsetDateTime) =
+        sqlx::query_as("select token_refresh_failures, token_refresh_after from accounts where account_id = $1")
+            .bind(bad.parse::<Uuid>().unwrap())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(failures, 1);
+    assert!(after > OffsetDateTime::now_utc() + time::Duration::minutes(4));
+    let reason: String = sqlx::query_scalar(
+        "select payload::jsonb ->> 'reason' from webhook_deliveries where event_type = 'account.token_expiring'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(reason, "token_undecryptable");
+    assert!(app.state.metrics.render().contains("router_token_refresh_total{result=\"failure\"}"));
+    let logs = router_tests::captured_logs();
+    assert!(logs.contains("cannot be decrypted"));
+    assert!(!logs.contains(&garbage[2..]), "the ciphertext is not logged");
+
+    // The next run skips the backed-off row and completes again.
+    run_token_refresh(&app).await;
+    let left: i64 =
+        sqlx::query_scalar("select count(*) from jobs where kind = 'maintenance'").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(app.graph.requests().iter().filter(|r| r.path == "/refresh_access_token").count(), 1);
 }
