@@ -161,7 +161,8 @@ async fn key_creation_accepts_only_the_target_merchants_own_accounts() {
 
 /// With a 60 s key cache, requests hammer a key while an admin revokes it. Every request sent
 /// after the revoke answered must get 401: no request that raced the revoke may have put the
-/// still-live row back into the cache. (The interleaving itself is replayed deterministically by
+/// still-live row back into the cache. Several keys in a row, to give the race many chances.
+/// (The interleaving itself is replayed deterministically by
 /// `state::tests::a_lookup_that_straddles_a_revocation_does_not_cache_the_live_row`.)
 #[tokio::test]
 async fn a_revoked_key_is_refused_at_once_even_while_requests_race_the_revocation() {
@@ -172,44 +173,47 @@ async fn a_revoked_key_is_refused_at_once_even_while_requests_race_the_revocatio
         })
         .await,
     );
-    let (_, key) = app.merchant_with_key("Acme").await;
-    let key_id = app.key_id(&key).await;
-    assert_eq!(app.get("/api/v1/accounts", &key).await.status, 200); // cached now
+    let merchant = app.create_merchant("Acme").await;
+    for round in 0..5 {
+        let key = app.create_key(merchant, &["accounts:read"]).await;
+        let key_id = app.key_id(&key).await;
+        assert_eq!(app.get("/api/v1/accounts", &key).await.status, 200); // cached now
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let hammers: Vec<_> = (0..6)
-        .map(|_| {
-            let (app, key, stop) = (app.clone(), key.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let sent = Instant::now();
-                    let status = app.get("/api/v1/accounts", &key).await.status;
-                    seen.push((sent, status));
-                }
-                seen
+        let stop = Arc::new(AtomicBool::new(false));
+        let hammers: Vec<_> = (0..6)
+            .map(|_| {
+                let (app, key, stop) = (app.clone(), key.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let sent = Instant::now();
+                        let status = app.get("/api/v1/accounts", &key).await.status;
+                        seen.push((sent, status));
+                    }
+                    seen
+                })
             })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let r = app.delete(&format!("/api/v1/admin/api-keys/{key_id}"), &app.admin_key).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let revoked = Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = app.delete(&format!("/api/v1/admin/api-keys/{key_id}"), &app.admin_key).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let revoked = Instant::now();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        stop.store(true, Ordering::Relaxed);
 
-    let mut after = 0;
-    for h in hammers {
-        for (sent, status) in h.await.unwrap() {
-            assert!(status == 200 || status == 401, "unexpected {status}");
-            if sent > revoked {
-                after += 1;
-                assert_eq!(status, 401, "a request sent after the revoke returned was served with the revoked key");
+        let mut after = 0;
+        for h in hammers {
+            for (sent, status) in h.await.unwrap() {
+                assert!(status == 200 || status == 401, "unexpected {status}");
+                if sent > revoked {
+                    after += 1;
+                    assert_eq!(status, 401, "round {round}: a request sent after the revoke returned was served");
+                }
             }
         }
+        assert!(after > 0, "the hammering continued after the revoke");
+        app.get("/api/v1/accounts", &key).await.assert_error(401, "unauthorized");
     }
-    assert!(after > 0, "the hammering continued after the revoke");
-    app.get("/api/v1/accounts", &key).await.assert_error(401, "unauthorized");
 }
 
 /// A message of four Graph calls (attachment + three text pieces), a Graph API answering each
