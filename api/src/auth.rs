@@ -3,13 +3,17 @@
 //! `Authorization: Bearer router_live_…` → HMAC-SHA256(API_KEY_SALT, key) → one indexed lookup
 //! through a SECURITY DEFINER function (the only cross-tenant read authentication needs). Missing,
 //! unknown, expired and revoked keys all answer 401; a missing scope answers 403; another
-//! merchant's ids answer 404 (handlers look rows up under RLS, so they simply do not exist).
+//! merchant's ids answer 404 (handlers look rows up under RLS, so they simply do not exist), and
+//! so do accounts outside the key's scope ([`Auth::find_account`]: allow-list, and sandbox only
+//! for `router_test_` keys).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use router_core::crypto::{KeyEnvironment, hash_api_key};
+use router_core::db::accounts::{self, AccountRow, AccountScope};
 use router_core::domain::Scope;
 use router_core::redis::Admission;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -64,10 +68,36 @@ impl Auth {
         Ok(())
     }
 
-    /// Whether the key's allow-list (if any) includes `account_id`.
+    /// The accounts this key may see: its allow-list, and only sandbox accounts for a
+    /// `router_test_` key (a test key must never read, repoint or delete a live account).
+    #[must_use]
+    pub fn account_scope(&self) -> AccountScope<'_> {
+        AccountScope { only: self.account_ids.as_deref(), sandbox_only: self.environment == KeyEnvironment::Test }
+    }
+
+    /// Whether the key's allow-list (if any) includes `account_id` (no query; the environment is
+    /// checked by [`Auth::find_account`] or, on the send path, by the outbox's own lookup).
     #[must_use]
     pub fn may_use_account(&self, account_id: Uuid) -> bool {
-        self.account_ids.as_ref().is_none_or(|ids| ids.contains(&account_id))
+        self.account_scope().allows_id(account_id)
+    }
+
+    /// The account, when this key may see it: the merchant (RLS on `conn`), the allow-list and
+    /// the key's environment. Every route that touches an account, or a row under one (messages,
+    /// deliveries, contacts), goes through here and answers 404 on `None`.
+    ///
+    /// # Errors
+    /// Postgres errors.
+    pub async fn find_account(
+        &self,
+        conn: &mut PgConnection,
+        account_id: Uuid,
+    ) -> Result<Option<AccountRow>, ApiError> {
+        let scope = self.account_scope();
+        if !scope.allows_id(account_id) {
+            return Ok(None);
+        }
+        Ok(accounts::find_account_in_scope(conn, account_id, scope).await?)
     }
 }
 
@@ -96,16 +126,11 @@ impl FromRequestParts<AppState> for Auth {
                 unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…")
             })?;
         let hash = hash_api_key(&state.config.api_key_salt, key);
-        let row = match state.key_cache.get(&hash) {
-            Some(row) => row,
-            None => {
-                let row = router_core::db::api_keys::find_key_by_hash(&state.db, &hash)
-                    .await?
-                    .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
-                state.key_cache.put(hash, row.clone());
-                row
-            }
-        };
+        let row = state
+            .key_cache
+            .get_or_fetch(hash, router_core::db::api_keys::find_key_by_hash(&state.db, &hash))
+            .await?
+            .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
         if row.revoked_at.is_some() {
             return Err(unauthorized("revoked", "this API key has been revoked"));
         }

@@ -104,9 +104,22 @@ impl KeyUsage {
 /// transactions on the send path). Revocation through this process's API takes effect at once
 /// (`forget`); revocation or expiry changed elsewhere (another replica, SQL) within `ttl`.
 /// Unknown keys are never cached, so guessing keys always costs a lookup.
+///
+/// The race this guards against: a request reads a key's row just before its revocation commits,
+/// the revoke purges the cache, and then the request caches the live row it read, so the revoked
+/// key works for another `ttl`. So the revoke purges only after its commit, and a lookup caches
+/// its row only if no purge happened while it was reading ([`KeyCache::get_or_fetch`]): a lookup
+/// that began after the purge reads the committed revocation.
 pub struct KeyCache {
     ttl: std::time::Duration,
-    entries: Mutex<HashMap<[u8; 32], (router_core::db::api_keys::AuthKeyRow, std::time::Instant)>>,
+    entries: Mutex<KeyCacheEntries>,
+}
+
+#[derive(Default)]
+struct KeyCacheEntries {
+    rows: HashMap<[u8; 32], (router_core::db::api_keys::AuthKeyRow, std::time::Instant)>,
+    /// Purges so far; a lookup remembers the count it started under.
+    purges: u64,
 }
 
 impl KeyCache {
@@ -123,23 +136,94 @@ impl KeyCache {
             return None;
         }
         let map = self.entries.lock().expect("key cache lock");
-        map.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(row, _)| row.clone())
+        map.rows.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(row, _)| row.clone())
     }
 
-    /// Remembers a found key.
-    pub fn put(&self, hash: [u8; 32], row: router_core::db::api_keys::AuthKeyRow) {
+    /// The cached row, or the row `fetch` reads, cached unless a key was purged meanwhile
+    /// (then the row may predate a revocation; the next request reads again).
+    ///
+    /// # Errors
+    /// Whatever `fetch` fails with.
+    pub async fn get_or_fetch<E>(
+        &self,
+        hash: [u8; 32],
+        fetch: impl Future<Output = Result<Option<router_core::db::api_keys::AuthKeyRow>, E>>,
+    ) -> Result<Option<router_core::db::api_keys::AuthKeyRow>, E> {
+        if let Some(row) = self.get(&hash) {
+            return Ok(Some(row));
+        }
+        let started = self.entries.lock().expect("key cache lock").purges;
+        let row = fetch.await?;
+        if let Some(row) = &row {
+            self.put(hash, row.clone(), started);
+        }
+        Ok(row)
+    }
+
+    /// Remembers a found key, unless a purge happened since `started` (see the type's docs).
+    fn put(&self, hash: [u8; 32], row: router_core::db::api_keys::AuthKeyRow, started: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let mut map = self.entries.lock().expect("key cache lock");
-        if map.len() > 10_000 {
-            map.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        if map.purges != started {
+            return;
         }
-        map.insert(hash, (row, std::time::Instant::now()));
+        if map.rows.len() > 10_000 {
+            let ttl = self.ttl;
+            map.rows.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+        map.rows.insert(hash, (row, std::time::Instant::now()));
     }
 
-    /// Drops a key (revoked through this process).
+    /// Drops a key (revoked through this process). Call after the revocation committed.
     pub fn forget(&self, api_key_id: Uuid) {
-        self.entries.lock().expect("key cache lock").retain(|_, (row, _)| row.api_key_id != api_key_id);
+        let mut map = self.entries.lock().expect("key cache lock");
+        map.purges += 1;
+        map.rows.retain(|_, (row, _)| row.api_key_id != api_key_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use router_core::db::api_keys::AuthKeyRow;
+    use uuid::Uuid;
+
+    use super::KeyCache;
+
+    fn live_row(id: Uuid) -> AuthKeyRow {
+        AuthKeyRow {
+            api_key_id: id,
+            merchant_id: Some(Uuid::now_v7()),
+            scopes: vec!["accounts:read".into()],
+            account_ids: None,
+            environment: "live".into(),
+            expires_at: None,
+            revoked_at: None,
+        }
+    }
+
+    /// The revocation race, replayed in order: a lookup reads the still-live row, the revoke
+    /// commits and purges, then the lookup finishes. The stale row must not be cached.
+    #[tokio::test]
+    async fn a_lookup_that_straddles_a_revocation_does_not_cache_the_live_row() {
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let (id, hash) = (Uuid::now_v7(), [7u8; 32]);
+        let read = cache
+            .get_or_fetch(hash, async {
+                let row = live_row(id); // read before the revocation committed
+                cache.forget(id); // the revoke commits and purges meanwhile
+                Ok::<_, ()>(Some(row))
+            })
+            .await
+            .unwrap();
+        assert!(read.is_some(), "the request itself still saw the row it read");
+        assert!(cache.get(&hash).is_none(), "a row read before a purge must not be cached");
+
+        // A lookup with no purge in between is cached as before.
+        cache.get_or_fetch(hash, async { Ok::<_, ()>(Some(live_row(id))) }).await.unwrap();
+        assert!(cache.get(&hash).is_some());
     }
 }

@@ -27,6 +27,8 @@
 //! * [`kill`] moves a job to `dead_jobs` (the job-level DLQ) in one statement.
 //! * Every state change checks the `lock_token`, so a worker whose lease was taken over cannot
 //!   complete or reschedule the new owner's run.
+//! * A job that makes several external calls renews its lease ([`renew`]) before each one and
+//!   stops when the renewal finds the lease gone, so the lease only has to cover one call.
 
 use std::time::Duration;
 
@@ -219,6 +221,30 @@ pub async fn complete(conn: &mut PgConnection, job_id: i64, lock_token: Uuid) ->
         .bind(lock_token)
         .execute(&mut *conn)
         .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Extends a running job's lease to `lease` from now. False when the lease was lost (expired and
+/// claimed by another worker, or released): the caller must stop before its next external call,
+/// because the new owner will make it.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn renew(
+    conn: &mut PgConnection,
+    job_id: i64,
+    lock_token: Uuid,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        r"update jobs set locked_until = now() + make_interval(secs => $3), updated_at = now()
+           where job_id = $1 and lock_token = $2 and state = 'running'",
+    )
+    .bind(job_id)
+    .bind(lock_token)
+    .bind(lease.as_secs_f64())
+    .execute(&mut *conn)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 

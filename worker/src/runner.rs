@@ -219,6 +219,7 @@ async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
     metrics::counter!("router_jobs_total", "kind" => kind, "outcome" => label).increment(1);
     let applied = match outcome {
         Outcome::Done => Ok(true),
+        Outcome::LeaseLost => Ok(false),
         // Out of attempts: dead-letter the job (jobs with domain state, such as sends, record
         // their own final failure before this point).
         Outcome::Retry { error, count_attempt: true, .. } if attempts >= max_attempts => match ctx.db.acquire().await {

@@ -276,18 +276,15 @@ async fn create_account(
 async fn list_accounts(State(s): State<AppState>, auth: Auth) -> ApiResult<AppJson<AccountList>> {
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    let rows = accounts::list_accounts(&mut tx, auth.account_ids.as_deref()).await?;
+    let rows = accounts::list_accounts(&mut tx, auth.account_scope()).await?;
     tx.commit().await?;
     Ok(AppJson(AccountList { data: rows.into_iter().map(Into::into).collect() }))
 }
 
 async fn load(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid) -> ApiResult<(Uuid, accounts::AccountRow)> {
     let merchant_id = auth.merchant(scope)?;
-    if !auth.may_use_account(account_id) {
-        return Err(ApiError::NotFound("account"));
-    }
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
+    let row = auth.find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
     tx.commit().await?;
     Ok((merchant_id, row))
 }
@@ -428,11 +425,10 @@ async fn delete_account(
     AppPath(account_id): AppPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     let merchant_id = auth.merchant(Scope::AccountsWrite)?;
-    if !auth.may_use_account(account_id) {
-        return Err(ApiError::NotFound("account"));
-    }
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if !accounts::soft_delete_account(&mut tx, account_id).await? {
+    if auth.find_account(&mut tx, account_id).await?.is_none()
+        || !accounts::soft_delete_account(&mut tx, account_id).await?
+    {
         return Err(ApiError::NotFound("account"));
     }
     tx.commit().await?;
@@ -453,14 +449,11 @@ async fn erase_contact(
     AppPath((account_id, igsid)): AppPath<(Uuid, String)>,
 ) -> ApiResult<AppJson<router_core::lifecycle::ErasureReport>> {
     let merchant_id = auth.merchant(Scope::AccountsWrite)?;
-    if !auth.may_use_account(account_id) {
-        return Err(ApiError::NotFound("account"));
-    }
     if igsid.is_empty() || igsid.len() > 64 || !igsid.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid("igsid", "must be a numeric Instagram-scoped id"));
     }
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if accounts::find_account(&mut tx, account_id).await?.is_none() {
+    if auth.find_account(&mut tx, account_id).await?.is_none() {
         return Err(ApiError::NotFound("account"));
     }
     let report = router_core::lifecycle::erase_contact(&mut tx, account_id, &igsid).await?;

@@ -144,7 +144,7 @@ async fn create_api_key(
     State(s): State<AppState>,
     auth: Auth,
     AppPath(merchant_id): AppPath<Uuid>,
-    AppJson(req): AppJson<CreateApiKeyRequest>,
+    AppJson(mut req): AppJson<CreateApiKeyRequest>,
 ) -> ApiResult<(StatusCode, AppJson<ApiKeyResponse>)> {
     auth.platform_admin()?;
     let name = req.name.trim();
@@ -173,11 +173,21 @@ async fn create_api_key(
     if merchants::find_merchant(&mut tx, merchant_id).await?.is_none() {
         return Err(ApiError::NotFound("merchant"));
     }
-    if let Some(ids) = &req.account_ids {
-        db::set_merchant_context(&mut tx, merchant_id).await?;
-        let owned = db::accounts::list_accounts(&mut tx, Some(ids)).await?;
-        if owned.len() != ids.len() {
-            return Err(ApiError::invalid("account_ids", "every account must belong to this merchant"));
+    if let Some(ids) = &mut req.account_ids {
+        // The admin transaction sees every tenant's accounts: the check names the merchant itself.
+        ids.sort_unstable();
+        ids.dedup();
+        let sandbox_only = env == KeyEnvironment::Test;
+        let owned = db::accounts::count_merchant_accounts(&mut tx, merchant_id, ids, sandbox_only).await?;
+        if owned != ids.len() as i64 {
+            return Err(ApiError::invalid(
+                "account_ids",
+                if sandbox_only {
+                    "every account must be a connected sandbox account of this merchant (test keys see only sandbox accounts)"
+                } else {
+                    "every account must be a connected account of this merchant"
+                },
+            ));
         }
     }
     let new = generate_api_key(env, &s.config.api_key_salt);
@@ -214,7 +224,9 @@ async fn revoke_api_key(
     auth.platform_admin()?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
     let row = api_keys::revoke_api_key(&mut tx, api_key_id).await?.ok_or(ApiError::NotFound("api key"))?;
-    s.key_cache.forget(api_key_id);
+    // Commit first, then purge: purged before the commit, a request in between would read the
+    // still-live row and cache it again (`KeyCache` also refuses lookups that straddle a purge).
     tx.commit().await?;
+    s.key_cache.forget(api_key_id);
     Ok(AppJson(ApiKeyResponse::from_row(row, None)))
 }

@@ -138,12 +138,12 @@ async fn list_deliveries(
     AppQuery(q): AppQuery<DeliveriesQuery>,
 ) -> ApiResult<AppJson<DeliveryList>> {
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
-    if !auth.may_use_account(q.account_id) {
-        return Err(ApiError::NotFound("account"));
-    }
     let limit = limit_of(q.limit)?;
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    if auth.find_account(&mut tx, q.account_id).await?.is_none() {
+        return Err(ApiError::NotFound("account"));
+    }
     let rows = deliveries::list_for_account(&mut tx, q.account_id, q.status.as_deref(), before, limit + 1).await?;
     tx.commit().await?;
     let more = rows.len() as i64 > limit;
@@ -166,7 +166,7 @@ async fn get_delivery(
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let row = deliveries::find(&mut tx, delivery_id).await?.ok_or(ApiError::NotFound("delivery"))?;
-    if !auth.may_use_account(row.account_id) {
+    if auth.find_account(&mut tx, row.account_id).await?.is_none() {
         return Err(ApiError::NotFound("delivery"));
     }
     let attempts = deliveries::attempts(&mut tx, delivery_id).await?;

@@ -234,10 +234,9 @@ async fn send_message(
             message: "this idempotency key was used with a different request body".into(),
         }),
         SendReply::AccountNotFound => Err(ApiError::NotFound("account")),
-        SendReply::TestKeyOnLiveAccount => Err(ApiError::Forbidden(
-            "router_test_ keys only send through sandbox accounts (connected with a test key); use a router_live_ key"
-                .into(),
-        )),
+        // A test key does not see live accounts at all (`Auth::account_scope`): same 404 as an
+        // account that does not exist, so a test key cannot even probe for live account ids.
+        SendReply::TestKeyOnLiveAccount => Err(ApiError::NotFound("account")),
         SendReply::AccountNotActive { status, reason } => Err(ApiError::Validation {
             code: "account_not_active",
             message: format!("the account is {status}; it cannot send until it is active again"),
@@ -309,7 +308,7 @@ async fn message_status(
     let merchant_id = auth.merchant(Scope::MessagesRead)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let row = messages::find_status(&mut tx, message_id).await?.ok_or(ApiError::NotFound("message"))?;
-    if !auth.may_use_account(row.account_id) {
+    if auth.find_account(&mut tx, row.account_id).await?.is_none() {
         return Err(ApiError::NotFound("message"));
     }
     let history = messages::history(&mut tx, message_id).await?;
@@ -387,16 +386,13 @@ async fn list_messages(
     AppQuery(q): AppQuery<ListMessagesQuery>,
 ) -> ApiResult<AppJson<MessageList>> {
     let merchant_id = auth.merchant(Scope::MessagesRead)?;
-    if !auth.may_use_account(q.account_id) {
-        return Err(ApiError::NotFound("account"));
-    }
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1–100"));
     }
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if db::accounts::find_account(&mut tx, q.account_id).await?.is_none() {
+    if auth.find_account(&mut tx, q.account_id).await?.is_none() {
         return Err(ApiError::NotFound("account"));
     }
     let rows = messages::conversation_page(&mut tx, q.account_id, q.recipient_id.trim(), before, limit + 1).await?;

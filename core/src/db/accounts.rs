@@ -129,16 +129,81 @@ pub async fn find_account(conn: &mut PgConnection, account_id: Uuid) -> Result<O
     sqlx::query_as(&format!("{SELECT} where a.account_id = $1")).bind(account_id).fetch_optional(&mut *conn).await
 }
 
-/// Lists the context's live accounts, optionally restricted to an allow-list.
+/// Which of the context's accounts a caller may see: the one filter every API route applies
+/// (through `Auth::find_account` / `Auth::account_scope` in the API), so no route carries its own
+/// copy of the rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountScope<'a> {
+    /// Only these accounts (an API key's allow-list), when set.
+    pub only: Option<&'a [Uuid]>,
+    /// Only sandbox accounts: a `router_test_` key never sees or touches a live account.
+    pub sandbox_only: bool,
+}
+
+impl AccountScope<'_> {
+    /// Whether the allow-list (if any) names `account_id`; a cheap pre-check before any query.
+    #[must_use]
+    pub fn allows_id(&self, account_id: Uuid) -> bool {
+        self.only.is_none_or(|ids| ids.contains(&account_id))
+    }
+}
+
+/// Finds one account visible in the current context *and* inside `scope` (deleted ones included:
+/// history). `None` for anything else, which the API answers with 404.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn list_accounts(conn: &mut PgConnection, only: Option<&[Uuid]>) -> Result<Vec<AccountRow>, sqlx::Error> {
+pub async fn find_account_in_scope(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    scope: AccountScope<'_>,
+) -> Result<Option<AccountRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "{SELECT} where a.deleted_at is null and ($1::uuid[] is null or a.account_id = any($1)) order by a.created_at, a.account_id"
+        "{SELECT} where a.account_id = $1 and ($2::uuid[] is null or a.account_id = any($2)) and (not $3 or a.sandbox)"
     ))
-    .bind(only)
+    .bind(account_id)
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Lists the context's live accounts inside `scope`.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_accounts(conn: &mut PgConnection, scope: AccountScope<'_>) -> Result<Vec<AccountRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} where a.deleted_at is null and ($1::uuid[] is null or a.account_id = any($1))
+            and (not $2 or a.sandbox)
+          order by a.created_at, a.account_id"
+    ))
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
     .fetch_all(&mut *conn)
+    .await
+}
+
+/// How many of `ids` (distinct) are live accounts of `merchant_id` (sandbox ones only, with
+/// `sandbox_only`). Filters on the merchant explicitly because its caller, key creation, runs as
+/// platform admin, where RLS shows every tenant's rows.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn count_merchant_accounts(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    ids: &[Uuid],
+    sandbox_only: bool,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        r"select count(*) from accounts
+           where merchant_id = $1 and account_id = any($2) and deleted_at is null and (not $3 or sandbox)",
+    )
+    .bind(merchant_id)
+    .bind(ids)
+    .bind(sandbox_only)
+    .fetch_one(&mut *conn)
     .await
 }
 

@@ -104,10 +104,13 @@ struct DueToken {
 /// exponentially (5 min doubling, at most 6 h), count in `router_token_refresh_total{result="failure"}`
 /// and tell the CRM once a day (`account.token_expiring`); Meta answering 190 marks the account
 /// `error` (`account.disabled`).
+///
+/// One account's trouble is that account's: a token that cannot be decrypted (corrupted row, key
+/// version no longer configured) or a sandbox account without a sandbox Graph API is recorded and
+/// backed off like any failed refresh, and the run goes on with the others. Before, it aborted
+/// the whole run and, sorting first, aborted every later run too, so no token of the fleet was
+/// refreshed. Only database errors (the run cannot record anything) end the run.
 async fn refresh_tokens(ctx: &JobContext) -> anyhow::Result<u64> {
-    use router_core::graph::ErrorClass;
-    use secrecy::ExposeSecret;
-
     let due: Vec<DueToken> = sqlx::query_as(
         r"select account_id, merchant_id, instagram_account_id, access_token_enc, sandbox, token_refresh_failures, token_expires_at
             from accounts
@@ -124,91 +127,127 @@ async fn refresh_tokens(ctx: &JobContext) -> anyhow::Result<u64> {
     .await?;
     let mut refreshed = 0;
     for a in due {
-        let graph = if a.sandbox {
-            match &ctx.sandbox_graph {
-                Some(g) => g,
-                None => continue,
-            }
-        } else {
-            &ctx.graph
-        };
-        let token = ctx.config.keyring.decrypt(&a.access_token_enc)?;
-        match graph.refresh_token(&token).await {
-            Ok(grant) => {
-                let expires =
-                    time::OffsetDateTime::now_utc() + time::Duration::seconds(grant.expires_in.unwrap_or(5_184_000));
-                sqlx::query(
-                    r"update accounts
-                         set access_token_enc = $3, token_expires_at = $4, token_refreshed_at = now(),
-                             token_refresh_failures = 0, token_refresh_after = null, token_expiring_notified_at = null
-                       where account_id = $1 and access_token_enc = $2",
-                )
-                .bind(a.account_id)
-                .bind(&a.access_token_enc)
-                .bind(ctx.config.keyring.encrypt(grant.access_token.expose_secret()))
-                .bind(expires)
-                .execute(&ctx.db)
-                .await?;
-                metrics::counter!("router_token_refresh_total", "result" => "success").increment(1);
-                refreshed += 1;
-            }
-            Err(e) if e.class() == ErrorClass::TokenInvalid => {
-                metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
-                tracing::warn!(account.id = %a.account_id, "token refresh: Meta rejected the token; account marked error");
-                let mut tx = ctx.db.begin().await?;
-                router_core::lifecycle::mark_token_invalid(
-                    &mut tx,
-                    a.merchant_id,
-                    a.account_id,
-                    &a.instagram_account_id,
-                    &e.error_code(),
-                )
-                .await?;
-                tx.commit().await?;
-            }
-            Err(e) => {
-                metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
-                tracing::warn!(account.id = %a.account_id, error = %e, "token refresh failed; will retry with backoff");
-                let backoff_secs = (300.0 * 2f64.powi(a.token_refresh_failures.min(10))).min(21_600.0);
-                let mut tx = ctx.db.begin().await?;
-                let notify: Option<time::OffsetDateTime> = sqlx::query_scalar(
-                    r"update accounts
-                         set token_refresh_failures = token_refresh_failures + 1,
-                             token_refresh_after = now() + make_interval(secs => $2),
-                             token_expiring_notified_at = case
-                                 when token_expiring_notified_at is null or token_expiring_notified_at < now() - interval '1 day'
-                                 then now() else token_expiring_notified_at end
-                       where account_id = $1
-                      returning case when token_expiring_notified_at = now() then now() end",
-                )
-                .bind(a.account_id)
-                .bind(backoff_secs)
-                .fetch_one(&mut *tx)
-                .await?;
-                if let Some(at) = notify {
-                    router_core::webhooks::enqueue_events(
-                        &mut tx,
-                        &[router_core::webhooks::CrmEvent {
-                            merchant_id: a.merchant_id,
-                            account_id: a.account_id,
-                            event_type: router_core::domain::events::ACCOUNT_TOKEN_EXPIRING,
-                            event_id: format!("acct:{}:token_expiring:{}", a.account_id, at.date()),
-                            data: serde_json::json!({
-                                "account_id": a.account_id,
-                                "instagram_account_id": a.instagram_account_id,
-                                "token_expires_at": a.token_expires_at.map(router_core::webhooks::rfc3339),
-                                "reason": e.error_code(),
-                                "failed_attempts": a.token_refresh_failures + 1,
-                                "timestamp": router_core::webhooks::rfc3339(at),
-                            }),
-                            conversation: None,
-                        }],
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-            }
+        if refresh_one(ctx, &a).await? {
+            refreshed += 1;
         }
     }
     Ok(refreshed)
+}
+
+/// Refreshes one account's token; true when refreshed. Every failure specific to the account is
+/// recorded on its row; only database errors are returned.
+async fn refresh_one(ctx: &JobContext, a: &DueToken) -> anyhow::Result<bool> {
+    use router_core::crypto::DecryptError;
+    use router_core::graph::ErrorClass;
+    use secrecy::ExposeSecret;
+
+    let graph = if a.sandbox { ctx.sandbox_graph.as_ref() } else { Some(&ctx.graph) };
+    let Some(graph) = graph else {
+        metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
+        tracing::warn!(account.id = %a.account_id, "token refresh: sandbox account but no sandbox Graph API; backing off");
+        back_off(ctx, a, "sandbox_not_configured").await?;
+        return Ok(false);
+    };
+    let token = match ctx.config.keyring.decrypt(&a.access_token_enc) {
+        Ok(t) => t,
+        Err(e) => {
+            // The kind only: neither the ciphertext nor anything decrypted reaches the log.
+            let kind = match e {
+                DecryptError::Malformed => "malformed",
+                DecryptError::UnknownKeyVersion(_) => "unknown_key_version",
+                DecryptError::Authentication(_) => "authentication_failed",
+            };
+            metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
+            tracing::error!(account.id = %a.account_id, kind,
+                "token refresh: the stored token cannot be decrypted; account backed off, others continue");
+            back_off(ctx, a, "token_undecryptable").await?;
+            return Ok(false);
+        }
+    };
+    match graph.refresh_token(&token).await {
+        Ok(grant) => {
+            let expires =
+                time::OffsetDateTime::now_utc() + time::Duration::seconds(grant.expires_in.unwrap_or(5_184_000));
+            sqlx::query(
+                r"update accounts
+                     set access_token_enc = $3, token_expires_at = $4, token_refreshed_at = now(),
+                         token_refresh_failures = 0, token_refresh_after = null, token_expiring_notified_at = null
+                   where account_id = $1 and access_token_enc = $2",
+            )
+            .bind(a.account_id)
+            .bind(&a.access_token_enc)
+            .bind(ctx.config.keyring.encrypt(grant.access_token.expose_secret()))
+            .bind(expires)
+            .execute(&ctx.db)
+            .await?;
+            metrics::counter!("router_token_refresh_total", "result" => "success").increment(1);
+            Ok(true)
+        }
+        Err(e) if e.class() == ErrorClass::TokenInvalid => {
+            metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
+            tracing::warn!(account.id = %a.account_id, "token refresh: Meta rejected the token; account marked error");
+            let mut tx = ctx.db.begin().await?;
+            router_core::lifecycle::mark_token_invalid(
+                &mut tx,
+                a.merchant_id,
+                a.account_id,
+                &a.instagram_account_id,
+                &e.error_code(),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(false)
+        }
+        Err(e) => {
+            metrics::counter!("router_token_refresh_total", "result" => "failure").increment(1);
+            tracing::warn!(account.id = %a.account_id, error = %e, "token refresh failed; will retry with backoff");
+            back_off(ctx, a, &e.error_code()).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// Records a failed refresh on the account: the failure count, the next attempt after an
+/// exponential backoff (so the row stops sorting first), and `account.token_expiring` to the CRM
+/// at most once a day (`reason` says why; a new token through `PUT /accounts/{id}` fixes them all).
+async fn back_off(ctx: &JobContext, a: &DueToken, reason: &str) -> anyhow::Result<()> {
+    let backoff_secs = (300.0 * 2f64.powi(a.token_refresh_failures.min(10))).min(21_600.0);
+    let mut tx = ctx.db.begin().await?;
+    let notify: Option<time::OffsetDateTime> = sqlx::query_scalar(
+        r"update accounts
+             set token_refresh_failures = token_refresh_failures + 1,
+                 token_refresh_after = now() + make_interval(secs => $2),
+                 token_expiring_notified_at = case
+                     when token_expiring_notified_at is null or token_expiring_notified_at < now() - interval '1 day'
+                     then now() else token_expiring_notified_at end
+           where account_id = $1
+          returning case when token_expiring_notified_at = now() then now() end",
+    )
+    .bind(a.account_id)
+    .bind(backoff_secs)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(at) = notify {
+        router_core::webhooks::enqueue_events(
+            &mut tx,
+            &[router_core::webhooks::CrmEvent {
+                merchant_id: a.merchant_id,
+                account_id: a.account_id,
+                event_type: router_core::domain::events::ACCOUNT_TOKEN_EXPIRING,
+                event_id: format!("acct:{}:token_expiring:{}", a.account_id, at.date()),
+                data: serde_json::json!({
+                    "account_id": a.account_id,
+                    "instagram_account_id": a.instagram_account_id,
+                    "token_expires_at": a.token_expires_at.map(router_core::webhooks::rfc3339),
+                    "reason": reason,
+                    "failed_attempts": a.token_refresh_failures + 1,
+                    "timestamp": router_core::webhooks::rfc3339(at),
+                }),
+                conversation: None,
+            }],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

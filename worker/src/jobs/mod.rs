@@ -83,6 +83,9 @@ pub enum Outcome {
     Retry { at: OffsetDateTime, error: String, count_attempt: bool },
     /// Give up: move to `dead_jobs`.
     Dead { error: String },
+    /// Another worker took the job over (our lease expired and it claimed it): stop without
+    /// touching the job; the new owner finishes it.
+    LeaseLost,
 }
 
 impl Outcome {
@@ -106,6 +109,7 @@ impl Outcome {
             Self::Retry { count_attempt: true, .. } => "retry",
             Self::Retry { count_attempt: false, .. } => "deferred",
             Self::Dead { .. } => "dead",
+            Self::LeaseLost => "lease_lost",
         }
     }
 }

@@ -10,13 +10,19 @@
 //!    rescheduled for when it will (not an attempt). Redis unreachable → defer: never send
 //!    unthrottled.
 //! 4. Call Meta, part by part (long text and attachment+text are several calls); each accepted
-//!    part is recorded at once so a retry resumes after it.
+//!    part is recorded at once so a retry resumes after it. The job's lease is renewed right
+//!    before every call after the first, so it only has to outlast one call (`JOB_LEASE_SECS` > HTTP timeout,
+//!    validated), however many parts a message has. When the renewal finds the lease gone
+//!    (this worker stalled past it and another claimed the job), the send stops before the
+//!    next call: the new owner sends the remaining parts, and a part is never sent by both.
 //! 5. Classify the outcome (`GraphError::class`): retry with exponential backoff + full jitter
 //!    (honouring Meta's usage headers), fail for good with a clear `error.code`, or on 190 mark the
 //!    account `error` and emit `account.disabled`.
 //!
 //! Success, failure and the CRM webhooks they cause (`message.sent` + `message.delivered`, or
-//! `message.failed`) commit in one transaction with the job's completion.
+//! `message.failed`) commit in one transaction with the job's completion, and only if this run
+//! still holds the lease: a run that lost it commits no outcome (the owner does), so the message
+//! completes, and its webhooks are emitted, once.
 
 use std::time::Duration;
 
@@ -115,6 +121,18 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
                 });
             }
         }
+        // The claim's lease covers this run's first call (no extra write on the one-part hot
+        // path); every later call renews it first.
+        if i > done
+            && !queue::renew(&mut *ctx.db.acquire().await?, job.job_id, job.lock_token, ctx.config.job_lease).await?
+        {
+            tracing::warn!(
+                part = i + 1,
+                of = parts.len(),
+                "lease lost before a Graph call; stopping (the new owner sends it)"
+            );
+            return Ok(Outcome::LeaseLost);
+        }
         let result = graph.send_message(&msg.instagram_account_id, &token, &part.body).await;
         match result {
             Ok(sent) => {
@@ -131,10 +149,16 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
         }
     }
 
-    // Every part accepted: sent (+ delivered), webhooks, job done — one transaction.
+    // Every part accepted: sent (+ delivered), webhooks, job done — one transaction. The last
+    // part is recorded even when the lease was lost meanwhile (Instagram accepted it: the new
+    // owner must not send it again); the outcome only by the lease holder.
     let mut tx = ctx.db.begin().await?;
     if let Some(mid) = &last_mid {
         messages::record_part(&mut tx, msg.message_id, mid).await?;
+    }
+    if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
+        tx.commit().await?;
+        return Ok(Outcome::LeaseLost);
     }
     if let Some(row) = messages::mark_sent(&mut tx, msg.message_id, job.attempts).await? {
         webhooks::enqueue_events(
@@ -146,7 +170,6 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
         )
         .await?;
     }
-    queue::complete(&mut tx, job.job_id, job.lock_token).await?;
     tx.commit().await?;
     metrics::counter!("router_messages_sent_total").increment(1);
     Ok(Outcome::Done)
@@ -256,10 +279,12 @@ async fn fail(
     retryable: bool,
 ) -> anyhow::Result<Outcome> {
     let mut tx = ctx.db.begin().await?;
+    if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
+        return Ok(Outcome::LeaseLost); // dropped: rolled back; the lease holder decides
+    }
     if let Some(row) = messages::mark_failed(&mut tx, msg.message_id, job.attempts, code, message, retryable).await? {
         webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
     }
-    queue::complete(&mut tx, job.job_id, job.lock_token).await?;
     tx.commit().await?;
     let reason = code.to_owned();
     metrics::counter!("router_messages_failed_total", "reason" => reason).increment(1);
@@ -290,6 +315,9 @@ pub async fn give_up(ctx: &JobContext, job: &ClaimedJob, e: &anyhow::Error) -> a
     tracing::error!(error = ?e, "send failed on its last attempt");
     let message_id: Uuid = serde_json::from_value(job.payload.get("message_id").cloned().unwrap_or(Value::Null))?;
     let mut tx = ctx.db.begin().await?;
+    if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
+        return Ok(Outcome::LeaseLost);
+    }
     if let Some(row) = messages::mark_failed(
         &mut tx,
         message_id,
@@ -302,7 +330,6 @@ pub async fn give_up(ctx: &JobContext, job: &ClaimedJob, e: &anyhow::Error) -> a
     {
         webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
     }
-    queue::complete(&mut tx, job.job_id, job.lock_token).await?;
     tx.commit().await?;
     metrics::counter!("router_messages_failed_total", "reason" => "internal_error").increment(1);
     Ok(Outcome::Done)
