@@ -56,15 +56,16 @@ pub fn app_pool_options(max: u32) -> PgPoolOptions {
 /// `set role router_app` on connect is only as strong as the login role behind it: any role the
 /// session user is a member of (directly or transitively) is one `reset role` / `set role` away
 /// for an attacker who achieves SQL injection. So the session user must not be, nor be able to
-/// become, a superuser, a BYPASSRLS role or the owner of a table in `public` (owners are exempt
+/// become, a superuser, a BYPASSRLS role, a CREATEROLE role (which can grant itself membership in
+/// other roles, table owners included) or the owner of a table in `public` (owners are exempt
 /// from RLS). `router-api` refuses to start in production when this list is not empty; the
 /// dedicated role of `deploy/postgres/app-role.sql` passes.
 ///
 /// # Errors
 /// Postgres errors.
 pub async fn app_role_problems(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String, bool, bool, bool)> = sqlx::query_as(
-        r"select r.rolname::text, r.rolsuper, r.rolbypassrls,
+    let rows: Vec<(String, bool, bool, bool, bool)> = sqlx::query_as(
+        r"select r.rolname::text, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
                  exists (select 1 from pg_class c
                          where c.relowner = r.oid and c.relkind in ('r', 'p')
                            and c.relnamespace = 'public'::regnamespace) as owns_tables
@@ -75,8 +76,13 @@ pub async fn app_role_problems(pool: &PgPool) -> Result<Vec<String>, sqlx::Error
     .fetch_all(pool)
     .await?;
     let mut problems = Vec::new();
-    for (role, superuser, bypassrls, owns_tables) in rows {
-        for (flag, what) in [(superuser, "a superuser"), (bypassrls, "BYPASSRLS"), (owns_tables, "a table owner")] {
+    for (role, superuser, bypassrls, createrole, owns_tables) in rows {
+        for (flag, what) in [
+            (superuser, "a superuser"),
+            (bypassrls, "BYPASSRLS"),
+            (createrole, "CREATEROLE (it can grant itself other roles)"),
+            (owns_tables, "a table owner"),
+        ] {
             if flag {
                 problems.push(format!("the login role is or can become `{role}`, which is {what}"));
             }

@@ -342,6 +342,7 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
     let tag = Uuid::new_v4().simple().to_string()[..10].to_owned();
     let (bypass, mid, bad, good) =
         (format!("rt_bypass_{tag}"), format!("rt_mid_{tag}"), format!("rt_bad_{tag}"), format!("rt_good_{tag}"));
+    let creator = format!("rt_creator_{tag}");
     let pw = "password 'pw-for-role-check'";
     let roles = Roles::create(
         db.pool.clone(),
@@ -356,8 +357,11 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
             // What deploy/postgres/app-role.sql makes.
             format!("create role {good} login nosuperuser nobypassrls noinherit {pw}"),
             format!("grant router_app to {good}"),
+            // CREATEROLE can grant itself membership in other roles (table owners included).
+            format!("create role {creator} login createrole nobypassrls {pw}"),
+            format!("grant router_app to {creator}"),
         ],
-        vec![bypass.clone(), mid.clone(), bad.clone(), good.clone()],
+        vec![bypass.clone(), mid.clone(), bad.clone(), good.clone(), creator.clone()],
     )
     .await;
 
@@ -369,6 +373,7 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
     };
     let bad_problems = check(&bad).await;
     let good_problems = check(&good).await;
+    let creator_problems = check(&creator).await;
     // The real start path: router-api in production refuses the superuser and the transitive
     // BYPASSRLS member, and gets past the check (to Redis, unreachable here) with the proper role.
     let start = async |app_url: Option<SecretString>| {
@@ -392,6 +397,7 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
 
     assert!(bad_problems.iter().any(|p| p.contains(&bypass) && p.contains("BYPASSRLS")), "{bad_problems:?}");
     assert!(good_problems.is_empty(), "the dedicated role passes: {good_problems:?}");
+    assert!(creator_problems.iter().any(|p| p.contains("CREATEROLE")), "{creator_problems:?}");
     assert!(owner_problems.iter().any(|p| p.contains("superuser")), "{owner_problems:?}");
     assert!(owner_problems.iter().any(|p| p.contains("table owner")), "{owner_problems:?}");
     assert!(as_owner.contains("DATABASE_APP_URL") && as_owner.contains("superuser"), "{as_owner}");
