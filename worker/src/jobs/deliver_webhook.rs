@@ -12,7 +12,10 @@
 //! * isolation: at most `WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT` deliveries per endpoint in flight in
 //!   a worker process (a saturated endpoint's jobs step aside instead of occupying slots), and a
 //!   circuit breaker shared through Postgres: after `WEBHOOK_CIRCUIT_THRESHOLD` consecutive
-//!   failures the endpoint rests, then one probe decides.
+//!   failures the endpoint rests, then one probe decides;
+//! * hostile CRMs: at most 4 KiB of an answer are read and kept (NUL and invalid UTF-8 stored as
+//!   U+FFFD), an attempt the log cannot store still counts towards the horizon, and the client's
+//!   resolver refuses private addresses in production at connection time (docs/SECURITY.md).
 
 use std::time::{Duration, Instant};
 
@@ -142,8 +145,8 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             (Some(status), retry_after, Some(text), class)
         }
         Err(e) if ssrf::blocked_by_guard(&e).is_some() => {
-            let why = ssrf::UrlError::PrivateAddress;
-            return dlq(ctx, job, &d, Some(attempt_no), "blocked_url", Some(&format!("CRM URL refused: {why}"))).await;
+            let why = format!("CRM URL refused: {}", ssrf::UrlError::PrivateAddress);
+            return dlq(ctx, job, &d, Some(attempt_no), "blocked_url", Some(&why)).await;
         }
         Err(e) if e.is_timeout() => (None, None, None, Some("timeout")),
         Err(e) if e.is_connect() => (None, None, None, Some("connect")),
