@@ -4,13 +4,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
@@ -26,14 +28,53 @@ pub struct Reply {
     pub status: u16,
     pub delay: Duration,
     pub retry_after: Option<String>,
-    pub body: String,
+    pub body: ReplyBody,
+    /// Extra response headers, raw bytes allowed (hostile CRMs).
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// The body of a reply.
+#[derive(Debug, Clone)]
+pub enum ReplyBody {
+    /// These bytes (any bytes: NUL, invalid UTF-8…).
+    Bytes(Bytes),
+    /// `len` bytes of `x`, generated lazily chunk by chunk, with a `Content-Length`: a hostile
+    /// CRM answering gigabytes without the fake holding them.
+    Endless { len: u64 },
 }
 
 impl Reply {
     /// Answer `status` at once.
     #[must_use]
     pub fn status(status: u16) -> Self {
-        Self { status, delay: Duration::ZERO, retry_after: None, body: format!("{{\"status\":{status}}}") }
+        Self {
+            status,
+            delay: Duration::ZERO,
+            retry_after: None,
+            body: ReplyBody::Bytes(Bytes::from(format!("{{\"status\":{status}}}"))),
+            headers: Vec::new(),
+        }
+    }
+
+    /// With this body.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = ReplyBody::Bytes(body.into());
+        self
+    }
+
+    /// With a body of `len` bytes streamed lazily.
+    #[must_use]
+    pub fn endless(mut self, len: u64) -> Self {
+        self.body = ReplyBody::Endless { len };
+        self
+    }
+
+    /// With an extra header (raw value bytes).
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &[u8]) -> Self {
+        self.headers.push((name.to_owned(), value.to_vec()));
+        self
     }
 
     /// Same, after `delay`.
@@ -96,6 +137,8 @@ pub struct FakeCrm {
     addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
     arrived: Arc<Notify>,
+    /// Bytes of endless bodies handed to the connection so far.
+    streamed: Arc<AtomicU64>,
 }
 
 impl FakeCrm {
@@ -104,14 +147,39 @@ impl FakeCrm {
     /// # Panics
     /// If loopback cannot be bound.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake crm");
+        Self::start_on("127.0.0.1:0".parse().expect("addr")).await
+    }
+
+    /// Starts on `addr` (e.g. `127.0.0.2:<port of another fake>`, to play a second host).
+    ///
+    /// # Panics
+    /// If `addr` cannot be bound.
+    pub async fn start_on(addr: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind fake crm");
         let addr = listener.local_addr().expect("addr");
-        let crm = Self { addr, inner: Arc::default(), arrived: Arc::new(Notify::new()) };
+        let crm = Self {
+            addr,
+            inner: Arc::default(),
+            arrived: Arc::new(Notify::new()),
+            streamed: Arc::new(AtomicU64::new(0)),
+        };
         let app = Router::new().route("/{*path}", post(receive)).with_state(crm.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         crm
+    }
+
+    /// The address this CRM listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Bytes of [`ReplyBody::Endless`] bodies produced so far (what the router let us send).
+    #[must_use]
+    pub fn streamed_bytes(&self) -> u64 {
+        self.streamed.load(Ordering::Relaxed)
     }
 
     /// URL of an endpoint on this CRM, e.g. `url("shop-a")`.
@@ -277,9 +345,39 @@ async fn receive(State(crm): State<FakeCrm>, Path(path): Path<String>, headers: 
         at: Instant::now(),
     });
     crm.arrived.notify_waiters();
-    let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
+    let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), body_of(&reply.body, &crm.streamed))
+        .into_response();
+    if let ReplyBody::Endless { len } = reply.body {
+        resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
     if let Some(ra) = reply.retry_after {
         resp.headers_mut().insert("retry-after", ra.parse().expect("header"));
     }
+    for (name, value) in reply.headers {
+        let name = HeaderName::try_from(name).expect("header name");
+        resp.headers_mut().append(name, HeaderValue::from_bytes(&value).expect("header value"));
+    }
     resp
+}
+
+/// A streamed body; an endless one repeats one shared 64 KiB chunk, so serving it costs no memory
+/// and stops when the router hangs up.
+fn body_of(body: &ReplyBody, streamed: &Arc<AtomicU64>) -> Body {
+    const CHUNK: usize = 64 * 1024;
+    match body {
+        ReplyBody::Bytes(b) => Body::from(b.clone()),
+        ReplyBody::Endless { len } => {
+            let chunk = Bytes::from(vec![b'x'; CHUNK]);
+            let (len, streamed) = (*len, streamed.clone());
+            let stream = futures::stream::unfold(0u64, move |sent| {
+                let (chunk, streamed) = (chunk.clone(), streamed.clone());
+                async move {
+                    let n = (len - sent).min(CHUNK as u64);
+                    streamed.fetch_add(n, Ordering::Relaxed);
+                    (n > 0).then(|| (Ok::<_, std::io::Error>(chunk.slice(..n as usize)), sent + n))
+                }
+            });
+            Body::from_stream(stream)
+        }
+    }
 }

@@ -1,10 +1,15 @@
 //! Process-level tests of the `router-worker` binary.
 
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use router_core::testing::{
     create_test_database, dev_env, free_port, spawn, terminate, test_database_url, wait_http_ok,
 };
+use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_router-worker");
 
@@ -46,4 +51,151 @@ fn starts_serves_health_ready_metrics_and_stops_cleanly_on_sigterm() {
     assert!(wait_http_ok(port, "/metrics", Duration::from_secs(5)));
     let status = terminate(&mut child, Duration::from_secs(15)).expect("exited after SIGTERM");
     assert!(status.success(), "{status:?}");
+}
+
+/// A CRM that answers every request with `len` bytes, written 64 KiB at a time from one buffer
+/// (nothing is allocated per byte), until the router hangs up. Returns its address and a counter
+/// of the bytes it managed to write.
+fn huge_crm(len: u64) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || answer_hugely(stream, len, &counter));
+        }
+    });
+    (addr, sent)
+}
+
+fn answer_hugely(mut s: std::net::TcpStream, len: u64, sent: &AtomicU64) {
+    let mut req = [0u8; 16 * 1024];
+    let _ = s.read(&mut req);
+    let chunk = vec![b'x'; 64 * 1024];
+    if write!(s, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {len}\r\n\r\n").is_err() {
+        return;
+    }
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        if s.write_all(&chunk[..n]).is_err() {
+            return;
+        }
+        sent.fetch_add(n as u64, Ordering::Relaxed);
+        left -= n as u64;
+    }
+}
+
+/// `VmHWM` / `VmRSS` of a process, in KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("{field} in {status}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A merchant, an account and its CRM endpoint at `url`, plus one event for it.
+async fn one_delivery_to(db: &str, env: &HashMap<&'static str, String>, url: &str) -> Uuid {
+    use router_core::webhooks::{CrmEvent, enqueue_events};
+    let config = router_core::config::Config::from_lookup(&|k| env.get(k).cloned()).unwrap();
+    let pool = sqlx::PgPool::connect(db).await.unwrap();
+    let (merchant, account) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query("insert into merchants (merchant_id, name) values ($1, 'Huge')")
+        .bind(merchant)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into accounts (account_id, merchant_id, instagram_account_id, username, access_token_enc)
+         values ($1, $2, '17841400000000099', 'huge', $3)",
+    )
+    .bind(account)
+    .bind(merchant)
+    .bind(config.keyring.encrypt("token"))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into webhook_endpoints (endpoint_id, merchant_id, account_id, url, secret_enc) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(merchant)
+    .bind(account)
+    .bind(url)
+    .bind(config.keyring.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let event = CrmEvent {
+        merchant_id: merchant,
+        account_id: account,
+        event_type: router_core::domain::events::MESSAGE_RECEIVED,
+        event_id: "huge:1".into(),
+        data: serde_json::json!({"account_id": account, "message": "hi"}),
+        conversation: Some("1".into()),
+    };
+    let ids = enqueue_events(&mut tx, &[event]).await.unwrap();
+    tx.commit().await.unwrap();
+    ids[0]
+}
+
+/// The delivery's status and the length of the body its last attempt stored, once it left
+/// `pending` (or after `timeout`).
+async fn settled(db: &str, id: Uuid, timeout: Duration) -> (String, Option<i32>) {
+    let pool = sqlx::PgPool::connect(db).await.unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let status: String = sqlx::query_scalar("select status from webhook_deliveries where delivery_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if status != "pending" || std::time::Instant::now() > deadline {
+            let kept: Option<i32> = sqlx::query_scalar(
+                "select octet_length(response_body) from delivery_attempts where delivery_id = $1 order by attempt_id desc limit 1",
+            )
+            .bind(id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .flatten();
+            return (status, kept);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_crm_answering_a_huge_body_leaves_the_worker_memory_flat() {
+    const HUGE: u64 = 256 * 1024 * 1024;
+    const FLAT_KIB: u64 = 48 * 1024;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(create_test_database());
+    let (crm, sent) = huge_crm(HUGE);
+    let mut env = dev_env(&db);
+    let port = free_port();
+    env.insert("WORKER_METRICS_PORT", port.to_string());
+    env.insert("WEBHOOK_TIMEOUT_SECS", "30".into());
+    let mut child = spawn(BIN, &[], &env);
+    if !wait_http_ok(port, "/readyz", Duration::from_secs(20)) {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("did not come up: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let peak_before = vm_kib(child.id(), "VmHWM");
+
+    let id = rt.block_on(one_delivery_to(&db, &env, &format!("http://{crm}/hook")));
+    let (status, kept) = rt.block_on(settled(&db, id, Duration::from_secs(60)));
+    let (peak_after, rss_after) = (vm_kib(child.id(), "VmHWM"), vm_kib(child.id(), "VmRSS"));
+    let _ = terminate(&mut child, Duration::from_secs(15));
+
+    assert_eq!(status, "delivered");
+    assert_eq!(kept, Some(4096), "the first 4 KiB are kept");
+    let grown = peak_after.saturating_sub(peak_before);
+    assert!(grown < FLAT_KIB, "peak RSS grew by {grown} KiB ({peak_before} → {peak_after}) for a {HUGE}-byte answer");
+    assert!(rss_after < peak_before + FLAT_KIB, "RSS {rss_after} KiB");
+    let streamed = sent.load(Ordering::Relaxed);
+    assert!(streamed < HUGE / 4, "the worker let the CRM send {streamed} bytes");
 }

@@ -61,6 +61,7 @@ pub async fn acquire_probe(conn: &mut PgConnection, endpoint_id: Uuid, hold_secs
 }
 
 /// One attempt's record.
+#[derive(Clone, Copy)]
 pub struct Attempt<'a> {
     pub delivery_id: Uuid,
     pub merchant_id: Uuid,
@@ -71,7 +72,7 @@ pub struct Attempt<'a> {
     pub response_body: Option<&'a str>,
 }
 
-/// Appends to the attempt log.
+/// Appends to the attempt log (`response_body` made storable by [`stored_text`]).
 ///
 /// # Errors
 /// Postgres errors.
@@ -90,6 +91,42 @@ pub async fn record_attempt(conn: &mut PgConnection, a: &Attempt<'_>) -> Result<
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The text kept of a CRM's response body: invalid UTF-8 and NUL (which Postgres `text` refuses)
+/// both become U+FFFD; everything else is kept as sent. The caller bounds the length.
+#[must_use]
+pub fn stored_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+}
+
+/// Appends to the attempt log without failing the caller's transaction: when the full row cannot
+/// be stored, a row without the response body is; when that fails too, the attempt is only
+/// logged (by SQLSTATE, never the body). The delivery's own `attempts` and `first_attempt_at`,
+/// which the retry horizon and the DLQ rules read, are updated by the caller either way, so a
+/// row the log refuses can no longer keep a delivery retrying forever. Returns whether the full
+/// row was stored.
+///
+/// # Errors
+/// Postgres errors of the surrounding transaction (savepoints that cannot be opened).
+pub async fn record_attempt_or_less(conn: &mut PgConnection, a: &Attempt<'_>) -> Result<bool, sqlx::Error> {
+    let without_body = Attempt { response_body: None, ..*a };
+    for (n, attempt) in [a, &without_body].into_iter().enumerate() {
+        let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+        match record_attempt(&mut sp, attempt).await {
+            Ok(()) => {
+                sp.commit().await?;
+                return Ok(n == 0);
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+                tracing::warn!(delivery.id = %a.delivery_id, attempt = a.attempt_no, sqlstate = ?code,
+                    with_body = n == 0, "could not record a delivery attempt");
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// `pending → delivered`.

@@ -12,7 +12,10 @@
 //! * isolation: at most `WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT` deliveries per endpoint in flight in
 //!   a worker process (a saturated endpoint's jobs step aside instead of occupying slots), and a
 //!   circuit breaker shared through Postgres: after `WEBHOOK_CIRCUIT_THRESHOLD` consecutive
-//!   failures the endpoint rests, then one probe decides.
+//!   failures the endpoint rests, then one probe decides;
+//! * hostile CRMs: at most 4 KiB of an answer are read and kept (NUL and invalid UTF-8 stored as
+//!   U+FFFD), an attempt the log cannot store still counts towards the horizon, and the client's
+//!   resolver refuses private addresses in production at connection time (docs/SECURITY.md).
 
 use std::time::{Duration, Instant};
 
@@ -89,8 +92,10 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     };
 
     let attempt_no = d.attempts + 1;
+    // The address check itself runs in the CRM client's resolver, on the very answer it connects
+    // to (ssrf.rs); here only the form (https, no credentials, no forbidden IP literal).
     if ctx.config.is_production()
-        && let Err(e) = ssrf::check(&url, true).await
+        && let Err(e) = ssrf::check_form(&url, true)
     {
         return dlq(ctx, job, &d, Some(attempt_no), "blocked_url", Some(&format!("CRM URL refused: {e}"))).await;
     }
@@ -130,8 +135,7 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             let status = resp.status().as_u16();
             let retry_after =
                 resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-            let bytes = resp.bytes().await.unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_KEEP)]).into_owned();
+            let text = read_kept_body(resp).await;
             let class = match status {
                 200..=299 => None,
                 300..=399 => Some("redirect"),
@@ -139,6 +143,10 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
                 _ => Some("http_5xx"),
             };
             (Some(status), retry_after, Some(text), class)
+        }
+        Err(e) if ssrf::blocked_by_guard(&e).is_some() => {
+            let why = format!("CRM URL refused: {}", ssrf::UrlError::PrivateAddress);
+            return dlq(ctx, job, &d, Some(attempt_no), "blocked_url", Some(&why)).await;
         }
         Err(e) if e.is_timeout() => (None, None, None, Some("timeout")),
         Err(e) if e.is_connect() => (None, None, None, Some("connect")),
@@ -148,19 +156,16 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     metrics::histogram!("router_webhook_delivery_duration_seconds").record(latency.as_secs_f64());
 
     let mut tx = ctx.db.begin().await?;
-    deliveries::record_attempt(
-        &mut tx,
-        &Attempt {
-            delivery_id: d.delivery_id,
-            merchant_id: d.merchant_id,
-            attempt_no,
-            status_code: status.map(i32::from),
-            latency_ms: latency.as_millis().min(i32::MAX as u128) as i32,
-            error_class,
-            response_body: resp_body.as_deref(),
-        },
-    )
-    .await?;
+    let attempt = Attempt {
+        delivery_id: d.delivery_id,
+        merchant_id: d.merchant_id,
+        attempt_no,
+        status_code: status.map(i32::from),
+        latency_ms: latency.as_millis().min(i32::MAX as u128) as i32,
+        error_class,
+        response_body: resp_body.as_deref(),
+    };
+    deliveries::record_attempt_or_less(&mut tx, &attempt).await?;
 
     if error_class.is_none() {
         deliveries::mark_delivered(&mut tx, d.delivery_id, attempt_no).await?;
@@ -229,6 +234,22 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     metrics::counter!("router_webhook_deliveries_total", "result" => "failure").increment(1);
     tracing::info!(endpoint.id = %endpoint_id, attempt = attempt_no, status, "delivery failed; retry scheduled");
     Ok(Outcome::Done)
+}
+
+/// Reads at most [`BODY_KEEP`] bytes of the CRM's answer, chunk by chunk, and drops the rest
+/// with the connection: a CRM answering with gigabytes costs one chunk of memory, not the body.
+/// The client's total timeout bounds the time; a body cut short by it or by a transport error
+/// keeps what arrived (the status already decided the outcome).
+async fn read_kept_body(mut resp: reqwest::Response) -> String {
+    let mut kept = Vec::with_capacity(BODY_KEEP.min(resp.content_length().unwrap_or(0) as usize));
+    while kept.len() < BODY_KEEP {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(BODY_KEEP - kept.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(resp);
+    deliveries::stored_text(&kept)
 }
 
 /// Delay before the attempt after `attempt_no` failed.

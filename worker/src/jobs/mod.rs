@@ -11,6 +11,7 @@ use router_core::config::Config;
 use router_core::graph::GraphClient;
 use router_core::queue::{self, ClaimedJob};
 use router_core::redis::RateLimiter;
+use router_core::ssrf;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -39,7 +40,7 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// Builds the context; the CRM client never follows redirects (3xx is a failed delivery).
+    /// Builds the context; see [`crm_client`] for the CRM client.
     ///
     /// # Panics
     /// If the TLS backend cannot initialise.
@@ -52,14 +53,17 @@ impl JobContext {
             config.graph_timeout,
         );
         let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
-        let http = reqwest::Client::builder()
-            .timeout(config.webhook_timeout)
-            .connect_timeout(config.webhook_timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("message-router-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("reqwest client");
+        let guard = ssrf::GuardedResolver::new(ssrf::Lookup::System, config.is_production());
+        let http = crm_client(&config, guard);
         Self { db, config, graph, sandbox_graph, limiter, http, endpoint_slots: Default::default() }
+    }
+
+    /// Replaces the CRM client's resolver: tests use it to switch private-address blocking on
+    /// while their fakes listen on loopback, and to play a rebinding DNS server.
+    #[must_use]
+    pub fn with_crm_resolver(mut self, guard: ssrf::GuardedResolver) -> Self {
+        self.http = crm_client(&self.config, guard);
+        self
     }
 
     /// The in-flight semaphore of a CRM endpoint (`WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT` permits).
@@ -72,6 +76,24 @@ impl JobContext {
             })
             .clone()
     }
+}
+
+/// The CRM client: no redirects (3xx is a failed delivery), no proxy (the resolver must see the
+/// CRM's own host), a total timeout covering the response body, and `guard` as its only resolver
+/// (DESIGN §5; `core/src/ssrf.rs` explains the rebinding defence).
+///
+/// # Panics
+/// If the TLS backend cannot initialise.
+fn crm_client(config: &Config, guard: ssrf::GuardedResolver) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(config.webhook_timeout)
+        .connect_timeout(config.webhook_timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(guard))
+        .user_agent(concat!("message-router-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("reqwest client")
 }
 
 /// What happened to a job.
