@@ -535,7 +535,7 @@ mod generated {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         let t = rt.block_on(two_tenants());
         let mut runner = TestRunner::new(Config {
-            cases: 192,
+            cases: 1000,
             max_shrink_iters: 64,
             failure_persistence: None,
             ..Config::default()
