@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the client libraries under clients/ from the router's OpenAPI document:
 #   clients/openapi.json                 the document itself (`router-api openapi`)
-#   clients/typescript/src/schema.d.ts   types, by openapi-typescript (used with openapi-fetch)
+#   clients/typescript/src/schema.ts   types, by openapi-typescript (used with openapi-fetch)
 #   clients/python/                      a Python package, by openapi-python-client
 #   clients/postman/message-router.postman_collection.json, by openapi-to-postmanv2
 # Hand-written files are kept: clients/typescript/src/{index,webhooks}.ts and test/, and
@@ -49,8 +49,8 @@ fi
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); open(sys.argv[1],"w").write(json.dumps(d, indent=2, sort_keys=True, ensure_ascii=False)+"\n")' "$OUT/openapi.json"
 
 log "openapi-typescript"
-"$TS/node_modules/.bin/openapi-typescript" "$OUT/openapi.json" -o "$OUT/typescript/src/schema.d.ts" --alphabetize >/dev/null 2>&1 \
-  || "$TS/node_modules/.bin/openapi-typescript" "$OUT/openapi.json" -o "$OUT/typescript/src/schema.d.ts" --alphabetize
+"$TS/node_modules/.bin/openapi-typescript" "$OUT/openapi.json" -o "$OUT/typescript/src/schema.ts" --alphabetize >/dev/null 2>&1 \
+  || "$TS/node_modules/.bin/openapi-typescript" "$OUT/openapi.json" -o "$OUT/typescript/src/schema.ts" --alphabetize
 
 log "openapi-python-client"
 (cd "$OUT" && RUFF_NO_CACHE=true PATH="$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path openapi.json \
@@ -65,7 +65,7 @@ EXCLUDES=(--exclude 'message_router_client/webhooks.py' --exclude 'tests/' --exc
 if [ "$CHECK" = 1 ]; then
   status=0
   diff -u clients/openapi.json "$OUT/openapi.json" >/dev/null || { echo "clients/openapi.json is stale" >&2; status=1; }
-  diff -u clients/typescript/src/schema.d.ts "$OUT/typescript/src/schema.d.ts" || status=1
+  diff -u clients/typescript/src/schema.ts "$OUT/typescript/src/schema.ts" || status=1
   diff -ru -x webhooks.py -x tests -x .pytest_cache -x __pycache__ clients/python "$OUT/python" || status=1
   diff -u clients/postman/message-router.postman_collection.json "$OUT/postman/message-router.postman_collection.json" >/dev/null \
     || { echo "clients/postman collection is stale" >&2; status=1; }
@@ -77,7 +77,7 @@ if [ "$CHECK" = 1 ]; then
   exit 0
 fi
 cp "$OUT/openapi.json" clients/openapi.json
-cp "$OUT/typescript/src/schema.d.ts" clients/typescript/src/schema.d.ts
+cp "$OUT/typescript/src/schema.ts" clients/typescript/src/schema.ts
 rsync -a --delete "${EXCLUDES[@]}" "$OUT/python/" clients/python/
 cp "$OUT/postman/message-router.postman_collection.json" clients/postman/
 log "clients regenerated; review and commit clients/"
