@@ -1,0 +1,189 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.erasure_report import ErasureReport
+from ...models.error_body import ErrorBody
+from ...types import Response
+
+
+def _get_kwargs(
+    account_id: UUID,
+    igsid: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "delete",
+        "url": "/api/v1/accounts/{account_id}/contacts/{igsid}".format(
+            account_id=quote(str(account_id), safe=""),
+            igsid=quote(str(igsid), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErasureReport | ErrorBody | None:
+    if response.status_code == 200:
+        response_200 = ErasureReport.from_dict(response.json())
+
+        return response_200
+
+    if 400 <= response.status_code <= 499:
+        response_4xx = ErrorBody.from_dict(response.json())
+
+        return response_4xx
+
+    if 500 <= response.status_code <= 599:
+        response_5xx = ErrorBody.from_dict(response.json())
+
+        return response_5xx
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErasureReport | ErrorBody]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    account_id: UUID,
+    igsid: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[ErasureReport | ErrorBody]:
+    """Erases one contact's message content (GDPR): message text, attachments, metadata and raw
+    events of that customer on this account, and the content inside their CRM webhook bodies.
+    Ids, timestamps and statuses are kept; pending sends to the contact are cancelled.
+
+    Args:
+        account_id (UUID):
+        igsid (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErasureReport | ErrorBody]
+    """
+
+    kwargs = _get_kwargs(
+        account_id=account_id,
+        igsid=igsid,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    account_id: UUID,
+    igsid: str,
+    *,
+    client: AuthenticatedClient,
+) -> ErasureReport | ErrorBody | None:
+    """Erases one contact's message content (GDPR): message text, attachments, metadata and raw
+    events of that customer on this account, and the content inside their CRM webhook bodies.
+    Ids, timestamps and statuses are kept; pending sends to the contact are cancelled.
+
+    Args:
+        account_id (UUID):
+        igsid (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErasureReport | ErrorBody
+    """
+
+    return sync_detailed(
+        account_id=account_id,
+        igsid=igsid,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    account_id: UUID,
+    igsid: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[ErasureReport | ErrorBody]:
+    """Erases one contact's message content (GDPR): message text, attachments, metadata and raw
+    events of that customer on this account, and the content inside their CRM webhook bodies.
+    Ids, timestamps and statuses are kept; pending sends to the contact are cancelled.
+
+    Args:
+        account_id (UUID):
+        igsid (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErasureReport | ErrorBody]
+    """
+
+    kwargs = _get_kwargs(
+        account_id=account_id,
+        igsid=igsid,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    account_id: UUID,
+    igsid: str,
+    *,
+    client: AuthenticatedClient,
+) -> ErasureReport | ErrorBody | None:
+    """Erases one contact's message content (GDPR): message text, attachments, metadata and raw
+    events of that customer on this account, and the content inside their CRM webhook bodies.
+    Ids, timestamps and statuses are kept; pending sends to the contact are cancelled.
+
+    Args:
+        account_id (UUID):
+        igsid (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErasureReport | ErrorBody
+    """
+
+    return (
+        await asyncio_detailed(
+            account_id=account_id,
+            igsid=igsid,
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.attachment import Attachment
+    from ..models.quick_reply import QuickReply
+
+
+T = TypeVar("T", bound="SendMessageRequest")
+
+
+@_attrs_define
+class SendMessageRequest:
+    """Body of `POST /messages/send`.
+
+    Attributes:
+        account_id (UUID): The sending account (`account_id` from `/accounts`).
+        recipient_id (str): The customer's Instagram-scoped id (IGSID), the `sender_id` of their messages.
+        attachment (Attachment | None | Unset):
+        idempotency_key (None | str | Unset): Deduplicates retries of this request for 24 h (or use the `Idempotency-
+            Key` header).
+        message (None | str | Unset): Text, 1–1000 characters and at most 2 KB of UTF-8. Longer than Instagram's 1000
+            bytes, it
+            is sent as consecutive messages.
+        metadata (Any | Unset): Yours, returned in status webhooks; JSON up to 16 KB.
+        quick_replies (list[QuickReply] | None | Unset):
+        tag (None | str | Unset): `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
+    """
+
+    account_id: UUID
+    recipient_id: str
+    attachment: Attachment | None | Unset = UNSET
+    idempotency_key: None | str | Unset = UNSET
+    message: None | str | Unset = UNSET
+    metadata: Any | Unset = UNSET
+    quick_replies: list[QuickReply] | None | Unset = UNSET
+    tag: None | str | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.attachment import Attachment  # noqa: PLC0415
+
+        account_id = str(self.account_id)
+
+        recipient_id = self.recipient_id
+
+        attachment: dict[str, Any] | None | Unset
+        if isinstance(self.attachment, Unset):
+            attachment = UNSET
+        elif isinstance(self.attachment, Attachment):
+            attachment = self.attachment.to_dict()
+        else:
+            attachment = self.attachment
+
+        idempotency_key: None | str | Unset
+        if isinstance(self.idempotency_key, Unset):
+            idempotency_key = UNSET
+        else:
+            idempotency_key = self.idempotency_key
+
+        message: None | str | Unset
+        if isinstance(self.message, Unset):
+            message = UNSET
+        else:
+            message = self.message
+
+        metadata = self.metadata
+
+        quick_replies: list[dict[str, Any]] | None | Unset
+        if isinstance(self.quick_replies, Unset):
+            quick_replies = UNSET
+        elif isinstance(self.quick_replies, list):
+            quick_replies = []
+            for quick_replies_type_0_item_data in self.quick_replies:
+                quick_replies_type_0_item = quick_replies_type_0_item_data.to_dict()
+                quick_replies.append(quick_replies_type_0_item)
+
+        else:
+            quick_replies = self.quick_replies
+
+        tag: None | str | Unset
+        if isinstance(self.tag, Unset):
+            tag = UNSET
+        else:
+            tag = self.tag
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "account_id": account_id,
+                "recipient_id": recipient_id,
+            }
+        )
+        if attachment is not UNSET:
+            field_dict["attachment"] = attachment
+        if idempotency_key is not UNSET:
+            field_dict["idempotency_key"] = idempotency_key
+        if message is not UNSET:
+            field_dict["message"] = message
+        if metadata is not UNSET:
+            field_dict["metadata"] = metadata
+        if quick_replies is not UNSET:
+            field_dict["quick_replies"] = quick_replies
+        if tag is not UNSET:
+            field_dict["tag"] = tag
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.quick_reply import QuickReply  # noqa: PLC0415
+
+        d = dict(src_dict)
+        account_id = UUID(d.pop("account_id"))
+
+        recipient_id = d.pop("recipient_id")
+
+        def _parse_attachment(data: object) -> Attachment | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                attachment_type_1 = Attachment.from_dict(data)
+
+                return attachment_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(Attachment | None | Unset, data)
+
+        attachment = _parse_attachment(d.pop("attachment", UNSET))
+
+        def _parse_idempotency_key(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        idempotency_key = _parse_idempotency_key(d.pop("idempotency_key", UNSET))
+
+        def _parse_message(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        message = _parse_message(d.pop("message", UNSET))
+
+        metadata = d.pop("metadata", UNSET)
+
+        def _parse_quick_replies(data: object) -> list[QuickReply] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                quick_replies_type_0 = []
+                _quick_replies_type_0 = data
+                for quick_replies_type_0_item_data in _quick_replies_type_0:
+                    quick_replies_type_0_item = QuickReply.from_dict(quick_replies_type_0_item_data)
+
+                    quick_replies_type_0.append(quick_replies_type_0_item)
+
+                return quick_replies_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[QuickReply] | None | Unset, data)
+
+        quick_replies = _parse_quick_replies(d.pop("quick_replies", UNSET))
+
+        def _parse_tag(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        tag = _parse_tag(d.pop("tag", UNSET))
+
+        send_message_request = cls(
+            account_id=account_id,
+            recipient_id=recipient_id,
+            attachment=attachment,
+            idempotency_key=idempotency_key,
+            message=message,
+            metadata=metadata,
+            quick_replies=quick_replies,
+            tag=tag,
+        )
+
+        return send_message_request

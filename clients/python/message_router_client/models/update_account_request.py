@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="UpdateAccountRequest")
+
+
+@_attrs_define
+class UpdateAccountRequest:
+    """Body of `PUT /accounts/{id}`: every field optional.
+
+    Attributes:
+        access_token (None | str | Unset): A new token (validated with Meta); re-activates an account in `error`.
+        app_secret (None | str | Unset):
+        crm_webhook_url (None | str | Unset):
+        event_types (list[str] | None | Unset): Replace the event filter (`[]` or null for all events).
+        status (None | str | Unset): `active` or `inactive`.
+        webhook_secret (None | str | Unset): A new signing secret; the old one keeps signing alongside for the overlap
+            period.
+    """
+
+    access_token: None | str | Unset = UNSET
+    app_secret: None | str | Unset = UNSET
+    crm_webhook_url: None | str | Unset = UNSET
+    event_types: list[str] | None | Unset = UNSET
+    status: None | str | Unset = UNSET
+    webhook_secret: None | str | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        access_token: None | str | Unset
+        if isinstance(self.access_token, Unset):
+            access_token = UNSET
+        else:
+            access_token = self.access_token
+
+        app_secret: None | str | Unset
+        if isinstance(self.app_secret, Unset):
+            app_secret = UNSET
+        else:
+            app_secret = self.app_secret
+
+        crm_webhook_url: None | str | Unset
+        if isinstance(self.crm_webhook_url, Unset):
+            crm_webhook_url = UNSET
+        else:
+            crm_webhook_url = self.crm_webhook_url
+
+        event_types: list[str] | None | Unset
+        if isinstance(self.event_types, Unset):
+            event_types = UNSET
+        elif isinstance(self.event_types, list):
+            event_types = self.event_types
+
+        else:
+            event_types = self.event_types
+
+        status: None | str | Unset
+        if isinstance(self.status, Unset):
+            status = UNSET
+        else:
+            status = self.status
+
+        webhook_secret: None | str | Unset
+        if isinstance(self.webhook_secret, Unset):
+            webhook_secret = UNSET
+        else:
+            webhook_secret = self.webhook_secret
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({})
+        if access_token is not UNSET:
+            field_dict["access_token"] = access_token
+        if app_secret is not UNSET:
+            field_dict["app_secret"] = app_secret
+        if crm_webhook_url is not UNSET:
+            field_dict["crm_webhook_url"] = crm_webhook_url
+        if event_types is not UNSET:
+            field_dict["event_types"] = event_types
+        if status is not UNSET:
+            field_dict["status"] = status
+        if webhook_secret is not UNSET:
+            field_dict["webhook_secret"] = webhook_secret
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+
+        def _parse_access_token(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        access_token = _parse_access_token(d.pop("access_token", UNSET))
+
+        def _parse_app_secret(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        app_secret = _parse_app_secret(d.pop("app_secret", UNSET))
+
+        def _parse_crm_webhook_url(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        crm_webhook_url = _parse_crm_webhook_url(d.pop("crm_webhook_url", UNSET))
+
+        def _parse_event_types(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                event_types_type_0 = cast(list[str], data)
+
+                return event_types_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        event_types = _parse_event_types(d.pop("event_types", UNSET))
+
+        def _parse_status(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        status = _parse_status(d.pop("status", UNSET))
+
+        def _parse_webhook_secret(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        webhook_secret = _parse_webhook_secret(d.pop("webhook_secret", UNSET))
+
+        update_account_request = cls(
+            access_token=access_token,
+            app_secret=app_secret,
+            crm_webhook_url=crm_webhook_url,
+            event_types=event_types,
+            status=status,
+            webhook_secret=webhook_secret,
+        )
+
+        return update_account_request
