@@ -126,7 +126,7 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Routes and middleware. Outermost first: request id → trace span → error rendering → CORS →
+/// Routes and middleware. Outermost first: request id (a client's checked, else a fresh one) → trace span → error rendering → CORS →
 /// body limit → timeout → routes.
 pub fn build_router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
@@ -178,6 +178,23 @@ pub fn build_router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_odd_request_id))
+}
+
+/// A client's `X-Request-Id` is kept only when it is a short plain token (1–128 of
+/// `A–Z a–z 0–9 . _ : -`); anything else is dropped and replaced by a fresh UUID. The id is
+/// echoed in the response and the error body and written to every log line of the request, so
+/// an unchecked one lets anyone put 16 KB or quotes and braces into each of them.
+async fn drop_odd_request_id(mut req: Request, next: Next) -> Response {
+    let plain = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+    };
+    let headers = req.headers_mut();
+    if headers.get_all("x-request-id").iter().count() > 1 || headers.get("x-request-id").is_some_and(|v| !plain(v)) {
+        headers.remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 /// Serves `router` on `listener` until `cancel`, flushing key usage on the way out.

@@ -24,5 +24,10 @@ pub fn decode_cursor(c: Option<&str>) -> Result<Option<(OffsetDateTime, Uuid)>, 
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
     let (ns, id) = raw.split_once('|').ok_or_else(bad)?;
     let at = OffsetDateTime::from_unix_timestamp_nanos(ns.parse().map_err(|_| bad())?).map_err(|_| bad())?;
+    // Ours come from stored rows; a forged one before year 1 would reach Postgres (which stops at
+    // 4713 BC) and fail the query with a 500.
+    if at.year() < 1 {
+        return Err(bad());
+    }
     Ok(Some((at, id.parse().map_err(|_| bad())?)))
 }

@@ -69,6 +69,16 @@ const RETRYABLE_CODES: &[i64] = &[1, 2];
 /// Rate-limit codes (back off, honour usage headers).
 const THROTTLE_CODES: &[i64] = &[4, 17, 32, 613, 80002, 80006];
 
+/// Meta error codes the router names in metric labels (with 200–299); others count as `other`.
+const KNOWN_CODES: &[i64] = &[1, 2, 4, 10, 17, 32, 100, 102, 190, 368, 551, 613, 80002, 80006];
+
+/// The `reason` label of a failed message: its error code, with Meta's unnamed codes
+/// (`instagram_error_{n}`, any number a Graph response holds) folded into `instagram_error_other`.
+#[must_use]
+pub fn failure_reason_label(code: &str) -> &str {
+    if code.starts_with("instagram_error_") { "instagram_error_other" } else { code }
+}
+
 impl GraphError {
     /// Retry classification (DESIGN §6).
     #[must_use]
@@ -134,7 +144,12 @@ impl GraphError {
     #[must_use]
     pub fn metric_label(&self) -> String {
         match self {
-            Self::Api { body, .. } => body.code.to_string(),
+            // Meta's documented codes only: the code is read from a response body (the sandbox
+            // Graph's can be scripted), so any other number would add a label value.
+            Self::Api { body, .. } if KNOWN_CODES.contains(&body.code) || (200..=299).contains(&body.code) => {
+                body.code.to_string()
+            }
+            Self::Api { .. } => "other".to_owned(),
             Self::Timeout => "timeout".to_owned(),
             Self::Transport(_) => "transport".to_owned(),
             Self::Decode { .. } => "decode".to_owned(),
@@ -473,6 +488,36 @@ pub fn parse_usage(headers: &reqwest::header::HeaderMap) -> Usage {
         }
     }
     usage
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::{GraphError, GraphErrorBody, Usage, failure_reason_label};
+
+    fn api(code: i64) -> GraphError {
+        GraphError::Api {
+            http_status: 400,
+            body: Box::new(GraphErrorBody {
+                message: String::new(),
+                kind: None,
+                code,
+                error_subcode: None,
+                fbtrace_id: None,
+                is_transient: None,
+            }),
+            usage: Usage::default(),
+        }
+    }
+
+    #[test]
+    fn metric_labels_from_graph_responses_come_from_a_fixed_set() {
+        assert_eq!(api(190).metric_label(), "190");
+        assert_eq!(api(230).metric_label(), "230");
+        assert_eq!(api(987_654_321).metric_label(), "other");
+        assert_eq!(api(-5).metric_label(), "other");
+        assert_eq!(failure_reason_label(&api(987_654_321).error_code()), "instagram_error_other");
+        assert_eq!(failure_reason_label(&api(551).error_code()), "recipient_unavailable");
+    }
 }
 
 #[cfg(test)]

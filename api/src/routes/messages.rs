@@ -166,6 +166,9 @@ fn idempotency_key(req: &SendMessageRequest, headers: &HeaderMap) -> Result<Opti
     Ok(key)
 }
 
+/// Prefix of the idempotency keys of `router_test_` keys as stored (a space: never in a client's key).
+const TEST_KEY_SCOPE: &str = "test ";
+
 /// Queues a message to an Instagram user. Answers 202 once the message is durably stored; the
 /// send happens in the background (`message.sent` / `message.failed` webhooks follow).
 #[utoipa::path(post, path = "/api/v1/messages/send", tag = "messages", operation_id = "v1.messages.send",
@@ -189,7 +192,12 @@ async fn send_message(
         return Err(ApiError::NotFound("account"));
     }
     validate(&req)?;
-    let key = idempotency_key(&req, &headers)?;
+    let test_key = auth.environment == router_core::crypto::KeyEnvironment::Test;
+    // Idempotency keys are scoped by key environment: a `router_test_` key shares no records with
+    // live keys, so repeating a live key's idempotency key can neither replay the live message's
+    // 202 nor get a 409 confirming the key was used. The test scope is a prefix no client key can
+    // carry (keys are printable ASCII without spaces).
+    let key = idempotency_key(&req, &headers)?.map(|k| if test_key { format!("{TEST_KEY_SCOPE}{k}") } else { k });
 
     // The fingerprint of the request for idempotency: the body without the key itself. serde_json
     // maps are sorted, so equal bodies hash equally whatever their key order.
@@ -218,7 +226,7 @@ async fn send_message(
         api_key_id: auth.key_id,
         created_at,
         parts_total,
-        test_key: auth.environment == router_core::crypto::KeyEnvironment::Test,
+        test_key,
         response_body: serde_json::to_value(&response).unwrap_or_default(),
     };
     match s.outbox.submit(new).await {

@@ -169,6 +169,10 @@ async fn start(
     }))
 }
 
+/// The callback's answer when the new token cannot read the account (and, for sandbox onboarding,
+/// when the account is connected live: a test key cannot tell the two apart).
+const ME_FAILED: &str = "the new token could not read the Instagram account";
+
 /// Query of the OAuth callback (what Instagram appends to the redirect URI).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -281,12 +285,7 @@ async fn callback(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "reading the account failed");
-            return fail(
-                &headers,
-                "oauth_exchange_failed",
-                "the new token could not read the Instagram account",
-                redirect,
-            );
+            return fail(&headers, "oauth_exchange_failed", ME_FAILED, redirect);
         }
     };
     let Some(ig_id) = me.user_id.clone().or(short.user_id.clone()) else {
@@ -316,6 +315,13 @@ async fn callback(
     .fetch_optional(&mut *tx)
     .await?;
     if live_row.is_some_and(|sandbox| sandbox != pending.sandbox) {
+        if pending.sandbox {
+            // A test key must not learn that a live account exists (it sees only sandbox
+            // accounts): the same answer as when the sandbox's token cannot read the account.
+            // `(merchant, Instagram id)` is unique, so the onboarding cannot succeed either.
+            tracing::info!("sandbox onboarding refused: the Instagram id is connected live");
+            return fail(&headers, "oauth_exchange_failed", ME_FAILED, redirect);
+        }
         return fail(
             &headers,
             "environment_mismatch",

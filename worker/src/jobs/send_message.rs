@@ -286,7 +286,7 @@ async fn fail(
         webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
     }
     tx.commit().await?;
-    let reason = code.to_owned();
+    let reason = router_core::graph::failure_reason_label(code).to_owned();
     metrics::counter!("router_messages_failed_total", "reason" => reason).increment(1);
     Ok(Outcome::Done)
 }

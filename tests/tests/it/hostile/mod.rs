@@ -7,4 +7,5 @@
 mod delivery;
 mod inbound;
 mod ops;
+mod review;
 mod tenancy;
