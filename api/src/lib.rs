@@ -10,6 +10,7 @@
 //! - [`auth`]: API key authentication and scope checks (extractors).
 //! - [`error`]: `ApiError` and the JSON error body with `correlation_id`.
 //! - [`openapi`]: the utoipa document and the bearer scheme; Swagger UI is served at `/docs`.
+//! - [`redoc`]: ReDoc at `/redoc`, from a vendored bundle (works offline).
 //! - [`state`]: `AppState` and the batched `last_used_at` recorder.
 //! - [`cli`]: `migrate`, `create-admin-key`, `openapi`.
 
@@ -19,6 +20,7 @@ pub mod error;
 pub mod openapi;
 pub mod outbox;
 pub mod pagination;
+pub mod redoc;
 pub mod routes;
 pub mod state;
 
@@ -72,7 +74,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         redis,
         limiter,
         key_usage: Arc::new(KeyUsage::default()),
-        metrics: router_core::telemetry::metrics_handle(),
+        metrics: router_core::telemetry::metrics_handle_for(router_core::telemetry::Component::Api),
         outbox,
         key_cache,
     })
@@ -126,6 +128,16 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Swagger UI's options, as the seed asks: authorization kept across reloads, each request's
+/// duration shown, a filter box over the operations; no call to the public validator (offline).
+fn swagger_config() -> utoipa_swagger_ui::Config<'static> {
+    utoipa_swagger_ui::Config::default()
+        .persist_authorization(true)
+        .display_request_duration(true)
+        .filter(true)
+        .validator_url("none")
+}
+
 /// Routes and middleware. Outermost first: request id (a client's checked, else a fresh one) → trace span → error rendering → CORS →
 /// body limit → timeout → routes.
 pub fn build_router(state: AppState) -> Router {
@@ -151,7 +163,8 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi).config(swagger_config()))
+        .merge(redoc::router())
         .merge(routes::health::router())
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state)

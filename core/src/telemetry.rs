@@ -81,6 +81,121 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The process-wide recorder, with the counters and histograms `component` owns already exported
+/// (at zero) — what each binary calls at start-up. Without this a counter appears on its first
+/// increment only: dashboards show "No data" and a `rate()`/`increase()` alert misses that first
+/// event. Calling it twice is harmless.
+///
+/// # Panics
+/// As [`metrics_handle`].
+pub fn metrics_handle_for(component: Component) -> PrometheusHandle {
+    let handle = metrics_handle();
+    register_at_zero(component);
+    handle
+}
+
+/// A binary that exports metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// `router-api`: HTTP, authentication, inbound Meta webhooks, OAuth's Graph API calls.
+    Api,
+    /// `router-worker`: sends, CRM webhook deliveries, token refresh, the job runner.
+    Worker,
+    /// `router-scheduler`: the maintenance jobs (token refresh, DLQ sweep). Its gauges are set
+    /// from Postgres by `router_scheduler::gauges::refresh`, which runs at start-up.
+    Scheduler,
+}
+
+/// The runner's outcomes (`router_jobs_total{outcome}`, `Outcome::label` in router-worker).
+const JOB_OUTCOMES: &[&str] = &["done", "retry", "deferred", "dead", "lease_lost"];
+
+/// Registers, at zero, every series of `component` whose label values are known in advance. A
+/// series whose labels come from the traffic (HTTP route × status, Graph error codes, message
+/// failure codes) appears on its first event; its family is still listed through one zero series.
+/// Touches the current recorder (the global one, or a local one in tests).
+pub fn register_at_zero(component: Component) {
+    use metrics::{counter, histogram};
+
+    use crate::queue::kinds;
+    match component {
+        Component::Api => {
+            // The first scrape is counted after it is answered: list the family from the start.
+            counter!("router_http_requests_total", "route" => "/metrics", "method" => "GET", "status" => "200")
+                .absolute(0);
+            let _ = histogram!("router_http_request_duration_seconds", "route" => "/metrics");
+            for reason in ["missing", "malformed", "unknown", "revoked", "expired"] {
+                counter!("router_auth_failures_total", "reason" => reason).absolute(0);
+            }
+            counter!("router_redis_unavailable_total", "op" => "api_rate_limit").absolute(0);
+            counter!("router_messages_accepted_total").absolute(0);
+            counter!("router_inbound_signature_failures_total").absolute(0);
+            use crate::inbound::{Kind, Rejected};
+            let kinds = [
+                Kind::Message,
+                Kind::Echo,
+                Kind::Reaction,
+                Kind::Read,
+                Kind::Postback,
+                Kind::Referral,
+                Kind::Edit,
+                Kind::Deleted,
+                Kind::Unknown,
+            ];
+            for kind in kinds {
+                for result in ["stored", "duplicate", "unrouted"] {
+                    counter!("router_inbound_events_total", "kind" => kind.as_str(), "result" => result).absolute(0);
+                }
+            }
+            counter!("router_inbound_events_total", "kind" => "malformed", "result" => "unrouted").absolute(0);
+            for reason in [Rejected::UnverifiedEntry, Rejected::TooManyEntries, Rejected::TooManyEvents] {
+                counter!("router_inbound_rejected_total", "reason" => reason.as_str()).absolute(0);
+            }
+            let _ = histogram!("router_inbound_ingest_duration_seconds");
+            graph_ops(&["me", "subscribe", "exchange_code", "exchange_token"]);
+        }
+        Component::Worker => {
+            counter!("router_messages_sent_total").absolute(0);
+            counter!("router_messages_failed_total", "reason" => "internal_error").absolute(0);
+            for lane in [crate::redis::Lane::Text, crate::redis::Lane::Media] {
+                counter!("router_rate_limit_throttled_total", "lane" => lane.as_str()).absolute(0);
+            }
+            counter!("router_redis_unavailable_total", "op" => "rate_limit").absolute(0);
+            for result in ["success", "failure", "dlq"] {
+                counter!("router_webhook_deliveries_total", "result" => result).absolute(0);
+            }
+            let _ = histogram!("router_webhook_delivery_duration_seconds");
+            counter!("router_webhook_endpoints_disabled_total").absolute(0);
+            jobs(&[kinds::SEND_MESSAGE, kinds::DELIVER_WEBHOOK]);
+            graph_ops(&["send"]);
+        }
+        Component::Scheduler => {
+            // Its maintenance runner: token refresh and the DLQ sweep.
+            for result in ["success", "failure"] {
+                counter!("router_token_refresh_total", "result" => result).absolute(0);
+            }
+            counter!("router_webhook_deliveries_total", "result" => "dlq").absolute(0);
+            jobs(&[kinds::MAINTENANCE]);
+            graph_ops(&["refresh_token"]);
+        }
+    }
+}
+
+fn jobs(kinds: &[&'static str]) {
+    for kind in kinds {
+        for outcome in JOB_OUTCOMES {
+            metrics::counter!("router_jobs_total", "kind" => *kind, "outcome" => *outcome).absolute(0);
+        }
+    }
+}
+
+/// `router_instagram_api_calls_total{op, code="ok"}` and the latency histogram of each `op`.
+fn graph_ops(ops: &[&'static str]) {
+    for op in ops {
+        metrics::counter!("router_instagram_api_calls_total", "op" => *op, "code" => "ok").absolute(0);
+        let _ = metrics::histogram!("router_instagram_api_duration_seconds", "op" => *op);
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!("router_http_requests_total", "HTTP requests by route, method and status.");
@@ -110,4 +225,8 @@ fn describe() {
     describe_histogram!("router_inbound_ingest_duration_seconds", "Time to store an Instagram webhook POST.");
     describe_counter!("router_token_refresh_total", "Token refresh attempts by result.");
     describe_counter!("router_auth_failures_total", "API authentication failures by reason.");
+    describe_gauge!(
+        "router_accounts",
+        "Instagram accounts by status; status=\"error\" means Meta rejected the token (code 190)."
+    );
 }

@@ -4,7 +4,8 @@ use router_core::queue;
 use sqlx::PgPool;
 
 /// Reads the queue and sets `router_queue_depth{kind,state}`, `router_queue_oldest_job_age_seconds{kind}`
-/// and `router_dlq_size`.
+/// `router_dlq_size`, `router_webhook_circuits_open`, `router_dead_jobs{kind}` and
+/// `router_accounts{status}`.
 ///
 /// # Errors
 /// Postgres errors.
@@ -41,6 +42,13 @@ pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
     for kind in [queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK, queue::kinds::MAINTENANCE] {
         let n = dead.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
         metrics::gauge!("router_dead_jobs", "kind" => kind).set(n as f64);
+    }
+    // status = 'error' is set only when Meta rejects the token (code 190): the seed's "alert admin".
+    let accounts: Vec<(String, i64)> =
+        sqlx::query_as("select status, count(*) from accounts group by status").fetch_all(db).await?;
+    for status in ["active", "inactive", "error", "deleted"] {
+        let n = accounts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+        metrics::gauge!("router_accounts", "status" => status).set(n as f64);
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let probes = router_core::ops::Probes {
         db: db.clone(),
         redis: redis.clone(),
-        metrics: router_core::telemetry::metrics_handle(),
+        metrics: router_core::telemetry::metrics_handle_for(router_core::telemetry::Component::Scheduler),
     };
     let addr = router_core::ops::serve(
         SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)),

@@ -154,18 +154,7 @@ async fn dashboards_and_alerts_query_only_metrics_the_code_exports() {
     router_scheduler::gauges::refresh(&app.db).await.unwrap();
     let live = metric_names(&app.state.metrics.render());
 
-    let mut referenced = BTreeSet::new();
-    for f in ["grafana/dashboards/traffic.json", "grafana/dashboards/queue.json"] {
-        let dash: Value = serde_json::from_str(&read(f)).unwrap();
-        let mut exprs = Vec::new();
-        collect_exprs(&dash, &mut exprs);
-        assert!(!exprs.is_empty(), "{f} has no queries");
-        for e in exprs {
-            referenced.extend(metric_names(&e));
-        }
-    }
-    referenced.extend(metric_names(&read("deploy/prometheus/alerts.yml")));
-    assert!(referenced.len() >= 15, "{referenced:?}");
+    let referenced = referenced_metrics();
 
     // Every referenced metric is exported by the code: either seen live in this scenario, or
     // described in telemetry.rs *and* emitted somewhere in the source.
@@ -193,6 +182,106 @@ async fn dashboards_and_alerts_query_only_metrics_the_code_exports() {
         "router_instagram_api_calls_total",
     ] {
         assert!(live.contains(name), "{name} not exported in the scenario");
+    }
+}
+
+/// Every `router_…` metric a Grafana dashboard or an alert rule queries.
+fn referenced_metrics() -> BTreeSet<String> {
+    let mut referenced = BTreeSet::new();
+    let mut dashboards = 0;
+    for e in std::fs::read_dir(root().join("grafana/dashboards")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        dashboards += 1;
+        let dash: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let mut exprs = Vec::new();
+        collect_exprs(&dash, &mut exprs);
+        assert!(!exprs.is_empty(), "{} has no queries", p.display());
+        for e in exprs {
+            referenced.extend(metric_names(&e));
+        }
+    }
+    assert!(dashboards >= 2, "dashboards not found");
+    referenced.extend(metric_names(&read("deploy/prometheus/alerts.yml")));
+    assert!(referenced.len() >= 15, "{referenced:?}");
+    referenced
+}
+
+/// Runs [`fresh_start_probe`] in a new process of this test binary (whatever the runner), so the
+/// metrics registry holds only what start-up put there: no `rate()` or `increase()` alert misses
+/// the first event and no panel shows "No data".
+#[test]
+fn a_fresh_start_exports_every_dashboard_and_alert_metric_before_any_traffic() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["ops::fresh_start_probe", "--exact", "--ignored", "--test-threads=1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+#[ignore = "run in a fresh process by a_fresh_start_exports_every_dashboard_and_alert_metric_before_any_traffic"]
+async fn fresh_start_probe() {
+    use router_core::telemetry::{Component, metrics_handle_for};
+    let app = TestApp::spawn().await;
+    let scrape = |app: &TestApp| {
+        let url = format!("{}/metrics", app.base);
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    // The API's own /metrics, as a Prometheus scrape sees it first.
+    let first = scrape(&app).await;
+    // Nothing has happened yet: every counter sample is zero (else this process is not fresh and
+    // the check below would prove nothing).
+    for line in first.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        if series.split('{').next().unwrap().ends_with("_total") {
+            assert_eq!(value, "0", "a counter moved before any traffic: {line}");
+        }
+    }
+    let api = metric_names(&first);
+    for name in [
+        "router_http_requests_total",
+        "router_http_request_duration_seconds",
+        "router_auth_failures_total",
+        "router_messages_accepted_total",
+        "router_inbound_events_total",
+        "router_inbound_signature_failures_total",
+        "router_inbound_rejected_total",
+        "router_inbound_ingest_duration_seconds",
+        "router_instagram_api_calls_total",
+        "router_redis_unavailable_total",
+    ] {
+        assert!(api.contains(name), "a fresh router-api does not export {name}:\n{first}");
+    }
+    for name in ["router_messages_sent_total", "router_webhook_deliveries_total", "router_token_refresh_total"] {
+        assert!(!api.contains(name), "router-api exports {name}, which only the worker/scheduler move");
+    }
+
+    // What router-worker and router-scheduler do at start-up (their main.rs): register their
+    // series, and the scheduler's first gauge refresh over an empty database.
+    let handle = metrics_handle_for(Component::Worker);
+    metrics_handle_for(Component::Scheduler);
+    router_scheduler::gauges::refresh(&app.db).await.unwrap();
+    let all = handle.render();
+    let live = metric_names(&all);
+    let missing: Vec<_> = referenced_metrics().into_iter().filter(|n| !live.contains(n)).collect();
+    assert!(missing.is_empty(), "queried by a dashboard or alert but absent at start-up: {missing:?}");
+    // The alert rules' label selectors find their series too.
+    for series in [
+        "router_webhook_deliveries_total{result=\"dlq\"} 0",
+        "router_token_refresh_total{result=\"failure\"} 0",
+        "router_accounts{status=\"error\"} 0",
+        "router_dlq_size 0",
+    ] {
+        assert!(all.lines().any(|l| l == series), "{series} not exported at start-up");
     }
 }
 
@@ -274,4 +363,224 @@ fn the_dockerfile_copies_every_workspace_member() {
         assert!(dockerfile.contains(&format!("COPY {member} {member}")), "Dockerfile lacks the {member} sources");
     }
     assert!(dockerfile.contains("USER") && dockerfile.contains("HEALTHCHECK"), "non-root user and healthcheck");
+}
+
+/// `src="…"` and `href="…"` values of an HTML page.
+fn html_links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            rest = &rest[i + attr.len()..];
+            let end = rest.find('"').unwrap();
+            out.push(rest[..end].to_owned());
+        }
+    }
+    out
+}
+
+/// Both documentation pages, and everything they load, come from the router itself: no CDN, no
+/// font service, no validator badge; nothing needs network access.
+#[tokio::test]
+async fn redoc_and_swagger_ui_pages_and_their_assets_answer_offline() {
+    let app = TestApp::spawn().await;
+    let get = |path: String| {
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.base);
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            let (status, headers) = (r.status(), r.headers().clone());
+            let text = r.text().await.unwrap();
+            assert_eq!(status, 200, "{path}: {}", &text[..text.len().min(300)]);
+            (headers, text)
+        }
+    };
+    let external = |text: &str| text.contains("http://") || text.contains("https://") || text.contains("//cdn");
+
+    // ReDoc: a same-origin page under a CSP that allows no other origin.
+    let (headers, page) = get("/redoc".into()).await;
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'") && csp.contains("script-src 'self';"), "{csp}");
+    assert!(!external(csp), "{csp}");
+    assert!(!external(&page), "external URL in /redoc:\n{page}");
+    let links = html_links(&page);
+    for script in ["/redoc/redoc.standalone.js", "/redoc/init.js"] {
+        assert!(links.iter().any(|l| l == script), "/redoc does not load {script}");
+    }
+    for link in &links {
+        assert!(link.starts_with('/') && !link.starts_with("//"), "not same-origin: {link}");
+        let (h, body) = get(link.clone()).await;
+        if link.ends_with(".js") {
+            assert!(h["content-type"].to_str().unwrap().starts_with("text/javascript"), "{link}");
+        }
+        assert!(!body.is_empty(), "{link}");
+    }
+    let (_, bundle) = get("/redoc/redoc.standalone.js".into()).await;
+    assert!(bundle.len() > 500_000 && bundle.contains("e.Redoc="), "not the ReDoc standalone bundle");
+    let (_, init) = get("/redoc/init.js".into()).await;
+    assert!(init.contains("Redoc.init(") && init.contains("\"/openapi.json\""), "{init}");
+    let (_, doc) = get("/openapi.json".into()).await;
+    assert!(serde_json::from_str::<Value>(&doc).unwrap()["paths"].is_object());
+
+    // Swagger UI: vendored assets and the seed's options.
+    let (_, page) = get("/docs/".into()).await;
+    assert!(!external(&page), "external URL in /docs/:\n{page}");
+    let links = html_links(&page);
+    assert!(links.len() >= 3, "{links:?}");
+    let mut initializer = None;
+    for link in &links {
+        assert!(!link.contains("//"), "not same-origin: {link}");
+        let path =
+            if link.starts_with('/') { link.clone() } else { format!("/docs/{}", link.trim_start_matches("./")) };
+        let (_, body) = get(path).await;
+        if link.ends_with("swagger-initializer.js") {
+            initializer = Some(body);
+        }
+    }
+    let init = initializer.expect("/docs/ loads swagger-initializer.js");
+    assert!(!external(&init), "{init}");
+    let config: Value = {
+        // The initializer splices the Config's JSON members into `SwaggerUIBundle({ …, presets: …`.
+        let start = init.find("SwaggerUIBundle({").map(|i| i + "SwaggerUIBundle({".len()).expect(&init);
+        let end = init.find("presets:").expect(&init);
+        let members = init[start..end].trim().trim_end_matches(',');
+        serde_json::from_str(&format!("{{{members}}}")).unwrap_or_else(|e| panic!("{e}: {members}"))
+    };
+    assert_eq!(config["url"], "/openapi.json", "{config}");
+    assert_eq!(config["persistAuthorization"], true, "{config}");
+    assert_eq!(config["displayRequestDuration"], true, "{config}");
+    assert_eq!(config["filter"], true, "{config}");
+    assert_eq!(config["validatorUrl"], "none", "{config}");
+}
+
+/// Headings of a markdown file, without the `#`s.
+fn headings(rel: &str) -> Vec<String> {
+    read(rel).lines().filter(|l| l.starts_with('#')).map(|l| l.trim_start_matches('#').trim().to_owned()).collect()
+}
+
+/// Section numbers cited right after `at`: `§3`, `§1.5–1.9`, `§3–§6`, `§1.3, §2`.
+fn cited_sections(at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = at.trim_start_matches(['`', ' ', ')']);
+    let Some(r) = rest.strip_prefix('§') else { return out };
+    rest = r;
+    loop {
+        let n: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let n = n.trim_end_matches('.').to_owned();
+        if n.is_empty() {
+            break;
+        }
+        rest = &rest[n.len()..];
+        out.push(n);
+        let next = rest.trim_start_matches('.');
+        if let Some(r) = next.strip_prefix('–').or_else(|| next.strip_prefix(", ")) {
+            rest = r.trim_start_matches('§');
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+fn has_section(headings: &[String], section: &str) -> bool {
+    headings.iter().any(|h| h.starts_with(&format!("{section}. ")) || h.starts_with(&format!("{section} ")))
+}
+
+/// Every `DESIGN §N`, `research/….md §N.M`, `seed §N`, `seed "Heading"` and `seeds/….md` cited in
+/// the code and docs names a file in docs/design/ and a section that exists there.
+#[test]
+fn design_references_resolve() {
+    let design = headings("docs/design/DESIGN.md");
+    let seed = headings("docs/design/seeds/crm-integration-design.md");
+    let mut files = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !["target", "design", "assets", "node_modules", ".git"].contains(&name.as_str()) {
+                    walk(&p, out);
+                }
+            } else if ["rs", "md", "yml", "yaml", "sh", "py", "toml", "sql", "json", "example"]
+                .iter()
+                .any(|x| name.ends_with(&format!(".{x}")))
+                || name == "Dockerfile"
+                || name == "run"
+            {
+                out.push(p);
+            }
+        }
+    }
+    walk(&root(), &mut files);
+    let (mut n_design, mut n_research, mut n_seed) = (0, 0, 0);
+    let mut broken = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let file = f.strip_prefix(root()).unwrap().display().to_string();
+        if file == "tests/tests/it/ops.rs" {
+            continue; // this test's own examples
+        }
+        for (i, _) in text.match_indices("DESIGN") {
+            let after = &text[i + "DESIGN".len()..];
+            let after = after.strip_prefix(".md").unwrap_or(after);
+            for s in cited_sections(after) {
+                n_design += 1;
+                if !has_section(&design, &s) {
+                    broken.push(format!("{file}: DESIGN §{s}"));
+                }
+            }
+        }
+        for (i, _) in text.match_indices("research/") {
+            let after = &text[i + "research/".len()..];
+            let name: String =
+                after.chars().take_while(|c| c.is_ascii_alphanumeric() || ['-', '_', '.'].contains(c)).collect();
+            let name = name.trim_end_matches('.');
+            if !name.ends_with(".md") {
+                continue;
+            }
+            n_research += 1;
+            let rel = format!("docs/design/research/{name}");
+            if !root().join(&rel).exists() {
+                broken.push(format!("{file}: research/{name}"));
+                continue;
+            }
+            let hs = headings(&rel);
+            let rest = after[name.len()..].trim_start_matches(['`', ']']);
+            let rest = rest.strip_prefix("(design/research/").map_or(rest, |r| &r[name.len() + 1..]);
+            for s in cited_sections(rest) {
+                if !has_section(&hs, &s) {
+                    broken.push(format!("{file}: research/{name} §{s}"));
+                }
+            }
+        }
+        for (i, _) in text.match_indices("seed ") {
+            let after = &text[i + "seed ".len()..];
+            if let Some(title) = after.strip_prefix('"').and_then(|t| t.split('"').next()) {
+                n_seed += 1;
+                if !seed.iter().any(|h| h == title) {
+                    broken.push(format!("{file}: seed \"{title}\""));
+                }
+            }
+            for s in cited_sections(after) {
+                n_seed += 1;
+                if !has_section(&seed, &s) {
+                    broken.push(format!("{file}: seed §{s}"));
+                }
+            }
+        }
+        for (i, _) in text.match_indices("seeds/") {
+            let name: String = text[i + "seeds/".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || ['-', '_', '.'].contains(c))
+                .collect();
+            let name = name.trim_end_matches('.');
+            if name.ends_with(".md") && !root().join("docs/design/seeds").join(name).exists() {
+                broken.push(format!("{file}: seeds/{name}"));
+            }
+        }
+        assert!(!text.contains("/work/shared"), "{file} cites a path outside the repository");
+    }
+    assert!(broken.is_empty(), "citations that do not resolve in docs/design/: {broken:#?}");
+    assert!(n_design >= 5 && n_research >= 5 && n_seed >= 2, "found too few: {n_design} {n_research} {n_seed}");
 }
