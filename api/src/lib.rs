@@ -151,7 +151,7 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", crate::openapi::finished(&openapi)))
         .merge(routes::health::router())
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state)

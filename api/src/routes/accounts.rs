@@ -180,7 +180,7 @@ async fn check_token(graph: &GraphClient, token: &SecretString) -> Result<router
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", operation_id = "v1.accounts.create",
     request_body = CreateAccountRequest,
     responses((status = 201, body = AccountResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn create_account(
     State(s): State<AppState>,
@@ -271,7 +271,7 @@ async fn create_account(
 /// Lists the merchant's accounts (those the key may use).
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", operation_id = "v1.accounts.list",
     responses((status = 200, body = AccountList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn list_accounts(State(s): State<AppState>, auth: Auth) -> ApiResult<AppJson<AccountList>> {
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
@@ -293,7 +293,7 @@ async fn load(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid) -> ApiR
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}", tag = "accounts", operation_id = "v1.accounts.get",
     params(("account_id" = Uuid, Path, description = "Account id")),
     responses((status = 200, body = AccountResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn get_account(
     State(s): State<AppState>,
@@ -309,7 +309,7 @@ async fn get_account(
     params(("account_id" = Uuid, Path, description = "Account id")),
     request_body = UpdateAccountRequest,
     responses((status = 200, body = AccountResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn update_account(
     State(s): State<AppState>,
@@ -417,7 +417,7 @@ async fn update_account(
 #[utoipa::path(delete, path = "/api/v1/accounts/{account_id}", tag = "accounts", operation_id = "v1.accounts.delete",
     params(("account_id" = Uuid, Path, description = "Account id")),
     responses((status = 204, description = "Deleted"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn delete_account(
     State(s): State<AppState>,
@@ -441,7 +441,7 @@ async fn delete_account(
 #[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/contacts/{igsid}", tag = "accounts", operation_id = "v1.accounts.contacts.erase",
     params(("account_id" = Uuid, Path, description = "Account id"), ("igsid" = String, Path, description = "The contact's Instagram-scoped id")),
     responses((status = 200, body = router_core::lifecycle::ErasureReport), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn erase_contact(
     State(s): State<AppState>,

@@ -112,7 +112,7 @@ fn check_redirect(s: &AppState, raw: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/oauth/instagram/start", tag = "accounts", operation_id = "v1.oauth.start",
     params(StartQuery),
     responses((status = 200, body = StartResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn start(
     State(s): State<AppState>,
