@@ -69,7 +69,9 @@ fn constrain(doc: &mut serde_json::Value) {
     use serde_json::json;
     const DIGITS_64: &str = "^[0-9]{1,64}$";
     // Rust's `char::is_whitespace` set, spelled out (Python's and ECMA's `\s` differ on \x1c–\x1f).
-    const NOT_BLANK: &str = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+    const NOT_BLANK: &str = "[^\\u0000\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+    // Surrounding ASCII whitespace is trimmed by the handler.
+    const TOKEN: &str = "^[\\t-\\r ]*[!-~]{1,4096}[\\t-\\r ]*$";
     const HTTP_URL: &str = "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
     let events = json!(router_core::domain::events::ALL);
     let props: &[(&str, &str, serde_json::Value)] = &[
@@ -84,7 +86,7 @@ fn constrain(doc: &mut serde_json::Value) {
         ("QuickReply", "payload", json!({"minLength": 1, "maxLength": 1000})),
         ("CreateAccountRequest", "instagram_account_id", json!({"pattern": DIGITS_64})),
         ("CreateAccountRequest", "username", json!({"minLength": 1, "maxLength": 100, "pattern": NOT_BLANK})),
-        ("CreateAccountRequest", "access_token", json!({"minLength": 1, "maxLength": 1024, "pattern": NOT_BLANK})),
+        ("CreateAccountRequest", "access_token", json!({"pattern": TOKEN})),
         ("CreateAccountRequest", "app_secret", json!({"minLength": 16, "maxLength": 256})),
         ("CreateAccountRequest", "webhook_secret", json!({"minLength": 16, "maxLength": 256})),
         ("CreateAccountRequest", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
@@ -92,7 +94,7 @@ fn constrain(doc: &mut serde_json::Value) {
         ("UpdateAccountRequest", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
         ("UpdateAccountRequest", "webhook_secret", json!({"minLength": 16, "maxLength": 256})),
         ("UpdateAccountRequest", "app_secret", json!({"minLength": 16, "maxLength": 256})),
-        ("UpdateAccountRequest", "access_token", json!({"minLength": 1, "maxLength": 1024, "pattern": NOT_BLANK})),
+        ("UpdateAccountRequest", "access_token", json!({"pattern": TOKEN})),
         ("UpdateAccountRequest", "status", json!({"enum": ["active", "inactive", null]})),
         ("UpdateAccountRequest", "event_types", json!({"items": {"type": "string", "enum": events}})),
         ("CreateMerchantRequest", "name", json!({"minLength": 1, "maxLength": 200, "pattern": NOT_BLANK})),
@@ -144,6 +146,10 @@ fn constrain(doc: &mut serde_json::Value) {
             }
         }
     }
+
+    // No string anywhere may hold U+0000 (`AppJson`/`AppQuery`/`AppPath` refuse it; Postgres
+    // cannot store it, so no response holds it either).
+    no_nul(doc);
 
     // The OAuth callback answers a browser: HTML unless the caller asks for JSON.
     if let Some(responses) = doc["paths"]["/oauth/instagram/callback"]["get"]["responses"].as_object_mut() {
@@ -227,3 +233,32 @@ fn constrain(doc: &mut serde_json::Value) {
 /// `dlq_reason` values.
 const DLQ_REASONS: [&str; 6] =
     ["auth_error", "retries_exhausted", "endpoint_gone", "endpoint_disabled", "no_endpoint", "blocked_url"];
+
+/// Adds "no NUL" to every plain string schema: anchored patterns are wrapped, free ones get
+/// `^[^\u0000]*$`; enums, formats (uuid, date-time) and the callback's HTML are left alone.
+fn no_nul(v: &mut serde_json::Value) {
+    const FREE: &str = "^[^\\u0000]*$";
+    match v {
+        serde_json::Value::Object(map) => {
+            let is_string = match map.get("type") {
+                Some(serde_json::Value::String(t)) => t == "string",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            if is_string && !map.contains_key("enum") && !map.contains_key("format") {
+                let pattern = match map.get("pattern").and_then(|p| p.as_str()) {
+                    None => FREE.to_owned(),
+                    // Unanchored: "contains one of these" — also, no NUL anywhere.
+                    Some(p) if !p.starts_with('^') => format!("^[^\\u0000]*{p}[^\\u0000]*$"),
+                    Some(p) => p.to_owned(),
+                };
+                map.insert("pattern".into(), pattern.into());
+            }
+            for child in map.values_mut() {
+                no_nul(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(no_nul),
+        _ => {}
+    }
+}

@@ -125,6 +125,14 @@ pub struct AccountList {
     pub data: Vec<AccountResponse>,
 }
 
+const TOKEN_RULE: &str = "must be 1–4096 printable ASCII characters (an Instagram access token)";
+
+/// Meta's tokens are printable ASCII; anything else cannot even travel in the `Authorization`
+/// header to Meta (and used to surface as a 503 "Instagram could not be reached").
+fn is_token(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
 fn validate_secret(field: &str, v: &str) -> Result<(), ApiError> {
     let n = v.chars().count();
     if !(16..=256).contains(&n) {
@@ -199,8 +207,8 @@ async fn create_account(
     if username.is_empty() || username.chars().count() > 100 {
         return Err(ApiError::invalid("username", "must be 1–100 characters"));
     }
-    if req.access_token.trim().is_empty() || req.access_token.len() > 4096 {
-        return Err(ApiError::invalid("access_token", "must be a non-empty token"));
+    if !is_token(req.access_token.trim()) {
+        return Err(ApiError::invalid("access_token", TOKEN_RULE));
     }
     validate_secret("webhook_secret", &req.webhook_secret)?;
     if let Some(a) = &req.app_secret {
@@ -338,8 +346,8 @@ async fn update_account(
     let event_types = validate_events(req.event_types.as_ref())?;
     let keyring = &s.config.keyring;
     let token_enc = match req.access_token.as_deref().map(str::trim) {
-        Some("") => {
-            return Err(ApiError::invalid("access_token", "must be a non-empty token"));
+        Some(t) if !is_token(t) => {
+            return Err(ApiError::invalid("access_token", TOKEN_RULE));
         }
         Some(t) => {
             let token = SecretString::from(t.to_owned());

@@ -225,7 +225,7 @@ fn fail(headers: &HeaderMap, code: &'static str, message: &str, redirect: Option
 #[utoipa::path(get, path = "/oauth/instagram/callback", tag = "accounts", operation_id = "oauth.callback",
     params(CallbackQuery),
     responses((status = 200, body = CallbackResponse), (status = 302, description = "Redirect to redirect_after"),
-              (status = 400, body = ErrorBody)),
+              (status = 400, body = ErrorBody), (status = 422, description = "A NUL character in a parameter", body = ErrorBody)),
     security(()))]
 #[tracing::instrument(skip_all)]
 async fn callback(
