@@ -191,13 +191,27 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        // serde_urlencoded names no field in its errors beyond the text; keep its reason, our shape.
+        // The text is "Failed to deserialize query string: [<field>: ]<serde message>".
         let text = r.body_text();
-        let reason = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
-        let field = backticked(reason).unwrap_or("query");
-        let field =
-            if reason.starts_with("missing field") || reason.starts_with("unknown field") { field } else { "query" };
-        Self::bad_field(field, reason.to_owned())
+        let rest = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+        let (field, reason) = match rest.split_once(": ") {
+            Some((f, m)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"._[]".contains(&b)) => {
+                (Some(f), m)
+            }
+            _ => (None, rest),
+        };
+        let named = backticked(reason);
+        if reason.starts_with("missing field") {
+            return Self::bad_field(named.or(field).unwrap_or("query"), "is required");
+        }
+        if reason.starts_with("duplicate field") {
+            return Self::bad_field(named.or(field).unwrap_or("query"), "is given more than once");
+        }
+        if reason.starts_with("unknown field") {
+            return Self::bad_field(named.or(field).unwrap_or("query"), "is not a known parameter");
+        }
+        let reason = if reason.contains("UUID parsing failed") { "must be a UUID" } else { reason };
+        Self::bad_field(field.unwrap_or("query"), reason.to_owned())
     }
 }
 

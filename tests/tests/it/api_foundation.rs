@@ -219,6 +219,15 @@ async fn bad_bodies_and_path_ids_are_400s_in_our_words_naming_the_field() {
     r.assert_error(400, "invalid_request");
     assert_eq!(r.json["details"]["field"], "merchant_id", "{}", r.text);
 
+    // Query parameters too.
+    let r = app.get("/api/v1/messages?account_id=nope&recipient_id=1", &key).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.json["details"]["field"], "account_id", "{}", r.text);
+    assert_eq!(r.json["details"]["reason"], "must be a UUID", "{}", r.text);
+    let r = app.get("/api/v1/messages?recipient_id=1", &key).await;
+    assert_eq!(r.json["details"]["field"], "account_id", "{}", r.text);
+    assert_eq!(r.json["details"]["reason"], "is required", "{}", r.text);
+
     // An admin key on a merchant endpoint: told that admin keys cannot act for a merchant.
     let r = app.get("/api/v1/accounts", &app.admin_key).await;
     r.assert_error(403, "forbidden");
