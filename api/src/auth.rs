@@ -50,10 +50,13 @@ impl Auth {
     /// # Errors
     /// 403 for a missing scope or a platform admin key.
     pub fn merchant(&self, scope: Scope) -> Result<Uuid, ApiError> {
-        self.require(scope)?;
-        self.merchant_id.ok_or_else(|| {
+        // Platform key first: "lacks the `messages:send` scope" would send an operator looking for
+        // a scope that no platform key can be given.
+        let merchant_id = self.merchant_id.ok_or_else(|| {
             ApiError::Forbidden("platform admin keys cannot act for a merchant; use a merchant key".into())
-        })
+        })?;
+        self.require(scope)?;
+        Ok(merchant_id)
     }
 
     /// Platform admin (an `admin`-scoped key without a merchant).

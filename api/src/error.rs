@@ -94,6 +94,26 @@ impl ApiError {
         }
     }
 
+    /// 400 `invalid_request` on one field of the body or the query, in the 422's shape.
+    pub fn bad_field(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::BadRequest {
+            code: "invalid_request",
+            details: Some(serde_json::json!({ "field": field, "reason": reason })),
+            message: format!("{field}: {reason}"),
+        }
+    }
+
+    /// 400 `invalid_request` on a path parameter (`details.in` is `path`).
+    pub fn bad_path(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::BadRequest {
+            code: "invalid_request",
+            details: Some(serde_json::json!({ "field": field, "in": "path", "reason": reason })),
+            message: format!("{field}: {reason}"),
+        }
+    }
+
     fn parts(&self) -> (StatusCode, String, String, Option<Value>) {
         match self {
             Self::BadRequest { code, message, details } => {
@@ -157,23 +177,118 @@ impl From<JsonRejection> for ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return Self::PayloadTooLarge;
         }
-        let code = match r {
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ => "invalid_request",
-        };
-        Self::BadRequest { code, message: r.body_text(), details: None }
+        match r {
+            JsonRejection::MissingJsonContentType(_) => Self::BadRequest {
+                code: "unsupported_media_type",
+                message: "send the body as JSON with `Content-Type: application/json`".into(),
+                details: Some(serde_json::json!({ "field": "content-type", "in": "header",
+                    "reason": "must be application/json" })),
+            },
+            _ => Self::bad_field("body", "could not be read"),
+        }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::BadRequest { code: "invalid_request", message: r.body_text(), details: None }
+        // The text is "Failed to deserialize query string: [<field>: ]<serde message>".
+        let text = r.body_text();
+        let rest = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+        let (field, reason) = match rest.split_once(": ") {
+            Some((f, m)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"._[]".contains(&b)) => {
+                (Some(f), m)
+            }
+            _ => (None, rest),
+        };
+        let named = backticked(reason);
+        if reason.starts_with("missing field") {
+            return Self::bad_field(named.or(field).unwrap_or("query"), "is required");
+        }
+        if reason.starts_with("duplicate field") {
+            return Self::bad_field(named.or(field).unwrap_or("query"), "is given more than once");
+        }
+        if reason.starts_with("unknown field") {
+            return Self::bad_field(named.or(field).unwrap_or("query"), "is not a known parameter");
+        }
+        let reason = if reason.contains("UUID parsing failed") { "must be a UUID" } else { reason };
+        Self::bad_field(field.unwrap_or("query"), reason.to_owned())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        Self::BadRequest { code: "invalid_request", message: r.body_text(), details: None }
+        path_error(&r, None)
+    }
+}
+
+/// Our words for a path parameter that does not parse; `single` names the parameter when the
+/// route has exactly one (axum's error does not name it for a bare `Path<Uuid>`).
+fn path_error(r: &PathRejection, single: Option<&str>) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    let PathRejection::FailedToDeserializePathParams(e) = r else {
+        return ApiError::bad_path(single.unwrap_or("path"), "is missing");
+    };
+    let reason_for = |expected: &str| -> String {
+        if expected.contains("Uuid") {
+            "must be a UUID (e.g. 0190a1b2-c3d4-7e8f-9a0b-1c2d3e4f5a6b)".into()
+        } else if expected.starts_with('i') || expected.starts_with('u') {
+            "must be an integer".into()
+        } else {
+            "has an invalid value".into()
+        }
+    };
+    let (field, reason) = match e.kind() {
+        ErrorKind::ParseErrorAtKey { key, expected_type, .. } => (key.clone(), reason_for(expected_type)),
+        ErrorKind::DeserializeError { key, message, .. } => {
+            (key.clone(), if message.contains("UUID") { reason_for("Uuid") } else { "has an invalid value".into() })
+        }
+        ErrorKind::InvalidUtf8InPathParam { key } => (key.clone(), "must be valid UTF-8".into()),
+        ErrorKind::ParseError { expected_type, .. } | ErrorKind::ParseErrorAtIndex { expected_type, .. } => {
+            (single.unwrap_or("path").to_owned(), reason_for(expected_type))
+        }
+        ErrorKind::Message(m) => (
+            single.unwrap_or("path").to_owned(),
+            if m.contains("UUID") { reason_for("Uuid") } else { "has an invalid value".into() },
+        ),
+        _ => (single.unwrap_or("path").to_owned(), "has an invalid value".into()),
+    };
+    ApiError::bad_path(&field, reason)
+}
+
+/// The first `` `name` `` in a serde message.
+fn backticked(s: &str) -> Option<&str> {
+    let start = s.find('`')? + 1;
+    let len = s[start..].find('`')?;
+    Some(&s[start..start + len])
+}
+
+/// Our words for a JSON body that does not parse or does not fit the type, naming the field
+/// (`quick_replies[1].title`; `body` for the document itself) like the 422s do.
+fn json_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let inner = err.inner();
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
+    let text = inner.to_string();
+    let text = text.strip_suffix(&position).unwrap_or(&text);
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_field("body", format!("is not valid JSON ({text}{position})"))
+        }
+        Category::Data => {
+            let path = err.path().to_string();
+            let join = |name: &str| if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+            let here = if path == "." { "body".to_owned() } else { path.clone() };
+            if text.starts_with("missing field") {
+                let name = backticked(text).unwrap_or_default();
+                ApiError::bad_field(&join(name), "is required")
+            } else if text.starts_with("unknown field") {
+                // The path already ends with the unknown key.
+                let expected = text.split_once(", expected ").map(|(_, e)| e).unwrap_or("none");
+                ApiError::bad_field(&here, format!("is not a known field (expected {expected})"))
+            } else {
+                ApiError::bad_field(&here, text.to_owned())
+            }
+        }
     }
 }
 
@@ -261,7 +376,10 @@ where
         {
             return Err(nul_error(&field));
         }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| json_error(&e))?;
+        de.end()
+            .map_err(|e| ApiError::bad_field("body", format!("has trailing characters after the JSON value ({e})")))?;
         Ok(Self(value))
     }
 }
@@ -315,8 +433,14 @@ where
         {
             return Err(nul_error(name));
         }
-        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(r) => {
+                let params = RawPathParams::from_request_parts(parts, state).await.ok();
+                let single = params.as_ref().filter(|p| p.iter().count() == 1).and_then(|p| p.iter().next());
+                Err(path_error(&r, single.map(|(name, _)| name)))
+            }
+        }
     }
 }
 

@@ -163,7 +163,11 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi).config(swagger_config()))
+        .merge(
+            SwaggerUi::new("/docs")
+                .external_url_unchecked("/openapi.json", crate::openapi::finished(&openapi))
+                .config(swagger_config()),
+        )
         .merge(redoc::router())
         .merge(routes::health::router())
         .route_layer(middleware::from_fn(track_metrics))

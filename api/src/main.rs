@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Some(Command::Openapi)) {
         let doc = router_api::openapi::document();
-        println!("{}", doc.to_pretty_json().expect("serialisable spec"));
+        println!("{}", serde_json::to_string_pretty(&doc).expect("serialisable spec"));
         return ExitCode::SUCCESS;
     }
     let _ = dotenvy::dotenv();

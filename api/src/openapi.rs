@@ -1,5 +1,6 @@
 //! The OpenAPI document (utoipa). Routes register themselves through `OpenApiRouter`, so every
-//! routed handler is in the spec; this file adds the metadata and the bearer security scheme.
+//! routed handler is in the spec; this file adds the metadata and the
+//! `ApiKeyAuth` bearer security scheme (the seed's name), applied to every operation unless it opts out.
 
 use utoipa::Modify;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -7,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
-        title = "Message Router API",
+        title = "Instagram Message Router API",
         description = "Bridge between Instagram Direct Messages and e-commerce CRMs. Send messages, read their status, \
                        manage connected accounts. Authenticate with `Authorization: Bearer router_live_…`. \
                        Errors use one body: `{error, message, details?, correlation_id, timestamp}`.",
@@ -15,6 +16,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         license(name = "MIT OR Apache-2.0")
     ),
     modifiers(&SecurityAddon),
+    security(("ApiKeyAuth" = [])),
     tags(
         (name = "messages", description = "Outbound messages and their status"),
         (name = "accounts", description = "Connected Instagram accounts and their CRM endpoint"),
@@ -31,18 +33,232 @@ impl Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "bearer",
+            "ApiKeyAuth",
             SecurityScheme::Http(
                 utoipa::openapi::security::HttpBuilder::from(Http::new(HttpAuthScheme::Bearer))
-                    .bearer_format("router_live_… / router_test_… API key")
+                    .bearer_format("API Key")
+                    .description(Some("`Authorization: Bearer router_live_…` (or `router_test_…` for the sandbox)"))
                     .build(),
             ),
         );
     }
 }
 
-/// The full document, without needing a running app (the `openapi` subcommand, tests).
+/// The full document as served, without needing a running app (the `openapi` subcommand, tests).
 #[must_use]
-pub fn document() -> utoipa::openapi::OpenApi {
-    crate::routes::api_router().into_openapi()
+pub fn document() -> serde_json::Value {
+    finished(&crate::routes::api_router().into_openapi())
+}
+
+/// The served document: utoipa's, plus what its derive attributes cannot say (see [`constrain`]).
+#[must_use]
+pub fn finished(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut v = serde_json::to_value(doc).unwrap_or_default();
+    constrain(&mut v);
+    v
+}
+
+/// Every limit the handlers check, written into the schemas (so generated clients and property
+/// testers see the same contract the code enforces), the required-together rules, the OAuth
+/// callback's HTML answers, and links from creating operations to those that take their ids.
+///
+/// Kept here rather than as `#[schema(...)]` attributes because several are JSON Schema keywords
+/// the derive cannot express (`anyOf` of `required`, `dependentRequired`, enums on `String`
+/// fields) and one place keeps them reviewable against the handlers' checks.
+fn constrain(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    const DIGITS_64: &str = "^[0-9]{1,64}$";
+    // Rust's `char::is_whitespace` set, spelled out (Python's and ECMA's `\s` differ on \x1c–\x1f).
+    const NOT_BLANK: &str = "[^\\u0000\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+    // Surrounding ASCII whitespace is trimmed by the handler.
+    const TOKEN: &str = "^[\\t-\\r ]*[!-~]{1,4096}[\\t-\\r ]*$";
+    const HTTP_URL: &str = "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
+    let events = json!(router_core::domain::events::ALL);
+    let props: &[(&str, &str, serde_json::Value)] = &[
+        ("SendMessageRequest", "recipient_id", json!({"pattern": DIGITS_64})),
+        ("SendMessageRequest", "message", json!({"minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK})),
+        ("SendMessageRequest", "quick_replies", json!({"minItems": 1, "maxItems": 13})),
+        ("SendMessageRequest", "tag", json!({"enum": ["HUMAN_AGENT", null]})),
+        ("SendMessageRequest", "idempotency_key", json!({"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})),
+        ("Attachment", "type", json!({"enum": ["image", "video", "audio", "file"]})),
+        ("Attachment", "url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("QuickReply", "title", json!({"minLength": 1, "maxLength": 20})),
+        ("QuickReply", "payload", json!({"minLength": 1, "maxLength": 1000})),
+        ("CreateAccountRequest", "instagram_account_id", json!({"pattern": DIGITS_64})),
+        ("CreateAccountRequest", "username", json!({"minLength": 1, "maxLength": 100, "pattern": NOT_BLANK})),
+        ("CreateAccountRequest", "access_token", json!({"pattern": TOKEN})),
+        ("CreateAccountRequest", "app_secret", json!({"minLength": 16, "maxLength": 256})),
+        ("CreateAccountRequest", "webhook_secret", json!({"minLength": 16, "maxLength": 256})),
+        ("CreateAccountRequest", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("CreateAccountRequest", "event_types", json!({"items": {"type": "string", "enum": events}})),
+        ("UpdateAccountRequest", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("UpdateAccountRequest", "webhook_secret", json!({"minLength": 16, "maxLength": 256})),
+        ("UpdateAccountRequest", "app_secret", json!({"minLength": 16, "maxLength": 256})),
+        ("UpdateAccountRequest", "access_token", json!({"pattern": TOKEN})),
+        ("UpdateAccountRequest", "status", json!({"enum": ["active", "inactive", null]})),
+        ("UpdateAccountRequest", "event_types", json!({"items": {"type": "string", "enum": events}})),
+        ("CreateMerchantRequest", "name", json!({"minLength": 1, "maxLength": 200, "pattern": NOT_BLANK})),
+        ("CreateApiKeyRequest", "name", json!({"minLength": 1, "maxLength": 200, "pattern": NOT_BLANK})),
+        ("CreateApiKeyRequest", "environment", json!({"enum": ["live", "test", null]})),
+        (
+            "DlqQuery",
+            "reason",
+            json!({"enum": DLQ_REASONS.iter().map(|r| json!(r)).chain([json!(null)]).collect::<Vec<_>>()}),
+        ),
+    ];
+    let schemas = &mut doc["components"]["schemas"];
+    for (schema, field, extra) in props {
+        if let Some(p) = schemas[*schema]["properties"][*field].as_object_mut() {
+            p.extend(extra.as_object().cloned().unwrap_or_default());
+        }
+    }
+    // Text, an attachment, or both; quick replies only with text.
+    if let Some(s) = schemas["SendMessageRequest"].as_object_mut() {
+        s.insert(
+            "anyOf".into(),
+            json!([
+                {"required": ["message"], "properties": {"message": {"type": "string"}}},
+                {"required": ["attachment"], "properties": {"attachment": {"type": "object"}}}
+            ]),
+        );
+        s.insert(
+            "dependentSchemas".into(),
+            json!({"quick_replies": {"required": ["message"], "properties": {"message": {"type": "string"}}}}),
+        );
+    }
+
+    let params: &[(&str, &str, &str, serde_json::Value)] = &[
+        ("/api/v1/messages", "get", "recipient_id", json!({"pattern": DIGITS_64})),
+        ("/api/v1/messages", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
+        ("/api/v1/webhook-deliveries", "get", "limit", json!({"minimum": 1, "maximum": 200, "default": 50})),
+        ("/api/v1/webhook-deliveries", "get", "status", json!({"enum": ["pending", "delivered", "dlq"]})),
+        ("/api/v1/admin/dlq/webhooks", "get", "limit", json!({"minimum": 1, "maximum": 200, "default": 50})),
+        ("/api/v1/admin/dlq/webhooks", "get", "reason", json!({"enum": DLQ_REASONS})),
+        ("/api/v1/accounts/{account_id}/contacts/{igsid}", "delete", "igsid", json!({"pattern": DIGITS_64})),
+        ("/api/v1/oauth/instagram/start", "get", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("/api/v1/oauth/instagram/start", "get", "redirect_after", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+    ];
+    for (path, method, name, extra) in params {
+        let Some(list) = doc["paths"][*path][*method]["parameters"].as_array_mut() else { continue };
+        for p in list.iter_mut().filter(|p| p["name"] == *name) {
+            if let Some(s) = p["schema"].as_object_mut() {
+                s.extend(extra.as_object().cloned().unwrap_or_default());
+            }
+        }
+    }
+
+    // No string anywhere may hold U+0000 (`AppJson`/`AppQuery`/`AppPath` refuse it; Postgres
+    // cannot store it, so no response holds it either).
+    no_nul(doc);
+
+    // The OAuth callback answers a browser: HTML unless the caller asks for JSON.
+    if let Some(responses) = doc["paths"]["/oauth/instagram/callback"]["get"]["responses"].as_object_mut() {
+        for status in ["200", "400"] {
+            if let Some(content) = responses.get_mut(status).and_then(|r| r["content"].as_object_mut()) {
+                content.insert("text/html".into(), json!({"schema": {"type": "string"}}));
+            }
+        }
+    }
+
+    // Links: the ids a creating operation returns, to the operations that take them.
+    let account = |op: &str| json!({"operationId": op, "parameters": {"account_id": "$response.body#/account_id"}});
+    let links: &[(&str, &str, &str, serde_json::Value)] = &[
+        (
+            "/api/v1/accounts",
+            "post",
+            "201",
+            json!({
+                "GetAccount": account("v1.accounts.get"),
+                "UpdateAccount": account("v1.accounts.update"),
+                "DeleteAccount": account("v1.accounts.delete"),
+                "EraseContact": account("v1.accounts.contacts.erase"),
+                "ListDeliveries": account("v1.webhook_deliveries.list"),
+            }),
+        ),
+        (
+            "/api/v1/messages/send",
+            "post",
+            "202",
+            json!({
+                "GetMessageStatus": {"operationId": "v1.messages.status",
+                                     "parameters": {"message_id": "$response.body#/message_id"}},
+            }),
+        ),
+        (
+            "/api/v1/admin/merchants",
+            "post",
+            "201",
+            json!({
+                "CreateApiKey": {"operationId": "v1.admin.api_keys.create",
+                                 "parameters": {"merchant_id": "$response.body#/merchant_id"}},
+            }),
+        ),
+        (
+            "/api/v1/admin/merchants/{merchant_id}/api-keys",
+            "post",
+            "201",
+            json!({
+                "RevokeApiKey": {"operationId": "v1.admin.api_keys.revoke",
+                                 "parameters": {"api_key_id": "$response.body#/api_key_id"}},
+            }),
+        ),
+        (
+            "/api/v1/admin/dlq/webhooks",
+            "get",
+            "200",
+            json!({
+                "GetDelivery": {"operationId": "v1.webhook_deliveries.get",
+                                "parameters": {"delivery_id": "$response.body#/data/0/delivery_id"}},
+                "RetryDelivery": {"operationId": "v1.admin.dlq.retry",
+                                  "parameters": {"id": "$response.body#/data/0/webhook_id"}},
+            }),
+        ),
+        (
+            "/api/v1/webhook-deliveries",
+            "get",
+            "200",
+            json!({
+                "GetDelivery": {"operationId": "v1.webhook_deliveries.get",
+                                "parameters": {"delivery_id": "$response.body#/data/0/delivery_id"}},
+            }),
+        ),
+    ];
+    for (path, method, status, l) in links {
+        if let Some(r) = doc["paths"][*path][*method]["responses"][*status].as_object_mut() {
+            r.insert("links".into(), l.clone());
+        }
+    }
+}
+
+/// `dlq_reason` values.
+const DLQ_REASONS: [&str; 6] =
+    ["auth_error", "retries_exhausted", "endpoint_gone", "endpoint_disabled", "no_endpoint", "blocked_url"];
+
+/// Adds "no NUL" to every plain string schema: anchored patterns are wrapped, free ones get
+/// `^[^\u0000]*$`; enums, formats (uuid, date-time) and the callback's HTML are left alone.
+fn no_nul(v: &mut serde_json::Value) {
+    const FREE: &str = "^[^\\u0000]*$";
+    match v {
+        serde_json::Value::Object(map) => {
+            let is_string = match map.get("type") {
+                Some(serde_json::Value::String(t)) => t == "string",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            if is_string && !map.contains_key("enum") && !map.contains_key("format") {
+                let pattern = match map.get("pattern").and_then(|p| p.as_str()) {
+                    None => FREE.to_owned(),
+                    // Unanchored: "contains one of these" — also, no NUL anywhere.
+                    Some(p) if !p.starts_with('^') => format!("^[^\\u0000]*{p}[^\\u0000]*$"),
+                    Some(p) => p.to_owned(),
+                };
+                map.insert("pattern".into(), pattern.into());
+            }
+            for child in map.values_mut() {
+                no_nul(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(no_nul),
+        _ => {}
+    }
 }

@@ -125,6 +125,14 @@ pub struct AccountList {
     pub data: Vec<AccountResponse>,
 }
 
+const TOKEN_RULE: &str = "must be 1–4096 printable ASCII characters (an Instagram access token)";
+
+/// Meta's tokens are printable ASCII; anything else cannot even travel in the `Authorization`
+/// header to Meta (and used to surface as a 503 "Instagram could not be reached").
+fn is_token(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
 fn validate_secret(field: &str, v: &str) -> Result<(), ApiError> {
     let n = v.chars().count();
     if !(16..=256).contains(&n) {
@@ -180,7 +188,7 @@ async fn check_token(graph: &GraphClient, token: &SecretString) -> Result<router
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", operation_id = "v1.accounts.create",
     request_body = CreateAccountRequest,
     responses((status = 201, body = AccountResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn create_account(
     State(s): State<AppState>,
@@ -199,8 +207,8 @@ async fn create_account(
     if username.is_empty() || username.chars().count() > 100 {
         return Err(ApiError::invalid("username", "must be 1–100 characters"));
     }
-    if req.access_token.trim().is_empty() || req.access_token.len() > 4096 {
-        return Err(ApiError::invalid("access_token", "must be a non-empty token"));
+    if !is_token(req.access_token.trim()) {
+        return Err(ApiError::invalid("access_token", TOKEN_RULE));
     }
     validate_secret("webhook_secret", &req.webhook_secret)?;
     if let Some(a) = &req.app_secret {
@@ -271,7 +279,7 @@ async fn create_account(
 /// Lists the merchant's accounts (those the key may use).
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", operation_id = "v1.accounts.list",
     responses((status = 200, body = AccountList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn list_accounts(State(s): State<AppState>, auth: Auth) -> ApiResult<AppJson<AccountList>> {
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
@@ -293,7 +301,7 @@ async fn load(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid) -> ApiR
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}", tag = "accounts", operation_id = "v1.accounts.get",
     params(("account_id" = Uuid, Path, description = "Account id")),
     responses((status = 200, body = AccountResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn get_account(
     State(s): State<AppState>,
@@ -309,7 +317,7 @@ async fn get_account(
     params(("account_id" = Uuid, Path, description = "Account id")),
     request_body = UpdateAccountRequest,
     responses((status = 200, body = AccountResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn update_account(
     State(s): State<AppState>,
@@ -338,8 +346,8 @@ async fn update_account(
     let event_types = validate_events(req.event_types.as_ref())?;
     let keyring = &s.config.keyring;
     let token_enc = match req.access_token.as_deref().map(str::trim) {
-        Some("") => {
-            return Err(ApiError::invalid("access_token", "must be a non-empty token"));
+        Some(t) if !is_token(t) => {
+            return Err(ApiError::invalid("access_token", TOKEN_RULE));
         }
         Some(t) => {
             let token = SecretString::from(t.to_owned());
@@ -417,7 +425,7 @@ async fn update_account(
 #[utoipa::path(delete, path = "/api/v1/accounts/{account_id}", tag = "accounts", operation_id = "v1.accounts.delete",
     params(("account_id" = Uuid, Path, description = "Account id")),
     responses((status = 204, description = "Deleted"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn delete_account(
     State(s): State<AppState>,
@@ -441,7 +449,7 @@ async fn delete_account(
 #[utoipa::path(delete, path = "/api/v1/accounts/{account_id}/contacts/{igsid}", tag = "accounts", operation_id = "v1.accounts.contacts.erase",
     params(("account_id" = Uuid, Path, description = "Account id"), ("igsid" = String, Path, description = "The contact's Instagram-scoped id")),
     responses((status = 200, body = router_core::lifecycle::ErasureReport), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %account_id))]
 async fn erase_contact(
     State(s): State<AppState>,

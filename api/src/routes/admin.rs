@@ -46,7 +46,7 @@ pub struct MerchantResponse {
 #[utoipa::path(post, path = "/api/v1/admin/merchants", tag = "admin", operation_id = "v1.admin.merchants.create",
     request_body = CreateMerchantRequest,
     responses((status = 201, body = MerchantResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn create_merchant(
     State(s): State<AppState>,
@@ -138,7 +138,7 @@ impl ApiKeyResponse {
     params(("merchant_id" = Uuid, Path, description = "Merchant id")),
     request_body = CreateApiKeyRequest,
     responses((status = 201, body = ApiKeyResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(merchant.id = %merchant_id))]
 async fn create_api_key(
     State(s): State<AppState>,
@@ -214,7 +214,7 @@ async fn create_api_key(
 #[utoipa::path(delete, path = "/api/v1/admin/api-keys/{api_key_id}", tag = "admin", operation_id = "v1.admin.api_keys.revoke",
     params(("api_key_id" = Uuid, Path, description = "Key id")),
     responses((status = 200, body = ApiKeyResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(api_key.id = %api_key_id))]
 async fn revoke_api_key(
     State(s): State<AppState>,

@@ -29,8 +29,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A CRM webhook delivery.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryResponse {
-    /// Also the `webhook-id` header (as `msg_<id without dashes>`), stable across retries and redrives.
+    /// Our id of the delivery (a UUID): the `{delivery_id}` of `GET /api/v1/webhook-deliveries/{delivery_id}`.
+    /// The DLQ retry accepts it or `webhook_id`.
     pub delivery_id: Uuid,
+    /// The `webhook-id` header the CRM received: `msg_` + `delivery_id` without dashes, the same on
+    /// every attempt, retry and redrive (the CRM's deduplication key). The DLQ retry accepts it or
+    /// `delivery_id`.
+    #[schema(pattern = "^msg_[0-9a-f]{32}$", example = "msg_0190a1b2c3d47e8f9a0b1c2d3e4f5a6b")]
     pub webhook_id: String,
     pub merchant_id: Uuid,
     pub account_id: Uuid,
@@ -130,7 +135,7 @@ pub struct DeliveriesQuery {
 #[utoipa::path(get, path = "/api/v1/webhook-deliveries", tag = "webhooks", operation_id = "v1.webhook_deliveries.list",
     params(DeliveriesQuery),
     responses((status = 200, body = DeliveryList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn list_deliveries(
     State(s): State<AppState>,
@@ -156,7 +161,7 @@ async fn list_deliveries(
 #[utoipa::path(get, path = "/api/v1/webhook-deliveries/{delivery_id}", tag = "webhooks", operation_id = "v1.webhook_deliveries.get",
     params(("delivery_id" = Uuid, Path, description = "Delivery id")),
     responses((status = 200, body = DeliveryResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(delivery.id = %delivery_id))]
 async fn get_delivery(
     State(s): State<AppState>,
@@ -240,7 +245,7 @@ pub struct Page {
 #[utoipa::path(get, path = "/api/v1/admin/dlq/webhooks", tag = "admin", operation_id = "v1.admin.dlq.list",
     params(DlqQuery, Page),
     responses((status = 200, body = DeliveryList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn list_dlq(
     State(s): State<AppState>,
@@ -268,18 +273,22 @@ pub struct RedriveResponse {
     pub delivery_ids: Vec<Uuid>,
 }
 
-/// Re-enqueues one dead-lettered delivery.
-#[utoipa::path(post, path = "/api/v1/admin/dlq/webhooks/{delivery_id}/retry", tag = "admin", operation_id = "v1.admin.dlq.retry",
-    params(("delivery_id" = Uuid, Path, description = "Delivery id")),
+/// Re-enqueues one dead-lettered delivery, named by its `webhook-id` (`msg_…`, what the CRM saw)
+/// or its `delivery_id` (UUID).
+#[utoipa::path(post, path = "/api/v1/admin/dlq/webhooks/{id}/retry", tag = "admin", operation_id = "v1.admin.dlq.retry",
+    params(("id" = String, Path, description = "The delivery's `webhook_id` (`msg_` + 32 hex digits) or its `delivery_id` (UUID)",
+        pattern = "^(msg_[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$")),
     responses((status = 202, body = RedriveResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(delivery.id = %delivery_id))]
+    security(("ApiKeyAuth" = [])))]
+#[tracing::instrument(skip_all, fields(delivery.id = tracing::field::Empty))]
 async fn retry_one(
     State(s): State<AppState>,
     auth: Auth,
-    AppPath(delivery_id): AppPath<Uuid>,
+    AppPath(id): AppPath<String>,
 ) -> ApiResult<(StatusCode, AppJson<RedriveResponse>)> {
     auth.platform_admin()?;
+    let delivery_id = parse_delivery_ref(&id)?;
+    tracing::Span::current().record("delivery.id", tracing::field::display(delivery_id));
     let mut tx = db::begin_admin_tx(&s.db).await?;
     let ids = deliveries::redrive(&mut tx, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
     if ids.is_empty() {
@@ -289,11 +298,25 @@ async fn retry_one(
     Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
 }
 
+/// A delivery named by its `webhook-id` (`msg_<32 hex>`) or its UUID (with or without dashes).
+fn parse_delivery_ref(id: &str) -> Result<Uuid, ApiError> {
+    let hex = id.strip_prefix("msg_");
+    let parsed = match hex {
+        Some(h) if h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Uuid::try_parse(h).ok(),
+        Some(_) => None,
+        None if id.len() == 36 || id.len() == 32 => Uuid::try_parse(id).ok(),
+        None => None,
+    };
+    parsed.ok_or_else(|| {
+        ApiError::bad_path("id", "must be a delivery's webhook_id (`msg_` + 32 hex digits) or its delivery_id (UUID)")
+    })
+}
+
 /// Re-enqueues every dead-lettered delivery matching the filters (at most 10 000 per call).
 #[utoipa::path(post, path = "/api/v1/admin/dlq/webhooks/retry", tag = "admin", operation_id = "v1.admin.dlq.retry_bulk",
     request_body = DlqQuery,
     responses((status = 202, body = RedriveResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn retry_bulk(
     State(s): State<AppState>,

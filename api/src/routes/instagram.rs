@@ -53,7 +53,8 @@ pub struct Handshake {
 /// Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 #[utoipa::path(get, path = "/webhooks/instagram", tag = "instagram", operation_id = "instagram.webhook.verify",
     params(Handshake),
-    responses((status = 200, description = "The challenge, as text/plain"), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)),
+    responses((status = 200, description = "The challenge, as text/plain", content_type = "text/plain", body = String), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody),
+        (status = 422, description = "A NUL character in a parameter", body = ErrorBody)),
     security(()))]
 async fn handshake(State(s): State<AppState>, AppQuery(q): AppQuery<Handshake>) -> ApiResult<Response> {
     let expected = s.config.meta_verify_token.expose_secret().as_bytes();

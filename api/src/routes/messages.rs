@@ -179,7 +179,7 @@ const TEST_KEY_SCOPE: &str = "test ";
         (status = 409, body = ErrorBody, description = "idempotency_key_reused"),
         (status = 422, body = ErrorBody, description = "validation_failed, outside_messaging_window, account_not_active"),
         (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %req.account_id))]
 async fn send_message(
     State(s): State<AppState>,
@@ -306,7 +306,7 @@ pub struct MessageStatusResponse {
 #[utoipa::path(get, path = "/api/v1/messages/{message_id}/status", tag = "messages", operation_id = "v1.messages.status",
     params(("message_id" = Uuid, Path, description = "Message id from the send response")),
     responses((status = 200, body = MessageStatusResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(message.id = %message_id))]
 async fn message_status(
     State(s): State<AppState>,
@@ -386,7 +386,7 @@ pub struct MessageList {
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages", operation_id = "v1.messages.list",
     params(ListMessagesQuery),
     responses((status = 200, body = MessageList), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(account.id = %q.account_id))]
 async fn list_messages(
     State(s): State<AppState>,

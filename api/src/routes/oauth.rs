@@ -112,7 +112,7 @@ fn check_redirect(s: &AppState, raw: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/oauth/instagram/start", tag = "accounts", operation_id = "v1.oauth.start",
     params(StartQuery),
     responses((status = 200, body = StartResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all)]
 async fn start(
     State(s): State<AppState>,
@@ -229,7 +229,7 @@ fn fail(headers: &HeaderMap, code: &'static str, message: &str, redirect: Option
 #[utoipa::path(get, path = "/oauth/instagram/callback", tag = "accounts", operation_id = "oauth.callback",
     params(CallbackQuery),
     responses((status = 200, body = CallbackResponse), (status = 302, description = "Redirect to redirect_after"),
-              (status = 400, body = ErrorBody)),
+              (status = 400, body = ErrorBody), (status = 422, description = "A NUL character in a parameter", body = ErrorBody)),
     security(()))]
 #[tracing::instrument(skip_all)]
 async fn callback(

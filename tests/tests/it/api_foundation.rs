@@ -171,6 +171,70 @@ async fn malformed_bodies_unknown_routes_and_oversized_bodies_get_the_json_error
 }
 
 #[tokio::test]
+async fn bad_bodies_and_path_ids_are_400s_in_our_words_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let (merchant, key) = app.merchant_with_key("Acme").await;
+    let raw = |body: &'static str| {
+        app.client
+            .post(format!("{}/api/v1/admin/merchants/{merchant}/api-keys", app.base))
+            .bearer_auth(&app.admin_key)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let field_of = |v: &serde_json::Value| v["details"]["field"].as_str().unwrap_or_default().to_owned();
+
+    // Not JSON at all: the body is the field; no framework text.
+    let r: serde_json::Value = raw("{not json").send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["error"], "invalid_request", "{r}");
+    assert_eq!(field_of(&r), "body", "{r}");
+    assert!(r["message"].as_str().unwrap().starts_with("body: is not valid JSON"), "{r}");
+    // A wrong type names the field, nested paths included.
+    let r: serde_json::Value =
+        raw(r#"{"name": 5, "scopes": ["accounts:read"]}"#).send().await.unwrap().json().await.unwrap();
+    assert_eq!(field_of(&r), "name", "{r}");
+    let r: serde_json::Value =
+        raw(r#"{"name": "x", "scopes": ["accounts:read", "root"]}"#).send().await.unwrap().json().await.unwrap();
+    assert_eq!(field_of(&r), "scopes[1]", "{r}");
+    // A missing field names the missing field, an unknown one the unknown one.
+    let r: serde_json::Value = raw(r#"{"scopes": ["accounts:read"]}"#).send().await.unwrap().json().await.unwrap();
+    assert_eq!(field_of(&r), "name", "{r}");
+    assert_eq!(r["details"]["reason"], "is required", "{r}");
+    let r: serde_json::Value =
+        raw(r#"{"name": "x", "scopes": [], "colour": 1}"#).send().await.unwrap().json().await.unwrap();
+    assert_eq!(field_of(&r), "colour", "{r}");
+    // Trailing garbage after the document.
+    let r: serde_json::Value =
+        raw(r#"{"name": "x", "scopes": ["accounts:read"]} x"#).send().await.unwrap().json().await.unwrap();
+    assert_eq!(field_of(&r), "body", "{r}");
+    assert!(!r.to_string().contains("Failed to deserialize"), "{r}");
+
+    // A path id that is not a UUID: 400 naming the parameter, in our words.
+    let r = app.get("/api/v1/messages/not-a-uuid/status", &key).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.json["details"]["field"], "message_id", "{}", r.text);
+    assert_eq!(r.json["details"]["in"], "path", "{}", r.text);
+    assert!(!r.text.contains("Invalid URL") && !r.text.contains("Cannot parse"), "{}", r.text);
+    let r =
+        app.post("/api/v1/admin/merchants/nope/api-keys", &app.admin_key, &json!({"name": "x", "scopes": []})).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.json["details"]["field"], "merchant_id", "{}", r.text);
+
+    // Query parameters too.
+    let r = app.get("/api/v1/messages?account_id=nope&recipient_id=1", &key).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.json["details"]["field"], "account_id", "{}", r.text);
+    assert_eq!(r.json["details"]["reason"], "must be a UUID", "{}", r.text);
+    let r = app.get("/api/v1/messages?recipient_id=1", &key).await;
+    assert_eq!(r.json["details"]["field"], "account_id", "{}", r.text);
+    assert_eq!(r.json["details"]["reason"], "is required", "{}", r.text);
+
+    // An admin key on a merchant endpoint: told that admin keys cannot act for a merchant.
+    let r = app.get("/api/v1/accounts", &app.admin_key).await;
+    r.assert_error(403, "forbidden");
+    assert!(r.json["message"].as_str().unwrap().contains("cannot act for a merchant"), "{}", r.text);
+}
+
+#[tokio::test]
 async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render_offline() {
     let app = TestApp::spawn().await;
     let r = app.req(Method::GET, "/openapi.json", None, None).await;
@@ -186,7 +250,18 @@ async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render
     ] {
         assert!(doc["paths"].get(p).is_some(), "missing {p}");
     }
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["info"]["title"], "Instagram Message Router API");
+    assert_eq!(doc["components"]["securitySchemes"]["ApiKeyAuth"]["scheme"], "bearer");
+    assert_eq!(doc["security"], json!([{"ApiKeyAuth": []}]), "applied globally");
+    // The limits the handlers check are in the schemas, and creating operations link onwards.
+    let send = &doc["components"]["schemas"]["SendMessageRequest"];
+    assert_eq!(send["properties"]["message"]["maxLength"], 1000);
+    assert_eq!(send["properties"]["quick_replies"]["maxItems"], 13);
+    assert!(send["anyOf"].is_array(), "message or attachment is required");
+    let links = &doc["paths"]["/api/v1/accounts"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["GetAccount"]["parameters"]["account_id"], "$response.body#/account_id");
+    let retry = &doc["paths"]["/api/v1/admin/dlq/webhooks"]["get"]["responses"]["200"]["links"]["RetryDelivery"];
+    assert_eq!(retry["operationId"], "v1.admin.dlq.retry");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     // Every operation has an operationId and declares the bearer scheme.
     for (path, item) in doc["paths"].as_object().unwrap() {

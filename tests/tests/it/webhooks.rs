@@ -433,6 +433,52 @@ async fn dead_letters_are_listed_filtered_and_redriven_with_the_same_webhook_id_
 }
 
 #[tokio::test]
+async fn a_dead_letter_is_redriven_by_the_webhook_id_the_crm_saw_as_well_as_by_its_uuid() {
+    let s = setup_with("acme", |_| {}).await;
+    s.app.crm.push_replies("acme", Reply::status(403), 2);
+    let ids = [s.event("c1", 1).await, s.event("c2", 1).await];
+    s.app.deliverer().run_until_idle().await.unwrap();
+    let seen: Vec<String> =
+        s.app.crm.received_on("acme").iter().map(|d| d.header("webhook-id").unwrap().to_owned()).collect();
+    let admin = &s.app.admin_key;
+
+    // The list says which id is which: `delivery_id` is the UUID, `webhook_id` the header's value.
+    let list = s.app.get("/api/v1/admin/dlq/webhooks", admin).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let entries = list.json["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        let uuid: uuid::Uuid = e["delivery_id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(e["webhook_id"], format!("msg_{}", uuid.simple()));
+        assert!(seen.contains(&e["webhook_id"].as_str().unwrap().to_owned()), "the CRM saw this webhook-id");
+    }
+
+    // By the webhook-id the CRM logged…
+    let by_header = seen.iter().find(|w| **w == format!("msg_{}", ids[0].simple())).unwrap();
+    let r = s.app.post(&format!("/api/v1/admin/dlq/webhooks/{by_header}/retry"), admin, &json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json["delivery_ids"], json!([ids[0]]));
+    // …and by the UUID (the second one; the first is no longer dead).
+    let r = s.app.post(&format!("/api/v1/admin/dlq/webhooks/{}/retry", ids[1]), admin, &json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json["delivery_ids"], json!([ids[1]]));
+    s.app
+        .post(&format!("/api/v1/admin/dlq/webhooks/{by_header}/retry"), admin, &json!({}))
+        .await
+        .assert_error(404, "not_found");
+    // Neither form: a 400 naming the parameter.
+    for bad in ["msg_123", "msg_zz", "0190"] {
+        let r = s.app.post(&format!("/api/v1/admin/dlq/webhooks/{bad}/retry"), admin, &json!({})).await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(r.json["details"]["field"], "id", "{}", r.text);
+    }
+    s.app.deliverer().run_until_idle().await.unwrap();
+    for id in ids {
+        assert_eq!(s.delivery(id).await.json["status"], "delivered");
+    }
+}
+
+#[tokio::test]
 async fn a_rotated_secret_signs_alongside_the_old_one_during_the_overlap() {
     let s = setup_with("acme", |_| {}).await;
     let new_secret = "whsec_bmV3IHNlY3JldCBmb3IgdGhlIGNybSBlbmRwb2ludA==";
