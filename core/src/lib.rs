@@ -10,6 +10,7 @@
 //! - [`queue`]: the Postgres job queue (outbox, SKIP LOCKED claims, leases, ordering keys).
 //! - [`inbound`]: Instagram webhook events: classification and idempotent storage.
 //! - [`lifecycle`]: key rotation, contact erasure and retention.
+//! - [`media`]: the bounded, SSRF-guarded probe of outbound attachments against Meta's limits.
 //! - [`graph`]: the Instagram Graph API client and its error classification.
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
 //! - [`domain`]: scopes, statuses and CRM event names.
@@ -26,6 +27,7 @@ pub mod domain;
 pub mod graph;
 pub mod inbound;
 pub mod lifecycle;
+pub mod media;
 pub mod oauth;
 pub mod ops;
 pub mod queue;

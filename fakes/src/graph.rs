@@ -5,7 +5,7 @@
 //! * `GET /{ver}/me?fields=…` → `{user_id, username, id}`; unknown/revoked tokens → 190.
 //! * `POST /{ver}/{ig_id|me}/messages` (JSON, or form fields holding JSON; token as Bearer or
 //!   `?access_token=`) validates `recipient.id`, exactly one of `message`/`sender_action`, text ≤
-//!   1000 UTF-8 bytes, ≤ 13 quick replies, attachment types; optionally enforces the 24 h window
+//!   1000 UTF-8 bytes, ≤ 13 quick replies, attachment types, `attachments` of 1–10 images; optionally enforces the 24 h window
 //!   (10/2534022 unless `HUMAN_AGENT` within 7 days); returns `{recipient_id, message_id}` and
 //!   emits `X-App-Usage` / `X-Business-Use-Case-Usage` on every response.
 //! * `POST /oauth/access_token` (single-use 1 h codes, `redirect_uri` must match, PKCE verifier
@@ -597,16 +597,35 @@ async fn send(
         {
             return invalid_param("(#100) param message[quick_replies] must have at most 13 elements", None);
         }
+        if m.get("attachment").is_some() && m.get("attachments").is_some() {
+            return invalid_param("(#100) Only one of attachment or attachments may be set", None);
+        }
         let att = m.get("attachment").or_else(|| m.get("attachments"));
         if let Some(a) = att {
+            // `attachments` is an array of up to ten images (each a url or an attachment_id); the
+            // single-image doc sample also puts one object under `attachments` (research §3.2).
             let items: Vec<&Value> = match a {
-                Value::Array(v) => v.iter().collect(),
+                Value::Array(v) => {
+                    if v.is_empty() || v.len() > 10 {
+                        return invalid_param("(#100) param message[attachments] must have 1 to 10 elements", None);
+                    }
+                    if v.iter().any(|it| it.get("type").and_then(Value::as_str) != Some("image")) {
+                        return invalid_param("(#100) Only images can be sent as multiple attachments", None);
+                    }
+                    v.iter().collect()
+                }
                 other => vec![other],
             };
             for it in items {
                 let ty = it.get("type").and_then(Value::as_str).unwrap_or("");
                 if !matches!(ty, "image" | "video" | "audio" | "file" | "like_heart" | "MEDIA_SHARE") {
                     return invalid_param("(#100) Invalid attachment type", None);
+                }
+                let media = matches!(ty, "image" | "video" | "audio" | "file");
+                let has_source = it.pointer("/payload/url").and_then(Value::as_str).is_some_and(|u| !u.is_empty())
+                    || it.pointer("/payload/attachment_id").is_some();
+                if media && !has_source {
+                    return invalid_param("(#100) Attachment payload needs a url or an attachment_id", None);
                 }
             }
         }

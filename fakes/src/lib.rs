@@ -3,11 +3,14 @@
 //! - [`graph`]: Meta's Instagram Graph API (send, me, OAuth, refresh, usage headers, errors,
 //!   failure injection, request log). Also the `fake-graph` binary: the local sandbox.
 //! - [`crm`]: a merchant CRM receiving signed webhooks, verifying them independently.
+//! - [`media`]: a media host (chosen Content-Type and size; HEAD refused, 404/500, slow,
+//!   redirects on demand) for the worker's pre-send attachment check.
 //! - [`webhooks`]: builders for Meta's webhook payloads (every event kind) and Meta's
 //!   escaped-unicode serialisation.
 
 pub mod crm;
 pub mod graph;
+pub mod media;
 pub mod webhooks;
 
 /// `sha256=<hex HMAC-SHA256(key, body)>` (Meta's `X-Hub-Signature-256`).

@@ -58,6 +58,11 @@ pub struct SendMessageRequest {
     pub message: Option<String>,
     #[serde(default)]
     pub attachment: Option<Attachment>,
+    /// Up to ten images sent as one Instagram message (each `type` must be `image`); instead of
+    /// `attachment`, not with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 10)]
+    pub attachments: Option<Vec<Attachment>>,
     #[serde(default)]
     pub quick_replies: Option<Vec<QuickReply>>,
     /// `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
@@ -100,17 +105,43 @@ fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
             return Err(ApiError::invalid("message", format!("must be at most 2048 bytes of UTF-8, got {}", m.len())));
         }
     }
+    let url_ok = |u: &str| {
+        u.len() <= 2048
+            && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    };
+    const URL_RULE: &str = "must be an http(s) URL of at most 2048 characters";
     if let Some(a) = &req.attachment {
         if !matches!(a.kind.as_str(), "image" | "video" | "audio" | "file") {
             return Err(ApiError::invalid("attachment.type", "must be image, video, audio or file"));
         }
-        let ok = url::Url::parse(&a.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if !ok || a.url.len() > 2048 {
-            return Err(ApiError::invalid("attachment.url", "must be an http(s) URL of at most 2048 characters"));
+        if !url_ok(&a.url) {
+            return Err(ApiError::invalid("attachment.url", URL_RULE));
         }
     }
-    if req.message.is_none() && req.attachment.is_none() {
-        return Err(ApiError::invalid("message", "give message text, an attachment, or both"));
+    if let Some(list) = &req.attachments {
+        if req.attachment.is_some() {
+            return Err(ApiError::invalid("attachments", "give attachment or attachments, not both"));
+        }
+        if list.is_empty() || list.len() > 10 {
+            return Err(ApiError::invalid(
+                "attachments",
+                format!("must have 1–10 images (Instagram's limit per message), got {}", list.len()),
+            ));
+        }
+        for (i, a) in list.iter().enumerate() {
+            if a.kind != "image" {
+                return Err(ApiError::invalid(
+                    &format!("attachments[{i}].type"),
+                    "must be image (only images can be sent several at once)",
+                ));
+            }
+            if !url_ok(&a.url) {
+                return Err(ApiError::invalid(&format!("attachments[{i}].url"), URL_RULE));
+            }
+        }
+    }
+    if req.message.is_none() && req.attachment.is_none() && req.attachments.is_none() {
+        return Err(ApiError::invalid("message", "give message text, an attachment (or attachments), or both"));
     }
     if let Some(q) = &req.quick_replies {
         if req.message.is_none() {
@@ -206,7 +237,8 @@ async fn send_message(
     let request_hash = router_core::crypto::sha256(&serde_json::to_vec(&canonical).unwrap_or_default()).to_vec();
 
     let text_parts = req.message.as_deref().map_or(0, |m| split_text(m, INSTAGRAM_TEXT_MAX_BYTES).len());
-    let parts_total = (text_parts + usize::from(req.attachment.is_some())) as i32;
+    let media = req.attachment.is_some() || req.attachments.is_some();
+    let parts_total = (text_parts + usize::from(media)) as i32;
     let message_id = Uuid::now_v7();
     let created_at = OffsetDateTime::now_utc();
     let response = SendMessageResponse { message_id, status: "pending".into(), instagram_message_id: None, created_at };
@@ -217,7 +249,14 @@ async fn send_message(
         conversation_id: Uuid::nil(),
         recipient_id: req.recipient_id.trim().to_owned(),
         text: req.message.clone(),
-        attachment: req.attachment.as_ref().map(|a| json!({"type": a.kind, "url": a.url})),
+        // One `{type, url}` object, or (`attachments`) an array of them: one Graph call either way.
+        attachment: match (&req.attachment, &req.attachments) {
+            (Some(a), _) => Some(json!({"type": a.kind, "url": a.url})),
+            (None, Some(list)) => {
+                Some(Value::Array(list.iter().map(|a| json!({"type": a.kind, "url": a.url})).collect()))
+            }
+            (None, None) => None,
+        },
         quick_replies: req.quick_replies.as_ref().map(|q| serde_json::to_value(q).unwrap_or_default()),
         tag: req.tag.clone(),
         metadata: req.metadata.clone(),

@@ -46,6 +46,7 @@ pub struct NewMessage {
     pub conversation_id: Uuid,
     pub recipient_id: String,
     pub text: Option<String>,
+    /// `{type, url}`, or an array of them (several images in one Graph call).
     pub attachment: Option<Value>,
     pub quick_replies: Option<Value>,
     pub tag: Option<String>,
@@ -372,8 +373,11 @@ pub async fn conversation_page(
     sqlx::query_as(
         r"select * from (
               select message_id as id, 'outbound' as direction, 'message' as kind, status, message_text as text,
-                     jsonb_strip_nulls(jsonb_build_object('attachment', attachment, 'quick_replies', quick_replies,
-                                                          'metadata', metadata)) as content,
+                     jsonb_strip_nulls(jsonb_build_object(
+                         -- `attachment` holds one object, or the array of `attachments` (images)
+                         'attachment', case when jsonb_typeof(attachment) = 'array' then null else attachment end,
+                         'attachments', case when jsonb_typeof(attachment) = 'array' then attachment end,
+                         'quick_replies', quick_replies, 'metadata', metadata)) as content,
                      instagram_message_id, created_at as at
                 from outbound_messages
                where account_id = $1 and recipient_id = $2

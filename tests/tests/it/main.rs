@@ -5,6 +5,7 @@ mod api_foundation;
 mod hostile;
 mod inbound;
 mod lifecycle;
+mod media;
 mod ops;
 mod outbound;
 mod webhooks;

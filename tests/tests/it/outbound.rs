@@ -453,13 +453,16 @@ async fn messages_longer_than_1000_bytes_go_out_in_parts_and_resume_after_a_fail
 #[tokio::test]
 async fn attachments_and_quick_replies_use_metas_shapes() {
     let s = setup().await;
+    // The worker checks the file first (media.rs): a real host serving a real PNG header.
+    let media = router_tests::router_fakes::media::FakeMedia::start().await;
+    let url = media.serve("/p.png", router_tests::router_fakes::media::MediaFile::new("image/png", 2048));
     let r = s
         .app
         .post(
             "/api/v1/messages/send",
             &s.key,
             &json!({"account_id": s.account_id, "recipient_id": CUSTOMER, "message": "Pick one",
-                    "attachment": {"type": "image", "url": "https://cdn.example.com/p.png"},
+                    "attachment": {"type": "image", "url": url},
                     "quick_replies": [{"title": "Yes", "payload": "YES"}, {"title": "No", "payload": "NO"}]}),
         )
         .await;
@@ -467,10 +470,7 @@ async fn attachments_and_quick_replies_use_metas_shapes() {
     s.app.sender().run_until_idle().await.unwrap();
     let sent = s.app.graph.sent();
     assert_eq!(sent.len(), 2);
-    assert_eq!(
-        sent[0].body["message"]["attachment"],
-        json!({"type": "image", "payload": {"url": "https://cdn.example.com/p.png"}})
-    );
+    assert_eq!(sent[0].body["message"]["attachment"], json!({"type": "image", "payload": {"url": url}}));
     assert_eq!(sent[1].body["message"]["text"], "Pick one");
     assert_eq!(
         sent[1].body["message"]["quick_replies"][0],

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use router_core::config::Config;
 use router_core::graph::GraphClient;
+use router_core::media;
 use router_core::queue::{self, ClaimedJob};
 use router_core::redis::RateLimiter;
 use router_core::ssrf;
@@ -35,6 +36,8 @@ pub struct JobContext {
     pub limiter: RateLimiter,
     /// HTTP client for CRM webhooks (no redirects, configured timeout).
     pub http: reqwest::Client,
+    /// Outbound attachments' pre-send check (same SSRF resolver rules as the CRM client).
+    pub media: media::MediaProbe,
     /// In-flight cap per CRM endpoint in this process.
     endpoint_slots: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Semaphore>>>,
 }
@@ -54,8 +57,17 @@ impl JobContext {
         );
         let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
         let guard = ssrf::GuardedResolver::new(ssrf::Lookup::System, config.is_production());
-        let http = crm_client(&config, guard);
-        Self { db, config, graph, sandbox_graph, limiter, http, endpoint_slots: Default::default() }
+        let http = crm_client(&config, guard.clone());
+        let media = media::MediaProbe::new(guard, config.is_production(), MEDIA_PROBE_TIMEOUT);
+        Self { db, config, graph, sandbox_graph, limiter, http, media, endpoint_slots: Default::default() }
+    }
+
+    /// Replaces the media probe's resolver (tests: a loopback media host playing a public one, or
+    /// an internal one).
+    #[must_use]
+    pub fn with_media_resolver(mut self, guard: ssrf::GuardedResolver, timeout: Duration) -> Self {
+        self.media = media::MediaProbe::new(guard, self.config.is_production(), timeout);
+        self
     }
 
     /// Replaces the CRM client's resolver: tests use it to switch private-address blocking on
@@ -95,6 +107,9 @@ fn crm_client(config: &Config, guard: ssrf::GuardedResolver) -> reqwest::Client 
         .build()
         .expect("reqwest client")
 }
+
+/// Bound on each media probe request (HEAD, or the ranged GET after a refused HEAD).
+const MEDIA_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What happened to a job.
 #[derive(Debug)]

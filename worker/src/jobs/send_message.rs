@@ -9,13 +9,17 @@
 //! 3. The per-account Redis sliding window (text / media lanes) admits the call, or the job is
 //!    rescheduled for when it will (not an attempt). Redis unreachable → defer: never send
 //!    unthrottled.
-//! 4. Call Meta, part by part (long text and attachment+text are several calls); each accepted
+//! 4. Before the first part, every attachment is probed against Meta's limits
+//!    (`router_core::media`: bounded HEAD / ranged GET, SSRF-guarded): too large, wrong type, 4xx
+//!    or a forbidden address fails the message with its `media_*` code; a failing media host
+//!    (5xx, timeout) is retried with backoff (`media_unreachable`).
+//! 5. Call Meta, part by part (long text and attachment+text are several calls); each accepted
 //!    part is recorded at once so a retry resumes after it. The job's lease is renewed right
 //!    before every call after the first, so it only has to outlast one call (`JOB_LEASE_SECS` > HTTP timeout,
 //!    validated), however many parts a message has. When the renewal finds the lease gone
 //!    (this worker stalled past it and another claimed the job), the send stops before the
 //!    next call: the new owner sends the remaining parts, and a part is never sent by both.
-//! 5. Classify the outcome (`GraphError::class`): retry with exponential backoff + full jitter
+//! 6. Classify the outcome (`GraphError::class`): retry with exponential backoff + full jitter
 //!    (honouring Meta's usage headers), fail for good with a clear `error.code`, or on 190 mark the
 //!    account `error` and emit `account.disabled`.
 //!
@@ -78,6 +82,12 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
 
     let parts = build_parts(&msg);
     let done = msg.instagram_message_ids.len();
+    // The media goes first (part 0): once Instagram accepted it there is nothing left to check.
+    if done == 0
+        && let Some(outcome) = check_media(ctx, job, &msg).await?
+    {
+        return Ok(outcome);
+    }
     let graph = if msg.sandbox {
         match &ctx.sandbox_graph {
             Some(g) => g,
@@ -180,7 +190,51 @@ struct Part {
     lane: Lane,
 }
 
-/// The Graph calls of a message: attachment first, then the text in ≤ 1000-byte pieces; quick
+/// The stored attachments as `(type, url)`: the `attachment` column holds one `{type, url}` object,
+/// or an array of them (`attachments`, up to ten images).
+fn media_items(msg: &SendRow) -> Vec<(&str, &str)> {
+    fn one(a: &Value) -> Option<(&str, &str)> {
+        Some((a.get("type")?.as_str()?, a.get("url")?.as_str()?))
+    }
+    match &msg.attachment {
+        Some(Value::Array(items)) => items.iter().filter_map(one).collect(),
+        Some(a) => one(a).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Probes every attachment (`router_core::media`) before the first Graph call. A file Instagram
+/// would refuse fails the message now with its `media_*` code; a media host failing (5xx,
+/// timeout) is retried like a Graph outage. `None`: all acceptable, go on.
+async fn check_media(ctx: &JobContext, job: &ClaimedJob, msg: &SendRow) -> anyhow::Result<Option<Outcome>> {
+    for (i, (kind, url)) in media_items(msg).into_iter().enumerate() {
+        let e = match ctx.media.check(kind, url).await {
+            Ok(info) => {
+                tracing::debug!(item = i, via_range_get = info.via_range_get, size = ?info.size, "media acceptable");
+                continue;
+            }
+            Err(e) => e,
+        };
+        metrics::counter!("router_media_checks_failed_total", "code" => e.code).increment(1);
+        if !e.retryable {
+            tracing::info!(error.code = e.code, item = i, "attachment refused before sending");
+            return fail(ctx, job, msg, e.code, &e.message, false).await.map(Some);
+        }
+        if job.attempts >= job.max_attempts {
+            let message = format!("gave up after {} attempts: {}", job.attempts, e.message);
+            return fail(ctx, job, msg, e.code, &message, true).await.map(Some);
+        }
+        let wait =
+            full_jitter(job.attempts, Duration::from_secs(1), Duration::from_secs(600), Duration::from_millis(500));
+        let mut conn = ctx.db.acquire().await?;
+        messages::note_retry(&mut conn, msg.message_id, job.attempts, e.code, &e.message).await?;
+        tracing::info!(error.code = e.code, retry_in_ms = wait.as_millis() as u64, "media host failed; retrying");
+        return Ok(Some(Outcome::Retry { at: after(wait), error: e.code.to_owned(), count_attempt: true }));
+    }
+    Ok(None)
+}
+
+/// The Graph calls of a message: the attachment (or the images, in one call) first, then the text in ≤ 1000-byte pieces; quick
 /// replies ride on the last text piece; the tag on every piece.
 fn build_parts(msg: &SendRow) -> Vec<Part> {
     let mut parts = Vec::new();
@@ -192,11 +246,20 @@ fn build_parts(msg: &SendRow) -> Vec<Part> {
         }
         body
     };
-    if let Some(a) = &msg.attachment {
-        let kind = a.get("type").and_then(Value::as_str).unwrap_or("file");
-        let url = a.get("url").cloned().unwrap_or(Value::Null);
-        let lane = if matches!(kind, "audio" | "video") { Lane::Media } else { Lane::Text };
-        parts.push(Part { body: base(json!({"attachment": {"type": kind, "payload": {"url": url}}})), lane });
+    match &msg.attachment {
+        // Several images: one call with Meta's `attachments` array (research §3.2).
+        Some(Value::Array(items)) => {
+            let list: Vec<Value> =
+                items.iter().map(|a| json!({"type": a["type"], "payload": {"url": a["url"]}})).collect();
+            parts.push(Part { body: base(json!({"attachments": list})), lane: Lane::Text });
+        }
+        Some(a) => {
+            let kind = a.get("type").and_then(Value::as_str).unwrap_or("file");
+            let url = a.get("url").cloned().unwrap_or(Value::Null);
+            let lane = if matches!(kind, "audio" | "video") { Lane::Media } else { Lane::Text };
+            parts.push(Part { body: base(json!({"attachment": {"type": kind, "payload": {"url": url}}})), lane });
+        }
+        None => {}
     }
     if let Some(text) = &msg.message_text {
         let pieces = split_text(text, INSTAGRAM_TEXT_MAX_BYTES);

@@ -233,12 +233,14 @@ async fn a_send_longer_than_its_lease_reaches_instagram_once_per_part_with_two_w
     let account = account["account_id"].as_str().unwrap();
     app.open_window(account, CUSTOMER, OffsetDateTime::now_utc()).await;
     let text = "€".repeat(682); // 2 046 bytes of UTF-8: three pieces of ≤ 1 000 bytes
+    let media = router_tests::router_fakes::media::FakeMedia::start().await;
+    let url = media.serve("/p.png", router_tests::router_fakes::media::MediaFile::new("image/png", 2048));
     let r = app
         .post(
             "/api/v1/messages/send",
             &key,
             &json!({"account_id": account, "recipient_id": CUSTOMER, "message": text,
-                    "attachment": {"type": "image", "url": "https://cdn.example.com/p.png"}}),
+                    "attachment": {"type": "image", "url": url}}),
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
@@ -281,7 +283,7 @@ async fn a_send_longer_than_its_lease_reaches_instagram_once_per_part_with_two_w
     let sent = app.graph.sent();
     let bodies: Vec<&Value> = sent.iter().map(|s| &s.body["message"]).collect();
     assert_eq!(sent.len(), 4, "each part once, in order: {bodies:#?}");
-    assert_eq!(bodies[0]["attachment"]["payload"]["url"], "https://cdn.example.com/p.png");
+    assert_eq!(bodies[0]["attachment"]["payload"]["url"], url.as_str());
     let rejoined: String = bodies[1..].iter().map(|b| b["text"].as_str().unwrap()).collect();
     assert_eq!(rejoined, text);
     let st = app.status_of(&key, &message_id).await;
