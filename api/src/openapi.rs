@@ -112,13 +112,14 @@ fn constrain(doc: &mut serde_json::Value) {
             p.extend(extra.as_object().cloned().unwrap_or_default());
         }
     }
-    // Text, an attachment, or both; quick replies only with text.
+    // Text, an attachment (or up to ten images), or both; quick replies only with text.
     if let Some(s) = schemas["SendMessageRequest"].as_object_mut() {
         s.insert(
             "anyOf".into(),
             json!([
                 {"required": ["message"], "properties": {"message": {"type": "string"}}},
-                {"required": ["attachment"], "properties": {"attachment": {"type": "object"}}}
+                {"required": ["attachment"], "properties": {"attachment": {"type": "object"}}},
+                {"required": ["attachments"], "properties": {"attachments": {"type": "array"}}}
             ]),
         );
         s.insert(

@@ -1,4 +1,4 @@
-"""A client library for accessing Message Router API"""
+"""A client library for accessing Instagram Message Router API"""
 
 from .client import AuthenticatedClient, Client
 

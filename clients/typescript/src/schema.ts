@@ -96,7 +96,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/admin/dlq/webhooks/{delivery_id}/retry": {
+    "/api/v1/admin/dlq/webhooks/{id}/retry": {
         parameters: {
             query?: never;
             header?: never;
@@ -105,7 +105,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Re-enqueues one dead-lettered delivery. */
+        /**
+         * Re-enqueues one dead-lettered delivery, named by its `webhook-id` (`msg_…`, what the CRM saw)
+         *     or its `delivery_id` (UUID).
+         */
         post: operations["v1.admin.dlq.retry"];
         delete?: never;
         options?: never;
@@ -361,8 +364,11 @@ export interface components {
         };
         /** @description A media attachment (sent before the text when both are given). */
         Attachment: {
-            /** @description `image`, `video`, `audio` or `file`. */
-            type: string;
+            /**
+             * @description `image`, `video`, `audio` or `file`.
+             * @enum {string}
+             */
+            type: "image" | "video" | "audio" | "file";
             /** @description Public http(s) URL Instagram downloads the media from. */
             url: string;
         };
@@ -403,7 +409,7 @@ export interface components {
             /** @description Where the router delivers this account's CRM webhooks. */
             crm_webhook_url: string;
             /** @description Only deliver these event types (omit for all). */
-            event_types?: string[] | null;
+            event_types?: ("message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled")[] | null;
             /** @description The Instagram professional account id (`user_id` of `GET /me`; `recipient.id` in webhooks). */
             instagram_account_id: string;
             /**
@@ -420,8 +426,11 @@ export interface components {
         CreateApiKeyRequest: {
             /** @description Restrict the key to these accounts (omit for all of the merchant's accounts). */
             account_ids?: string[] | null;
-            /** @description `live` (default) or `test` (sandbox Graph API only). */
-            environment?: string | null;
+            /**
+             * @description `live` (default) or `test` (sandbox Graph API only).
+             * @enum {string|null}
+             */
+            environment?: "live" | "test" | null;
             /**
              * Format: date-time
              * @description Expiry (RFC 3339); omit for none.
@@ -458,7 +467,8 @@ export interface components {
             delivered_at?: string | null;
             /**
              * Format: uuid
-             * @description Also the `webhook-id` header (as `msg_<id without dashes>`), stable across retries and redrives.
+             * @description Our id of the delivery (a UUID): the `{delivery_id}` of `GET /api/v1/webhook-deliveries/{delivery_id}`.
+             *     The DLQ retry accepts it or `webhook_id`.
              */
             delivery_id: string;
             /**
@@ -481,6 +491,12 @@ export interface components {
             payload: unknown;
             /** @description `pending`, `delivered` or `dlq`. */
             status: string;
+            /**
+             * @description The `webhook-id` header the CRM received: `msg_` + `delivery_id` without dashes, the same on
+             *     every attempt, retry and redrive (the CRM's deduplication key). The DLQ retry accepts it or
+             *     `delivery_id`.
+             * @example msg_0190a1b2c3d47e8f9a0b1c2d3e4f5a6b
+             */
             webhook_id: string;
         };
         /** @description DLQ filters. */
@@ -490,8 +506,11 @@ export interface components {
             event_type?: string | null;
             /** Format: uuid */
             merchant_id?: string | null;
-            /** @description `auth_error`, `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`, `no_endpoint`, `blocked_url`. */
-            reason?: string | null;
+            /**
+             * @description `auth_error`, `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`, `no_endpoint`, `blocked_url`.
+             * @enum {string|null}
+             */
+            reason?: "auth_error" | "retries_exhausted" | "endpoint_gone" | "endpoint_disabled" | "no_endpoint" | "blocked_url" | null;
             /**
              * Format: date-time
              * @description Dead-lettered at or after (RFC 3339).
@@ -644,6 +663,11 @@ export interface components {
              */
             account_id: string;
             attachment?: null | components["schemas"]["Attachment"];
+            /**
+             * @description Up to ten images sent as one Instagram message (each `type` must be `image`); instead of
+             *     `attachment`, not with it.
+             */
+            attachments?: components["schemas"]["Attachment"][] | null;
             /** @description Deduplicates retries of this request for 24 h (or use the `Idempotency-Key` header). */
             idempotency_key?: string | null;
             /**
@@ -656,8 +680,17 @@ export interface components {
             quick_replies?: components["schemas"]["QuickReply"][] | null;
             /** @description The customer's Instagram-scoped id (IGSID), the `sender_id` of their messages. */
             recipient_id: string;
-            /** @description `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message. */
-            tag?: string | null;
+            /**
+             * @description `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
+             * @enum {string|null}
+             */
+            tag?: "HUMAN_AGENT" | null;
+        } | {
+            message: string;
+        } | {
+            attachment: Record<string, never>;
+        } | {
+            attachments: unknown[];
         };
         /** @description 202 response of `POST /messages/send`. */
         SendMessageResponse: {
@@ -698,9 +731,12 @@ export interface components {
             app_secret?: string | null;
             crm_webhook_url?: string | null;
             /** @description Replace the event filter (`[]` or null for all events). */
-            event_types?: string[] | null;
-            /** @description `active` or `inactive`. */
-            status?: string | null;
+            event_types?: ("message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled")[] | null;
+            /**
+             * @description `active` or `inactive`.
+             * @enum {string|null}
+             */
+            status?: "active" | "inactive" | null;
             /** @description A new signing secret; the old one keeps signing alongside for the overlap period. */
             webhook_secret?: string | null;
         };
@@ -992,7 +1028,7 @@ export interface operations {
                 limit?: number;
                 merchant_id?: string;
                 /** @description `auth_error`, `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`, `no_endpoint`, `blocked_url`. */
-                reason?: string;
+                reason?: "auth_error" | "retries_exhausted" | "endpoint_gone" | "endpoint_disabled" | "no_endpoint" | "blocked_url";
                 /** @description Dead-lettered at or after (RFC 3339). */
                 since?: string;
                 /** @description Dead-lettered before (RFC 3339). */
@@ -1035,8 +1071,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Delivery id */
-                delivery_id: string;
+                /** @description The delivery's `webhook_id` (`msg_` + 32 hex digits) or its `delivery_id` (UUID) */
+                id: string;
             };
             cookie?: never;
         };
@@ -1384,7 +1420,7 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
                 /** @description `pending`, `delivered` or `dlq`. */
-                status?: string;
+                status?: "pending" | "delivered" | "dlq";
             };
             header?: never;
             path?: never;
@@ -1477,6 +1513,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CallbackResponse"];
+                    "text/html": string;
                 };
             };
             /** @description Redirect to redirect_after */
@@ -1487,6 +1524,16 @@ export interface operations {
                 content?: never;
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                    "text/html": string;
+                };
+            };
+            /** @description A NUL character in a parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1514,7 +1561,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/plain": string;
+                };
             };
             400: {
                 headers: {
@@ -1525,6 +1574,15 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A NUL character in a parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,14 +4,22 @@ from .account_list import AccountList
 from .account_response import AccountResponse
 from .api_key_response import ApiKeyResponse
 from .attachment import Attachment
+from .attachment_type import AttachmentType
 from .attempt_response import AttemptResponse
 from .callback_response import CallbackResponse
 from .create_account_request import CreateAccountRequest
+from .create_account_request_event_types_type_0_item import CreateAccountRequestEventTypesType0Item
 from .create_api_key_request import CreateApiKeyRequest
+from .create_api_key_request_environment_type_1 import CreateApiKeyRequestEnvironmentType1
+from .create_api_key_request_environment_type_2_type_1 import CreateApiKeyRequestEnvironmentType2Type1
+from .create_api_key_request_environment_type_3_type_1 import CreateApiKeyRequestEnvironmentType3Type1
 from .create_merchant_request import CreateMerchantRequest
 from .delivery_list import DeliveryList
 from .delivery_response import DeliveryResponse
 from .dlq_query import DlqQuery
+from .dlq_query_reason_type_1 import DlqQueryReasonType1
+from .dlq_query_reason_type_2_type_1 import DlqQueryReasonType2Type1
+from .dlq_query_reason_type_3_type_1 import DlqQueryReasonType3Type1
 from .erasure_report import ErasureReport
 from .error_body import ErrorBody
 from .error_detail import ErrorDetail
@@ -24,24 +32,41 @@ from .quick_reply import QuickReply
 from .redrive_response import RedriveResponse
 from .scope import Scope
 from .send_message_request import SendMessageRequest
+from .send_message_request_tag_type_1 import SendMessageRequestTagType1
+from .send_message_request_tag_type_2_type_1 import SendMessageRequestTagType2Type1
+from .send_message_request_tag_type_3_type_1 import SendMessageRequestTagType3Type1
 from .send_message_response import SendMessageResponse
 from .start_response import StartResponse
 from .status_transition import StatusTransition
 from .update_account_request import UpdateAccountRequest
+from .update_account_request_event_types_type_0_item import UpdateAccountRequestEventTypesType0Item
+from .update_account_request_status_type_1 import UpdateAccountRequestStatusType1
+from .update_account_request_status_type_2_type_1 import UpdateAccountRequestStatusType2Type1
+from .update_account_request_status_type_3_type_1 import UpdateAccountRequestStatusType3Type1
+from .v1_admin_dlq_list_reason import V1AdminDlqListReason
+from .v1_webhook_deliveries_list_status import V1WebhookDeliveriesListStatus
 
 __all__ = (
     "AccountList",
     "AccountResponse",
     "ApiKeyResponse",
     "Attachment",
+    "AttachmentType",
     "AttemptResponse",
     "CallbackResponse",
     "CreateAccountRequest",
+    "CreateAccountRequestEventTypesType0Item",
     "CreateApiKeyRequest",
+    "CreateApiKeyRequestEnvironmentType1",
+    "CreateApiKeyRequestEnvironmentType2Type1",
+    "CreateApiKeyRequestEnvironmentType3Type1",
     "CreateMerchantRequest",
     "DeliveryList",
     "DeliveryResponse",
     "DlqQuery",
+    "DlqQueryReasonType1",
+    "DlqQueryReasonType2Type1",
+    "DlqQueryReasonType3Type1",
     "ErasureReport",
     "ErrorBody",
     "ErrorDetail",
@@ -54,8 +79,17 @@ __all__ = (
     "RedriveResponse",
     "Scope",
     "SendMessageRequest",
+    "SendMessageRequestTagType1",
+    "SendMessageRequestTagType2Type1",
+    "SendMessageRequestTagType3Type1",
     "SendMessageResponse",
     "StartResponse",
     "StatusTransition",
     "UpdateAccountRequest",
+    "UpdateAccountRequestEventTypesType0Item",
+    "UpdateAccountRequestStatusType1",
+    "UpdateAccountRequestStatusType2Type1",
+    "UpdateAccountRequestStatusType3Type1",
+    "V1AdminDlqListReason",
+    "V1WebhookDeliveriesListStatus",
 )

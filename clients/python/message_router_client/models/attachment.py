@@ -5,6 +5,8 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..models.attachment_type import AttachmentType
+
 T = TypeVar("T", bound="Attachment")
 
 
@@ -13,15 +15,15 @@ class Attachment:
     """A media attachment (sent before the text when both are given).
 
     Attributes:
-        type_ (str): `image`, `video`, `audio` or `file`.
+        type_ (AttachmentType): `image`, `video`, `audio` or `file`.
         url (str): Public http(s) URL Instagram downloads the media from.
     """
 
-    type_: str
+    type_: AttachmentType
     url: str
 
     def to_dict(self) -> dict[str, Any]:
-        type_ = self.type_
+        type_ = self.type_.value
 
         url = self.url
 
@@ -39,7 +41,7 @@ class Attachment:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        type_ = d.pop("type")
+        type_ = AttachmentType(d.pop("type"))
 
         url = d.pop("url")
 

@@ -6,6 +6,7 @@ from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..models.create_account_request_event_types_type_0_item import CreateAccountRequestEventTypesType0Item
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="CreateAccountRequest")
@@ -24,7 +25,8 @@ class CreateAccountRequest:
         webhook_secret (str): Shared signing secret (16–256 characters; `whsec_<base64>` recommended).
         app_secret (None | str | Unset): The app secret that signs this account's webhooks, when it differs from the
             platform's.
-        event_types (list[str] | None | Unset): Only deliver these event types (omit for all).
+        event_types (list[CreateAccountRequestEventTypesType0Item] | None | Unset): Only deliver these event types (omit
+            for all).
         token_expires_at (datetime.datetime | None | Unset): When the token expires, if known (RFC 3339).
     """
 
@@ -34,7 +36,7 @@ class CreateAccountRequest:
     username: str
     webhook_secret: str
     app_secret: None | str | Unset = UNSET
-    event_types: list[str] | None | Unset = UNSET
+    event_types: list[CreateAccountRequestEventTypesType0Item] | None | Unset = UNSET
     token_expires_at: datetime.datetime | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,7 +60,10 @@ class CreateAccountRequest:
         if isinstance(self.event_types, Unset):
             event_types = UNSET
         elif isinstance(self.event_types, list):
-            event_types = self.event_types
+            event_types = []
+            for event_types_type_0_item_data in self.event_types:
+                event_types_type_0_item = event_types_type_0_item_data.value
+                event_types.append(event_types_type_0_item)
 
         else:
             event_types = self.event_types
@@ -113,7 +118,7 @@ class CreateAccountRequest:
 
         app_secret = _parse_app_secret(d.pop("app_secret", UNSET))
 
-        def _parse_event_types(data: object) -> list[str] | None | Unset:
+        def _parse_event_types(data: object) -> list[CreateAccountRequestEventTypesType0Item] | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -121,12 +126,17 @@ class CreateAccountRequest:
             try:
                 if not isinstance(data, list):
                     raise TypeError()
-                event_types_type_0 = cast(list[str], data)
+                event_types_type_0 = []
+                _event_types_type_0 = data
+                for event_types_type_0_item_data in _event_types_type_0:
+                    event_types_type_0_item = CreateAccountRequestEventTypesType0Item(event_types_type_0_item_data)
+
+                    event_types_type_0.append(event_types_type_0_item)
 
                 return event_types_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[str] | None | Unset, data)
+            return cast(list[CreateAccountRequestEventTypesType0Item] | None | Unset, data)
 
         event_types = _parse_event_types(d.pop("event_types", UNSET))
 

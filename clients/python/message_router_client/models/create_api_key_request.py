@@ -7,6 +7,9 @@ from uuid import UUID
 
 from attrs import define as _attrs_define
 
+from ..models.create_api_key_request_environment_type_1 import CreateApiKeyRequestEnvironmentType1
+from ..models.create_api_key_request_environment_type_2_type_1 import CreateApiKeyRequestEnvironmentType2Type1
+from ..models.create_api_key_request_environment_type_3_type_1 import CreateApiKeyRequestEnvironmentType3Type1
 from ..models.scope import Scope
 from ..types import UNSET, Unset
 
@@ -22,14 +25,21 @@ class CreateApiKeyRequest:
         scopes (list[Scope]): Any of `messages:send`, `messages:read`, `accounts:read`, `accounts:write`.
         account_ids (list[UUID] | None | Unset): Restrict the key to these accounts (omit for all of the merchant's
             accounts).
-        environment (None | str | Unset): `live` (default) or `test` (sandbox Graph API only).
+        environment (CreateApiKeyRequestEnvironmentType1 | CreateApiKeyRequestEnvironmentType2Type1 |
+            CreateApiKeyRequestEnvironmentType3Type1 | None | Unset): `live` (default) or `test` (sandbox Graph API only).
         expires_at (datetime.datetime | None | Unset): Expiry (RFC 3339); omit for none.
     """
 
     name: str
     scopes: list[Scope]
     account_ids: list[UUID] | None | Unset = UNSET
-    environment: None | str | Unset = UNSET
+    environment: (
+        CreateApiKeyRequestEnvironmentType1
+        | CreateApiKeyRequestEnvironmentType2Type1
+        | CreateApiKeyRequestEnvironmentType3Type1
+        | None
+        | Unset
+    ) = UNSET
     expires_at: datetime.datetime | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +65,12 @@ class CreateApiKeyRequest:
         environment: None | str | Unset
         if isinstance(self.environment, Unset):
             environment = UNSET
+        elif isinstance(self.environment, CreateApiKeyRequestEnvironmentType1):
+            environment = self.environment.value
+        elif isinstance(self.environment, CreateApiKeyRequestEnvironmentType2Type1):
+            environment = self.environment.value
+        elif isinstance(self.environment, CreateApiKeyRequestEnvironmentType3Type1):
+            environment = self.environment.value
         else:
             environment = self.environment
 
@@ -117,12 +133,51 @@ class CreateApiKeyRequest:
 
         account_ids = _parse_account_ids(d.pop("account_ids", UNSET))
 
-        def _parse_environment(data: object) -> None | str | Unset:
+        def _parse_environment(
+            data: object,
+        ) -> (
+            CreateApiKeyRequestEnvironmentType1
+            | CreateApiKeyRequestEnvironmentType2Type1
+            | CreateApiKeyRequestEnvironmentType3Type1
+            | None
+            | Unset
+        ):
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                environment_type_1 = CreateApiKeyRequestEnvironmentType1(data)
+
+                return environment_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                environment_type_2_type_1 = CreateApiKeyRequestEnvironmentType2Type1(data)
+
+                return environment_type_2_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                environment_type_3_type_1 = CreateApiKeyRequestEnvironmentType3Type1(data)
+
+                return environment_type_3_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(
+                CreateApiKeyRequestEnvironmentType1
+                | CreateApiKeyRequestEnvironmentType2Type1
+                | CreateApiKeyRequestEnvironmentType3Type1
+                | None
+                | Unset,
+                data,
+            )
 
         environment = _parse_environment(d.pop("environment", UNSET))
 

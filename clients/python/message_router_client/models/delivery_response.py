@@ -25,14 +25,17 @@ class DeliveryResponse:
         account_id (UUID):
         attempts (int):
         created_at (datetime.datetime):
-        delivery_id (UUID): Also the `webhook-id` header (as `msg_<id without dashes>`), stable across retries and
-            redrives.
+        delivery_id (UUID): Our id of the delivery (a UUID): the `{delivery_id}` of `GET /api/v1/webhook-
+            deliveries/{delivery_id}`.
+            The DLQ retry accepts it or `webhook_id`.
         event_id (str):
         event_type (str):
         merchant_id (UUID):
         payload (Any): The exact JSON body sent on every attempt.
         status (str): `pending`, `delivered` or `dlq`.
-        webhook_id (str):
+        webhook_id (str): The `webhook-id` header the CRM received: `msg_` + `delivery_id` without dashes, the same on
+            every attempt, retry and redrive (the CRM's deduplication key). The DLQ retry accepts it or
+            `delivery_id`. Example: msg_0190a1b2c3d47e8f9a0b1c2d3e4f5a6b.
         attempts_log (list[AttemptResponse] | None | Unset): The attempt log (only on `GET /webhook-deliveries/{id}`).
         dead_at (datetime.datetime | None | Unset):
         delivered_at (datetime.datetime | None | Unset):

@@ -7,6 +7,9 @@ from uuid import UUID
 
 from attrs import define as _attrs_define
 
+from ..models.dlq_query_reason_type_1 import DlqQueryReasonType1
+from ..models.dlq_query_reason_type_2_type_1 import DlqQueryReasonType2Type1
+from ..models.dlq_query_reason_type_3_type_1 import DlqQueryReasonType3Type1
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="DlqQuery")
@@ -20,8 +23,8 @@ class DlqQuery:
         account_id (None | Unset | UUID):
         event_type (None | str | Unset):
         merchant_id (None | Unset | UUID):
-        reason (None | str | Unset): `auth_error`, `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`,
-            `no_endpoint`, `blocked_url`.
+        reason (DlqQueryReasonType1 | DlqQueryReasonType2Type1 | DlqQueryReasonType3Type1 | None | Unset): `auth_error`,
+            `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`, `no_endpoint`, `blocked_url`.
         since (datetime.datetime | None | Unset): Dead-lettered at or after (RFC 3339).
         until (datetime.datetime | None | Unset): Dead-lettered before (RFC 3339).
     """
@@ -29,7 +32,7 @@ class DlqQuery:
     account_id: None | Unset | UUID = UNSET
     event_type: None | str | Unset = UNSET
     merchant_id: None | Unset | UUID = UNSET
-    reason: None | str | Unset = UNSET
+    reason: DlqQueryReasonType1 | DlqQueryReasonType2Type1 | DlqQueryReasonType3Type1 | None | Unset = UNSET
     since: datetime.datetime | None | Unset = UNSET
     until: datetime.datetime | None | Unset = UNSET
 
@@ -59,6 +62,12 @@ class DlqQuery:
         reason: None | str | Unset
         if isinstance(self.reason, Unset):
             reason = UNSET
+        elif isinstance(self.reason, DlqQueryReasonType1):
+            reason = self.reason.value
+        elif isinstance(self.reason, DlqQueryReasonType2Type1):
+            reason = self.reason.value
+        elif isinstance(self.reason, DlqQueryReasonType3Type1):
+            reason = self.reason.value
         else:
             reason = self.reason
 
@@ -143,12 +152,38 @@ class DlqQuery:
 
         merchant_id = _parse_merchant_id(d.pop("merchant_id", UNSET))
 
-        def _parse_reason(data: object) -> None | str | Unset:
+        def _parse_reason(
+            data: object,
+        ) -> DlqQueryReasonType1 | DlqQueryReasonType2Type1 | DlqQueryReasonType3Type1 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                reason_type_1 = DlqQueryReasonType1(data)
+
+                return reason_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                reason_type_2_type_1 = DlqQueryReasonType2Type1(data)
+
+                return reason_type_2_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                reason_type_3_type_1 = DlqQueryReasonType3Type1(data)
+
+                return reason_type_3_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(DlqQueryReasonType1 | DlqQueryReasonType2Type1 | DlqQueryReasonType3Type1 | None | Unset, data)
 
         reason = _parse_reason(d.pop("reason", UNSET))
 

@@ -6,6 +6,9 @@ from uuid import UUID
 
 from attrs import define as _attrs_define
 
+from ..models.send_message_request_tag_type_1 import SendMessageRequestTagType1
+from ..models.send_message_request_tag_type_2_type_1 import SendMessageRequestTagType2Type1
+from ..models.send_message_request_tag_type_3_type_1 import SendMessageRequestTagType3Type1
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -24,6 +27,9 @@ class SendMessageRequest:
         account_id (UUID): The sending account (`account_id` from `/accounts`).
         recipient_id (str): The customer's Instagram-scoped id (IGSID), the `sender_id` of their messages.
         attachment (Attachment | None | Unset):
+        attachments (list[Attachment] | None | Unset): Up to ten images sent as one Instagram message (each `type` must
+            be `image`); instead of
+            `attachment`, not with it.
         idempotency_key (None | str | Unset): Deduplicates retries of this request for 24 h (or use the `Idempotency-
             Key` header).
         message (None | str | Unset): Text, 1–1000 characters and at most 2 KB of UTF-8. Longer than Instagram's 1000
@@ -31,17 +37,21 @@ class SendMessageRequest:
             is sent as consecutive messages.
         metadata (Any | Unset): Yours, returned in status webhooks; JSON up to 16 KB.
         quick_replies (list[QuickReply] | None | Unset):
-        tag (None | str | Unset): `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
+        tag (None | SendMessageRequestTagType1 | SendMessageRequestTagType2Type1 | SendMessageRequestTagType3Type1 |
+            Unset): `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
     """
 
     account_id: UUID
     recipient_id: str
     attachment: Attachment | None | Unset = UNSET
+    attachments: list[Attachment] | None | Unset = UNSET
     idempotency_key: None | str | Unset = UNSET
     message: None | str | Unset = UNSET
     metadata: Any | Unset = UNSET
     quick_replies: list[QuickReply] | None | Unset = UNSET
-    tag: None | str | Unset = UNSET
+    tag: (
+        None | SendMessageRequestTagType1 | SendMessageRequestTagType2Type1 | SendMessageRequestTagType3Type1 | Unset
+    ) = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.attachment import Attachment  # noqa: PLC0415
@@ -57,6 +67,18 @@ class SendMessageRequest:
             attachment = self.attachment.to_dict()
         else:
             attachment = self.attachment
+
+        attachments: list[dict[str, Any]] | None | Unset
+        if isinstance(self.attachments, Unset):
+            attachments = UNSET
+        elif isinstance(self.attachments, list):
+            attachments = []
+            for attachments_type_0_item_data in self.attachments:
+                attachments_type_0_item = attachments_type_0_item_data.to_dict()
+                attachments.append(attachments_type_0_item)
+
+        else:
+            attachments = self.attachments
 
         idempotency_key: None | str | Unset
         if isinstance(self.idempotency_key, Unset):
@@ -87,6 +109,12 @@ class SendMessageRequest:
         tag: None | str | Unset
         if isinstance(self.tag, Unset):
             tag = UNSET
+        elif isinstance(self.tag, SendMessageRequestTagType1):
+            tag = self.tag.value
+        elif isinstance(self.tag, SendMessageRequestTagType2Type1):
+            tag = self.tag.value
+        elif isinstance(self.tag, SendMessageRequestTagType3Type1):
+            tag = self.tag.value
         else:
             tag = self.tag
 
@@ -100,6 +128,8 @@ class SendMessageRequest:
         )
         if attachment is not UNSET:
             field_dict["attachment"] = attachment
+        if attachments is not UNSET:
+            field_dict["attachments"] = attachments
         if idempotency_key is not UNSET:
             field_dict["idempotency_key"] = idempotency_key
         if message is not UNSET:
@@ -139,6 +169,28 @@ class SendMessageRequest:
             return cast(Attachment | None | Unset, data)
 
         attachment = _parse_attachment(d.pop("attachment", UNSET))
+
+        def _parse_attachments(data: object) -> list[Attachment] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                attachments_type_0 = []
+                _attachments_type_0 = data
+                for attachments_type_0_item_data in _attachments_type_0:
+                    attachments_type_0_item = Attachment.from_dict(attachments_type_0_item_data)
+
+                    attachments_type_0.append(attachments_type_0_item)
+
+                return attachments_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[Attachment] | None | Unset, data)
+
+        attachments = _parse_attachments(d.pop("attachments", UNSET))
 
         def _parse_idempotency_key(data: object) -> None | str | Unset:
             if data is None:
@@ -182,12 +234,51 @@ class SendMessageRequest:
 
         quick_replies = _parse_quick_replies(d.pop("quick_replies", UNSET))
 
-        def _parse_tag(data: object) -> None | str | Unset:
+        def _parse_tag(
+            data: object,
+        ) -> (
+            None
+            | SendMessageRequestTagType1
+            | SendMessageRequestTagType2Type1
+            | SendMessageRequestTagType3Type1
+            | Unset
+        ):
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                tag_type_1 = SendMessageRequestTagType1(data)
+
+                return tag_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                tag_type_2_type_1 = SendMessageRequestTagType2Type1(data)
+
+                return tag_type_2_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                tag_type_3_type_1 = SendMessageRequestTagType3Type1(data)
+
+                return tag_type_3_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(
+                None
+                | SendMessageRequestTagType1
+                | SendMessageRequestTagType2Type1
+                | SendMessageRequestTagType3Type1
+                | Unset,
+                data,
+            )
 
         tag = _parse_tag(d.pop("tag", UNSET))
 
@@ -195,6 +286,7 @@ class SendMessageRequest:
             account_id=account_id,
             recipient_id=recipient_id,
             attachment=attachment,
+            attachments=attachments,
             idempotency_key=idempotency_key,
             message=message,
             metadata=metadata,

@@ -5,6 +5,10 @@ from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..models.update_account_request_event_types_type_0_item import UpdateAccountRequestEventTypesType0Item
+from ..models.update_account_request_status_type_1 import UpdateAccountRequestStatusType1
+from ..models.update_account_request_status_type_2_type_1 import UpdateAccountRequestStatusType2Type1
+from ..models.update_account_request_status_type_3_type_1 import UpdateAccountRequestStatusType3Type1
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="UpdateAccountRequest")
@@ -18,8 +22,10 @@ class UpdateAccountRequest:
         access_token (None | str | Unset): A new token (validated with Meta); re-activates an account in `error`.
         app_secret (None | str | Unset):
         crm_webhook_url (None | str | Unset):
-        event_types (list[str] | None | Unset): Replace the event filter (`[]` or null for all events).
-        status (None | str | Unset): `active` or `inactive`.
+        event_types (list[UpdateAccountRequestEventTypesType0Item] | None | Unset): Replace the event filter (`[]` or
+            null for all events).
+        status (None | Unset | UpdateAccountRequestStatusType1 | UpdateAccountRequestStatusType2Type1 |
+            UpdateAccountRequestStatusType3Type1): `active` or `inactive`.
         webhook_secret (None | str | Unset): A new signing secret; the old one keeps signing alongside for the overlap
             period.
     """
@@ -27,8 +33,14 @@ class UpdateAccountRequest:
     access_token: None | str | Unset = UNSET
     app_secret: None | str | Unset = UNSET
     crm_webhook_url: None | str | Unset = UNSET
-    event_types: list[str] | None | Unset = UNSET
-    status: None | str | Unset = UNSET
+    event_types: list[UpdateAccountRequestEventTypesType0Item] | None | Unset = UNSET
+    status: (
+        None
+        | Unset
+        | UpdateAccountRequestStatusType1
+        | UpdateAccountRequestStatusType2Type1
+        | UpdateAccountRequestStatusType3Type1
+    ) = UNSET
     webhook_secret: None | str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +66,10 @@ class UpdateAccountRequest:
         if isinstance(self.event_types, Unset):
             event_types = UNSET
         elif isinstance(self.event_types, list):
-            event_types = self.event_types
+            event_types = []
+            for event_types_type_0_item_data in self.event_types:
+                event_types_type_0_item = event_types_type_0_item_data.value
+                event_types.append(event_types_type_0_item)
 
         else:
             event_types = self.event_types
@@ -62,6 +77,12 @@ class UpdateAccountRequest:
         status: None | str | Unset
         if isinstance(self.status, Unset):
             status = UNSET
+        elif isinstance(self.status, UpdateAccountRequestStatusType1):
+            status = self.status.value
+        elif isinstance(self.status, UpdateAccountRequestStatusType2Type1):
+            status = self.status.value
+        elif isinstance(self.status, UpdateAccountRequestStatusType3Type1):
+            status = self.status.value
         else:
             status = self.status
 
@@ -120,7 +141,7 @@ class UpdateAccountRequest:
 
         crm_webhook_url = _parse_crm_webhook_url(d.pop("crm_webhook_url", UNSET))
 
-        def _parse_event_types(data: object) -> list[str] | None | Unset:
+        def _parse_event_types(data: object) -> list[UpdateAccountRequestEventTypesType0Item] | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -128,21 +149,65 @@ class UpdateAccountRequest:
             try:
                 if not isinstance(data, list):
                     raise TypeError()
-                event_types_type_0 = cast(list[str], data)
+                event_types_type_0 = []
+                _event_types_type_0 = data
+                for event_types_type_0_item_data in _event_types_type_0:
+                    event_types_type_0_item = UpdateAccountRequestEventTypesType0Item(event_types_type_0_item_data)
+
+                    event_types_type_0.append(event_types_type_0_item)
 
                 return event_types_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[str] | None | Unset, data)
+            return cast(list[UpdateAccountRequestEventTypesType0Item] | None | Unset, data)
 
         event_types = _parse_event_types(d.pop("event_types", UNSET))
 
-        def _parse_status(data: object) -> None | str | Unset:
+        def _parse_status(
+            data: object,
+        ) -> (
+            None
+            | Unset
+            | UpdateAccountRequestStatusType1
+            | UpdateAccountRequestStatusType2Type1
+            | UpdateAccountRequestStatusType3Type1
+        ):
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                status_type_1 = UpdateAccountRequestStatusType1(data)
+
+                return status_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                status_type_2_type_1 = UpdateAccountRequestStatusType2Type1(data)
+
+                return status_type_2_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                status_type_3_type_1 = UpdateAccountRequestStatusType3Type1(data)
+
+                return status_type_3_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(
+                None
+                | Unset
+                | UpdateAccountRequestStatusType1
+                | UpdateAccountRequestStatusType2Type1
+                | UpdateAccountRequestStatusType3Type1,
+                data,
+            )
 
         status = _parse_status(d.pop("status", UNSET))
 

@@ -9,6 +9,7 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.delivery_list import DeliveryList
 from ...models.error_body import ErrorBody
+from ...models.v1_admin_dlq_list_reason import V1AdminDlqListReason
 from ...types import UNSET, Response, Unset
 
 
@@ -17,11 +18,11 @@ def _get_kwargs(
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
     event_type: str | Unset = UNSET,
-    reason: str | Unset = UNSET,
+    reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -38,7 +39,11 @@ def _get_kwargs(
 
     params["event_type"] = event_type
 
-    params["reason"] = reason
+    json_reason: str | Unset = UNSET
+    if not isinstance(reason, Unset):
+        json_reason = reason.value
+
+    params["reason"] = json_reason
 
     json_since: str | Unset = UNSET
     if not isinstance(since, Unset):
@@ -106,11 +111,11 @@ def sync_detailed(
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
     event_type: str | Unset = UNSET,
-    reason: str | Unset = UNSET,
+    reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> Response[DeliveryList | ErrorBody]:
     """Dead-lettered deliveries across merchants, newest first.
 
@@ -118,11 +123,11 @@ def sync_detailed(
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
         event_type (str | Unset):
-        reason (str | Unset):
+        reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -156,11 +161,11 @@ def sync(
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
     event_type: str | Unset = UNSET,
-    reason: str | Unset = UNSET,
+    reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> DeliveryList | ErrorBody | None:
     """Dead-lettered deliveries across merchants, newest first.
 
@@ -168,11 +173,11 @@ def sync(
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
         event_type (str | Unset):
-        reason (str | Unset):
+        reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -201,11 +206,11 @@ async def asyncio_detailed(
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
     event_type: str | Unset = UNSET,
-    reason: str | Unset = UNSET,
+    reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> Response[DeliveryList | ErrorBody]:
     """Dead-lettered deliveries across merchants, newest first.
 
@@ -213,11 +218,11 @@ async def asyncio_detailed(
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
         event_type (str | Unset):
-        reason (str | Unset):
+        reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -249,11 +254,11 @@ async def asyncio(
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
     event_type: str | Unset = UNSET,
-    reason: str | Unset = UNSET,
+    reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> DeliveryList | ErrorBody | None:
     """Dead-lettered deliveries across merchants, newest first.
 
@@ -261,11 +266,11 @@ async def asyncio(
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
         event_type (str | Unset):
-        reason (str | Unset):
+        reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -1,7 +1,6 @@
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
-from uuid import UUID
 
 import httpx
 
@@ -13,13 +12,13 @@ from ...types import Response
 
 
 def _get_kwargs(
-    delivery_id: UUID,
+    id: str,
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
         "method": "post",
-        "url": "/api/v1/admin/dlq/webhooks/{delivery_id}/retry".format(
-            delivery_id=quote(str(delivery_id), safe=""),
+        "url": "/api/v1/admin/dlq/webhooks/{id}/retry".format(
+            id=quote(str(id), safe=""),
         ),
     }
 
@@ -62,14 +61,15 @@ def _build_response(
 
 
 def sync_detailed(
-    delivery_id: UUID,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> Response[ErrorBody | RedriveResponse]:
-    """Re-enqueues one dead-lettered delivery.
+    """Re-enqueues one dead-lettered delivery, named by its `webhook-id` (`msg_…`, what the CRM saw)
+    or its `delivery_id` (UUID).
 
     Args:
-        delivery_id (UUID):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -80,7 +80,7 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
-        delivery_id=delivery_id,
+        id=id,
     )
 
     response = client.get_httpx_client().request(
@@ -91,14 +91,15 @@ def sync_detailed(
 
 
 def sync(
-    delivery_id: UUID,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> ErrorBody | RedriveResponse | None:
-    """Re-enqueues one dead-lettered delivery.
+    """Re-enqueues one dead-lettered delivery, named by its `webhook-id` (`msg_…`, what the CRM saw)
+    or its `delivery_id` (UUID).
 
     Args:
-        delivery_id (UUID):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -109,20 +110,21 @@ def sync(
     """
 
     return sync_detailed(
-        delivery_id=delivery_id,
+        id=id,
         client=client,
     ).parsed
 
 
 async def asyncio_detailed(
-    delivery_id: UUID,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> Response[ErrorBody | RedriveResponse]:
-    """Re-enqueues one dead-lettered delivery.
+    """Re-enqueues one dead-lettered delivery, named by its `webhook-id` (`msg_…`, what the CRM saw)
+    or its `delivery_id` (UUID).
 
     Args:
-        delivery_id (UUID):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -133,7 +135,7 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
-        delivery_id=delivery_id,
+        id=id,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -142,14 +144,15 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    delivery_id: UUID,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> ErrorBody | RedriveResponse | None:
-    """Re-enqueues one dead-lettered delivery.
+    """Re-enqueues one dead-lettered delivery, named by its `webhook-id` (`msg_…`, what the CRM saw)
+    or its `delivery_id` (UUID).
 
     Args:
-        delivery_id (UUID):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -161,7 +164,7 @@ async def asyncio(
 
     return (
         await asyncio_detailed(
-            delivery_id=delivery_id,
+            id=id,
             client=client,
         )
     ).parsed

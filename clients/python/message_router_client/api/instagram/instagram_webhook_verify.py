@@ -1,5 +1,5 @@
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
@@ -35,9 +35,9 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | ErrorBody | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | str | None:
     if response.status_code == 200:
-        response_200 = cast(Any, None)
+        response_200 = response.text
         return response_200
 
     if response.status_code == 400:
@@ -50,13 +50,18 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_403
 
+    if response.status_code == 422:
+        response_422 = ErrorBody.from_dict(response.json())
+
+        return response_422
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | ErrorBody]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | str]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -71,7 +76,7 @@ def sync_detailed(
     hub_mode: str | Unset = UNSET,
     hub_verify_token: str | Unset = UNSET,
     hub_challenge: str | Unset = UNSET,
-) -> Response[Any | ErrorBody]:
+) -> Response[ErrorBody | str]:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
@@ -84,7 +89,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | ErrorBody]
+        Response[ErrorBody | str]
     """
 
     kwargs = _get_kwargs(
@@ -106,7 +111,7 @@ def sync(
     hub_mode: str | Unset = UNSET,
     hub_verify_token: str | Unset = UNSET,
     hub_challenge: str | Unset = UNSET,
-) -> Any | ErrorBody | None:
+) -> ErrorBody | str | None:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
@@ -119,7 +124,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | ErrorBody
+        ErrorBody | str
     """
 
     return sync_detailed(
@@ -136,7 +141,7 @@ async def asyncio_detailed(
     hub_mode: str | Unset = UNSET,
     hub_verify_token: str | Unset = UNSET,
     hub_challenge: str | Unset = UNSET,
-) -> Response[Any | ErrorBody]:
+) -> Response[ErrorBody | str]:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
@@ -149,7 +154,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | ErrorBody]
+        Response[ErrorBody | str]
     """
 
     kwargs = _get_kwargs(
@@ -169,7 +174,7 @@ async def asyncio(
     hub_mode: str | Unset = UNSET,
     hub_verify_token: str | Unset = UNSET,
     hub_challenge: str | Unset = UNSET,
-) -> Any | ErrorBody | None:
+) -> ErrorBody | str | None:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
@@ -182,7 +187,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | ErrorBody
+        ErrorBody | str
     """
 
     return (

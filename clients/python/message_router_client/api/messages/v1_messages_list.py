@@ -16,7 +16,7 @@ def _get_kwargs(
     account_id: UUID,
     recipient_id: str,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -82,7 +82,7 @@ def sync_detailed(
     account_id: UUID,
     recipient_id: str,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> Response[ErrorBody | MessageList]:
     """A conversation's history, both directions, newest first.
 
@@ -90,7 +90,7 @@ def sync_detailed(
         account_id (UUID):
         recipient_id (str):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -120,7 +120,7 @@ def sync(
     account_id: UUID,
     recipient_id: str,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> ErrorBody | MessageList | None:
     """A conversation's history, both directions, newest first.
 
@@ -128,7 +128,7 @@ def sync(
         account_id (UUID):
         recipient_id (str):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -153,7 +153,7 @@ async def asyncio_detailed(
     account_id: UUID,
     recipient_id: str,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> Response[ErrorBody | MessageList]:
     """A conversation's history, both directions, newest first.
 
@@ -161,7 +161,7 @@ async def asyncio_detailed(
         account_id (UUID):
         recipient_id (str):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -189,7 +189,7 @@ async def asyncio(
     account_id: UUID,
     recipient_id: str,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> ErrorBody | MessageList | None:
     """A conversation's history, both directions, newest first.
 
@@ -197,7 +197,7 @@ async def asyncio(
         account_id (UUID):
         recipient_id (str):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

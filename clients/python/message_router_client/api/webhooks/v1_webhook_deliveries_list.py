@@ -8,15 +8,16 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.delivery_list import DeliveryList
 from ...models.error_body import ErrorBody
+from ...models.v1_webhook_deliveries_list_status import V1WebhookDeliveriesListStatus
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     account_id: UUID,
-    status: str | Unset = UNSET,
+    status: V1WebhookDeliveriesListStatus | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -24,7 +25,11 @@ def _get_kwargs(
     json_account_id = str(account_id)
     params["account_id"] = json_account_id
 
-    params["status"] = status
+    json_status: str | Unset = UNSET
+    if not isinstance(status, Unset):
+        json_status = status.value
+
+    params["status"] = json_status
 
     params["cursor"] = cursor
 
@@ -80,17 +85,17 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     account_id: UUID,
-    status: str | Unset = UNSET,
+    status: V1WebhookDeliveriesListStatus | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> Response[DeliveryList | ErrorBody]:
     """The merchant's CRM deliveries for an account, newest first.
 
     Args:
         account_id (UUID):
-        status (str | Unset):
+        status (V1WebhookDeliveriesListStatus | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -118,17 +123,17 @@ def sync(
     *,
     client: AuthenticatedClient,
     account_id: UUID,
-    status: str | Unset = UNSET,
+    status: V1WebhookDeliveriesListStatus | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> DeliveryList | ErrorBody | None:
     """The merchant's CRM deliveries for an account, newest first.
 
     Args:
         account_id (UUID):
-        status (str | Unset):
+        status (V1WebhookDeliveriesListStatus | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -151,17 +156,17 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     account_id: UUID,
-    status: str | Unset = UNSET,
+    status: V1WebhookDeliveriesListStatus | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> Response[DeliveryList | ErrorBody]:
     """The merchant's CRM deliveries for an account, newest first.
 
     Args:
         account_id (UUID):
-        status (str | Unset):
+        status (V1WebhookDeliveriesListStatus | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -187,17 +192,17 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     account_id: UUID,
-    status: str | Unset = UNSET,
+    status: V1WebhookDeliveriesListStatus | Unset = UNSET,
     cursor: str | Unset = UNSET,
-    limit: int | Unset = UNSET,
+    limit: int | Unset = 50,
 ) -> DeliveryList | ErrorBody | None:
     """The merchant's CRM deliveries for an account, newest first.
 
     Args:
         account_id (UUID):
-        status (str | Unset):
+        status (V1WebhookDeliveriesListStatus | Unset):
         cursor (str | Unset):
-        limit (int | Unset):
+        limit (int | Unset):  Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

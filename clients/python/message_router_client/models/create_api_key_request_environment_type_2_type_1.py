@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class CreateApiKeyRequestEnvironmentType2Type1(StrEnum):
+    LIVE = "live"
+    TEST = "test"
+
+    def __str__(self) -> str:
+        return str(self.value)
