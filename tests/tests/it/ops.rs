@@ -555,6 +555,10 @@ fn design_references_resolve() {
             }
         }
         for (i, _) in text.match_indices("seed ") {
+            // A command-line flag (`--seed "$N"`) is not a citation.
+            if text[..i].ends_with('-') || text[..i].ends_with(|c: char| c.is_alphanumeric()) {
+                continue;
+            }
             let after = &text[i + "seed ".len()..];
             if let Some(title) = after.strip_prefix('"').and_then(|t| t.split('"').next()) {
                 n_seed += 1;
