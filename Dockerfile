@@ -26,10 +26,11 @@ COPY api/Cargo.toml api/Cargo.toml
 COPY worker/Cargo.toml worker/Cargo.toml
 COPY scheduler/Cargo.toml scheduler/Cargo.toml
 COPY fakes/Cargo.toml fakes/Cargo.toml
+COPY testing/Cargo.toml testing/Cargo.toml
 COPY tests/Cargo.toml tests/Cargo.toml
 COPY bench/Cargo.toml bench/Cargo.toml
 RUN set -eux; \
-    for crate in core api worker scheduler fakes tests; do \
+    for crate in core api worker scheduler fakes testing tests; do \
         mkdir -p "$crate/src"; \
         echo '// dependency-cache placeholder' > "$crate/src/lib.rs"; \
     done; \
@@ -40,7 +41,7 @@ RUN set -eux; \
     mkdir -p tests/tests/it; \
     echo '' > tests/tests/it/main.rs; \
     cargo build --release --locked -p router-api -p router-worker -p router-scheduler -p router-fakes --bins; \
-    rm -rf core/src api/src worker/src scheduler/src fakes/src tests/src tests/tests bench/src; \
+    rm -rf core/src api/src worker/src scheduler/src fakes/src testing/src tests/src tests/tests bench/src; \
     rm -f target/release/router-api target/release/router-worker target/release/router-scheduler target/release/fake-graph; \
     rm -rf target/release/.fingerprint/router-* target/release/deps/router_* target/release/deps/librouter_* \
            target/release/.fingerprint/fake-graph-* target/release/deps/fake_graph-*
@@ -52,12 +53,13 @@ COPY api api
 COPY worker worker
 COPY scheduler scheduler
 COPY fakes fakes
+COPY testing testing
 COPY tests tests
 COPY bench bench
 # COPY keeps the files' own mtimes, which can be older than the placeholder build: touch them so
 # cargo can never mistake the placeholders for the real crates.
 RUN set -eux; \
-    find core api worker scheduler fakes tests bench migrations -type f -exec touch {} +; \
+    find core api worker scheduler fakes testing tests bench migrations -type f -exec touch {} +; \
     cargo build --release --locked -p router-api -p router-worker -p router-scheduler -p router-fakes --bins; \
     mkdir -p /out; \
     for bin in router-api router-worker router-scheduler fake-graph; do \

@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| {
                 unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…")
             })?;
-        let hash = hash_api_key(&state.config.api_key_salt, key);
+        let hash = hash_api_key(&state.config.api().api_key_salt, key);
         let row = state
             .key_cache
             .get_or_fetch(hash, router_core::db::api_keys::find_key_by_hash(&state.db, &hash))
@@ -144,7 +144,11 @@ impl FromRequestParts<AppState> for Auth {
 
         // Per-key rate limit. Fails open when Redis is down: the API keeps accepting (the
         // Instagram side, which must never run unthrottled, fails closed instead).
-        match state.limiter.admit_api_key(&row.api_key_id.to_string(), state.config.api_rate_limit_per_minute).await {
+        match state
+            .limiter
+            .admit_api_key(&row.api_key_id.to_string(), state.config.api().api_rate_limit_per_minute)
+            .await
+        {
             Ok(Admission::Allowed) => {}
             Ok(Admission::Throttled(wait)) => {
                 return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });

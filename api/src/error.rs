@@ -43,10 +43,119 @@ pub struct ErrorBody {
     pub timestamp: String,
 }
 
+/// Every `error` code the API answers with (the `error` field of [`ErrorBody`]; the codes are
+/// stable: clients branch on them). CRM_INTEGRATION.md documents each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidRequest,
+    ValidationFailed,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Timeout,
+    IdempotencyKeyReused,
+    AccountExists,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    ServiceUnavailable,
+    InternalError,
+    AccountNotActive,
+    OutsideMessagingWindow,
+    SandboxNotConfigured,
+    InstagramAccountMismatch,
+    InvalidInstagramToken,
+    RedirectNotAllowed,
+    TooManyEntries,
+    TooManyEvents,
+    InvalidOauthState,
+    InvalidOauthCode,
+    OauthDenied,
+    OauthExchangeFailed,
+    SubscriptionFailed,
+    EnvironmentMismatch,
+}
+
+impl ErrorCode {
+    /// Every code.
+    pub const ALL: &'static [Self] = &[
+        Self::InvalidRequest,
+        Self::ValidationFailed,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Timeout,
+        Self::IdempotencyKeyReused,
+        Self::AccountExists,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RateLimited,
+        Self::ServiceUnavailable,
+        Self::InternalError,
+        Self::AccountNotActive,
+        Self::OutsideMessagingWindow,
+        Self::SandboxNotConfigured,
+        Self::InstagramAccountMismatch,
+        Self::InvalidInstagramToken,
+        Self::RedirectNotAllowed,
+        Self::TooManyEntries,
+        Self::TooManyEvents,
+        Self::InvalidOauthState,
+        Self::InvalidOauthCode,
+        Self::OauthDenied,
+        Self::OauthExchangeFailed,
+        Self::SubscriptionFailed,
+        Self::EnvironmentMismatch,
+    ];
+
+    /// The wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::ValidationFailed => "validation_failed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Timeout => "timeout",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::AccountExists => "account_exists",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::InternalError => "internal_error",
+            Self::AccountNotActive => "account_not_active",
+            Self::OutsideMessagingWindow => "outside_messaging_window",
+            Self::SandboxNotConfigured => "sandbox_not_configured",
+            Self::InstagramAccountMismatch => "instagram_account_mismatch",
+            Self::InvalidInstagramToken => "invalid_instagram_token",
+            Self::RedirectNotAllowed => "redirect_not_allowed",
+            Self::TooManyEntries => "too_many_entries",
+            Self::TooManyEvents => "too_many_events",
+            Self::InvalidOauthState => "invalid_oauth_state",
+            Self::InvalidOauthCode => "invalid_oauth_code",
+            Self::OauthDenied => "oauth_denied",
+            Self::OauthExchangeFailed => "oauth_exchange_failed",
+            Self::SubscriptionFailed => "subscription_failed",
+            Self::EnvironmentMismatch => "environment_mismatch",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Marker placed in response extensions; [`finalize_errors`] renders it.
 #[derive(Debug, Clone)]
 struct PendingError {
-    code: String,
+    code: ErrorCode,
     message: String,
     details: Option<Value>,
 }
@@ -56,10 +165,10 @@ struct PendingError {
 pub enum ApiError {
     /// 400: malformed JSON, wrong types, missing fields.
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String, details: Option<Value> },
+    BadRequest { code: ErrorCode, message: String, details: Option<Value> },
     /// 422: well-formed but invalid values.
     #[error("{message}")]
-    Validation { code: &'static str, message: String, details: Option<Value> },
+    Validation { code: ErrorCode, message: String, details: Option<Value> },
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
@@ -68,7 +177,7 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("request body is too large")]
     PayloadTooLarge,
     #[error("rate limit exceeded")]
@@ -76,7 +185,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(&'static str),
     #[error("upstream error: {message}")]
-    Upstream { code: &'static str, message: String, details: Option<Value> },
+    Upstream { code: ErrorCode, message: String, details: Option<Value> },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -88,7 +197,7 @@ impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::Validation {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             details: Some(serde_json::json!({ "field": field, "reason": message })),
             message: format!("{field}: {message}"),
         }
@@ -98,7 +207,7 @@ impl ApiError {
     pub fn bad_field(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
         Self::BadRequest {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             details: Some(serde_json::json!({ "field": field, "reason": reason })),
             message: format!("{field}: {reason}"),
         }
@@ -108,45 +217,45 @@ impl ApiError {
     pub fn bad_path(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
         Self::BadRequest {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             details: Some(serde_json::json!({ "field": field, "in": "path", "reason": reason })),
             message: format!("{field}: {reason}"),
         }
     }
 
-    fn parts(&self) -> (StatusCode, String, String, Option<Value>) {
+    fn parts(&self) -> (StatusCode, ErrorCode, String, Option<Value>) {
         match self {
             Self::BadRequest { code, message, details } => {
-                (StatusCode::BAD_REQUEST, (*code).into(), message.clone(), details.clone())
+                (StatusCode::BAD_REQUEST, *code, message.clone(), details.clone())
             }
             Self::Validation { code, message, details } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, (*code).into(), message.clone(), details.clone())
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone(), details.clone())
             }
-            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized".into(), (*m).into(), None),
-            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden".into(), m.clone(), None),
-            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found".into(), format!("{what} not found"), None),
-            Self::Conflict { code, message } => (StatusCode::CONFLICT, (*code).into(), message.clone(), None),
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, (*m).into(), None),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, m.clone(), None),
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} not found"), None),
+            Self::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
             Self::PayloadTooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into(), "request body is too large".into(), None)
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, "request body is too large".into(), None)
             }
             Self::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited".into(),
+                ErrorCode::RateLimited,
                 format!("too many requests; retry after {retry_after_secs} s"),
                 None,
             ),
-            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable".into(), (*m).into(), None),
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable, (*m).into(), None),
             Self::Upstream { code, message, details } => {
-                (StatusCode::BAD_REQUEST, (*code).into(), message.clone(), details.clone())
+                (StatusCode::BAD_REQUEST, *code, message.clone(), details.clone())
             }
             Self::Db(e) if router_core::db::is_unavailable(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable".into(),
+                ErrorCode::ServiceUnavailable,
                 "the database is unavailable; retry later".into(),
                 None,
             ),
             Self::Db(_) | Self::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error".into(), "internal error".into(), None)
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "internal error".into(), None)
             }
         }
     }
@@ -179,7 +288,7 @@ impl From<JsonRejection> for ApiError {
         }
         match r {
             JsonRejection::MissingJsonContentType(_) => Self::BadRequest {
-                code: "unsupported_media_type",
+                code: ErrorCode::UnsupportedMediaType,
                 message: "send the body as JSON with `Content-Type: application/json`".into(),
                 details: Some(serde_json::json!({ "field": "content-type", "in": "header",
                     "reason": "must be application/json" })),
@@ -322,19 +431,19 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
         None if is_json || is_html => return resp,
         None => {
             let (code, message) = match status {
-                StatusCode::NOT_FOUND => ("not_found", "no such route"),
-                StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
-                StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send application/json"),
-                StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
-                s if s.is_server_error() => ("internal_error", "internal error"),
-                _ => ("invalid_request", "invalid request"),
+                StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route"),
+                StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed on this route"),
+                StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "request body is too large"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "send application/json"),
+                StatusCode::REQUEST_TIMEOUT => (ErrorCode::Timeout, "the request took too long"),
+                s if s.is_server_error() => (ErrorCode::InternalError, "internal error"),
+                _ => (ErrorCode::InvalidRequest, "invalid request"),
             };
-            PendingError { code: code.into(), message: message.into(), details: None }
+            PendingError { code, message: message.into(), details: None }
         }
     };
     let body = ErrorBody {
-        error: pending.code,
+        error: pending.code.as_str().to_owned(),
         message: pending.message,
         details: pending.details,
         correlation_id,
@@ -483,6 +592,14 @@ fn nul_path(value: &Value, path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_codes_are_distinct_snake_case_names() {
+        use super::ErrorCode;
+        let names: std::collections::BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+    }
+
     use serde_json::json;
 
     use super::{may_hold_nul, nul_path};

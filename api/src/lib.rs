@@ -34,7 +34,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use router_core::config::Config;
-use router_core::graph::GraphClient;
+use router_core::graph::Graphs;
 use router_core::redis::RateLimiter;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -50,27 +50,20 @@ use crate::state::{AppState, KeyUsage};
 /// # Errors
 /// A dependency is unreachable; the message names it.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db = router_core::db::connect_app_pool(&config.database_app_url, config.database_max_connections)
+    let db = router_core::db::connect_app_pool(&config.api().database_app_url, config.database_max_connections)
         .await
         .context("cannot connect to Postgres (DATABASE_APP_URL / DATABASE_URL)")?;
     check_login_role(&db, config.is_production()).await?;
     let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
-    let graph = GraphClient::new(
-        config.graph_api_base_url.clone(),
-        config.instagram_oauth_base_url.clone(),
-        &config.graph_api_version,
-        config.graph_timeout,
-    );
-    let sandbox_graph = config.sandbox_graph_api_base_url.clone().map(|u| graph.with_base_url(u));
+    let graphs = Graphs::from_config(&config);
     let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
     // One committer batches best (docs/PERFORMANCE.md, committer experiment).
-    let outbox = outbox::Outbox::start(db.clone(), config.idempotency_ttl.as_secs_f64(), 1);
-    let key_cache = Arc::new(state::KeyCache::new(config.api_key_cache_ttl));
+    let outbox = outbox::Outbox::start(db.clone(), config.api().idempotency_ttl.as_secs_f64(), 1);
+    let key_cache = Arc::new(state::KeyCache::new(config.api().api_key_cache_ttl));
     Ok(AppState {
         db,
         config: Arc::new(config),
-        graph,
-        sandbox_graph,
+        graphs,
         redis,
         limiter,
         key_usage: Arc::new(KeyUsage::default()),
@@ -141,12 +134,12 @@ fn swagger_config() -> utoipa_swagger_ui::Config<'static> {
 /// Routes and middleware. Outermost first: request id (a client's checked, else a fresh one) → trace span → error rendering → CORS →
 /// body limit → timeout → routes.
 pub fn build_router(state: AppState) -> Router {
-    let (api, openapi) = routes::api_router().split_for_parts();
+    let (api, openapi) = routes::api_router(<openapi::ApiDoc as utoipa::OpenApi>::openapi()).split_for_parts();
     let x_request_id = HeaderName::from_static("x-request-id");
 
     let cors = {
         let origins: Vec<HeaderValue> =
-            state.config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+            state.config.api().cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -159,7 +152,7 @@ pub fn build_router(state: AppState) -> Router {
             .expose_headers([x_request_id.clone(), HeaderName::from_static("idempotent-replayed")])
             .max_age(Duration::from_secs(600))
     };
-    let max_body = state.config.max_body_bytes;
+    let max_body = state.config.api().max_body_bytes;
 
     Router::new()
         .merge(api)

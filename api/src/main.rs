@@ -6,48 +6,37 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use router_api::cli::{Cli, Command};
+use router_core::bootstrap;
 use router_core::config::Config;
 use router_core::crypto::{KeyEnvironment, generate_api_key};
+use router_core::telemetry::Component;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Some(Command::Openapi)) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Openapi) {
+        // No configuration needed: client generation runs this without an environment.
         let doc = router_api::openapi::document();
         println!("{}", serde_json::to_string_pretty(&doc).expect("serialisable spec"));
         return ExitCode::SUCCESS;
     }
-    let _ = dotenvy::dotenv();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprint!("router-api: {e}");
-            return ExitCode::from(2);
+    bootstrap::run(Component::Api, move |config: Config| async move {
+        match command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(&config).await,
+            Command::CreateAdminKey { name } => create_admin_key(&config, &name).await,
+            Command::RotateKeys { batch_size } => rotate_keys(&config, batch_size).await,
+            Command::Openapi => unreachable!("handled above"),
         }
-    };
-    let _sentry = router_core::telemetry::init_sentry(&config, "router-api");
-    router_core::telemetry::init_tracing(config.log_format, "info,router_api=info,router_core=info,sqlx=warn");
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Migrate => migrate(&config).await,
-        Command::CreateAdminKey { name } => create_admin_key(&config, &name).await,
-        Command::RotateKeys { batch_size } => rotate_keys(&config, batch_size).await,
-        Command::Openapi => unreachable!("handled above"),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = ?e, "router-api failed");
-            eprintln!("router-api: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
+    .await
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
+    let addr = SocketAddr::from(([0, 0, 0, 0], config.api().port));
     let state = router_api::build_state(config).await?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
     tracing::info!(%addr, "router-api listening");
@@ -96,7 +85,7 @@ async fn create_admin_key(config: &Config, name: &str) -> anyhow::Result<()> {
     anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
     let pool =
         router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
-    let key = generate_api_key(KeyEnvironment::Live, &config.api_key_salt);
+    let key = generate_api_key(KeyEnvironment::Live, &config.api().api_key_salt);
     let scopes = vec!["admin".to_owned()];
     let mut conn = pool.acquire().await?;
     router_core::db::api_keys::insert_api_key(

@@ -47,7 +47,7 @@ impl Modify for SecurityAddon {
 /// The full document as served, without needing a running app (the `openapi` subcommand, tests).
 #[must_use]
 pub fn document() -> serde_json::Value {
-    finished(&crate::routes::api_router().into_openapi())
+    finished(&crate::routes::api_router(<ApiDoc as utoipa::OpenApi>::openapi()).into_openapi())
 }
 
 /// The served document: utoipa's, plus what its derive attributes cannot say (see [`constrain`]).

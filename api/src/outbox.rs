@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use router_core::db::messages::NewMessage;
+use router_core::db::messages::{AcceptOutcome, AcceptRules, NewMessage};
 use router_core::db::{self, messages};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
@@ -51,11 +51,13 @@ pub enum SendReply {
     /// A `router_test_` key tried to send through a live (non-sandbox) account.
     TestKeyOnLiveAccount,
     /// The account cannot send (inactive, or in `error` until re-authenticated).
-    AccountNotActive { status: String, reason: Option<String> },
+    AccountNotActive { status: router_core::domain::AccountStatus, reason: Option<String> },
     /// Instagram's messaging window is closed for this conversation.
     OutsideWindow { last_inbound_at: Option<OffsetDateTime>, human_agent: bool },
     /// The database failed.
     Failed(sqlx::Error),
+    /// The outbox could not account for the request (a bug, never a client's doing): 500.
+    Internal(&'static str),
 }
 
 /// Handle used by handlers.
@@ -136,7 +138,7 @@ async fn commit_batch(db: &PgPool, conn: &mut Option<PoolConnection<Postgres>>, 
             for (msg, reply) in msgs.into_iter().zip(replies) {
                 let outcome = match db.acquire().await {
                     Ok(mut c) => match try_batch(db, &mut c, ttl, std::slice::from_ref(&msg)).await {
-                        Ok(mut o) => o.pop().unwrap_or(SendReply::Failed(sqlx::Error::RowNotFound)),
+                        Ok(mut o) => o.pop().unwrap_or(SendReply::Internal("the retried request had no outcome")),
                         Err(e) => SendReply::Failed(e),
                     },
                     Err(e) => SendReply::Failed(e),
@@ -176,39 +178,30 @@ async fn try_batch(
     }
 
     let refs: Vec<&NewMessage> = candidates.iter().map(|&i| &msgs[i]).collect();
-    let rows = messages::accept_batch(conn, &refs, ttl, SEND_MAX_ATTEMPTS).await?;
+    let rows = messages::accept_batch(conn, &refs, &AcceptRules::META, ttl).await?;
     let mut accepted = 0u64;
     let mut elsewhere: Vec<usize> = Vec::new();
-    for row in rows {
-        let Some(&i) = usize::try_from(row.n).ok().and_then(|n| candidates.get(n)) else { continue };
+    for (n, outcome) in rows {
+        let Some(&i) = candidates.get(n) else { continue };
         let m = &msgs[i];
-        outcomes[i] = Some(match row.outcome.as_str() {
-            "ok" => {
+        outcomes[i] = Some(match outcome {
+            AcceptOutcome::Accepted => {
                 accepted += 1;
                 SendReply::Created(m.response_body.clone())
             }
-            "stored" => match (row.request_hash, row.response_status, row.response_body) {
-                (Some(stored), Some(status), Some(body)) => replay_or_conflict(&stored, status, &body, &m.request_hash),
-                _ => SendReply::Failed(sqlx::Error::RowNotFound),
-            },
-            "account_not_found" => SendReply::AccountNotFound,
-            "test_key_on_live" => SendReply::TestKeyOnLiveAccount,
-            "account_not_active" => SendReply::AccountNotActive {
-                status: row.account_status.unwrap_or_default(),
-                reason: row.status_reason,
-            },
-            "outside_window" => SendReply::OutsideWindow {
-                last_inbound_at: row.last_inbound_at,
-                human_agent: m.tag.as_deref() == Some("HUMAN_AGENT"),
-            },
-            "claimed_elsewhere" => {
+            AcceptOutcome::Stored { request_hash, response_status, response_body } => {
+                replay_or_conflict(&request_hash, response_status, &response_body, &m.request_hash)
+            }
+            AcceptOutcome::AccountNotFound => SendReply::AccountNotFound,
+            AcceptOutcome::TestKeyOnLive => SendReply::TestKeyOnLiveAccount,
+            AcceptOutcome::AccountNotActive { status, reason } => SendReply::AccountNotActive { status, reason },
+            AcceptOutcome::OutsideWindow { last_inbound_at } => {
+                SendReply::OutsideWindow { last_inbound_at, human_agent: m.tag.as_deref() == Some("HUMAN_AGENT") }
+            }
+            AcceptOutcome::ClaimedElsewhere => {
                 // Another transaction committed this key first; read its record below.
                 elsewhere.push(i);
                 continue;
-            }
-            other => {
-                tracing::error!(outcome = other, "send_accept_batch returned an unknown outcome");
-                SendReply::Failed(sqlx::Error::RowNotFound)
             }
         });
     }
@@ -240,7 +233,7 @@ async fn try_batch(
                         &row.response_body,
                         &msgs[i].request_hash,
                     ),
-                    None => SendReply::Failed(sqlx::Error::RowNotFound),
+                    None => SendReply::Internal("a key claimed elsewhere has no stored record"),
                 });
             }
         }
@@ -256,15 +249,11 @@ async fn try_batch(
                 }
             }
             Some(other) => clone_rejection(other),
-            None => SendReply::Failed(sqlx::Error::RowNotFound),
+            None => SendReply::Internal("a repeated key's first request has no outcome"),
         });
     }
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or(SendReply::Failed(sqlx::Error::RowNotFound))).collect())
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or(SendReply::Internal("send_accept_batch returned no row"))).collect())
 }
-
-/// Attempts a send job gets; after the last retryable failure the message fails with that
-/// failure's code (`retryable: true`).
-pub const SEND_MAX_ATTEMPTS: i32 = 15;
 
 /// A stored idempotency record answers a request with the same key: the original response when
 /// the bodies match (same hash), 409 otherwise.
@@ -282,11 +271,13 @@ fn clone_rejection(r: &SendReply) -> SendReply {
         SendReply::AccountNotFound => SendReply::AccountNotFound,
         SendReply::TestKeyOnLiveAccount => SendReply::TestKeyOnLiveAccount,
         SendReply::AccountNotActive { status, reason } => {
-            SendReply::AccountNotActive { status: status.clone(), reason: reason.clone() }
+            SendReply::AccountNotActive { status: *status, reason: reason.clone() }
         }
         SendReply::OutsideWindow { last_inbound_at, human_agent } => {
             SendReply::OutsideWindow { last_inbound_at: *last_inbound_at, human_agent: *human_agent }
         }
-        _ => SendReply::Failed(sqlx::Error::RowNotFound),
+        SendReply::Created(_) | SendReply::Replayed { .. } | SendReply::Failed(_) | SendReply::Internal(_) => {
+            SendReply::Internal("a repeated key followed a request that was not rejected")
+        }
     }
 }

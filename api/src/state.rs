@@ -7,7 +7,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use router_core::config::Config;
-use router_core::graph::GraphClient;
+use router_core::graph::{GraphClient, Graphs};
 use router_core::redis::RateLimiter;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -21,10 +21,8 @@ pub struct AppState {
     pub db: PgPool,
     /// Validated configuration.
     pub config: Arc<Config>,
-    /// Graph API client for live accounts.
-    pub graph: GraphClient,
-    /// Graph API client for sandbox accounts (`router_test_` keys), when configured.
-    pub sandbox_graph: Option<GraphClient>,
+    /// Graph API clients for live and sandbox (`router_test_` keys) accounts.
+    pub graphs: Graphs,
     /// Redis (mandatory): OAuth state, API rate limits.
     pub redis: ConnectionManager,
     /// Redis-backed limiter (per-key API limit).
@@ -43,7 +41,7 @@ impl AppState {
     /// The Graph client serving an account (sandbox or live).
     #[must_use]
     pub fn graph_for(&self, sandbox: bool) -> Option<&GraphClient> {
-        if sandbox { self.sandbox_graph.as_ref() } else { Some(&self.graph) }
+        self.graphs.for_account(sandbox)
     }
 }
 

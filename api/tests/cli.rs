@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use router_core::testing::{
-    create_test_database, dev_env, free_port, spawn, terminate, test_database_url, wait_http_ok,
-};
+use router_testing::process::{dev_env, free_port, spawn, terminate, wait_http_ok};
+use router_testing::test_database_url;
 
 const BIN: &str = env!("CARGO_BIN_EXE_router-api");
 
@@ -50,7 +49,7 @@ fn openapi_subcommand_prints_the_spec_without_configuration() {
 #[test]
 fn serve_starts_answers_health_and_stops_cleanly_on_sigterm() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(create_test_database());
+    let db = rt.block_on(router_testing::create_database()).1;
     let mut env = dev_env(&db);
     let port = free_port();
     env.insert("PORT", port.to_string());
@@ -64,7 +63,7 @@ fn serve_starts_answers_health_and_stops_cleanly_on_sigterm() {
 #[test]
 fn serve_fails_fast_when_redis_is_unreachable() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(create_test_database());
+    let db = rt.block_on(router_testing::create_database()).1;
     let mut env = dev_env(&db);
     env.insert("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()));
     env.insert("PORT", free_port().to_string());
@@ -79,7 +78,7 @@ fn serve_fails_fast_when_redis_is_unreachable() {
 #[test]
 fn create_admin_key_prints_a_working_key_once() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(create_test_database());
+    let db = rt.block_on(router_testing::create_database()).1;
     let env = dev_env(&db);
     let out = spawn(BIN, &["create-admin-key", "--name", "ops"], &env).wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -140,7 +139,7 @@ fn fake_sentry() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 #[test]
 fn errors_are_reported_to_sentry_when_a_dsn_is_set() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(create_test_database());
+    let db = rt.block_on(router_testing::create_database()).1;
     let (sentry_port, seen) = fake_sentry();
     let mut env = dev_env(&db);
     env.insert("SENTRY_DSN", format!("http://publickey@127.0.0.1:{sentry_port}/42"));

@@ -711,8 +711,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => app.base.clone(),
         Some(n) => {
             let mut state = app.state.clone();
-            state.outbox =
-                router_api::outbox::Outbox::start(state.db.clone(), state.config.idempotency_ttl.as_secs_f64(), n);
+            state.outbox = router_api::outbox::Outbox::start(
+                state.db.clone(),
+                state.config.api().idempotency_ttl.as_secs_f64(),
+                n,
+            );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
             tokio::spawn(router_api::serve(state, listener, app.cancel.clone()));
@@ -969,7 +972,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             router_core::db::connect_owner_pool(&app.config.database_url, app.config.database_max_connections)
                 .await
                 .context("worker pool")?;
-        let ctx = Arc::new(router_worker::jobs::JobContext::new(
+        let ctx = Arc::new(router_core::jobs::JobContext::new(
             worker_db.clone(),
             Arc::new(app.config.clone()),
             app.state.limiter.clone(),
@@ -982,9 +985,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut runners = Vec::new();
         for _ in 0..args.runners {
-            let mut r = router_worker::runner::Runner::new(ctx.clone());
+            let mut r = router_worker::runner(ctx.clone());
             if !args.with_webhooks {
-                r = r.with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+                r = r.with_kinds(&[router_core::jobs::kinds::SEND_MESSAGE]);
             }
             runners.push(tokio::spawn(r.run(cancel.clone())));
         }

@@ -81,16 +81,17 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// The whole configuration of every binary. Fields are documented with their env var.
+/// The configuration of a binary, read in sections: the shared sections (database, Redis, keys,
+/// Graph API, logging, queue and delivery tunables) that every binary needs, and the API's own
+/// section ([`ApiConfig`]), required only by `router-api`. The worker and the scheduler do not
+/// read the API's variables at all, so they start without `META_VERIFY_TOKEN`, `API_KEY_SALT`
+/// and the like. Fields are documented with their env var.
 #[derive(Clone)]
 pub struct Config {
     /// `ROUTER_ENV`.
     pub env: RouterEnv,
     /// `DATABASE_URL`: the owner role. Migrations, worker and scheduler use it.
     pub database_url: SecretString,
-    /// `DATABASE_APP_URL`: what the API connects with (defaults to `DATABASE_URL`). Whatever it
-    /// names, every API connection switches to the RLS-bound `router_app` role on connect.
-    pub database_app_url: SecretString,
     /// `DATABASE_MAX_CONNECTIONS` (default 20) per pool.
     pub database_max_connections: u32,
     /// `REDIS_URL`: mandatory, no in-memory fallback.
@@ -100,21 +101,6 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// `ENCRYPTION_KEY` + `ENCRYPTION_KEYS_PREVIOUS`.
     pub keyring: Keyring,
-    /// `API_KEY_SALT`: pepper of HMAC-SHA256 API key hashes.
-    pub api_key_salt: SecretString,
-    /// `META_APP_ID`: the Instagram app id (OAuth `client_id`).
-    pub meta_app_id: String,
-    /// `IG_APP_SECRET`: verifies Meta's webhook signatures and signs OAuth exchanges of live
-    /// accounts. It is only ever sent to `INSTAGRAM_OAUTH_BASE_URL` / `GRAPH_API_BASE_URL`.
-    pub ig_app_secret: SecretString,
-    /// `SANDBOX_IG_APP_SECRET`: the sandbox's own app secret, required when
-    /// `SANDBOX_GRAPH_API_BASE_URL` is set. Sandbox OAuth exchanges send it (never the live one) to
-    /// the sandbox host, and the sandbox Graph API signs its simulated webhooks with it, so a
-    /// signature made with it vouches only for sandbox accounts. Production refuses it equal to
-    /// `IG_APP_SECRET`.
-    pub sandbox_ig_app_secret: Option<SecretString>,
-    /// `META_VERIFY_TOKEN`: the answer to Meta's webhook handshake.
-    pub meta_verify_token: SecretString,
     /// `GRAPH_API_VERSION` (default `v24.0`).
     pub graph_api_version: String,
     /// `GRAPH_API_BASE_URL` (default `https://graph.instagram.com`).
@@ -124,28 +110,14 @@ pub struct Config {
     pub sandbox_graph_api_base_url: Option<Url>,
     /// `INSTAGRAM_OAUTH_BASE_URL` (default `https://api.instagram.com`): code exchange host.
     pub instagram_oauth_base_url: Url,
-    /// `INSTAGRAM_AUTHORIZE_URL` (default `https://www.instagram.com/oauth/authorize`).
-    pub instagram_authorize_url: Url,
-    /// `API_BASE_URL`: public URL of the router; the OAuth redirect URI derives from it.
-    pub api_base_url: Url,
-    /// `PORT` (default 10000).
-    pub port: u16,
     /// `WORKER_METRICS_PORT` (default 10001).
     pub worker_metrics_port: u16,
     /// `SCHEDULER_METRICS_PORT` (default 10002).
     pub scheduler_metrics_port: u16,
-    /// `CORS_ALLOWED_ORIGINS`: comma-separated allow-list; empty means no cross-origin access.
-    pub cors_allowed_origins: Vec<String>,
-    /// `OAUTH_REDIRECT_ALLOWED_ORIGINS`: origins (`https://crm.example.com`) an OAuth
-    /// `redirect_after` may point to, comma-separated. `API_BASE_URL`'s own origin is always
-    /// allowed; empty means only that one. See [`Config::redirect_allowed`].
-    pub oauth_redirect_allowed_origins: Vec<url::Origin>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `SENTRY_DSN`: when set, error-level log events are reported to Sentry.
     pub sentry_dsn: Option<SecretString>,
-    /// `MAX_BODY_BYTES` (default 262144): larger request bodies get 413.
-    pub max_body_bytes: usize,
     /// `GRAPH_TIMEOUT_SECS` (default 10).
     pub graph_timeout: Duration,
     /// `WEBHOOK_TIMEOUT_SECS` (default 15).
@@ -173,6 +145,51 @@ pub struct Config {
     pub rate_limit_text_per_sec: u32,
     /// `RATE_LIMIT_MEDIA_PER_SEC` (default 9): per account, below Meta's 10/s.
     pub rate_limit_media_per_sec: u32,
+    /// `RETENTION_DAYS` (default 90): message content older than this is purged.
+    pub retention_days: u32,
+    /// `TOKEN_REFRESH_WINDOW_DAYS` (default 10): refresh tokens expiring within this window.
+    pub token_refresh_window_days: u32,
+    /// The API's section: `Some` when read for `router-api` ([`Config::from_lookup`],
+    /// [`Section::Api`]), `None` in the worker and the scheduler.
+    pub api: Option<ApiConfig>,
+}
+
+/// The variables only `router-api` reads: its listener, its public URL, Meta's app credentials
+/// and webhook handshake, API keys, CORS and OAuth redirects, request limits.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// `DATABASE_APP_URL`: what the API connects with (defaults to `DATABASE_URL`). Whatever it
+    /// names, every API connection switches to the RLS-bound `router_app` role on connect.
+    pub database_app_url: SecretString,
+    /// `API_KEY_SALT`: pepper of HMAC-SHA256 API key hashes.
+    pub api_key_salt: SecretString,
+    /// `META_APP_ID`: the Instagram app id (OAuth `client_id`).
+    pub meta_app_id: String,
+    /// `IG_APP_SECRET`: verifies Meta's webhook signatures and signs OAuth exchanges of live
+    /// accounts. It is only ever sent to `INSTAGRAM_OAUTH_BASE_URL` / `GRAPH_API_BASE_URL`.
+    pub ig_app_secret: SecretString,
+    /// `SANDBOX_IG_APP_SECRET`: the sandbox's own app secret, required when
+    /// `SANDBOX_GRAPH_API_BASE_URL` is set. Sandbox OAuth exchanges send it (never the live one) to
+    /// the sandbox host, and the sandbox Graph API signs its simulated webhooks with it, so a
+    /// signature made with it vouches only for sandbox accounts. Production refuses it equal to
+    /// `IG_APP_SECRET`.
+    pub sandbox_ig_app_secret: Option<SecretString>,
+    /// `META_VERIFY_TOKEN`: the answer to Meta's webhook handshake.
+    pub meta_verify_token: SecretString,
+    /// `INSTAGRAM_AUTHORIZE_URL` (default `https://www.instagram.com/oauth/authorize`).
+    pub instagram_authorize_url: Url,
+    /// `API_BASE_URL`: public URL of the router; the OAuth redirect URI derives from it.
+    pub api_base_url: Url,
+    /// `PORT` (default 10000).
+    pub port: u16,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated allow-list; empty means no cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
+    /// `OAUTH_REDIRECT_ALLOWED_ORIGINS`: origins (`https://crm.example.com`) an OAuth
+    /// `redirect_after` may point to, comma-separated. `API_BASE_URL`'s own origin is always
+    /// allowed; empty means only that one. See [`Config::redirect_allowed`].
+    pub oauth_redirect_allowed_origins: Vec<url::Origin>,
+    /// `MAX_BODY_BYTES` (default 262144): larger request bodies get 413.
+    pub max_body_bytes: usize,
     /// `API_RATE_LIMIT_PER_MINUTE` (default 6000): per API key.
     pub api_rate_limit_per_minute: u32,
     /// `API_KEY_CACHE_SECS` (default 2): how long an API-key lookup is reused; revocation through
@@ -180,10 +197,15 @@ pub struct Config {
     pub api_key_cache_ttl: Duration,
     /// `IDEMPOTENCY_TTL_HOURS` (default 24, at least 24).
     pub idempotency_ttl: Duration,
-    /// `RETENTION_DAYS` (default 90): message content older than this is purged.
-    pub retention_days: u32,
-    /// `TOKEN_REFRESH_WINDOW_DAYS` (default 10): refresh tokens expiring within this window.
-    pub token_refresh_window_days: u32,
+}
+
+/// Which sections a binary reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Shared sections plus [`ApiConfig`] (`router-api`).
+    Api,
+    /// Shared sections only (`router-worker`, `router-scheduler`).
+    Shared,
 }
 
 impl fmt::Debug for Config {
@@ -191,8 +213,8 @@ impl fmt::Debug for Config {
         // Secrets are SecretString (redacted) already; keep the output short anyway.
         f.debug_struct("Config")
             .field("env", &self.env)
-            .field("api_base_url", &self.api_base_url.as_str())
-            .field("port", &self.port)
+            .field("api_base_url", &self.api.as_ref().map(|a| a.api_base_url.as_str()))
+            .field("port", &self.api.as_ref().map(|a| a.port))
             .field("graph_api_base_url", &self.graph_api_base_url.as_str())
             .finish_non_exhaustive()
     }
@@ -301,266 +323,85 @@ impl Reader<'_> {
 }
 
 impl Config {
-    /// Reads the process environment (after `.env`, which `main` loads in development).
+    /// Reads the sections `section` names from the process environment (after `.env`, which the
+    /// binaries load in development).
     ///
     /// # Errors
     /// Every missing or malformed variable, one line each.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|k| std::env::var(k).ok())
+    pub fn from_env(section: Section) -> Result<Self, ConfigError> {
+        Self::read(section, &|k| std::env::var(k).ok())
     }
 
-    /// Builds the configuration from any key lookup (tests pass a map).
+    /// Builds the whole configuration, API section included, from any key lookup (tests pass a
+    /// map).
     ///
     /// # Errors
     /// Every missing or malformed variable, one line each.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(Section::Api, lookup)
+    }
+
+    /// Reads the shared sections, and the API's when `section` is [`Section::Api`], collecting
+    /// every problem before failing.
+    ///
+    /// # Errors
+    /// Every missing or malformed variable, one line each.
+    pub fn read(section: Section, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader { lookup, problems: BTreeMap::new() };
-
-        let env = match r.raw("ROUTER_ENV").as_deref() {
-            None | Some("development") => RouterEnv::Development,
-            Some("production") => RouterEnv::Production,
-            Some(other) => {
-                r.problem("ROUTER_ENV", format!("must be development or production, got {other:?}"));
-                RouterEnv::Development
-            }
-        };
+        let env = read_router_env(&mut r);
         let prod = env == RouterEnv::Production;
-
-        let database_url = r.secret("DATABASE_URL");
-        check_scheme(&mut r, "DATABASE_URL", &database_url, &["postgres", "postgresql"]);
-        let database_app_url = match r.raw("DATABASE_APP_URL") {
-            Some(v) => {
-                let s = SecretString::from(v);
-                check_scheme(&mut r, "DATABASE_APP_URL", &s, &["postgres", "postgresql"]);
-                s
-            }
-            None => database_url.clone(),
-        };
-        let database_max_connections = r.number("DATABASE_MAX_CONNECTIONS", 20u32, 2, 1000);
-
-        let redis_url = r.secret("REDIS_URL");
-        if !redis_url.expose_secret().is_empty() {
-            match Url::parse(redis_url.expose_secret()) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {
-                    if prod && u.scheme() != "rediss" {
-                        r.problem("REDIS_URL", "must use rediss:// (TLS) when ROUTER_ENV=production");
-                    }
-                    if prod && u.password().is_none_or(str::is_empty) {
-                        r.problem("REDIS_URL", "must carry a password when ROUTER_ENV=production");
-                    }
-                }
-                _ => r.problem("REDIS_URL", "must be a redis:// or rediss:// URL"),
-            }
-        }
-        let redis_key_prefix = r.raw("REDIS_KEY_PREFIX").unwrap_or_else(|| "router:".to_owned());
-
-        let keyring = match r.required("ENCRYPTION_KEY") {
-            Some(current) => {
-                let previous = r.raw("ENCRYPTION_KEYS_PREVIOUS").unwrap_or_default();
-                match Keyring::parse(&current, &previous) {
-                    Ok(k) => {
-                        if prod && k.current_is_example() {
-                            r.problem("ENCRYPTION_KEY", "is the example key; generate one (see README)");
-                        }
-                        k
-                    }
-                    Err(e) => {
-                        let var = if e.in_previous { "ENCRYPTION_KEYS_PREVIOUS" } else { "ENCRYPTION_KEY" };
-                        r.problem(var, e.message);
-                        Keyring::placeholder()
-                    }
-                }
-            }
-            None => Keyring::placeholder(),
-        };
-
-        let api_key_salt = r.secret("API_KEY_SALT");
-        let meta_app_id = r.required("META_APP_ID").unwrap_or_default();
-        let ig_app_secret = r.secret("IG_APP_SECRET");
-        let sandbox_ig_app_secret = r.raw("SANDBOX_IG_APP_SECRET").map(SecretString::from);
-        let meta_verify_token = r.secret("META_VERIFY_TOKEN");
-        if prod {
-            for (var, value, min_len) in [
-                ("API_KEY_SALT", &api_key_salt, 32),
-                ("IG_APP_SECRET", &ig_app_secret, 16),
-                ("META_VERIFY_TOKEN", &meta_verify_token, 16),
-            ] {
-                let v = value.expose_secret();
-                if !v.is_empty() && is_weak_secret(v, min_len) {
-                    r.problem(
-                        var,
-                        format!("looks like a default or weak value; use at least {min_len} random characters"),
-                    );
-                }
-            }
-        }
-
-        let graph_api_version = r.raw("GRAPH_API_VERSION").unwrap_or_else(|| "v24.0".to_owned());
-        if !is_graph_version(&graph_api_version) {
-            r.problem("GRAPH_API_VERSION", format!("must look like v24.0, got {graph_api_version:?}"));
-        }
-        let graph_api_base_url = r.url("GRAPH_API_BASE_URL", Some("https://graph.instagram.com"));
-        let sandbox_graph_api_base_url = r.optional_url("SANDBOX_GRAPH_API_BASE_URL");
-        let instagram_oauth_base_url = r.url("INSTAGRAM_OAUTH_BASE_URL", Some("https://api.instagram.com"));
-        let instagram_authorize_url =
-            r.url("INSTAGRAM_AUTHORIZE_URL", Some("https://www.instagram.com/oauth/authorize"));
-        check_sandbox_separation(
-            &mut r,
-            prod,
-            &Sandbox {
-                live_secret: &ig_app_secret,
-                secret: sandbox_ig_app_secret.as_ref(),
-                base_url: sandbox_graph_api_base_url.as_ref(),
-                live_hosts: [
-                    ("GRAPH_API_BASE_URL", &graph_api_base_url),
-                    ("INSTAGRAM_OAUTH_BASE_URL", &instagram_oauth_base_url),
-                    ("INSTAGRAM_AUTHORIZE_URL", &instagram_authorize_url),
-                ],
-            },
-        );
-        let api_base_url = r.url("API_BASE_URL", None);
-        if prod && api_base_url.scheme() != "https" && api_base_url.host_str() != Some("invalid.invalid") {
-            r.problem("API_BASE_URL", "must be an https:// URL when ROUTER_ENV=production");
-        }
-
-        let port = r.number("PORT", 10000u16, 0, u16::MAX);
-        let worker_metrics_port = r.number("WORKER_METRICS_PORT", 10001u16, 0, u16::MAX);
-        let scheduler_metrics_port = r.number("SCHEDULER_METRICS_PORT", 10002u16, 0, u16::MAX);
-
-        let cors_allowed_origins: Vec<String> = r
-            .raw("CORS_ALLOWED_ORIGINS")
-            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
-        for origin in &cors_allowed_origins {
-            if origin == "*" {
-                r.problem("CORS_ALLOWED_ORIGINS", "must list origins; `*` is not allowed");
-            } else if Url::parse(origin).map(|u| u.host().is_none()).unwrap_or(true) {
-                r.problem("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://crm.example.com"));
-            }
-        }
-
-        let oauth_redirect_allowed_origins = redirect_origins(&mut r, prod);
-
-        let log_format = match r.raw("LOG_FORMAT").as_deref() {
-            None => {
-                if prod {
-                    LogFormat::Json
-                } else {
-                    LogFormat::Pretty
-                }
-            }
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                r.problem("LOG_FORMAT", format!("must be json or pretty, got {other:?}"));
-                LogFormat::Json
-            }
-        };
-        let sentry_dsn = r.raw("SENTRY_DSN").map(SecretString::from);
-        if let Some(dsn) = &sentry_dsn {
-            let ok = Url::parse(dsn.expose_secret()).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && !u.username().is_empty() && u.host().is_some()
-            });
-            if !ok {
-                r.problem("SENTRY_DSN", "must be a Sentry DSN like https://<key>@<host>/<project>");
-            }
-        }
-
-        let max_body_bytes = r.number("MAX_BODY_BYTES", 262_144usize, 1024, 64 * 1024 * 1024);
-        let graph_timeout = Duration::from_secs(r.number("GRAPH_TIMEOUT_SECS", 10u64, 1, 120));
-        let webhook_timeout = Duration::from_secs(r.number("WEBHOOK_TIMEOUT_SECS", 15u64, 1, 120));
-        let webhook_retry_schedule = match r.raw("WEBHOOK_RETRY_SCHEDULE") {
-            None => [1, 2, 4, 8, 16].into_iter().map(Duration::from_secs).collect(),
-            Some(v) => match parse_schedule(&v) {
-                Some(s) => s,
-                None => {
-                    r.problem(
-                        "WEBHOOK_RETRY_SCHEDULE",
-                        "must be comma-separated seconds (decimals allowed), e.g. 1,2,4,8,16",
-                    );
-                    Vec::new()
-                }
-            },
-        };
-        let webhook_retry_horizon =
-            Duration::from_secs(r.number("WEBHOOK_RETRY_HORIZON_SECS", 86_400u64, 1, 30 * 86_400));
-        let webhook_max_in_flight_per_endpoint = r.number("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 8u32, 1, 1000);
-        let webhook_secret_overlap =
-            Duration::from_secs(r.number("WEBHOOK_SECRET_OVERLAP_SECS", 86_400u64, 0, 30 * 86_400));
-        let webhook_circuit_threshold = r.number("WEBHOOK_CIRCUIT_THRESHOLD", 5u32, 1, 1000);
-        let webhook_circuit_open = Duration::from_secs_f64(r.number("WEBHOOK_CIRCUIT_OPEN_SECS", 30.0f64, 0.1, 600.0));
-        let job_lease = Duration::from_secs(r.number("JOB_LEASE_SECS", 60u64, 1, 3600));
-        let worker_concurrency = r.number("WORKER_CONCURRENCY", 32usize, 1, 4096);
-        let worker_poll_interval = Duration::from_millis(r.number("WORKER_POLL_INTERVAL_MS", 500u64, 10, 60_000));
-        let rate_limit_text_per_sec = r.number("RATE_LIMIT_TEXT_PER_SEC", 90u32, 1, 10_000);
-        let rate_limit_media_per_sec = r.number("RATE_LIMIT_MEDIA_PER_SEC", 9u32, 1, 10_000);
-        let api_rate_limit_per_minute = r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000);
-        let api_key_cache_ttl = Duration::from_secs(r.number("API_KEY_CACHE_SECS", 2u64, 0, 60));
-        let idempotency_ttl = Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365));
-        let retention_days = r.number("RETENTION_DAYS", 90u32, 1, 36_500);
-        let token_refresh_window_days = r.number("TOKEN_REFRESH_WINDOW_DAYS", 10u32, 1, 59);
-
-        // A lease shorter than the slowest job re-runs jobs that are still running.
-        let slowest = graph_timeout.max(webhook_timeout) + Duration::from_secs(5);
-        if job_lease < slowest {
-            r.problem(
-                "JOB_LEASE_SECS",
-                format!(
-                    "must exceed the slowest job (HTTP timeout + 5 s = {} s), or running jobs are re-claimed",
-                    slowest.as_secs()
-                ),
-            );
-        }
-
+        let (database_url, database_max_connections) = read_database(&mut r);
+        let (redis_url, redis_key_prefix) = read_redis(&mut r, prod);
+        let keyring = read_keyring(&mut r, prod);
+        let graph = read_graph(&mut r);
+        let (log_format, sentry_dsn) = read_logging(&mut r, prod);
+        let t = read_tunables(&mut r);
+        let api = (section == Section::Api).then(|| read_api(&mut r, prod, &database_url, &graph));
         if !r.problems.is_empty() {
             return Err(ConfigError { problems: r.problems.into_values().flatten().collect() });
         }
         Ok(Self {
             env,
             database_url,
-            database_app_url,
             database_max_connections,
             redis_url,
             redis_key_prefix,
             keyring,
-            api_key_salt,
-            meta_app_id,
-            ig_app_secret,
-            sandbox_ig_app_secret,
-            meta_verify_token,
-            graph_api_version,
-            graph_api_base_url,
-            sandbox_graph_api_base_url,
-            instagram_oauth_base_url,
-            instagram_authorize_url,
-            api_base_url,
-            port,
-            worker_metrics_port,
-            scheduler_metrics_port,
-            cors_allowed_origins,
-            oauth_redirect_allowed_origins,
+            graph_api_version: graph.version,
+            graph_api_base_url: graph.base_url,
+            sandbox_graph_api_base_url: graph.sandbox_base_url,
+            instagram_oauth_base_url: graph.oauth_base_url,
+            worker_metrics_port: t.worker_metrics_port,
+            scheduler_metrics_port: t.scheduler_metrics_port,
             log_format,
             sentry_dsn,
-            max_body_bytes,
-            graph_timeout,
-            webhook_timeout,
-            webhook_retry_schedule,
-            webhook_retry_horizon,
-            webhook_max_in_flight_per_endpoint,
-            webhook_secret_overlap,
-            webhook_circuit_threshold,
-            webhook_circuit_open,
-            job_lease,
-            worker_concurrency,
-            worker_poll_interval,
-            rate_limit_text_per_sec,
-            rate_limit_media_per_sec,
-            api_rate_limit_per_minute,
-            api_key_cache_ttl,
-            idempotency_ttl,
-            retention_days,
-            token_refresh_window_days,
+            graph_timeout: t.graph_timeout,
+            webhook_timeout: t.webhook_timeout,
+            webhook_retry_schedule: t.webhook_retry_schedule,
+            webhook_retry_horizon: t.webhook_retry_horizon,
+            webhook_max_in_flight_per_endpoint: t.webhook_max_in_flight_per_endpoint,
+            webhook_secret_overlap: t.webhook_secret_overlap,
+            webhook_circuit_threshold: t.webhook_circuit_threshold,
+            webhook_circuit_open: t.webhook_circuit_open,
+            job_lease: t.job_lease,
+            worker_concurrency: t.worker_concurrency,
+            worker_poll_interval: t.worker_poll_interval,
+            rate_limit_text_per_sec: t.rate_limit_text_per_sec,
+            rate_limit_media_per_sec: t.rate_limit_media_per_sec,
+            retention_days: t.retention_days,
+            token_refresh_window_days: t.token_refresh_window_days,
+            api,
         })
+    }
+
+    /// The API's section.
+    ///
+    /// # Panics
+    /// When the configuration was read without it ([`Section::Shared`]): only `router-api` code
+    /// calls this, and `router-api` always reads [`Section::Api`].
+    #[must_use]
+    pub fn api(&self) -> &ApiConfig {
+        self.api.as_ref().expect("the API section is read by router-api (Section::Api)")
     }
 
     /// True when `ROUTER_ENV=production`.
@@ -568,7 +409,9 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.env == RouterEnv::Production
     }
+}
 
+impl ApiConfig {
     /// Whether an OAuth `redirect_after` may send the merchant's browser to `url`: its origin
     /// (scheme, host, port) is `API_BASE_URL`'s or one listed in `OAUTH_REDIRECT_ALLOWED_ORIGINS`.
     /// Comparing parsed origins (not string prefixes) defeats `https://ok.com@evil.com`,
@@ -585,6 +428,266 @@ impl Config {
     pub fn oauth_redirect_uri(&self) -> String {
         format!("{}/oauth/instagram/callback", self.api_base_url.as_str().trim_end_matches('/'))
     }
+}
+
+/// `ROUTER_ENV`.
+fn read_router_env(r: &mut Reader<'_>) -> RouterEnv {
+    match r.raw("ROUTER_ENV").as_deref() {
+        None | Some("development") => RouterEnv::Development,
+        Some("production") => RouterEnv::Production,
+        Some(other) => {
+            r.problem("ROUTER_ENV", format!("must be development or production, got {other:?}"));
+            RouterEnv::Development
+        }
+    }
+}
+
+/// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`.
+fn read_database(r: &mut Reader<'_>) -> (SecretString, u32) {
+    let database_url = r.secret("DATABASE_URL");
+    check_scheme(r, "DATABASE_URL", &database_url, &["postgres", "postgresql"]);
+    (database_url, r.number("DATABASE_MAX_CONNECTIONS", 20u32, 2, 1000))
+}
+
+/// `REDIS_URL` (TLS and a password in production), `REDIS_KEY_PREFIX`.
+fn read_redis(r: &mut Reader<'_>, prod: bool) -> (SecretString, String) {
+    let redis_url = r.secret("REDIS_URL");
+    if !redis_url.expose_secret().is_empty() {
+        match Url::parse(redis_url.expose_secret()) {
+            Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {
+                if prod && u.scheme() != "rediss" {
+                    r.problem("REDIS_URL", "must use rediss:// (TLS) when ROUTER_ENV=production");
+                }
+                if prod && u.password().is_none_or(str::is_empty) {
+                    r.problem("REDIS_URL", "must carry a password when ROUTER_ENV=production");
+                }
+            }
+            _ => r.problem("REDIS_URL", "must be a redis:// or rediss:// URL"),
+        }
+    }
+    (redis_url, r.raw("REDIS_KEY_PREFIX").unwrap_or_else(|| "router:".to_owned()))
+}
+
+/// `ENCRYPTION_KEY`, `ENCRYPTION_KEYS_PREVIOUS`.
+fn read_keyring(r: &mut Reader<'_>, prod: bool) -> Keyring {
+    let Some(current) = r.required("ENCRYPTION_KEY") else { return Keyring::placeholder() };
+    let previous = r.raw("ENCRYPTION_KEYS_PREVIOUS").unwrap_or_default();
+    match Keyring::parse(&current, &previous) {
+        Ok(k) => {
+            if prod && k.current_is_example() {
+                r.problem("ENCRYPTION_KEY", "is the example key; generate one (see README)");
+            }
+            k
+        }
+        Err(e) => {
+            let var = if e.in_previous { "ENCRYPTION_KEYS_PREVIOUS" } else { "ENCRYPTION_KEY" };
+            r.problem(var, e.message);
+            Keyring::placeholder()
+        }
+    }
+}
+
+/// The Graph API section (every binary builds the Graph clients).
+struct GraphSection {
+    version: String,
+    base_url: Url,
+    sandbox_base_url: Option<Url>,
+    oauth_base_url: Url,
+}
+
+/// `GRAPH_API_VERSION`, `GRAPH_API_BASE_URL`, `SANDBOX_GRAPH_API_BASE_URL`,
+/// `INSTAGRAM_OAUTH_BASE_URL`.
+fn read_graph(r: &mut Reader<'_>) -> GraphSection {
+    let version = r.raw("GRAPH_API_VERSION").unwrap_or_else(|| "v24.0".to_owned());
+    if !is_graph_version(&version) {
+        r.problem("GRAPH_API_VERSION", format!("must look like v24.0, got {version:?}"));
+    }
+    GraphSection {
+        version,
+        base_url: r.url("GRAPH_API_BASE_URL", Some("https://graph.instagram.com")),
+        sandbox_base_url: r.optional_url("SANDBOX_GRAPH_API_BASE_URL"),
+        oauth_base_url: r.url("INSTAGRAM_OAUTH_BASE_URL", Some("https://api.instagram.com")),
+    }
+}
+
+/// `LOG_FORMAT` (json in production, pretty otherwise), `SENTRY_DSN`.
+fn read_logging(r: &mut Reader<'_>, prod: bool) -> (LogFormat, Option<SecretString>) {
+    let log_format = match r.raw("LOG_FORMAT").as_deref() {
+        None if prod => LogFormat::Json,
+        None => LogFormat::Pretty,
+        Some("json") => LogFormat::Json,
+        Some("pretty") => LogFormat::Pretty,
+        Some(other) => {
+            r.problem("LOG_FORMAT", format!("must be json or pretty, got {other:?}"));
+            LogFormat::Json
+        }
+    };
+    let sentry_dsn = r.raw("SENTRY_DSN").map(SecretString::from);
+    if let Some(dsn) = &sentry_dsn {
+        let ok = Url::parse(dsn.expose_secret())
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && !u.username().is_empty() && u.host().is_some());
+        if !ok {
+            r.problem("SENTRY_DSN", "must be a Sentry DSN like https://<key>@<host>/<project>");
+        }
+    }
+    (log_format, sentry_dsn)
+}
+
+/// The tunables every binary shares (documented defaults, env overrides).
+struct Tunables {
+    worker_metrics_port: u16,
+    scheduler_metrics_port: u16,
+    graph_timeout: Duration,
+    webhook_timeout: Duration,
+    webhook_retry_schedule: Vec<Duration>,
+    webhook_retry_horizon: Duration,
+    webhook_max_in_flight_per_endpoint: u32,
+    webhook_secret_overlap: Duration,
+    webhook_circuit_threshold: u32,
+    webhook_circuit_open: Duration,
+    job_lease: Duration,
+    worker_concurrency: usize,
+    worker_poll_interval: Duration,
+    rate_limit_text_per_sec: u32,
+    rate_limit_media_per_sec: u32,
+    retention_days: u32,
+    token_refresh_window_days: u32,
+}
+
+/// Ports of the ops servers, timeouts, delivery and queue tunables, rate limits, retention.
+fn read_tunables(r: &mut Reader<'_>) -> Tunables {
+    let graph_timeout = Duration::from_secs(r.number("GRAPH_TIMEOUT_SECS", 10u64, 1, 120));
+    let webhook_timeout = Duration::from_secs(r.number("WEBHOOK_TIMEOUT_SECS", 15u64, 1, 120));
+    let job_lease = Duration::from_secs(r.number("JOB_LEASE_SECS", 60u64, 1, 3600));
+    // A lease shorter than the slowest job re-runs jobs that are still running.
+    let slowest = graph_timeout.max(webhook_timeout) + Duration::from_secs(5);
+    if job_lease < slowest {
+        let why = format!(
+            "must exceed the slowest job (HTTP timeout + 5 s = {} s), or running jobs are re-claimed",
+            slowest.as_secs()
+        );
+        r.problem("JOB_LEASE_SECS", why);
+    }
+    Tunables {
+        worker_metrics_port: r.number("WORKER_METRICS_PORT", 10001u16, 0, u16::MAX),
+        scheduler_metrics_port: r.number("SCHEDULER_METRICS_PORT", 10002u16, 0, u16::MAX),
+        graph_timeout,
+        webhook_timeout,
+        webhook_retry_schedule: read_retry_schedule(r),
+        webhook_retry_horizon: Duration::from_secs(r.number("WEBHOOK_RETRY_HORIZON_SECS", 86_400u64, 1, 30 * 86_400)),
+        webhook_max_in_flight_per_endpoint: r.number("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 8u32, 1, 1000),
+        webhook_secret_overlap: Duration::from_secs(r.number("WEBHOOK_SECRET_OVERLAP_SECS", 86_400u64, 0, 30 * 86_400)),
+        webhook_circuit_threshold: r.number("WEBHOOK_CIRCUIT_THRESHOLD", 5u32, 1, 1000),
+        webhook_circuit_open: Duration::from_secs_f64(r.number("WEBHOOK_CIRCUIT_OPEN_SECS", 30.0f64, 0.1, 600.0)),
+        job_lease,
+        worker_concurrency: r.number("WORKER_CONCURRENCY", 32usize, 1, 4096),
+        worker_poll_interval: Duration::from_millis(r.number("WORKER_POLL_INTERVAL_MS", 500u64, 10, 60_000)),
+        rate_limit_text_per_sec: r.number("RATE_LIMIT_TEXT_PER_SEC", 90u32, 1, 10_000),
+        rate_limit_media_per_sec: r.number("RATE_LIMIT_MEDIA_PER_SEC", 9u32, 1, 10_000),
+        retention_days: r.number("RETENTION_DAYS", 90u32, 1, 36_500),
+        token_refresh_window_days: r.number("TOKEN_REFRESH_WINDOW_DAYS", 10u32, 1, 59),
+    }
+}
+
+/// `WEBHOOK_RETRY_SCHEDULE` (default `1,2,4,8,16` seconds).
+fn read_retry_schedule(r: &mut Reader<'_>) -> Vec<Duration> {
+    let Some(v) = r.raw("WEBHOOK_RETRY_SCHEDULE") else {
+        return [1, 2, 4, 8, 16].into_iter().map(Duration::from_secs).collect();
+    };
+    parse_schedule(&v).unwrap_or_else(|| {
+        r.problem("WEBHOOK_RETRY_SCHEDULE", "must be comma-separated seconds (decimals allowed), e.g. 1,2,4,8,16");
+        Vec::new()
+    })
+}
+
+/// The API's section; `graph` is the shared Graph section (the sandbox separation check compares
+/// the sandbox with the live hosts).
+fn read_api(r: &mut Reader<'_>, prod: bool, database_url: &SecretString, graph: &GraphSection) -> ApiConfig {
+    let database_app_url = match r.raw("DATABASE_APP_URL") {
+        Some(v) => {
+            let s = SecretString::from(v);
+            check_scheme(r, "DATABASE_APP_URL", &s, &["postgres", "postgresql"]);
+            s
+        }
+        None => database_url.clone(),
+    };
+    let (api_key_salt, meta_app_id, ig_app_secret, sandbox_ig_app_secret, meta_verify_token) = read_meta(r, prod);
+    let instagram_authorize_url = r.url("INSTAGRAM_AUTHORIZE_URL", Some("https://www.instagram.com/oauth/authorize"));
+    let sandbox = Sandbox {
+        live_secret: &ig_app_secret,
+        secret: sandbox_ig_app_secret.as_ref(),
+        base_url: graph.sandbox_base_url.as_ref(),
+        live_hosts: [
+            ("GRAPH_API_BASE_URL", &graph.base_url),
+            ("INSTAGRAM_OAUTH_BASE_URL", &graph.oauth_base_url),
+            ("INSTAGRAM_AUTHORIZE_URL", &instagram_authorize_url),
+        ],
+    };
+    check_sandbox_separation(r, prod, &sandbox);
+    let api_base_url = r.url("API_BASE_URL", None);
+    if prod && api_base_url.scheme() != "https" && api_base_url.host_str() != Some("invalid.invalid") {
+        r.problem("API_BASE_URL", "must be an https:// URL when ROUTER_ENV=production");
+    }
+    ApiConfig {
+        database_app_url,
+        api_key_salt,
+        meta_app_id,
+        ig_app_secret,
+        sandbox_ig_app_secret,
+        meta_verify_token,
+        instagram_authorize_url,
+        api_base_url,
+        port: r.number("PORT", 10000u16, 0, u16::MAX),
+        cors_allowed_origins: read_cors(r),
+        oauth_redirect_allowed_origins: redirect_origins(r, prod),
+        max_body_bytes: r.number("MAX_BODY_BYTES", 262_144usize, 1024, 64 * 1024 * 1024),
+        api_rate_limit_per_minute: r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000),
+        api_key_cache_ttl: Duration::from_secs(r.number("API_KEY_CACHE_SECS", 2u64, 0, 60)),
+        idempotency_ttl: Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365)),
+    }
+}
+
+/// Meta's app credentials and the API key pepper: `API_KEY_SALT`, `META_APP_ID`,
+/// `IG_APP_SECRET`, `SANDBOX_IG_APP_SECRET`, `META_VERIFY_TOKEN` (no weak values in production).
+fn read_meta(
+    r: &mut Reader<'_>,
+    prod: bool,
+) -> (SecretString, String, SecretString, Option<SecretString>, SecretString) {
+    let api_key_salt = r.secret("API_KEY_SALT");
+    let meta_app_id = r.required("META_APP_ID").unwrap_or_default();
+    let ig_app_secret = r.secret("IG_APP_SECRET");
+    let sandbox_ig_app_secret = r.raw("SANDBOX_IG_APP_SECRET").map(SecretString::from);
+    let meta_verify_token = r.secret("META_VERIFY_TOKEN");
+    if prod {
+        for (var, value, min_len) in [
+            ("API_KEY_SALT", &api_key_salt, 32),
+            ("IG_APP_SECRET", &ig_app_secret, 16),
+            ("META_VERIFY_TOKEN", &meta_verify_token, 16),
+        ] {
+            let v = value.expose_secret();
+            if !v.is_empty() && is_weak_secret(v, min_len) {
+                let why = format!("looks like a default or weak value; use at least {min_len} random characters");
+                r.problem(var, why);
+            }
+        }
+    }
+    (api_key_salt, meta_app_id, ig_app_secret, sandbox_ig_app_secret, meta_verify_token)
+}
+
+/// `CORS_ALLOWED_ORIGINS`: origins only, never `*`.
+fn read_cors(r: &mut Reader<'_>) -> Vec<String> {
+    let origins: Vec<String> = r
+        .raw("CORS_ALLOWED_ORIGINS")
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    for origin in &origins {
+        if origin == "*" {
+            r.problem("CORS_ALLOWED_ORIGINS", "must list origins; `*` is not allowed");
+        } else if Url::parse(origin).map(|u| u.host().is_none()).unwrap_or(true) {
+            r.problem("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://crm.example.com"));
+        }
+    }
+    origins
 }
 
 /// What [`check_sandbox_separation`] compares.
@@ -718,10 +821,10 @@ mod tests {
     #[test]
     fn a_complete_development_environment_loads_with_defaults() {
         let c = load(&base()).expect("valid");
-        assert_eq!(c.port, 10000);
+        assert_eq!(c.api().port, 10000);
         assert_eq!(c.graph_api_version, "v24.0");
         assert_eq!(c.webhook_retry_schedule.len(), 5);
-        assert_eq!(c.oauth_redirect_uri(), "http://localhost:10000/oauth/instagram/callback");
+        assert_eq!(c.api().oauth_redirect_uri(), "http://localhost:10000/oauth/instagram/callback");
     }
 
     #[test]
@@ -774,7 +877,7 @@ mod tests {
     #[test]
     fn a_separated_sandbox_passes_production_checks() {
         let c = load(&production()).expect("valid production configuration");
-        assert!(c.sandbox_ig_app_secret.is_some());
+        assert!(c.api().sandbox_ig_app_secret.is_some());
     }
 
     #[test]
@@ -817,7 +920,7 @@ mod tests {
         let mut vars = base();
         vars.insert("OAUTH_REDIRECT_ALLOWED_ORIGINS", "https://crm.example.com, http://localhost:3000".to_owned());
         let c = load(&vars).expect("valid");
-        let allowed = |u: &str| c.redirect_allowed(&Url::parse(u).unwrap());
+        let allowed = |u: &str| c.api().redirect_allowed(&Url::parse(u).unwrap());
         assert!(allowed("https://crm.example.com/done?x=1"));
         assert!(allowed("https://CRM.example.com:443/"), "the same origin, spelled differently");
         assert!(allowed("http://localhost:3000/cb"));
@@ -838,6 +941,20 @@ mod tests {
         let mut prod = production();
         prod.insert("OAUTH_REDIRECT_ALLOWED_ORIGINS", "http://crm.example.com".to_owned());
         assert!(problems(&prod).iter().any(|(v, m)| v == "OAUTH_REDIRECT_ALLOWED_ORIGINS" && m.contains("https")));
+    }
+
+    #[test]
+    fn the_shared_sections_need_none_of_the_api_variables() {
+        let mut vars = base();
+        let api_only = ["API_KEY_SALT", "META_APP_ID", "IG_APP_SECRET", "META_VERIFY_TOKEN", "API_BASE_URL"];
+        for var in api_only {
+            vars.remove(var);
+        }
+        let shared = Config::read(Section::Shared, &|k| vars.get(k).cloned()).expect("the worker's sections");
+        assert!(shared.api.is_none());
+        // The API still requires each of them, one line each.
+        let named: Vec<String> = load(&vars).unwrap_err().problems.into_iter().map(|(v, _)| v).collect();
+        assert_eq!(named, api_only);
     }
 
     #[test]

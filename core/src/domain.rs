@@ -1,6 +1,126 @@
-//! Domain vocabulary shared by the binaries: scopes, statuses, CRM event names.
+//! Domain vocabulary shared by the binaries: scopes, statuses, CRM event names, Instagram ids.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::{Decode, Encode, Postgres, Type};
+
+/// A closed set of values stored as `text` (with a `check` constraint naming the same set): a
+/// Rust enum with its stored names, mapped to and from SQL, (de)serialised by name.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The stored (and wire) name.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            /// The value of a stored name.
+            #[must_use]
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Type<Postgres> for $name {
+            fn type_info() -> PgTypeInfo {
+                <&str as Type<Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &PgTypeInfo) -> bool {
+                <&str as Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> Decode<'r, Postgres> for $name {
+            fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+                let s = <&str as Decode<'r, Postgres>>::decode(value)?;
+                Self::parse(s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($name)).into())
+            }
+        }
+
+        impl Encode<'_, Postgres> for $name {
+            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<'_, Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// `outbound_messages.status` (`outbound_messages_status_check`).
+    MessageStatus {
+        /// Accepted, not yet sent (or retrying).
+        Pending = "pending",
+        /// Instagram accepted it.
+        Sent = "sent",
+        /// Recorded with `sent`: Instagram has no delivery receipts.
+        Delivered = "delivered",
+        /// The contact saw it (`messaging_seen`).
+        Read = "read",
+        /// Failed for good (`error` says why).
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// `accounts.status` (`accounts_status_check`).
+    AccountStatus {
+        /// Sends go out.
+        Active = "active",
+        /// Paused by the merchant; sends wait.
+        Inactive = "inactive",
+        /// Meta rejected the token (190): sends wait for re-authentication.
+        Error = "error",
+        /// Disconnected (soft-deleted).
+        Deleted = "deleted",
+    }
+}
+
+text_enum! {
+    /// `webhook_deliveries.status` (`webhook_deliveries_status_check`).
+    DeliveryStatus {
+        /// Waiting for (another) attempt.
+        Pending = "pending",
+        /// The CRM answered 2xx.
+        Delivered = "delivered",
+        /// Dead-lettered (`dlq_reason` says why); redrivable.
+        Dlq = "dlq",
+        /// Allowed by the schema, never written today.
+        Skipped = "skipped",
+    }
+}
+
+text_enum! {
+    /// `webhook_endpoints.status` (`webhook_endpoints_status_check`).
+    EndpointStatus {
+        /// Receives deliveries.
+        Active = "active",
+        /// The CRM answered 410 Gone; re-enabled by a new URL.
+        Disabled = "disabled",
+    }
+}
 
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -39,6 +159,74 @@ impl Scope {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
+}
+
+/// An Instagram id the API was given that is not one: Instagram's ids are decimal strings (at most
+/// 64 digits here, which bounds what a tenant can store under one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be a numeric Instagram id of at most 64 digits")]
+pub struct InvalidInstagramId;
+
+/// Parses an Instagram id: 1–64 ASCII digits, nothing else (callers trim what they accept
+/// padded).
+fn parse_instagram_id(s: &str) -> Result<String, InvalidInstagramId> {
+    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(InvalidInstagramId);
+    }
+    Ok(s.to_owned())
+}
+
+macro_rules! instagram_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses 1–64 ASCII digits.
+            ///
+            /// # Errors
+            /// Anything else.
+            pub fn parse(s: &str) -> Result<Self, InvalidInstagramId> {
+                parse_instagram_id(s).map(Self)
+            }
+
+            /// The id as Instagram spells it.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string.
+            #[must_use]
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+instagram_id! {
+    /// An Instagram-scoped user id (IGSID): a contact, the `recipient_id` of a send.
+    Igsid
+}
+
+instagram_id! {
+    /// An Instagram professional account's id (`instagram_account_id`, the `{ig-id}` of Graph
+    /// paths and of webhook entries).
+    IgAccountId
 }
 
 /// CRM webhook event types (DESIGN §5). Stable wire names.
@@ -109,6 +297,28 @@ pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn instagram_ids_are_1_to_64_digits() {
+        use super::{IgAccountId, Igsid};
+        assert_eq!(Igsid::parse("17841400000000001").unwrap().as_str(), "17841400000000001");
+        assert_eq!(IgAccountId::parse(&"9".repeat(64)).unwrap().as_str().len(), 64);
+        for bad in ["", " ", " 12", "12a", "-1", "1.5", "１２", "12\u{0}", &"9".repeat(65)] {
+            assert!(Igsid::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_their_stored_names() {
+        use super::{AccountStatus, DeliveryStatus, EndpointStatus, MessageStatus};
+        for s in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(AccountStatus::parse("error"), Some(AccountStatus::Error));
+        assert_eq!(DeliveryStatus::parse("dlq"), Some(DeliveryStatus::Dlq));
+        assert_eq!(EndpointStatus::parse("disabled"), Some(EndpointStatus::Disabled));
+        assert_eq!(MessageStatus::parse("PENDING"), None);
+        assert_eq!(serde_json::to_value(AccountStatus::Inactive).unwrap(), "inactive");
+    }
     use super::*;
 
     #[test]

@@ -196,6 +196,44 @@ fn string_or_number_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     })
 }
 
+/// The live Graph client and the sandbox one (`SANDBOX_GRAPH_API_BASE_URL`), built once from the
+/// configuration: the one place that decides which client serves an account.
+#[derive(Clone, Debug)]
+pub struct Graphs {
+    /// For live accounts (`GRAPH_API_BASE_URL`).
+    pub live: GraphClient,
+    /// For sandbox accounts (`router_test_` keys), when configured.
+    pub sandbox: Option<GraphClient>,
+}
+
+impl Graphs {
+    /// Both clients from `GRAPH_API_BASE_URL` + `INSTAGRAM_OAUTH_BASE_URL` (live),
+    /// `SANDBOX_GRAPH_API_BASE_URL` (sandbox: Graph and OAuth on one host), `GRAPH_API_VERSION`
+    /// and `GRAPH_TIMEOUT_SECS`.
+    #[must_use]
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let live = GraphClient::new(
+            config.graph_api_base_url.clone(),
+            config.instagram_oauth_base_url.clone(),
+            &config.graph_api_version,
+            config.graph_timeout,
+        );
+        // The sandbox serves its own OAuth exchange too: nothing of a sandbox onboarding (code,
+        // sandbox app secret) ever goes to the live OAuth host.
+        let sandbox = config
+            .sandbox_graph_api_base_url
+            .clone()
+            .map(|u| GraphClient::new(u.clone(), u, &config.graph_api_version, config.graph_timeout));
+        Self { live, sandbox }
+    }
+
+    /// The client serving an account; `None` for a sandbox account when no sandbox is configured.
+    #[must_use]
+    pub fn for_account(&self, sandbox: bool) -> Option<&GraphClient> {
+        if sandbox { self.sandbox.as_ref() } else { Some(&self.live) }
+    }
+}
+
 /// The Graph API client (a `reqwest::Client` is an `Arc` inside: clone freely).
 #[derive(Clone, Debug)]
 pub struct GraphClient {

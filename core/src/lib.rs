@@ -4,14 +4,18 @@
 //! definition of a table, a job or a signature serves all of them.
 //!
 //! # Layout
-//! - [`config`]: the typed, validated environment (DESIGN §3).
+//! - [`bootstrap`]: the start-up the three binaries share (configuration sections, telemetry,
+//!   Sentry, exit codes; the worker's and scheduler's connections and ops endpoints).
+//! - [`config`]: the typed, validated environment (DESIGN §3), read in sections.
 //! - [`crypto`]: AES-256-GCM secrets with key versions, API key hashing, HMAC signatures.
 //! - [`db`]: pools (RLS-bound app role vs owner), tenant transactions, one function per statement.
-//! - [`queue`]: the Postgres job queue (outbox, SKIP LOCKED claims, leases, ordering keys).
+//! - [`jobs`]: the typed job layer: payloads and kinds, handlers, the runner, outcomes, backoff.
+//! - [`queue`]: the Postgres job queue underneath (outbox, SKIP LOCKED claims, leases, ordering keys).
+//! - [`crm`]: the CRM webhook client (one signed attempt, a typed result).
 //! - [`inbound`]: Instagram webhook events: classification and idempotent storage.
 //! - [`lifecycle`]: key rotation, contact erasure and retention.
 //! - [`media`]: the bounded, SSRF-guarded probe of outbound attachments against Meta's limits.
-//! - [`graph`]: the Instagram Graph API client and its error classification.
+//! - [`graph`]: the Instagram Graph API client (live and sandbox) and its error classification.
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
 //! - [`domain`]: scopes, statuses and CRM event names.
 //! - [`telemetry`]: logging and the Prometheus recorder.
@@ -20,12 +24,15 @@
 //! - [`ssrf`]: CRM URL checks against private and internal addresses.
 //! - [`webhooks`]: CRM event enqueueing (outbox) and delivery signatures.
 
+pub mod bootstrap;
 pub mod config;
+pub mod crm;
 pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod graph;
 pub mod inbound;
+pub mod jobs;
 pub mod lifecycle;
 pub mod media;
 pub mod oauth;
@@ -34,7 +41,6 @@ pub mod queue;
 pub mod redis;
 pub mod ssrf;
 pub mod telemetry;
-pub mod testing;
 pub mod webhooks;
 
 pub use db::MIGRATOR;

@@ -118,8 +118,9 @@ const REDACT_PAYLOAD: &str = "((payload::jsonb - 'message' - 'text' - 'attachmen
 pub async fn erase_contact(
     conn: &mut PgConnection,
     account_id: Uuid,
-    igsid: &str,
+    igsid: &crate::domain::Igsid,
 ) -> Result<ErasureReport, sqlx::Error> {
+    let igsid = igsid.as_str();
     // Pending sends to the contact are cancelled (and the CRM told, as for any failure).
     let cancelled: Vec<crate::db::messages::StatusRow> = sqlx::query_as(
         r"with upd as (

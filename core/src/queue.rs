@@ -40,17 +40,8 @@ use uuid::Uuid;
 /// The LISTEN/NOTIFY channel.
 pub const CHANNEL: &str = "router_jobs";
 
-/// Job kinds (stable forever: rows on disk name them).
-pub mod kinds {
-    /// Send one outbound message to Instagram.
-    pub const SEND_MESSAGE: &str = "message.send";
-    /// Deliver one CRM webhook.
-    pub const DELIVER_WEBHOOK: &str = "webhook.deliver";
-    /// Scheduler maintenance task (`payload.task` names it).
-    pub const MAINTENANCE: &str = "maintenance";
-}
-
-/// A job to insert.
+/// A job to insert, built from a typed payload by `jobs::Job::new_job` (the storage layer knows
+/// no payload types).
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: &'static str,
@@ -97,8 +88,8 @@ pub struct ClaimedJob {
     pub created_at: OffsetDateTime,
 }
 
-/// Inserts jobs in the caller's transaction. Jobs whose `unique_key` exists are skipped.
-/// Returns the ids inserted.
+/// Inserts jobs in the caller's transaction (through `enqueue_jobs`). Jobs whose `unique_key`
+/// exists are skipped. Returns the ids inserted.
 ///
 /// # Errors
 /// Postgres errors.
@@ -114,33 +105,19 @@ pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Ve
     let uniques: Vec<Option<&str>> = jobs.iter().map(|j| j.unique_key.as_deref()).collect();
     let run_ats: Vec<Option<OffsetDateTime>> = jobs.iter().map(|j| j.run_at).collect();
     let maxes: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
-    // `with ordinality` keeps insertion order = job_id order, which ordering keys rely on.
-    sqlx::query_scalar(
-        r"with ins as (
-              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, unique_key, run_at, max_attempts)
-              select k, p, m, a, o, u, coalesce(r, now()), x
-                from unnest($1::text[], $2::jsonb[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
-                            $7::timestamptz[], $8::int[])
-                     with ordinality as t (k, p, m, a, o, u, r, x, n)
-               order by n
-              on conflict on constraint jobs_unique_key_key do nothing
-              returning job_id
-          ), wake as (
-              select pg_notify($9, '') where exists (select 1 from ins)
-          )
-          select job_id from ins, (select count(*) from wake) w",
-    )
-    .bind(&kinds)
-    .bind(&payloads)
-    .bind(&merchants)
-    .bind(&accounts)
-    .bind(&orderings)
-    .bind(&uniques)
-    .bind(&run_ats)
-    .bind(&maxes)
-    .bind(CHANNEL)
-    .fetch_all(&mut *conn)
-    .await
+    // `enqueue_jobs` (migration 20261201000040) is the one insert of the queue; it keeps array
+    // order as job_id order, which ordering keys rely on, and wakes workers once.
+    sqlx::query_scalar("select job_id from enqueue_jobs($1, $2, $3, $4, $5, $6, $7, $8) as e (job_id)")
+        .bind(&kinds)
+        .bind(&payloads)
+        .bind(&merchants)
+        .bind(&accounts)
+        .bind(&orderings)
+        .bind(&uniques)
+        .bind(&run_ats)
+        .bind(&maxes)
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// Inserts one job (see [`enqueue_many`]). `None` when its `unique_key` already exists.

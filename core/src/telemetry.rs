@@ -116,7 +116,7 @@ const JOB_OUTCOMES: &[&str] = &["done", "retry", "deferred", "dead", "lease_lost
 pub fn register_at_zero(component: Component) {
     use metrics::{counter, histogram};
 
-    use crate::queue::kinds;
+    use crate::jobs::kinds;
     match component {
         Component::Api => {
             // The first scrape is counted after it is answered: list the family from the start.

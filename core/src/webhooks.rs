@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::crypto;
-use crate::queue;
+use crate::jobs::{DeliverWebhook, Job};
 
 /// One event for a merchant's CRM.
 #[derive(Debug, Clone)]
@@ -76,12 +76,14 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
     let bodies: Vec<String> = events.iter().map(|e| render_body(e.event_type, &e.event_id, &e.data)).collect();
     let convs: Vec<String> =
         events.iter().map(|e| e.conversation.clone().unwrap_or_else(|| "account".to_owned())).collect();
-    // One statement: deliveries for events the endpoint subscribes to, and their jobs, in input
-    // order (ordinality), plus one NOTIFY.
+    let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
+    // One statement: deliveries for events the endpoint subscribes to, and their jobs (payloads
+    // built above, inserted through `enqueue_jobs`, which also wakes the workers), in input order.
     sqlx::query_scalar(
         r"with input as (
-              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
-                       with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, n)
+              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                   $8::jsonb[])
+                       with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, job, n)
           ),
           ins as (
               insert into webhook_deliveries (delivery_id, merchant_id, account_id, endpoint_id, event_type, event_id, payload, ordering_key)
@@ -95,14 +97,14 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
               returning delivery_id, merchant_id, account_id, ordering_key
           ),
           jobs_ins as (
-              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, max_attempts)
-              select $8, jsonb_build_object('delivery_id', ins.delivery_id), ins.merchant_id, ins.account_id, ins.ordering_key, 1000000
-                from ins join input i on i.delivery_id = ins.delivery_id
-               order by i.n
-              returning job_id
-          ),
-          wake as (select pg_notify($9, '') where exists (select 1 from jobs_ins))
-          select ins.delivery_id from ins, (select count(*) from wake) w, (select count(*) from jobs_ins) j",
+              select q.job_id
+                from (select array_agg($9::text order by i.n) as k, array_agg(i.job order by i.n) as p,
+                             array_agg(ins.merchant_id order by i.n) as m, array_agg(ins.account_id order by i.n) as a,
+                             array_agg(ins.ordering_key order by i.n) as o, array_agg($10::int order by i.n) as x
+                        from ins join input i on i.delivery_id = ins.delivery_id) agg
+               cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.x) as q (job_id)
+          )
+          select ins.delivery_id from ins, (select count(*) from jobs_ins) j",
     )
     .bind(&ids)
     .bind(&merchants)
@@ -111,8 +113,9 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
     .bind(&event_ids)
     .bind(&bodies)
     .bind(&convs)
-    .bind(queue::kinds::DELIVER_WEBHOOK)
-    .bind(queue::CHANNEL)
+    .bind(&jobs)
+    .bind(DeliverWebhook::KIND)
+    .bind(DeliverWebhook::MAX_ATTEMPTS)
     .fetch_all(&mut *conn)
     .await
 }

@@ -1,5 +1,7 @@
 //! Queue and DLQ gauges (DESIGN §8), refreshed periodically.
 
+use router_core::db::housekeeping;
+use router_core::jobs;
 use router_core::queue;
 use sqlx::PgPool;
 
@@ -12,7 +14,7 @@ use sqlx::PgPool;
 pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
     let mut stats = queue::stats(db).await?;
     // Known kinds appear even when empty, so dashboards show 0 rather than no data.
-    for kind in [queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK, queue::kinds::MAINTENANCE] {
+    for kind in jobs::kinds::ALL {
         if !stats.iter().any(|s| s.kind == kind) {
             stats.push(queue::KindStats {
                 kind: kind.to_owned(),
@@ -30,24 +32,16 @@ pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
             .set((s.depth - s.runnable - s.running).max(0) as f64);
         metrics::gauge!("router_queue_oldest_job_age_seconds", "kind" => s.kind).set(s.oldest_runnable_secs);
     }
-    let dlq: i64 =
-        sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'").fetch_one(db).await?;
-    metrics::gauge!("router_dlq_size").set(dlq as f64);
-    let open: i64 = sqlx::query_scalar("select count(*) from webhook_endpoints where circuit_open_until > now()")
-        .fetch_one(db)
-        .await?;
-    metrics::gauge!("router_webhook_circuits_open").set(open as f64);
-    let dead: Vec<(String, i64)> =
-        sqlx::query_as("select kind, count(*) from dead_jobs group by kind").fetch_all(db).await?;
-    for kind in [queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK, queue::kinds::MAINTENANCE] {
-        let n = dead.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+    let counts = housekeeping::ops_counts(db).await?;
+    metrics::gauge!("router_dlq_size").set(counts.dlq as f64);
+    metrics::gauge!("router_webhook_circuits_open").set(counts.circuits_open as f64);
+    for kind in jobs::kinds::ALL {
+        let n = counts.dead_jobs.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
         metrics::gauge!("router_dead_jobs", "kind" => kind).set(n as f64);
     }
     // status = 'error' is set only when Meta rejects the token (code 190): the seed's "alert admin".
-    let accounts: Vec<(String, i64)> =
-        sqlx::query_as("select status, count(*) from accounts group by status").fetch_all(db).await?;
     for status in ["active", "inactive", "error", "deleted"] {
-        let n = accounts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+        let n = counts.accounts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         metrics::gauge!("router_accounts", "status" => status).set(n as f64);
     }
     Ok(())

@@ -9,11 +9,14 @@
 //!
 //! # Layout
 //! - [`schedule`]: the task table and the tick → enqueue logic.
+//! - [`maintenance`]: the `maintenance` job handler (DLQ promotion, idempotency cleanup, token
+//!   refresh, retention) that this process's runner runs.
 //! - [`gauges`]: queue, DLQ and circuit gauges.
 //! - [`leader`]: advisory-lock leadership (one active replica, hot standbys).
 
 pub mod gauges;
 pub mod leader;
+pub mod maintenance;
 pub mod schedule;
 
 use std::sync::Arc;
@@ -21,12 +24,12 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use router_core::config::Config;
-use router_core::queue;
+use router_core::jobs::{JobContext, Runner};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 /// Runs one scheduler replica until `cancel`: leadership contention, the cron ticks, the gauges
-/// and a worker for `maintenance` jobs. Returns the leadership handle right away (tests watch it)
+/// and a runner for `maintenance` jobs. Returns the leadership handle right away (tests watch it)
 /// and a future that completes on shutdown.
 pub fn start(
     config: Arc<Config>,
@@ -39,8 +42,8 @@ pub fn start(
     let fut = async move {
         let lead = tokio::spawn(l.clone().run(config.database_url.clone(), Duration::from_secs(5), cancel.clone()));
         let limiter = router_core::redis::RateLimiter::new(redis, &config.redis_key_prefix);
-        let ctx = Arc::new(router_worker::jobs::JobContext::new(db.clone(), config.clone(), limiter));
-        let runner = router_worker::runner::Runner::new(ctx).with_kinds(&[queue::kinds::MAINTENANCE]);
+        let ctx = Arc::new(JobContext::new(db.clone(), config.clone(), limiter));
+        let runner = Runner::new(ctx, maintenance::registry());
         let work = tokio::spawn(runner.run(cancel.clone()));
         let result = schedule::run(schedule::SchedulerContext { db, config, leadership: l }, cancel.clone()).await;
         cancel.cancel();

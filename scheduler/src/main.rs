@@ -1,62 +1,25 @@
-//! `router-scheduler` binary: validates configuration, connects Postgres and Redis (both
-//! mandatory), serves `/healthz` `/readyz` `/metrics` on `SCHEDULER_METRICS_PORT`, runs the
-//! schedule, and stops cleanly on SIGTERM.
+//! `router-scheduler` binary: the shared start-up (`router_core::bootstrap`), then the schedule
+//! and the maintenance runner until SIGTERM.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use router_core::bootstrap::{self, Background};
 use router_core::config::Config;
-use tokio_util::sync::CancellationToken;
+use router_core::telemetry::Component;
+
+/// The scheduler's pool: leadership has its own session; ticks, gauges and maintenance share these.
+const POOL_SIZE: u32 = 5;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let _ = dotenvy::dotenv();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprint!("router-scheduler: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let _sentry = router_core::telemetry::init_sentry(&config, "router-scheduler");
-    router_core::telemetry::init_tracing(config.log_format, "info,router_scheduler=info,router_core=info,sqlx=warn");
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = ?e, "router-scheduler failed");
-            eprintln!("router-scheduler: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bootstrap::run(Component::Scheduler, run).await
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let db = router_core::db::connect_owner_pool(&config.database_url, 5)
-        .await
-        .context("cannot connect to Postgres (DATABASE_URL)")?;
-    let redis = router_core::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
-    let cancel = CancellationToken::new();
-    let probes = router_core::ops::Probes {
-        db: db.clone(),
-        redis: redis.clone(),
-        metrics: router_core::telemetry::metrics_handle_for(router_core::telemetry::Component::Scheduler),
-    };
-    let addr = router_core::ops::serve(
-        SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)),
-        probes,
-        cancel.clone(),
-    )
-    .await
-    .context("cannot bind SCHEDULER_METRICS_PORT")?;
-    tracing::info!(%addr, "scheduler ops endpoints listening");
-    let c = cancel.clone();
-    tokio::spawn(async move {
-        router_core::ops::shutdown_signal().await;
-        tracing::info!("shutdown signal received");
-        c.cancel();
-    });
+    let ports = (config.scheduler_metrics_port, "SCHEDULER_METRICS_PORT");
+    let Background { db, redis, cancel } =
+        bootstrap::connect_background(&config, Component::Scheduler, POOL_SIZE, ports).await?;
     let (_leadership, fut) = router_scheduler::start(Arc::new(config), db, redis, cancel);
     fut.await?;
     tracing::info!("router-scheduler stopped cleanly");

@@ -3,14 +3,16 @@
 //! tokio-cron-scheduler fires on every replica; a tick does nothing unless this replica leads,
 //! and then only enqueues a `maintenance` job whose `unique_key` is `cron:{task}:{slot}` (the
 //! period-aligned start of the slot), so even two leaders for a moment produce one job. The
-//! scheduler process also runs a worker restricted to `maintenance` jobs, which does the work.
+//! scheduler process also runs a runner for `maintenance` jobs ([`crate::maintenance`]), which
+//! does the work.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use router_core::config::Config;
-use router_core::queue::{self, NewJob};
-use router_worker::jobs::maintenance::tasks;
+use router_core::db::housekeeping;
+use router_core::jobs::{Maintenance, MaintenanceTask};
+use router_core::queue;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -19,11 +21,11 @@ use tokio_util::sync::CancellationToken;
 use crate::leader::Leadership;
 
 /// Periodic tasks and their period.
-pub const TASKS: &[(&str, Duration)] = &[
-    (tasks::DLQ_PROMOTION, Duration::from_secs(60)),
-    (tasks::IDEMPOTENCY_CLEANUP, Duration::from_secs(3600)),
-    (tasks::TOKEN_REFRESH, Duration::from_secs(3600)),
-    (tasks::RETENTION, Duration::from_secs(3600)),
+pub const TASKS: &[(MaintenanceTask, Duration)] = &[
+    (MaintenanceTask::DlqPromotion, Duration::from_secs(60)),
+    (MaintenanceTask::IdempotencyCleanup, Duration::from_secs(3600)),
+    (MaintenanceTask::TokenRefresh, Duration::from_secs(3600)),
+    (MaintenanceTask::Retention, Duration::from_secs(3600)),
 ];
 
 /// Everything a tick needs.
@@ -46,7 +48,7 @@ pub fn slot(now: OffsetDateTime, period: Duration) -> i64 {
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn tick(ctx: &SchedulerContext, task: &str, period: Duration) -> Result<Option<i64>, sqlx::Error> {
+pub async fn tick(ctx: &SchedulerContext, task: MaintenanceTask, period: Duration) -> Result<Option<i64>, sqlx::Error> {
     if !ctx.leadership.is_leader() {
         return Ok(None);
     }
@@ -54,19 +56,10 @@ pub async fn tick(ctx: &SchedulerContext, task: &str, period: Duration) -> Resul
     let mut tx = ctx.db.begin().await?;
     // The slot is claimed in the same transaction as the job: a slot whose job already ran (and
     // was deleted) is not enqueued again by a later tick or another replica.
-    let claimed = sqlx::query("insert into cron_slots (task, slot) values ($1, $2) on conflict do nothing")
-        .bind(task)
-        .bind(slot)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if claimed == 0 {
+    if !housekeeping::claim_cron_slot(&mut tx, task.as_str(), slot).await? {
         return Ok(None);
     }
-    let mut job = NewJob::new(queue::kinds::MAINTENANCE, serde_json::json!({"task": task, "slot": slot}));
-    job.unique_key = Some(format!("cron:{task}:{slot}"));
-    job.max_attempts = 5;
-    let id = queue::enqueue(&mut tx, job).await?;
+    let id = queue::enqueue(&mut tx, Maintenance::for_slot(task, slot)).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -84,9 +77,9 @@ pub async fn run(ctx: SchedulerContext, cancel: CancellationToken) -> anyhow::Re
                 let c = c.clone();
                 Box::pin(async move {
                     match tick(&c, task, period).await {
-                        Ok(Some(id)) => tracing::debug!(task, job.id = id, "periodic task enqueued"),
+                        Ok(Some(id)) => tracing::debug!(task = task.as_str(), job.id = id, "periodic task enqueued"),
                         Ok(None) => {}
-                        Err(e) => tracing::warn!(error = ?e, task, "enqueueing a periodic task failed"),
+                        Err(e) => tracing::warn!(error = ?e, task = task.as_str(), "enqueueing a periodic task failed"),
                     }
                 })
             })?)

@@ -18,15 +18,23 @@ use std::time::Duration;
 use router_api::state::AppState;
 use router_core::config::Config;
 use router_core::crypto::{KeyEnvironment, b64, generate_api_key};
+use router_core::jobs::{JobContext, Registry, Runner};
 use router_fakes::crm::FakeCrm;
 use router_fakes::graph::FakeGraph;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use router_fakes;
+
+/// Every job kind of every binary: the worker's (sends, deliveries) and the scheduler's
+/// (maintenance), so one runner can drain whatever a test enqueued.
+#[must_use]
+pub fn every_handler() -> Registry {
+    router_worker::jobs::registry().merge(router_scheduler::maintenance::registry())
+}
 
 /// The platform app secret the fakes sign with.
 pub const APP_SECRET: &str = "test-app-secret-0123456789abcdef";
@@ -34,24 +42,6 @@ pub const APP_SECRET: &str = "test-app-secret-0123456789abcdef";
 pub const SANDBOX_APP_SECRET: &str = "test-sandbox-app-secret-fedcba9876543210";
 /// The webhook handshake token.
 pub const VERIFY_TOKEN: &str = "test-verify-token-0123456789";
-
-fn admin_db_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL")
-        .or_else(|_| std::env::var("REDIS_URL"))
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let mut u = url::Url::parse(url).expect("valid TEST_DATABASE_URL");
-    u.set_path(&format!("/{db}"));
-    u.to_string()
-}
 
 /// Everything logged by this test process (the subscriber is global).
 pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(Arc::default);
@@ -87,65 +77,7 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().expect("logs")).into_owned()
 }
 
-/// A fresh, migrated database; dropped when the owning test passes.
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-    pub pool: PgPool,
-}
-
-impl TestDb {
-    /// Creates and migrates a database named `rt_<unix seconds>_<random>`. Databases of earlier
-    /// runs older than two hours are removed first (a failed test keeps its database until then).
-    ///
-    /// # Panics
-    /// When Postgres is unreachable or refuses.
-    pub async fn create() -> Self {
-        let admin = admin_db_url();
-        let mut conn =
-            sqlx::PgConnection::connect(&admin).await.expect("connect TEST_DATABASE_URL (is Postgres running?)");
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let old: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'rt\\_%'")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_default();
-        for db in old {
-            let ts = db.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
-            if now - ts > 7200 {
-                let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)")).execute(&mut conn).await;
-            }
-        }
-        let name = format!("rt_{now}_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        sqlx::query(&format!("create database \"{name}\"")).execute(&mut conn).await.expect("create test database");
-        let url = with_db(&admin, &name);
-        let pool =
-            sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&url).await.expect("connect test db");
-        router_core::MIGRATOR.run(&pool).await.expect("migrations apply");
-        Self { name, url, pool }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test database kept for debugging: {}", self.name);
-            return;
-        }
-        let name = self.name.clone();
-        let admin = admin_db_url();
-        // Drop from a plain thread: the test's runtime is shutting down.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ =
-                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&mut c).await;
-                }
-            });
-        })
-        .join();
-    }
-}
+pub use router_testing::TestDb;
 
 /// Environment for a test configuration (override entries before building).
 #[must_use]
@@ -153,7 +85,7 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
     let prefix = format!("t:{}:", Uuid::new_v4().simple());
     HashMap::from([
         ("DATABASE_URL".into(), db_url.to_owned()),
-        ("REDIS_URL".into(), redis_url()),
+        ("REDIS_URL".into(), router_testing::test_redis_url()),
         ("REDIS_KEY_PREFIX".into(), prefix),
         ("ENCRYPTION_KEY".into(), format!("1:{}", b64(&rand_bytes()))),
         ("API_KEY_SALT".into(), "test-api-key-salt-0123456789abcdef".into()),
@@ -223,7 +155,7 @@ impl TestApp {
 
     /// Spawns with the API's Postgres connections going through a [`PgProxy`] the test controls.
     pub async fn spawn_with_pg_proxy() -> (Self, Arc<PgProxy>) {
-        let admin = url::Url::parse(&admin_db_url()).expect("url");
+        let admin = url::Url::parse(&router_testing::test_database_url()).expect("url");
         let host = admin.host_str().unwrap_or("127.0.0.1").to_owned();
         let port = admin.port().unwrap_or(5432);
         let upstream = tokio::net::lookup_host((host.as_str(), port)).await.expect("resolve").next().expect("addr");
@@ -362,7 +294,7 @@ impl TestApp {
 
     /// The id of an API key (looked up by its hash, as authentication does).
     pub async fn key_id(&self, key: &str) -> Uuid {
-        let hash = router_core::crypto::hash_api_key(&self.config.api_key_salt, key);
+        let hash = router_core::crypto::hash_api_key(&self.config.api().api_key_salt, key);
         sqlx::query_scalar("select api_key_id from api_keys where key_hash = $1")
             .bind(&hash[..])
             .fetch_one(&self.db)
@@ -424,26 +356,26 @@ impl TestApp {
 
     /// A worker runner over this app's database and configuration.
     #[must_use]
-    pub fn worker(&self) -> router_worker::runner::Runner {
-        router_worker::runner::Runner::new(Arc::new(self.job_context()))
+    pub fn worker(&self) -> Runner {
+        Runner::new(Arc::new(self.job_context()), every_handler())
     }
 
     /// A runner that only sends to Instagram.
     #[must_use]
-    pub fn sender(&self) -> router_worker::runner::Runner {
-        self.worker().with_kinds(&[router_core::queue::kinds::SEND_MESSAGE])
+    pub fn sender(&self) -> Runner {
+        self.worker().with_kinds(&[router_core::jobs::kinds::SEND_MESSAGE])
     }
 
     /// A runner that only delivers CRM webhooks.
     #[must_use]
-    pub fn deliverer(&self) -> router_worker::runner::Runner {
-        self.worker().with_kinds(&[router_core::queue::kinds::DELIVER_WEBHOOK])
+    pub fn deliverer(&self) -> Runner {
+        self.worker().with_kinds(&[router_core::jobs::kinds::DELIVER_WEBHOOK])
     }
 
     /// The job context a worker would use.
     #[must_use]
-    pub fn job_context(&self) -> router_worker::jobs::JobContext {
-        router_worker::jobs::JobContext::new(self.db.clone(), Arc::new(self.config.clone()), self.state.limiter.clone())
+    pub fn job_context(&self) -> JobContext {
+        JobContext::new(self.db.clone(), Arc::new(self.config.clone()), self.state.limiter.clone())
     }
 
     /// Runs a worker until the queue has nothing runnable, repeatedly, until `pred` holds or
@@ -471,7 +403,7 @@ impl Drop for TestApp {
 }
 
 async fn insert_admin_key(pool: &PgPool, config: &Config) -> String {
-    let key = generate_api_key(KeyEnvironment::Live, &config.api_key_salt);
+    let key = generate_api_key(KeyEnvironment::Live, &config.api().api_key_salt);
     let mut conn = pool.acquire().await.expect("conn");
     router_core::db::api_keys::insert_api_key(
         &mut conn,
@@ -541,7 +473,7 @@ pub struct PgProxy {
 impl PgProxy {
     /// Listens on a free port, forwarding to `upstream`.
     pub async fn start(upstream: std::net::SocketAddr) -> Arc<Self> {
-        let port = router_core::testing::free_port();
+        let port = router_testing::process::free_port();
         let p = Arc::new(Self { port, upstream, run: std::sync::Mutex::new(None) });
         p.resume().await;
         p

@@ -1,9 +1,17 @@
 //! `router-worker`: claims jobs from the Postgres queue and runs them.
 //!
 //! # Layout
-//! - [`runner`]: the claim loop (LISTEN/NOTIFY wake-ups, polling fallback, leases, graceful
-//!   shutdown that releases claimed-but-unstarted jobs).
-//! - [`jobs`]: what each job kind does (Instagram sends, CRM webhook deliveries).
+//! - [`jobs`]: the handlers of the kinds it runs (Instagram sends, CRM webhook deliveries) and
+//!   their [`registry`](jobs::registry). The claim loop itself is `router_core::jobs::Runner`.
+
+use std::sync::Arc;
+
+use router_core::jobs::{JobContext, Runner};
 
 pub mod jobs;
-pub mod runner;
+
+/// The worker's runner: every kind of [`jobs::registry`].
+#[must_use]
+pub fn runner(ctx: Arc<JobContext>) -> Runner {
+    Runner::new(ctx, jobs::registry())
+}

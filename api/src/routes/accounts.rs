@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use router_core::crypto::KeyEnvironment;
 use router_core::db::{self, accounts};
-use router_core::domain::{Scope, events};
+use router_core::domain::{IgAccountId, Igsid, Scope, events};
 use router_core::graph::{ErrorClass, GraphClient, GraphError};
 use router_core::ssrf;
 use secrecy::SecretString;
@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, AppJson, AppPath, ErrorBody};
+use crate::error::{ApiError, ApiResult, AppJson, AppPath, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -106,11 +106,11 @@ impl From<accounts::AccountRow> for AccountResponse {
             account_id: a.account_id,
             instagram_account_id: a.instagram_account_id,
             username: a.username,
-            status: a.status,
+            status: a.status.to_string(),
             status_reason: a.status_reason,
             crm_webhook_url: a.crm_webhook_url,
             event_types: a.event_types,
-            webhook_status: a.endpoint_status,
+            webhook_status: a.endpoint_status.map(|s| s.to_string()),
             sandbox: a.sandbox,
             token_expires_at: a.token_expires_at,
             created_at: a.created_at,
@@ -157,7 +157,7 @@ async fn validate_url(s: &AppState, field: &str, url: &str) -> Result<(), ApiErr
 
 fn graph_for(s: &AppState, sandbox: bool) -> Result<&GraphClient, ApiError> {
     s.graph_for(sandbox).ok_or(ApiError::Validation {
-        code: "sandbox_not_configured",
+        code: ErrorCode::SandboxNotConfigured,
         message: "router_test_ keys use the sandbox Graph API, and SANDBOX_GRAPH_API_BASE_URL is not set".into(),
         details: None,
     })
@@ -172,7 +172,7 @@ async fn check_token(graph: &GraphClient, token: &SecretString) -> Result<router
         {
             let (code, subcode) = e.meta_code().unwrap_or_default();
             Err(ApiError::Upstream {
-                code: "invalid_instagram_token",
+                code: ErrorCode::InvalidInstagramToken,
                 message: "Instagram rejected the access token".into(),
                 details: Some(serde_json::json!({ "instagram_error_code": code, "instagram_error_subcode": subcode })),
             })
@@ -199,10 +199,10 @@ async fn create_account(
     if auth.account_ids.is_some() {
         return Err(ApiError::Forbidden("keys limited to specific accounts cannot connect new accounts".into()));
     }
-    let ig_id = req.instagram_account_id.trim();
-    if ig_id.is_empty() || ig_id.len() > 64 || !ig_id.bytes().all(|b| b.is_ascii_digit()) {
+    let Ok(ig_id) = IgAccountId::parse(req.instagram_account_id.trim()) else {
         return Err(ApiError::invalid("instagram_account_id", "must be Instagram's numeric account id"));
-    }
+    };
+    let ig_id = ig_id.as_str();
     let username = req.username.trim();
     if username.is_empty() || username.chars().count() > 100 {
         return Err(ApiError::invalid("username", "must be 1–100 characters"));
@@ -225,7 +225,7 @@ async fn create_account(
         && uid != ig_id
     {
         return Err(ApiError::BadRequest {
-            code: "instagram_account_mismatch",
+            code: ErrorCode::InstagramAccountMismatch,
             message: "the access token belongs to a different Instagram account".into(),
             details: None,
         });
@@ -253,7 +253,7 @@ async fn create_account(
     )
     .await?
     .ok_or(ApiError::Conflict {
-        code: "account_exists",
+        code: ErrorCode::AccountExists,
         message: "this Instagram account is already connected; update it with PUT /api/v1/accounts/{id}".into(),
     })?;
     accounts::upsert_endpoint(
@@ -354,7 +354,7 @@ async fn update_account(
             let me = check_token(graph_for(&s, current.sandbox)?, &token).await?;
             if me.user_id.as_deref().is_some_and(|u| u != current.instagram_account_id) {
                 return Err(ApiError::BadRequest {
-                    code: "instagram_account_mismatch",
+                    code: ErrorCode::InstagramAccountMismatch,
                     message: "the access token belongs to a different Instagram account".into(),
                     details: None,
                 });
@@ -457,9 +457,9 @@ async fn erase_contact(
     AppPath((account_id, igsid)): AppPath<(Uuid, String)>,
 ) -> ApiResult<AppJson<router_core::lifecycle::ErasureReport>> {
     let merchant_id = auth.merchant(Scope::AccountsWrite)?;
-    if igsid.is_empty() || igsid.len() > 64 || !igsid.bytes().all(|b| b.is_ascii_digit()) {
+    let Ok(igsid) = Igsid::parse(&igsid) else {
         return Err(ApiError::invalid("igsid", "must be a numeric Instagram-scoped id"));
-    }
+    };
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     if auth.find_account(&mut tx, account_id).await?.is_none() {
         return Err(ApiError::NotFound("account"));

@@ -190,7 +190,7 @@ async fn create_api_key(
             ));
         }
     }
-    let new = generate_api_key(env, &s.config.api_key_salt);
+    let new = generate_api_key(env, &s.config.api().api_key_salt);
     let row = api_keys::insert_api_key(
         &mut tx,
         &api_keys::NewKey {

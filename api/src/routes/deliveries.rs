@@ -92,7 +92,7 @@ impl From<deliveries::DeliveryListRow> for DeliveryResponse {
             account_id: r.account_id,
             event_type: r.event_type,
             event_id: r.event_id,
-            status: r.status,
+            status: r.status.to_string(),
             attempts: r.attempts,
             dlq_reason: r.dlq_reason,
             last_error: r.last_error,

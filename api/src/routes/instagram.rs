@@ -28,7 +28,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, AppJson, AppQuery, ErrorBody};
+use crate::error::{ApiError, ApiResult, AppJson, AppQuery, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,7 +57,7 @@ pub struct Handshake {
         (status = 422, description = "A NUL character in a parameter", body = ErrorBody)),
     security(()))]
 async fn handshake(State(s): State<AppState>, AppQuery(q): AppQuery<Handshake>) -> ApiResult<Response> {
-    let expected = s.config.meta_verify_token.expose_secret().as_bytes();
+    let expected = s.config.api().meta_verify_token.expose_secret().as_bytes();
     let given = q.verify_token.as_deref().unwrap_or_default().as_bytes();
     let token_ok = bool::from(given.ct_eq(expected));
     if q.mode.as_deref() != Some("subscribe") || !token_ok {
@@ -70,7 +70,7 @@ async fn handshake(State(s): State<AppState>, AppQuery(q): AppQuery<Handshake>) 
         || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(ApiError::BadRequest {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             message: "hub.challenge must be a short token".into(),
             details: None,
         });
@@ -107,9 +107,9 @@ async fn receive(
         metrics::counter!("router_inbound_signature_failures_total").increment(1);
         return Err(ApiError::Unauthorized("missing X-Hub-Signature-256"));
     };
-    let report = if verify_hub_signature(s.config.ig_app_secret.expose_secret().as_bytes(), &body, sig) {
+    let report = if verify_hub_signature(s.config.api().ig_app_secret.expose_secret().as_bytes(), &body, sig) {
         let value = inbound::parse_body(&body).map_err(|_| ApiError::BadRequest {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             message: "body is not JSON".into(),
             details: None,
         })?;
@@ -149,7 +149,11 @@ async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<
         why.count(1);
         tracing::warn!(reason = why.as_str(), "Instagram webhook larger than a Meta batch refused");
         return Err(ApiError::BadRequest {
-            code: why.as_str(),
+            code: if why == inbound::Rejected::TooManyEntries {
+                ErrorCode::TooManyEntries
+            } else {
+                ErrorCode::TooManyEvents
+            },
             message: format!(
                 "a webhook POST carries at most {} entries and {} events (Meta's batch size)",
                 inbound::MAX_ENTRIES,
@@ -159,7 +163,7 @@ async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<
         });
     }
     let routed = inbound::route(&s.db, &value).await?;
-    let vouched = routed.vouched_by(&s.config.keyring, s.config.sandbox_ig_app_secret.as_ref(), body, sig);
+    let vouched = routed.vouched_by(&s.config.keyring, s.config.api().sandbox_ig_app_secret.as_ref(), body, sig);
     if vouched.is_empty() {
         return Err(signature_failure());
     }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use router_core::db::{self, messages};
-use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, Scope, split_text};
+use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, Igsid, Scope, split_text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
+use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::outbox::SendReply;
 use crate::pagination::{decode_cursor, encode_cursor};
 use crate::state::AppState;
@@ -89,8 +89,7 @@ pub struct SendMessageResponse {
 }
 
 fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
-    let r = req.recipient_id.trim();
-    if r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_digit()) {
+    if Igsid::parse(req.recipient_id.trim()).is_err() {
         return Err(ApiError::invalid("recipient_id", "must be the customer's numeric Instagram-scoped id"));
     }
     if let Some(m) = &req.message {
@@ -277,7 +276,7 @@ async fn send_message(
             Ok(resp)
         }
         SendReply::KeyReused => Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
+            code: ErrorCode::IdempotencyKeyReused,
             message: "this idempotency key was used with a different request body".into(),
         }),
         SendReply::AccountNotFound => Err(ApiError::NotFound("account")),
@@ -285,12 +284,12 @@ async fn send_message(
         // account that does not exist, so a test key cannot even probe for live account ids.
         SendReply::TestKeyOnLiveAccount => Err(ApiError::NotFound("account")),
         SendReply::AccountNotActive { status, reason } => Err(ApiError::Validation {
-            code: "account_not_active",
+            code: ErrorCode::AccountNotActive,
             message: format!("the account is {status}; it cannot send until it is active again"),
             details: Some(json!({"account_status": status, "reason": reason})),
         }),
         SendReply::OutsideWindow { last_inbound_at, human_agent } => Err(ApiError::Validation {
-            code: "outside_messaging_window",
+            code: ErrorCode::OutsideMessagingWindow,
             message: if human_agent {
                 "the customer's last message is more than 7 days old (or there is none); Instagram allows no reply"
                     .into()
@@ -300,6 +299,7 @@ async fn send_message(
             details: Some(json!({"last_inbound_at": last_inbound_at.map(router_core::webhooks::rfc3339)})),
         }),
         SendReply::Failed(e) => Err(ApiError::Db(e)),
+        SendReply::Internal(why) => Err(ApiError::Internal(anyhow::anyhow!(why))),
     }
 }
 
@@ -367,13 +367,13 @@ async fn message_status(
     });
     Ok(AppJson(MessageStatusResponse {
         message_id: row.message_id,
-        status: row.status,
+        status: row.status.to_string(),
         account_id: row.account_id,
         recipient_id: row.recipient_id,
         instagram_message_id: row.instagram_message_id,
         status_history: history
             .into_iter()
-            .map(|h| StatusTransition { status: h.status, timestamp: h.occurred_at })
+            .map(|h| StatusTransition { status: h.status.to_string(), timestamp: h.occurred_at })
             .collect(),
         error,
         attempts: row.attempts,

@@ -18,9 +18,11 @@ use crate::state::AppState;
 /// ids, attachment URLs and reply context). It bounds what a forged POST makes us hash and parse.
 pub const INBOUND_MAX_BODY_BYTES: usize = router_core::inbound::MAX_EVENTS * 5 * 1024;
 
-/// Every documented route (they all appear in `/openapi.json`).
-pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+/// Every documented route on top of `base` (the document's metadata, `openapi::ApiDoc`), so they
+/// all appear in `/openapi.json`. Taking the base as an argument keeps this module free of the
+/// OpenAPI module, which calls it.
+pub fn api_router(base: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(base)
         .merge(messages::router())
         .merge(accounts::router())
         .merge(oauth::router())

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, AppJson, AppQuery, ErrorBody};
+use crate::error::{ApiError, ApiResult, AppJson, AppQuery, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 /// Webhook fields the account is subscribed to after onboarding.
@@ -72,21 +72,22 @@ struct Target<'a> {
 fn target(s: &AppState, sandbox: bool) -> Result<Target<'_>, ApiError> {
     if !sandbox {
         return Ok(Target {
-            graph: s.graph.clone(),
-            authorize: s.config.instagram_authorize_url.clone(),
-            app_secret: &s.config.ig_app_secret,
+            graph: s.graphs.live.clone(),
+            authorize: s.config.api().instagram_authorize_url.clone(),
+            app_secret: &s.config.api().ig_app_secret,
         });
     }
-    let (Some(base), Some(app_secret)) =
-        (s.config.sandbox_graph_api_base_url.clone(), s.config.sandbox_ig_app_secret.as_ref())
-    else {
+    let (Some(graph), Some(base), Some(app_secret)) = (
+        s.graphs.sandbox.clone(),
+        s.config.sandbox_graph_api_base_url.as_ref(),
+        s.config.api().sandbox_ig_app_secret.as_ref(),
+    ) else {
         return Err(ApiError::Validation {
-            code: "sandbox_not_configured",
+            code: ErrorCode::SandboxNotConfigured,
             message: "router_test_ keys use the sandbox Graph API, and SANDBOX_GRAPH_API_BASE_URL is not set".into(),
             details: None,
         });
     };
-    let graph = GraphClient::new(base.clone(), base.clone(), &s.config.graph_api_version, s.config.graph_timeout);
     let authorize = base.join("/oauth/authorize").map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Target { graph, authorize, app_secret })
 }
@@ -95,12 +96,12 @@ fn target(s: &AppState, sandbox: bool) -> Result<Target<'_>, ApiError> {
 /// a phishing link that starts on the router's own domain).
 fn check_redirect(s: &AppState, raw: &str) -> Result<(), ApiError> {
     let refuse = |reason: String| ApiError::BadRequest {
-        code: "redirect_not_allowed",
+        code: ErrorCode::RedirectNotAllowed,
         message: format!("redirect_after: {reason}"),
         details: Some(serde_json::json!({ "field": "redirect_after", "reason": reason })),
     };
     let url = ssrf::check_form(raw, false).map_err(|e| refuse(e.to_string()))?;
-    if !s.config.redirect_allowed(&url) {
+    if !s.config.api().redirect_allowed(&url) {
         return Err(refuse(
             "its origin is not API_BASE_URL's nor one listed in OAUTH_REDIRECT_ALLOWED_ORIGINS".to_owned(),
         ));
@@ -154,8 +155,8 @@ async fn start(
         .map_err(|_| ApiError::Unavailable("Redis is unavailable; onboarding cannot start"))?;
     let mut url = authorize;
     url.query_pairs_mut()
-        .append_pair("client_id", &s.config.meta_app_id)
-        .append_pair("redirect_uri", &s.config.oauth_redirect_uri())
+        .append_pair("client_id", &s.config.api().meta_app_id)
+        .append_pair("redirect_uri", &s.config.api().oauth_redirect_uri())
         .append_pair("response_type", "code")
         .append_pair("scope", "instagram_business_basic,instagram_business_manage_messages")
         .append_pair("state", &state)
@@ -210,11 +211,11 @@ fn page(status: StatusCode, title: &str, detail: &str) -> Response {
         .into_response()
 }
 
-fn fail(headers: &HeaderMap, code: &'static str, message: &str, redirect: Option<&str>) -> ApiResult<Response> {
+fn fail(headers: &HeaderMap, code: ErrorCode, message: &str, redirect: Option<&str>) -> ApiResult<Response> {
     if let Some(r) = redirect
         && let Ok(mut u) = url::Url::parse(r)
     {
-        u.query_pairs_mut().append_pair("status", "error").append_pair("error", code);
+        u.query_pairs_mut().append_pair("status", "error").append_pair("error", code.as_str());
         return Ok((StatusCode::FOUND, [(header::LOCATION, u.to_string())]).into_response());
     }
     if wants_json(headers) {
@@ -238,29 +239,34 @@ async fn callback(
     AppQuery(q): AppQuery<CallbackQuery>,
 ) -> ApiResult<Response> {
     let Some(state) = q.state.as_deref() else {
-        return fail(&headers, "invalid_oauth_state", "the state parameter is missing", None);
+        return fail(&headers, ErrorCode::InvalidOauthState, "the state parameter is missing", None);
     };
     let pending = match oauth::take(&s.redis, &s.config.redis_key_prefix, &s.config.keyring, state).await {
         Ok(p) => p,
         Err(StateError::Redis(_)) => {
             return Err(ApiError::Unavailable("Redis is unavailable; retry the authorization"));
         }
-        Err(e) => return fail(&headers, "invalid_oauth_state", &e.to_string(), None),
+        Err(e) => return fail(&headers, ErrorCode::InvalidOauthState, &e.to_string(), None),
     };
     // Checked at start; checked again so a state stored before the allow-list changed cannot
     // redirect elsewhere.
     let redirect = pending.redirect_after.as_deref().filter(|r| check_redirect(&s, r).is_ok());
     if let Some(err) = &q.error {
         let why = q.error_description.clone().or_else(|| q.error_reason.clone()).unwrap_or_else(|| err.clone());
-        return fail(&headers, "oauth_denied", &format!("Instagram authorization was not granted: {why}"), redirect);
+        return fail(
+            &headers,
+            ErrorCode::OauthDenied,
+            &format!("Instagram authorization was not granted: {why}"),
+            redirect,
+        );
     }
     let Some(code) = q.code.as_deref() else {
-        return fail(&headers, "invalid_oauth_code", "the code parameter is missing", redirect);
+        return fail(&headers, ErrorCode::InvalidOauthCode, "the code parameter is missing", redirect);
     };
     let Target { graph, app_secret: secret, .. } = target(&s, pending.sandbox)?;
-    let redirect_uri = s.config.oauth_redirect_uri();
+    let redirect_uri = s.config.api().oauth_redirect_uri();
     let short = match graph
-        .exchange_code(&s.config.meta_app_id, secret, &redirect_uri, code, Some(&pending.code_verifier))
+        .exchange_code(&s.config.api().meta_app_id, secret, &redirect_uri, code, Some(&pending.code_verifier))
         .await
     {
         Ok(t) => t,
@@ -268,7 +274,7 @@ async fn callback(
             tracing::warn!(error = %e, "code exchange refused");
             return fail(
                 &headers,
-                "oauth_exchange_failed",
+                ErrorCode::OauthExchangeFailed,
                 "Instagram refused the authorization code (expired or already used)",
                 redirect,
             );
@@ -278,18 +284,23 @@ async fn callback(
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "long-lived token exchange failed");
-            return fail(&headers, "oauth_exchange_failed", "Instagram did not issue a long-lived token", redirect);
+            return fail(
+                &headers,
+                ErrorCode::OauthExchangeFailed,
+                "Instagram did not issue a long-lived token",
+                redirect,
+            );
         }
     };
     let me = match graph.me(&long.access_token).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "reading the account failed");
-            return fail(&headers, "oauth_exchange_failed", ME_FAILED, redirect);
+            return fail(&headers, ErrorCode::OauthExchangeFailed, ME_FAILED, redirect);
         }
     };
     let Some(ig_id) = me.user_id.clone().or(short.user_id.clone()) else {
-        return fail(&headers, "oauth_exchange_failed", "Instagram did not name the account", redirect);
+        return fail(&headers, ErrorCode::OauthExchangeFailed, "Instagram did not name the account", redirect);
     };
     let username = me.username.clone().unwrap_or_else(|| ig_id.clone());
     let expires_at = long.expires_in.map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s));
@@ -297,7 +308,7 @@ async fn callback(
         tracing::warn!(error = %e, "subscribing the app to the account's webhooks failed");
         return fail(
             &headers,
-            "subscription_failed",
+            ErrorCode::SubscriptionFailed,
             "Instagram refused the webhook subscription; try again",
             redirect,
         );
@@ -320,11 +331,11 @@ async fn callback(
             // accounts): the same answer as when the sandbox's token cannot read the account.
             // `(merchant, Instagram id)` is unique, so the onboarding cannot succeed either.
             tracing::info!("sandbox onboarding refused: the Instagram id is connected live");
-            return fail(&headers, "oauth_exchange_failed", ME_FAILED, redirect);
+            return fail(&headers, ErrorCode::OauthExchangeFailed, ME_FAILED, redirect);
         }
         return fail(
             &headers,
-            "environment_mismatch",
+            ErrorCode::EnvironmentMismatch,
             "this Instagram account is connected in the other environment (live vs sandbox); use a key of that environment",
             redirect,
         );

@@ -1,6 +1,8 @@
 //! `accounts` and their `webhook_endpoints` (one CRM endpoint per account in v1).
 
 use sqlx::PgConnection;
+
+use crate::domain::{AccountStatus, EndpointStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -14,7 +16,7 @@ pub struct AccountRow {
     pub username: String,
     pub access_token_enc: String,
     pub app_secret_enc: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
     pub status_reason: Option<String>,
     pub sandbox: bool,
     pub token_expires_at: Option<OffsetDateTime>,
@@ -26,7 +28,7 @@ pub struct AccountRow {
     pub crm_webhook_url: Option<String>,
     pub webhook_secret_enc: Option<String>,
     pub event_types: Option<Vec<String>>,
-    pub endpoint_status: Option<String>,
+    pub endpoint_status: Option<EndpointStatus>,
 }
 
 const SELECT: &str = r"

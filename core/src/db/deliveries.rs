@@ -5,6 +5,10 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::domain::{DeliveryStatus, EndpointStatus};
+use crate::jobs::{DeliverWebhook, Job};
+use crate::queue::{self, NewJob};
+
 /// A delivery with its endpoint, as the worker needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
@@ -14,14 +18,14 @@ pub struct DeliveryRow {
     pub endpoint_id: Option<Uuid>,
     pub event_type: String,
     pub payload: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub first_attempt_at: Option<OffsetDateTime>,
     pub url: Option<String>,
     pub secret_enc: Option<String>,
     pub previous_secret_enc: Option<String>,
     pub previous_secret_expires_at: Option<OffsetDateTime>,
-    pub endpoint_status: Option<String>,
+    pub endpoint_status: Option<EndpointStatus>,
     pub circuit_open_until: Option<OffsetDateTime>,
 }
 
@@ -270,7 +274,7 @@ pub struct DeliveryListRow {
     pub account_id: Uuid,
     pub event_type: String,
     pub event_id: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub dlq_reason: Option<String>,
     pub last_error: Option<String>,
@@ -343,7 +347,7 @@ pub async fn redrive(
     only: Option<Uuid>,
     max: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    let rows: Vec<(Uuid, Uuid, Uuid, Option<String>)> = sqlx::query_as(
         r"with picked as (
               select delivery_id from webhook_deliveries
                where status = 'dlq'
@@ -360,14 +364,8 @@ pub async fn redrive(
                  set status = 'pending', dead_at = null, dlq_reason = null, first_attempt_at = null, next_attempt_at = null
                 from picked p where d.delivery_id = p.delivery_id
               returning d.delivery_id, d.merchant_id, d.account_id, d.ordering_key, d.created_at
-          ),
-          jb as (
-              insert into jobs (kind, payload, merchant_id, account_id, ordering_key, max_attempts)
-              select $9, jsonb_build_object('delivery_id', delivery_id), merchant_id, account_id, ordering_key, 1000000
-                from upd order by created_at, delivery_id
-              returning 1
           )
-          select upd.delivery_id from upd, (select count(*) from jb) j, (select pg_notify($10, '')) n",
+          select delivery_id, merchant_id, account_id, ordering_key from upd order by created_at, delivery_id",
     )
     .bind(only)
     .bind(f.merchant_id)
@@ -377,10 +375,22 @@ pub async fn redrive(
     .bind(f.since)
     .bind(f.until)
     .bind(max)
-    .bind(crate::queue::kinds::DELIVER_WEBHOOK)
-    .bind(crate::queue::CHANNEL)
     .fetch_all(&mut *conn)
-    .await
+    .await?;
+    // The jobs go in through the one enqueue path, in the deliveries' order, in the caller's
+    // transaction (with the status change above).
+    let jobs: Vec<NewJob> = rows
+        .iter()
+        .map(|(delivery_id, merchant_id, account_id, ordering_key)| {
+            let mut job = DeliverWebhook { delivery_id: *delivery_id }.new_job();
+            job.merchant_id = Some(*merchant_id);
+            job.account_id = Some(*account_id);
+            job.ordering_key.clone_from(ordering_key);
+            job
+        })
+        .collect();
+    queue::enqueue_many(&mut *conn, &jobs).await?;
+    Ok(rows.into_iter().map(|(id, ..)| id).collect())
 }
 
 /// A merchant's deliveries (current RLS context), newest first.
@@ -472,7 +482,7 @@ pub async fn promote_expired(conn: &mut PgConnection, horizon_secs: f64, limit: 
     )
     .bind(horizon_secs)
     .bind(limit)
-    .bind(crate::queue::kinds::DELIVER_WEBHOOK)
+    .bind(crate::jobs::kinds::DELIVER_WEBHOOK)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())

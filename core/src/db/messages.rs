@@ -6,6 +6,8 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::domain::{AccountStatus, MessageStatus};
+use crate::jobs::{Job, SendMessage};
 use crate::queue;
 
 /// A stored idempotency record.
@@ -62,40 +64,112 @@ pub struct NewMessage {
     pub response_body: Value,
 }
 
+/// The rules [`accept_batch`] applies, passed to `send_accept_batch` as parameters (the SQL holds
+/// none of them). Meta's rules are [`AcceptRules::META`]; ARCHITECTURE.md says how to change one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptRules {
+    /// How long after the contact's last inbound message the account may still write (Meta's
+    /// standard messaging window).
+    pub window: std::time::Duration,
+    /// The window for messages tagged `HUMAN_AGENT` (Meta's human-agent extension).
+    pub human_agent_window: std::time::Duration,
+    /// `router_test_` keys may only send through sandbox accounts (`test_key_on_live` otherwise).
+    pub test_keys_sandbox_only: bool,
+}
+
+impl AcceptRules {
+    /// Meta's rules (research/meta-instagram-api.md §3.4): 24 h, 7 days with `HUMAN_AGENT`; test
+    /// keys never reach Instagram.
+    pub const META: Self = Self {
+        window: std::time::Duration::from_secs(24 * 3600),
+        human_agent_window: std::time::Duration::from_secs(7 * 24 * 3600),
+        test_keys_sandbox_only: true,
+    };
+
+    /// The window a message with `tag` gets.
+    #[must_use]
+    pub fn window_for(&self, tag: Option<&str>) -> std::time::Duration {
+        if tag == Some("HUMAN_AGENT") { self.human_agent_window } else { self.window }
+    }
+}
+
 /// What [`accept_batch`] decided for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AcceptOutcome {
+    /// Accepted: message, `pending` history row, send job and idempotency record written.
+    Accepted,
+    /// The idempotency key is already stored: the stored response and request hash (the caller
+    /// replays or answers 409).
+    Stored { request_hash: Vec<u8>, response_status: i32, response_body: Value },
+    /// No such account for this merchant, or deleted.
+    AccountNotFound,
+    /// A `router_test_` key and a non-sandbox account.
+    TestKeyOnLive,
+    /// The account is not `active`; its status and why.
+    AccountNotActive { status: AccountStatus, reason: Option<String> },
+    /// No inbound message within the window.
+    OutsideWindow { last_inbound_at: Option<OffsetDateTime> },
+    /// Another transaction committed the same key first (the caller reads it).
+    ClaimedElsewhere,
+}
+
+/// A row of `send_accept_batch`, as the statement returns it.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AcceptRow {
-    /// Index of the request in the input slice.
-    pub n: i32,
-    /// `ok`, `stored`, `account_not_found`, `test_key_on_live`, `account_not_active`,
-    /// `outside_window` or `claimed_elsewhere` (see the `send_accept_batch` migration).
-    pub outcome: String,
-    pub account_status: Option<String>,
-    pub status_reason: Option<String>,
-    pub last_inbound_at: Option<OffsetDateTime>,
-    /// For `stored`: the stored response and request hash.
-    pub response_status: Option<i32>,
-    pub response_body: Option<Value>,
-    pub request_hash: Option<Vec<u8>>,
+struct AcceptRow {
+    n: i32,
+    outcome: String,
+    account_status: Option<AccountStatus>,
+    status_reason: Option<String>,
+    last_inbound_at: Option<OffsetDateTime>,
+    response_status: Option<i32>,
+    response_body: Option<Value>,
+    request_hash: Option<Vec<u8>>,
+}
+
+impl AcceptRow {
+    fn decode(self) -> Result<(usize, AcceptOutcome), sqlx::Error> {
+        let unexpected = |what: String| sqlx::Error::Protocol(format!("send_accept_batch: {what}"));
+        let n = usize::try_from(self.n).map_err(|_| unexpected(format!("row index {}", self.n)))?;
+        let outcome = match self.outcome.as_str() {
+            "ok" => AcceptOutcome::Accepted,
+            "stored" => match (self.request_hash, self.response_status, self.response_body) {
+                (Some(request_hash), Some(response_status), Some(response_body)) => {
+                    AcceptOutcome::Stored { request_hash, response_status, response_body }
+                }
+                _ => return Err(unexpected("a stored key without its response".into())),
+            },
+            "account_not_found" => AcceptOutcome::AccountNotFound,
+            "test_key_on_live" => AcceptOutcome::TestKeyOnLive,
+            "account_not_active" => AcceptOutcome::AccountNotActive {
+                status: self.account_status.ok_or_else(|| unexpected("an inactive account without status".into()))?,
+                reason: self.status_reason,
+            },
+            "outside_window" => AcceptOutcome::OutsideWindow { last_inbound_at: self.last_inbound_at },
+            "claimed_elsewhere" => AcceptOutcome::ClaimedElsewhere,
+            other => return Err(unexpected(format!("unknown outcome {other:?}"))),
+        };
+        Ok((n, outcome))
+    }
 }
 
 /// Checks and writes a batch of send requests in one statement (`send_accept_batch`, see its
-/// migration): idempotency lookup, account and messaging-window checks, idempotency claim, and for
-/// the accepted ones the outbox rows (message, `pending` history entry, send job ordered per
-/// conversation `send:{account}:{recipient}`) plus one queue wake-up. Every request's merchant
-/// context is set inside, so RLS applies. Run it outside an explicit transaction and Postgres
-/// commits it on its own: one round trip, one WAL flush. Idempotency keys must be unique per
-/// merchant within `msgs`.
+/// migrations): idempotency lookup, account and messaging-window checks under `rules`,
+/// idempotency claim, and for the accepted ones the outbox rows (message, `pending` history
+/// entry, the [`SendMessage`] job ordered per conversation) plus one queue wake-up. Every
+/// request's merchant context is set inside, so RLS applies. Run it outside an explicit
+/// transaction and Postgres commits it on its own: one round trip, one WAL flush. Idempotency
+/// keys must be unique per merchant within `msgs`. Returns `(index in msgs, outcome)` per request.
 ///
 /// # Errors
-/// Postgres errors; then nothing of the batch was written.
+/// Postgres errors (then nothing of the batch was written), or a row the statement should never
+/// return.
 #[tracing::instrument(skip_all, fields(batch = msgs.len()))]
 pub async fn accept_batch(
     conn: &mut PgConnection,
     msgs: &[&NewMessage],
+    rules: &AcceptRules,
     ttl_secs: f64,
-    max_attempts: i32,
-) -> Result<Vec<AcceptRow>, sqlx::Error> {
+) -> Result<Vec<(usize, AcceptOutcome)>, sqlx::Error> {
     if msgs.is_empty() {
         return Ok(Vec::new());
     }
@@ -105,8 +179,8 @@ pub async fn accept_batch(
     let recipients: Vec<&str> = msgs.iter().map(|m| m.recipient_id.as_str()).collect();
     let keys: Vec<Option<&str>> = msgs.iter().map(|m| m.idempotency_key.as_deref()).collect();
     let hashes: Vec<&[u8]> = msgs.iter().map(|m| m.request_hash.as_slice()).collect();
-    let test_keys: Vec<bool> = msgs.iter().map(|m| m.test_key).collect();
-    let human: Vec<bool> = msgs.iter().map(|m| m.tag.as_deref() == Some("HUMAN_AGENT")).collect();
+    let sandbox_only: Vec<bool> = msgs.iter().map(|m| m.test_key && rules.test_keys_sandbox_only).collect();
+    let windows: Vec<f64> = msgs.iter().map(|m| rules.window_for(m.tag.as_deref()).as_secs_f64()).collect();
     let ids: Vec<Uuid> = msgs.iter().map(|m| m.message_id).collect();
     let texts: Vec<Option<&str>> = msgs.iter().map(|m| m.text.as_deref()).collect();
     let attachments: Vec<Option<&Value>> = msgs.iter().map(|m| m.attachment.as_ref()).collect();
@@ -117,10 +191,16 @@ pub async fn accept_batch(
     let created: Vec<OffsetDateTime> = msgs.iter().map(|m| m.created_at).collect();
     let parts: Vec<i32> = msgs.iter().map(|m| m.parts_total).collect();
     let bodies: Vec<&Value> = msgs.iter().map(|m| &m.response_body).collect();
-    sqlx::query_as(
+    let jobs: Vec<queue::NewJob> = msgs
+        .iter()
+        .map(|m| SendMessage { message_id: m.message_id }.for_message(m.merchant_id, m.account_id, &m.recipient_id))
+        .collect();
+    let job_payloads: Vec<&Value> = jobs.iter().map(|j| &j.payload).collect();
+    let job_orderings: Vec<Option<&str>> = jobs.iter().map(|j| j.ordering_key.as_deref()).collect();
+    sqlx::query_as::<_, AcceptRow>(
         r"select n, outcome, account_status, status_reason, last_inbound_at, response_status, response_body, request_hash
             from send_accept_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                                   $19, $20, $21, $22)",
+                                   $19, $20, $21, $22, $23)",
     )
     .bind(&n)
     .bind(&merchants)
@@ -128,8 +208,8 @@ pub async fn accept_batch(
     .bind(&recipients)
     .bind(&keys)
     .bind(&hashes)
-    .bind(&test_keys)
-    .bind(&human)
+    .bind(&sandbox_only)
+    .bind(&windows)
     .bind(&ids)
     .bind(&texts)
     .bind(&attachments)
@@ -140,12 +220,16 @@ pub async fn accept_batch(
     .bind(&created)
     .bind(&parts)
     .bind(&bodies)
+    .bind(&job_payloads)
+    .bind(&job_orderings)
     .bind(ttl_secs)
-    .bind(max_attempts)
-    .bind(queue::kinds::SEND_MESSAGE)
-    .bind(queue::CHANNEL)
+    .bind(SendMessage::KIND)
+    .bind(SendMessage::MAX_ATTEMPTS)
     .fetch_all(&mut *conn)
-    .await
+    .await?
+    .into_iter()
+    .map(AcceptRow::decode)
+    .collect()
 }
 
 /// A message as the worker sends it.
@@ -159,12 +243,12 @@ pub struct SendRow {
     pub attachment: Option<Value>,
     pub quick_replies: Option<Value>,
     pub tag: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub instagram_message_ids: Vec<String>,
     pub parts_total: i32,
     pub instagram_account_id: String,
     pub access_token_enc: String,
-    pub account_status: String,
+    pub account_status: AccountStatus,
     pub account_deleted_at: Option<OffsetDateTime>,
     pub sandbox: bool,
 }
@@ -211,7 +295,7 @@ pub struct StatusRow {
     pub merchant_id: Uuid,
     pub account_id: Uuid,
     pub recipient_id: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub instagram_message_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -327,7 +411,7 @@ pub async fn find_status(conn: &mut PgConnection, message_id: Uuid) -> Result<Op
 /// A status transition.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
-    pub status: String,
+    pub status: MessageStatus,
     pub occurred_at: OffsetDateTime,
     pub detail: Option<Value>,
 }

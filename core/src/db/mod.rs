@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod deliveries;
+pub mod housekeeping;
 pub mod merchants;
 pub mod messages;
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use router_core::queue::{self, NewJob, kinds};
+use router_core::jobs::MaintenanceTask;
+use router_core::jobs::kinds;
+use router_core::queue::{self, NewJob};
 use router_tests::router_fakes::graph::{Endpoint, Scripted};
 use router_tests::{Resp, TestApp};
 use secrecy::ExposeSecret;
@@ -254,8 +256,8 @@ async fn two_scheduler_replicas_elect_one_leader_and_refresh_once() {
         leadership: l.clone(),
     };
     let period = Duration::from_secs(3600);
-    let j1 = router_scheduler::schedule::tick(&ctx(&l1), "token_refresh", period).await.unwrap();
-    let j2 = router_scheduler::schedule::tick(&ctx(&l2), "token_refresh", period).await.unwrap();
+    let j1 = router_scheduler::schedule::tick(&ctx(&l1), MaintenanceTask::TokenRefresh, period).await.unwrap();
+    let j2 = router_scheduler::schedule::tick(&ctx(&l2), MaintenanceTask::TokenRefresh, period).await.unwrap();
     assert_eq!(j1.is_some() as u8 + j2.is_some() as u8, 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while refresh_calls(&app).await == 0 {
@@ -549,12 +551,12 @@ async fn a_periodic_task_runs_once_per_slot_even_after_its_job_finished() {
         leadership,
     };
     let period = Duration::from_secs(3600);
-    assert!(router_scheduler::schedule::tick(&ctx, "retention", period).await.unwrap().is_some());
+    assert!(router_scheduler::schedule::tick(&ctx, MaintenanceTask::Retention, period).await.unwrap().is_some());
     app.worker().with_kinds(&[kinds::MAINTENANCE]).run_until_idle().await.unwrap();
     let left: i64 = sqlx::query_scalar("select count(*) from jobs").fetch_one(&app.db).await.unwrap();
     assert_eq!(left, 0, "the job ran and was deleted");
     // Later ticks of the same hour do nothing.
-    assert!(router_scheduler::schedule::tick(&ctx, "retention", period).await.unwrap().is_none());
+    assert!(router_scheduler::schedule::tick(&ctx, MaintenanceTask::Retention, period).await.unwrap().is_none());
     cancel.cancel();
 }
 

@@ -68,8 +68,8 @@ impl Setup {
     /// Runs a sender whose media probe resolves through `guard` (loopback plays public hosts).
     async fn run_sender_with(&self, guard: GuardedResolver, timeout: Duration) {
         let ctx = self.app.job_context().with_media_resolver(guard, timeout);
-        router_worker::runner::Runner::new(Arc::new(ctx))
-            .with_kinds(&[router_core::queue::kinds::SEND_MESSAGE])
+        router_worker::runner(Arc::new(ctx))
+            .with_kinds(&[router_core::jobs::kinds::SEND_MESSAGE])
             .run_until_idle()
             .await
             .unwrap();

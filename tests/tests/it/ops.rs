@@ -93,6 +93,7 @@ fn one_port_everywhere() {
             _ => None,
         })
         .unwrap()
+        .api()
         .port,
         10000
     );

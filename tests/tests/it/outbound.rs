@@ -638,7 +638,7 @@ impl Drop for OwnRedis {
 
 #[tokio::test]
 async fn redis_down_pauses_instagram_calls_while_the_api_keeps_accepting_and_sends_resume_when_it_is_back() {
-    let port = router_core::testing::free_port();
+    let port = router_testing::process::free_port();
     let mut redis = OwnRedis::start(port);
     let s = setup_with(|v| {
         v.insert("REDIS_URL".into(), format!("redis://127.0.0.1:{port}"));
@@ -717,12 +717,12 @@ async fn a_worker_rides_out_a_postgres_outage_and_sends_once_it_is_back() {
     let account_id = account["account_id"].as_str().unwrap().to_owned();
     app.open_window(&account_id, CUSTOMER, OffsetDateTime::now_utc()).await;
     // A worker whose database connections go through the proxy too.
-    let url = app.config.database_app_url.clone();
+    let url = app.config.api().database_app_url.clone();
     let pool = router_core::db::connect_owner_pool(&url, 5).await.unwrap();
     let ctx =
-        router_worker::jobs::JobContext::new(pool, std::sync::Arc::new(app.config.clone()), app.state.limiter.clone());
+        router_core::jobs::JobContext::new(pool, std::sync::Arc::new(app.config.clone()), app.state.limiter.clone());
     let cancel = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(router_worker::runner::Runner::new(std::sync::Arc::new(ctx)).run(cancel.clone()));
+    let worker = tokio::spawn(router_worker::runner(std::sync::Arc::new(ctx)).run(cancel.clone()));
 
     proxy.stop();
     // Written while the worker cannot reach Postgres (directly, as the API would after failover).

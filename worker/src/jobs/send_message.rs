@@ -31,32 +31,52 @@
 use std::time::Duration;
 
 use router_core::db::messages::{self, SendRow};
-use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, events, split_text};
+use router_core::domain::{AccountStatus, INSTAGRAM_TEXT_MAX_BYTES, MessageStatus, events, split_text};
 use router_core::graph::{ErrorClass, GraphError, Usage};
+use router_core::jobs::{JobContext, JobHandler, Outcome, SendMessage, after, full_jitter};
 use router_core::queue::{self, ClaimedJob};
 use router_core::redis::{Admission, Lane};
 use router_core::webhooks::{self, status_event};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{JobContext, Outcome};
-use crate::runner::{after, full_jitter};
-
 /// How long an account in `error`/`inactive` parks its sends before checking again.
 const PARKED_RECHECK: Duration = Duration::from_secs(300);
+
+/// Runs [`SendMessage`] jobs.
+pub struct SendMessageHandler;
+
+impl JobHandler for SendMessageHandler {
+    type Job = SendMessage;
+
+    async fn run(&self, ctx: &JobContext, claimed: &ClaimedJob, job: SendMessage) -> anyhow::Result<Outcome> {
+        run(ctx, claimed, job.message_id).await
+    }
+
+    /// Unexpected errors on the last attempt: fail the message visibly instead of leaving it
+    /// pending with its job dead-lettered.
+    async fn give_up(
+        &self,
+        ctx: &JobContext,
+        claimed: &ClaimedJob,
+        job: SendMessage,
+        error: anyhow::Error,
+    ) -> anyhow::Result<Outcome> {
+        give_up(ctx, claimed, job.message_id, &error).await
+    }
+}
 
 /// Runs one send job.
 ///
 /// # Errors
 /// Database failures (the runner retries).
-pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> {
-    let message_id: Uuid = serde_json::from_value(job.payload.get("message_id").cloned().unwrap_or(Value::Null))?;
+pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow::Result<Outcome> {
     let mut conn = ctx.db.acquire().await?;
     let Some(msg) = messages::load_for_send(&mut conn, message_id).await? else {
         return Ok(Outcome::Dead { error: format!("message {message_id} not found") });
     };
     drop(conn);
-    if msg.status != "pending" {
+    if msg.status != MessageStatus::Pending {
         let mut conn = ctx.db.acquire().await?;
         queue::complete(&mut conn, job.job_id, job.lock_token).await?;
         return Ok(Outcome::Done);
@@ -72,7 +92,7 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
         )
         .await;
     }
-    if msg.account_status != "active" {
+    if msg.account_status != AccountStatus::Active {
         return Ok(Outcome::Retry {
             at: after(PARKED_RECHECK),
             error: format!("account is {}; waiting for re-authentication", msg.account_status),
@@ -88,16 +108,8 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     {
         return Ok(outcome);
     }
-    let graph = if msg.sandbox {
-        match &ctx.sandbox_graph {
-            Some(g) => g,
-            None => {
-                return fail(ctx, job, &msg, "sandbox_not_configured", "SANDBOX_GRAPH_API_BASE_URL is not set", false)
-                    .await;
-            }
-        }
-    } else {
-        &ctx.graph
+    let Some(graph) = ctx.graphs.for_account(msg.sandbox) else {
+        return fail(ctx, job, &msg, "sandbox_not_configured", "SANDBOX_GRAPH_API_BASE_URL is not set", false).await;
     };
     let token = ctx.config.keyring.decrypt(&msg.access_token_enc)?;
 
@@ -374,9 +386,13 @@ async fn disable_account(ctx: &JobContext, msg: &SendRow, code: &str) -> anyhow:
 ///
 /// # Errors
 /// Database failures.
-pub async fn give_up(ctx: &JobContext, job: &ClaimedJob, e: &anyhow::Error) -> anyhow::Result<Outcome> {
+pub async fn give_up(
+    ctx: &JobContext,
+    job: &ClaimedJob,
+    message_id: Uuid,
+    e: &anyhow::Error,
+) -> anyhow::Result<Outcome> {
     tracing::error!(error = ?e, "send failed on its last attempt");
-    let message_id: Uuid = serde_json::from_value(job.payload.get("message_id").cloned().unwrap_or(Value::Null))?;
     let mut tx = ctx.db.begin().await?;
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         return Ok(Outcome::LeaseLost);

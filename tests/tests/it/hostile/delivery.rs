@@ -83,8 +83,7 @@ impl Setup {
         if let Some(g) = guard {
             ctx = ctx.with_crm_resolver(g);
         }
-        let runner =
-            router_worker::runner::Runner::new(Arc::new(ctx)).with_kinds(&[router_core::queue::kinds::DELIVER_WEBHOOK]);
+        let runner = router_worker::runner(Arc::new(ctx)).with_kinds(&[router_core::jobs::kinds::DELIVER_WEBHOOK]);
         let cancel = CancellationToken::new();
         tokio::spawn(runner.run(cancel.clone()));
         cancel

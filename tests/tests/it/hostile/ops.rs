@@ -382,7 +382,7 @@ async fn the_api_login_role_check_refuses_roles_that_can_bypass_rls() {
         vars.remove("SANDBOX_GRAPH_API_BASE_URL");
         let mut config = router_tests::config_from(&vars);
         if let Some(u) = app_url {
-            config.database_app_url = u;
+            config.api.as_mut().expect("API section").database_app_url = u;
         }
         router_api::build_state(config).await.err().map(|e| format!("{e:#}")).unwrap_or_default()
     };

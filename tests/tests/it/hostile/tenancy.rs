@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use router_core::queue::{self, NewJob, kinds};
+use router_core::jobs::kinds;
+use router_core::queue::{self, NewJob};
 use router_tests::TestApp;
 use router_tests::router_fakes::graph::{Endpoint, Scripted};
 use secrecy::ExposeSecret;
@@ -253,9 +254,8 @@ async fn a_send_longer_than_its_lease_reaches_instagram_once_per_part_with_two_w
     let cancel = tokio_util::sync::CancellationToken::new();
     let workers: Vec<_> = (0..2)
         .map(|_| {
-            let ctx = router_worker::jobs::JobContext::new(app.db.clone(), config.clone(), app.state.limiter.clone());
-            let runner = router_worker::runner::Runner::new(Arc::new(ctx))
-                .with_kinds(&[router_core::queue::kinds::SEND_MESSAGE]);
+            let ctx = router_core::jobs::JobContext::new(app.db.clone(), config.clone(), app.state.limiter.clone());
+            let runner = router_worker::runner(Arc::new(ctx)).with_kinds(&[router_core::jobs::kinds::SEND_MESSAGE]);
             tokio::spawn(runner.run(cancel.clone()))
         })
         .collect();

@@ -4,8 +4,8 @@
 //! claiming, so a notification that lands during the claim query is not lost; claim at most as
 //! many jobs as there are free slots; run each on its own task; when the claim came back short
 //! (nothing more was claimable) or no slot is free, wait for a NOTIFY, the poll interval, a
-//! finished job or shutdown. Retries are reschedules written by
-//! the job itself (`run_at`); no task ever sleeps on a job.
+//! finished job or shutdown. Retries are reschedules (`run_at`)
+//! written here, from the job's [`Outcome`]; no task ever sleeps on a job.
 //!
 //! Shutdown: stop claiming, let running jobs finish within `drain` (shorter than the lease), then
 //! release whatever is still running so another worker can take it at once instead of waiting for
@@ -15,19 +15,21 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use router_core::queue::{self, ClaimedJob};
 use sqlx::postgres::PgListener;
-use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::jobs::{self, JobContext, Outcome};
+use super::context::JobContext;
+use super::outcome::Outcome;
+use super::registry::Registry;
+use crate::queue::{self, ClaimedJob};
 
 /// A worker process's loop.
 pub struct Runner {
     ctx: Arc<JobContext>,
+    registry: Arc<Registry>,
     name: String,
     kinds: Vec<&'static str>,
     concurrency: usize,
@@ -36,14 +38,15 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// A runner for every job kind the worker knows.
+    /// A runner for every job kind `registry` knows.
     #[must_use]
-    pub fn new(ctx: Arc<JobContext>) -> Self {
+    pub fn new(ctx: Arc<JobContext>, registry: Registry) -> Self {
         let name = format!("worker-{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]);
         let concurrency = ctx.config.worker_concurrency;
         let poll_interval = ctx.config.worker_poll_interval;
         let drain = ctx.config.job_lease.saturating_sub(Duration::from_secs(5)).max(Duration::from_secs(1));
-        Self { ctx, name, kinds: jobs::KINDS.to_vec(), concurrency, poll_interval, drain }
+        let kinds = registry.kinds();
+        Self { ctx, registry: Arc::new(registry), name, kinds, concurrency, poll_interval, drain }
     }
 
     /// Only claim these kinds (tests run senders and deliverers separately).
@@ -77,8 +80,8 @@ impl Runner {
             let handles: Vec<_> = batch
                 .into_iter()
                 .map(|job| {
-                    let ctx = self.ctx.clone();
-                    tokio::spawn(async move { execute(ctx, job).await })
+                    let (ctx, registry) = (self.ctx.clone(), self.registry.clone());
+                    tokio::spawn(async move { execute(ctx, registry, job).await })
                 })
                 .collect();
             for h in handles {
@@ -115,10 +118,11 @@ impl Runner {
                         for job in batch {
                             let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
                             running.lock().expect("running set").insert(job.lock_token);
-                            let (ctx, running, finished) = (self.ctx.clone(), running.clone(), finished.clone());
+                            let (ctx, registry) = (self.ctx.clone(), self.registry.clone());
+                            let (running, finished) = (running.clone(), finished.clone());
                             tracker.spawn(async move {
                                 let token = job.lock_token;
-                                execute(ctx, job).await;
+                                execute(ctx, registry, job).await;
                                 running.lock().expect("running set").remove(&token);
                                 drop(permit);
                                 finished.notify_one();
@@ -195,14 +199,15 @@ async fn listen(db: sqlx::PgPool, notify: Arc<Notify>, cancel: CancellationToken
     }
 }
 
-/// Runs one job and applies a failure outcome; successful outcomes are committed by the job.
-async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
+/// Runs one job and applies its outcome: the one place that reschedules or dead-letters a job.
+async fn execute(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) {
     let kind = job.kind.clone();
     let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %kind, job.attempt = job.attempts);
     let (job_id, token, attempts, max_attempts) = (job.job_id, job.lock_token, job.attempts, job.max_attempts);
     let ctx2 = ctx.clone();
     let result =
-        tokio::spawn(tracing::Instrument::instrument(async move { jobs::run(&ctx2, job).await }, span.clone())).await;
+        tokio::spawn(tracing::Instrument::instrument(async move { registry.run(&ctx2, &job).await }, span.clone()))
+            .await;
     let _enter = span.enter();
     let outcome = match result {
         Ok(Ok(o)) => o,
@@ -242,20 +247,4 @@ async fn execute(ctx: Arc<JobContext>, job: ClaimedJob) {
             tracing::error!(error = ?e, "recording the job outcome failed; the lease will expire and the job re-run")
         }
     }
-}
-
-/// Exponential backoff with full jitter: uniform in `[0, min(cap, base * 2^attempt)]`, at least
-/// `floor`.
-#[must_use]
-pub fn full_jitter(attempt: i32, base: Duration, cap: Duration, floor: Duration) -> Duration {
-    use rand::Rng;
-    let exp = base.saturating_mul(1u32 << attempt.clamp(0, 20) as u32).min(cap);
-    let jittered = Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..=exp.as_secs_f64()));
-    jittered.max(floor)
-}
-
-/// `now + d` as a timestamp.
-#[must_use]
-pub fn after(d: Duration) -> OffsetDateTime {
-    OffsetDateTime::now_utc() + d
 }
