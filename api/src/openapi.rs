@@ -67,12 +67,35 @@ pub fn finished(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
 /// fields) and one place keeps them reviewable against the handlers' checks.
 fn constrain(doc: &mut serde_json::Value) {
     use serde_json::json;
-    const DIGITS_64: &str = "^[0-9]{1,64}$";
-    // Rust's `char::is_whitespace` set, spelled out (Python's and ECMA's `\s` differ on \x1c–\x1f).
-    const NOT_BLANK: &str = "[^\\u0000\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
-    // Surrounding ASCII whitespace is trimmed by the handler.
-    const TOKEN: &str = "^[\\t-\\r ]*[!-~]{1,4096}[\\t-\\r ]*$";
-    const HTTP_URL: &str = "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
+    constrain_schemas(doc);
+    constrain_parameters(doc);
+    // No string anywhere may hold U+0000 (`AppJson`/`AppQuery`/`AppPath` refuse it; Postgres
+    // cannot store it, so no response holds it either).
+    no_nul(doc);
+
+    // The OAuth callback answers a browser: HTML unless the caller asks for JSON.
+    if let Some(responses) = doc["paths"]["/oauth/instagram/callback"]["get"]["responses"].as_object_mut() {
+        for status in ["200", "400"] {
+            if let Some(content) = responses.get_mut(status).and_then(|r| r["content"].as_object_mut()) {
+                content.insert("text/html".into(), json!({"schema": {"type": "string"}}));
+            }
+        }
+    }
+
+    add_links(doc);
+}
+
+/// Pattern of Instagram ids (1–64 digits).
+const DIGITS_64: &str = "^[0-9]{1,64}$";
+// Rust's `char::is_whitespace` set, spelled out (Python's and ECMA's `\s` differ on \x1c–\x1f).
+const NOT_BLANK: &str = "[^\\u0000\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+// Surrounding ASCII whitespace is trimmed by the handler.
+const TOKEN: &str = "^[\\t-\\r ]*[!-~]{1,4096}[\\t-\\r ]*$";
+const HTTP_URL: &str = "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
+
+/// The request bodies' limits and required-together rules.
+fn constrain_schemas(doc: &mut serde_json::Value) {
+    use serde_json::json;
     let events = json!(router_core::domain::events::ALL);
     let props: &[(&str, &str, serde_json::Value)] = &[
         ("SendMessageRequest", "recipient_id", json!({"pattern": DIGITS_64})),
@@ -127,7 +150,11 @@ fn constrain(doc: &mut serde_json::Value) {
             json!({"quick_replies": {"required": ["message"], "properties": {"message": {"type": "string"}}}}),
         );
     }
+}
 
+/// The path and query parameters' limits.
+fn constrain_parameters(doc: &mut serde_json::Value) {
+    use serde_json::json;
     let params: &[(&str, &str, &str, serde_json::Value)] = &[
         ("/api/v1/messages", "get", "recipient_id", json!({"pattern": DIGITS_64})),
         ("/api/v1/messages", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
@@ -147,20 +174,11 @@ fn constrain(doc: &mut serde_json::Value) {
             }
         }
     }
+}
 
-    // No string anywhere may hold U+0000 (`AppJson`/`AppQuery`/`AppPath` refuse it; Postgres
-    // cannot store it, so no response holds it either).
-    no_nul(doc);
-
-    // The OAuth callback answers a browser: HTML unless the caller asks for JSON.
-    if let Some(responses) = doc["paths"]["/oauth/instagram/callback"]["get"]["responses"].as_object_mut() {
-        for status in ["200", "400"] {
-            if let Some(content) = responses.get_mut(status).and_then(|r| r["content"].as_object_mut()) {
-                content.insert("text/html".into(), json!({"schema": {"type": "string"}}));
-            }
-        }
-    }
-
+/// Links: the ids a creating operation returns, to the operations that take them.
+fn add_links(doc: &mut serde_json::Value) {
+    use serde_json::json;
     // Links: the ids a creating operation returns, to the operations that take them.
     let account = |op: &str| json!({"operationId": op, "parameters": {"account_id": "$response.body#/account_id"}});
     let links: &[(&str, &str, &str, serde_json::Value)] = &[

@@ -210,33 +210,7 @@ async fn try_batch(
     // Rare: a concurrent transaction (another API replica, or the one-by-one retry) committed the
     // same key between our lookup and our claim. Its response is committed now; replay it.
     if !elsewhere.is_empty() {
-        let mut by_merchant: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-        for &i in &elsewhere {
-            by_merchant.entry(msgs[i].merchant_id).or_default().push(i);
-        }
-        for (merchant_id, idx) in by_merchant {
-            let keys: Vec<String> = idx.iter().filter_map(|&i| msgs[i].idempotency_key.clone()).collect();
-            let mut tx = db::begin_merchant_tx(db, merchant_id).await?;
-            let stored: HashMap<String, messages::IdempotencyRow> =
-                messages::find_idempotency(&mut tx, merchant_id, &keys)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.idempotency_key.clone(), r))
-                    .collect();
-            // Read only; dropping the transaction rolls it back.
-            drop(tx);
-            for i in idx {
-                outcomes[i] = Some(match msgs[i].idempotency_key.as_deref().and_then(|k| stored.get(k)) {
-                    Some(row) => replay_or_conflict(
-                        &row.request_hash,
-                        row.response_status,
-                        &row.response_body,
-                        &msgs[i].request_hash,
-                    ),
-                    None => SendReply::Internal("a key claimed elsewhere has no stored record"),
-                });
-            }
-        }
+        replay_claimed_elsewhere(db, msgs, &elsewhere, &mut outcomes).await?;
     }
 
     for (i, first) in deferred {
@@ -253,6 +227,43 @@ async fn try_batch(
         });
     }
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(SendReply::Internal("send_accept_batch returned no row"))).collect())
+}
+
+/// Requests whose key another transaction committed first: answered from the stored record
+/// (replay or 409), read per merchant under its RLS context.
+async fn replay_claimed_elsewhere(
+    db: &PgPool,
+    msgs: &[NewMessage],
+    elsewhere: &[usize],
+    outcomes: &mut [Option<SendReply>],
+) -> Result<(), sqlx::Error> {
+    let mut by_merchant: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for &i in elsewhere {
+        by_merchant.entry(msgs[i].merchant_id).or_default().push(i);
+    }
+    for (merchant_id, idx) in by_merchant {
+        let keys: Vec<String> = idx.iter().filter_map(|&i| msgs[i].idempotency_key.clone()).collect();
+        let mut tx = db::begin_merchant_tx(db, merchant_id).await?;
+        let stored: HashMap<String, messages::IdempotencyRow> = messages::find_idempotency(&mut tx, merchant_id, &keys)
+            .await?
+            .into_iter()
+            .map(|r| (r.idempotency_key.clone(), r))
+            .collect();
+        // Read only; dropping the transaction rolls it back.
+        drop(tx);
+        for i in idx {
+            outcomes[i] = Some(match msgs[i].idempotency_key.as_deref().and_then(|k| stored.get(k)) {
+                Some(row) => replay_or_conflict(
+                    &row.request_hash,
+                    row.response_status,
+                    &row.response_body,
+                    &msgs[i].request_hash,
+                ),
+                None => SendReply::Internal("a key claimed elsewhere has no stored record"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A stored idempotency record answers a request with the same key: the original response when

@@ -413,17 +413,7 @@ pub struct IngestReport {
     pub webhooks: usize,
 }
 
-/// An account events can be routed to.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RouteRow {
-    pub instagram_account_id: String,
-    pub account_id: Uuid,
-    pub merchant_id: Uuid,
-    pub app_secret_enc: Option<String>,
-    pub status: String,
-    /// Connected with a `router_test_` key through the sandbox Graph API.
-    pub sandbox: bool,
-}
+pub use crate::db::inbound::RouteRow;
 
 /// Accounts connected for each Instagram business id, across merchants: one query for all ids
 /// (SECURITY DEFINER).
@@ -435,9 +425,7 @@ pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<HashMap<Str
     if ig_ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<RouteRow> =
-        sqlx::query_as("select * from ingest_find_accounts_many($1)").bind(ig_ids).fetch_all(pool).await?;
-    for r in rows {
+    for r in db::inbound::find_routes(pool, ig_ids).await? {
         out.entry(r.instagram_account_id.clone()).or_default().push(r);
     }
     Ok(out)
@@ -605,20 +593,7 @@ pub async fn store(pool: &PgPool, routed: Routed, trust: &Trust) -> Result<Inges
 
     let mut tx = pool.begin().await?;
     if !unrouted.is_empty() {
-        let ids: Vec<Uuid> = unrouted.iter().map(|_| Uuid::now_v7()).collect();
-        let igs: Vec<Option<String>> = unrouted.iter().map(|u| u.0.clone()).collect();
-        let reasons: Vec<&str> = unrouted.iter().map(|u| u.1).collect();
-        let raws: Vec<Value> = unrouted.iter().map(|u| u.2.clone()).collect();
-        sqlx::query(
-            r"insert into unrouted_inbound_events (unrouted_event_id, instagram_account_id, reason, raw)
-              select * from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])",
-        )
-        .bind(&ids)
-        .bind(&igs)
-        .bind(&reasons)
-        .bind(&raws)
-        .execute(&mut *tx)
-        .await?;
+        db::inbound::insert_unrouted(&mut tx, &unrouted).await?;
         report.unrouted = unrouted.len();
     }
     for (merchant_id, pending) in by_merchant {
@@ -701,69 +676,32 @@ async fn store_merchant(
         conv_keys.push((p.account_id, p.c.contact_id.clone(), at));
     }
     let merchant_id = pending[0].merchant_id;
-    let conv_ids: Vec<Uuid> = conv_keys.iter().map(|_| Uuid::now_v7()).collect();
-    let accounts: Vec<Uuid> = conv_keys.iter().map(|k| k.0).collect();
-    let contacts: Vec<&str> = conv_keys.iter().map(|k| k.1.as_str()).collect();
-    let ats: Vec<Option<OffsetDateTime>> = conv_keys.iter().map(|k| k.2).collect();
-    let rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
-        r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
-          select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
-            from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
-          on conflict on constraint conversations_account_contact_key do update
-             set last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at)
-          returning account_id, contact_igsid, conversation_id",
-    )
-    .bind(&conv_ids)
-    .bind(merchant_id)
-    .bind(&accounts)
-    .bind(&contacts)
-    .bind(&ats)
-    .fetch_all(&mut *conn)
-    .await?;
+    let keys: Vec<db::inbound::ConversationKey<'_>> = conv_keys.iter().map(|(a, k, t)| (*a, k.as_str(), *t)).collect();
+    let rows = db::inbound::upsert_conversations(conn, merchant_id, &keys).await?;
     let conv: HashMap<(Uuid, String), Uuid> = rows.into_iter().map(|(a, k, c)| ((a, k), c)).collect();
 
     // 2. Store the events; only newly stored ones have effects.
-    let ids: Vec<Uuid> = pending.iter().map(|p| p.inbound_event_id).collect();
-    let accs: Vec<Uuid> = pending.iter().map(|p| p.account_id).collect();
     let convs: Vec<Option<Uuid>> =
         pending.iter().map(|p| conv.get(&(p.account_id, p.c.contact_id.clone())).copied()).collect();
-    let evids: Vec<&str> = pending.iter().map(|p| p.event_id.as_str()).collect();
-    let kinds: Vec<&str> = pending.iter().map(|p| p.c.kind.as_str()).collect();
-    let igs: Vec<&str> = pending.iter().map(|p| p.c.business_id.as_str()).collect();
-    let senders: Vec<&str> = pending.iter().map(|p| p.c.contact_id.as_str()).collect();
-    let mids: Vec<Option<&str>> = pending.iter().map(|p| p.c.mid.as_deref()).collect();
-    let contents: Vec<&Value> = pending.iter().map(|p| &p.c.content).collect();
-    let raws: Vec<&Value> = pending.iter().map(|p| &p.c.raw).collect();
-    let tests: Vec<bool> = pending.iter().map(|p| p.c.is_test).collect();
-    let ats: Vec<Option<OffsetDateTime>> = pending.iter().map(|p| p.c.occurred_at).collect();
-    let inserted: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
-        r"insert into inbound_events (inbound_event_id, merchant_id, account_id, conversation_id, event_id, kind,
-                                      instagram_account_id, sender_id, instagram_message_id, content, raw, is_test, result,
-                                      occurred_at)
-          select i, $2, a, c, e, k, g, s, m, ct, r, t, 'stored', o
-            from unnest($1::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                        $10::jsonb[], $11::jsonb[], $12::bool[], $13::timestamptz[])
-                 as u (i, a, c, e, k, g, s, m, ct, r, t, o)
-          on conflict on constraint inbound_events_merchant_event_key do nothing
-          returning inbound_event_id",
-    )
-    .bind(&ids)
-    .bind(merchant_id)
-    .bind(&accs)
-    .bind(&convs)
-    .bind(&evids)
-    .bind(&kinds)
-    .bind(&igs)
-    .bind(&senders)
-    .bind(&mids)
-    .bind(&contents)
-    .bind(&raws)
-    .bind(&tests)
-    .bind(&ats)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
+    let rows: Vec<db::inbound::NewInboundEvent<'_>> = pending
+        .iter()
+        .zip(&convs)
+        .map(|(p, conversation_id)| db::inbound::NewInboundEvent {
+            inbound_event_id: p.inbound_event_id,
+            account_id: p.account_id,
+            conversation_id: *conversation_id,
+            event_id: &p.event_id,
+            kind: p.c.kind.as_str(),
+            instagram_account_id: &p.c.business_id,
+            sender_id: &p.c.contact_id,
+            instagram_message_id: p.c.mid.as_deref(),
+            content: &p.c.content,
+            raw: &p.c.raw,
+            is_test: p.c.is_test,
+            occurred_at: p.c.occurred_at,
+        })
+        .collect();
+    let inserted = db::inbound::insert_events(conn, merchant_id, &rows).await?;
 
     let mut crm: Vec<CrmEvent> = Vec::new();
     for (p, conv_id) in pending.iter().zip(&convs) {
@@ -826,23 +764,8 @@ async fn effects(
         }
         Kind::Echo => {
             // Our own send? Then it only confirms what we already recorded.
-            let ours: Option<Uuid> = match &p.c.mid {
-                Some(mid) => {
-                    sqlx::query_scalar(
-                        "select message_id from outbound_messages where account_id = $1 and instagram_message_ids @> array[$2]",
-                    )
-                    .bind(p.account_id)
-                    .bind(mid)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                }
-                None => None,
-            };
-            if ours.is_some() {
-                sqlx::query("update inbound_events set kind = 'echo_own' where inbound_event_id = $1")
-                    .bind(p.inbound_event_id)
-                    .execute(&mut *conn)
-                    .await?;
+            if outbound_by_mid(conn, p).await?.is_some() {
+                db::inbound::mark_echo_own(conn, p.inbound_event_id).await?;
             } else {
                 let mut data = inbound_payload(p, conv_id);
                 data["recipient_id"] = json!(p.c.contact_id);
@@ -864,7 +787,7 @@ async fn effects(
         }
         Kind::Deleted => {
             if let Some(mid) = &p.c.mid {
-                erase_inbound_message(conn, p.account_id, mid).await?;
+                db::inbound::erase_inbound_message(conn, p.account_id, mid).await?;
             }
             let mut data = inbound_payload(p, conv_id);
             data["message"] = json!("");
@@ -880,64 +803,17 @@ async fn effects(
     Ok(())
 }
 
+/// Our outbound message the event's mid names (an echo of our send, the target of a reaction).
 async fn outbound_by_mid(conn: &mut PgConnection, p: &Pending) -> Result<Option<Uuid>, sqlx::Error> {
     let Some(mid) = &p.c.mid else { return Ok(None) };
-    sqlx::query_scalar(
-        "select message_id from outbound_messages where account_id = $1 and instagram_message_ids @> array[$2]",
-    )
-    .bind(p.account_id)
-    .bind(mid)
-    .fetch_optional(&mut *conn)
-    .await
-}
-
-/// The customer unsent a message: erase its stored content and the text in its CRM deliveries.
-async fn erase_inbound_message(conn: &mut PgConnection, account_id: Uuid, mid: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r"update inbound_events set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
-           where account_id = $1 and instagram_message_id = $2 and kind = 'message'",
-    )
-    .bind(account_id)
-    .bind(mid)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        r"update webhook_deliveries
-             set payload = ((payload::jsonb - 'message' - 'text' - 'attachments' - 'raw' - 'reply_to' - 'quick_reply_payload' - 'referral')
-                            || jsonb_build_object('message', '', 'content_erased', true))::text
-           where account_id = $1 and event_id = 'mid:' || $2",
-    )
-    .bind(account_id)
-    .bind(mid)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    db::inbound::outbound_by_mid(conn, p.account_id, mid).await
 }
 
 /// Instagram read receipts carry the mid of the last message seen: every earlier outbound
 /// message of the conversation is read too.
 async fn mark_read_up_to(conn: &mut PgConnection, p: &Pending, crm: &mut Vec<CrmEvent>) -> Result<(), sqlx::Error> {
-    let rows: Vec<db::messages::StatusRow> = sqlx::query_as(
-        r"with target as (
-              select sent_at from outbound_messages
-               where account_id = $1 and recipient_id = $2 and instagram_message_ids @> array[$3]
-          ),
-          upd as (
-              update outbound_messages m set status = 'read', read_at = now()
-                from target t
-               where m.account_id = $1 and m.recipient_id = $2 and m.status in ('sent', 'delivered')
-                 and m.sent_at <= t.sent_at
-              returning m.message_id, m.merchant_id, m.account_id, m.recipient_id, m.status, m.instagram_message_id,
-                        m.error_code, m.error_message, m.error_retryable, m.attempts, m.metadata, m.created_at, m.updated_at
-          ),
-          ev as (insert into message_events (merchant_id, message_id, status) select merchant_id, message_id, 'read' from upd)
-          select * from upd order by created_at",
-    )
-    .bind(p.account_id)
-    .bind(&p.c.contact_id)
-    .bind(p.c.mid.as_deref())
-    .fetch_all(&mut *conn)
-    .await?;
+    let Some(mid) = &p.c.mid else { return Ok(()) };
+    let rows = db::inbound::mark_read_up_to(conn, p.account_id, &p.c.contact_id, mid).await?;
     for row in rows {
         crm.push(CrmEvent {
             merchant_id: row.merchant_id,

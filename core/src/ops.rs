@@ -25,9 +25,8 @@ pub struct Probes {
 
 /// Checks Postgres and Redis; `(ready, body)`.
 pub async fn readiness(db: &PgPool, redis: &ConnectionManager) -> (bool, serde_json::Value) {
-    let pg = tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("select 1").execute(db))
-        .await
-        .is_ok_and(|r| r.is_ok());
+    let pg =
+        tokio::time::timeout(std::time::Duration::from_secs(2), crate::db::ping(db)).await.is_ok_and(|r| r.is_ok());
     let mut r = redis.clone();
     let rd = crate::redis::ping(&mut r).await.is_ok();
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };

@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::crypto;
-use crate::jobs::{DeliverWebhook, Job};
+use crate::db::deliveries::{self, NewDelivery};
 
 /// One event for a merchant's CRM.
 #[derive(Debug, Clone)]
@@ -68,56 +68,19 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let merchants: Vec<Uuid> = events.iter().map(|e| e.merchant_id).collect();
-    let accounts: Vec<Uuid> = events.iter().map(|e| e.account_id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-    let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-    let bodies: Vec<String> = events.iter().map(|e| render_body(e.event_type, &e.event_id, &e.data)).collect();
-    let convs: Vec<String> =
-        events.iter().map(|e| e.conversation.clone().unwrap_or_else(|| "account".to_owned())).collect();
-    let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
-    // One statement: deliveries for events the endpoint subscribes to, and their jobs (payloads
-    // built above, inserted through `enqueue_jobs`, which also wakes the workers), in input order.
-    sqlx::query_scalar(
-        r"with input as (
-              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                   $8::jsonb[])
-                       with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, job, n)
-          ),
-          ins as (
-              insert into webhook_deliveries (delivery_id, merchant_id, account_id, endpoint_id, event_type, event_id, payload, ordering_key)
-              select i.delivery_id, i.merchant_id, i.account_id, e.endpoint_id, i.event_type, i.event_id, i.body,
-                     'wh:' || e.endpoint_id || ':' || i.conv
-                from input i
-                join webhook_endpoints e on e.account_id = i.account_id
-               where e.event_types is null or i.event_type = any(e.event_types)
-               order by i.n
-              on conflict on constraint webhook_deliveries_merchant_event_key do nothing
-              returning delivery_id, merchant_id, account_id, ordering_key
-          ),
-          jobs_ins as (
-              select q.job_id
-                from (select array_agg($9::text order by i.n) as k, array_agg(i.job order by i.n) as p,
-                             array_agg(ins.merchant_id order by i.n) as m, array_agg(ins.account_id order by i.n) as a,
-                             array_agg(ins.ordering_key order by i.n) as o, array_agg($10::int order by i.n) as x
-                        from ins join input i on i.delivery_id = ins.delivery_id) agg
-               cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.x) as q (job_id)
-          )
-          select ins.delivery_id from ins, (select count(*) from jobs_ins) j",
-    )
-    .bind(&ids)
-    .bind(&merchants)
-    .bind(&accounts)
-    .bind(&types)
-    .bind(&event_ids)
-    .bind(&bodies)
-    .bind(&convs)
-    .bind(&jobs)
-    .bind(DeliverWebhook::KIND)
-    .bind(DeliverWebhook::MAX_ATTEMPTS)
-    .fetch_all(&mut *conn)
-    .await
+    let rows: Vec<NewDelivery<'_>> = events
+        .iter()
+        .map(|e| NewDelivery {
+            delivery_id: Uuid::now_v7(),
+            merchant_id: e.merchant_id,
+            account_id: e.account_id,
+            event_type: e.event_type,
+            event_id: &e.event_id,
+            body: render_body(e.event_type, &e.event_id, &e.data),
+            conversation: e.conversation.as_deref().unwrap_or("account"),
+        })
+        .collect();
+    deliveries::insert_with_jobs(conn, &rows).await
 }
 
 /// The signing headers of one attempt.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use router_core::db::housekeeping;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
@@ -48,12 +49,9 @@ impl Leadership {
                 Some(c) => {
                     let r: Result<bool, sqlx::Error> = if self.is_leader() {
                         // Still ours as long as the session lives.
-                        sqlx::query_scalar("select true").fetch_one(&mut *c).await
+                        housekeeping::session_alive(c).await
                     } else {
-                        sqlx::query_scalar("select pg_try_advisory_lock(hashtext($1))")
-                            .bind(LOCK_NAME)
-                            .fetch_one(&mut *c)
-                            .await
+                        housekeeping::try_advisory_lock(c, LOCK_NAME).await
                     };
                     match r {
                         Ok(h) => h,
@@ -77,7 +75,7 @@ impl Leadership {
         if let Some(mut c) = conn
             && self.is_leader()
         {
-            let _ = sqlx::query("select pg_advisory_unlock(hashtext($1))").bind(LOCK_NAME).execute(&mut c).await;
+            let _ = housekeeping::advisory_unlock(&mut c, LOCK_NAME).await;
         }
         self.flag.store(false, Ordering::SeqCst);
     }

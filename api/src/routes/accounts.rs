@@ -6,6 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use router_core::accounts::{EndpointChange, connect_account, reauthenticate};
 use router_core::crypto::KeyEnvironment;
 use router_core::db::{self, accounts};
 use router_core::domain::{IgAccountId, Igsid, Scope, events};
@@ -184,6 +185,26 @@ async fn check_token(graph: &GraphClient, token: &SecretString) -> Result<router
     }
 }
 
+/// The checks of a create request that need no I/O; returns the parsed Instagram id and the
+/// event filter.
+fn validate_create(req: &CreateAccountRequest) -> Result<(IgAccountId, Option<Vec<String>>), ApiError> {
+    let Ok(ig_id) = IgAccountId::parse(req.instagram_account_id.trim()) else {
+        return Err(ApiError::invalid("instagram_account_id", "must be Instagram's numeric account id"));
+    };
+    let username = req.username.trim();
+    if username.is_empty() || username.chars().count() > 100 {
+        return Err(ApiError::invalid("username", "must be 1–100 characters"));
+    }
+    if !is_token(req.access_token.trim()) {
+        return Err(ApiError::invalid("access_token", TOKEN_RULE));
+    }
+    validate_secret("webhook_secret", &req.webhook_secret)?;
+    if let Some(a) = &req.app_secret {
+        validate_secret("app_secret", a)?;
+    }
+    Ok((ig_id, validate_events(req.event_types.as_ref())?))
+}
+
 /// Connects an Instagram account.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", operation_id = "v1.accounts.create",
     request_body = CreateAccountRequest,
@@ -199,22 +220,9 @@ async fn create_account(
     if auth.account_ids.is_some() {
         return Err(ApiError::Forbidden("keys limited to specific accounts cannot connect new accounts".into()));
     }
-    let Ok(ig_id) = IgAccountId::parse(req.instagram_account_id.trim()) else {
-        return Err(ApiError::invalid("instagram_account_id", "must be Instagram's numeric account id"));
-    };
+    let (ig_id, event_types) = validate_create(&req)?;
     let ig_id = ig_id.as_str();
     let username = req.username.trim();
-    if username.is_empty() || username.chars().count() > 100 {
-        return Err(ApiError::invalid("username", "must be 1–100 characters"));
-    }
-    if !is_token(req.access_token.trim()) {
-        return Err(ApiError::invalid("access_token", TOKEN_RULE));
-    }
-    validate_secret("webhook_secret", &req.webhook_secret)?;
-    if let Some(a) = &req.app_secret {
-        validate_secret("app_secret", a)?;
-    }
-    let event_types = validate_events(req.event_types.as_ref())?;
     validate_url(&s, "crm_webhook_url", &req.crm_webhook_url).await?;
 
     let sandbox = auth.environment == KeyEnvironment::Test;
@@ -237,34 +245,25 @@ async fn create_account(
     let secret_enc = keyring.encrypt(&req.webhook_secret);
 
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    let account_id = accounts::upsert_account(
-        &mut tx,
-        &accounts::NewAccount {
-            account_id: Uuid::now_v7(),
-            merchant_id,
-            instagram_account_id: ig_id,
-            username,
-            access_token_enc: &token_enc,
-            app_secret_enc: app_secret_enc.as_deref(),
-            sandbox,
-            token_expires_at: req.token_expires_at,
-        },
-        false,
-    )
-    .await?
-    .ok_or(ApiError::Conflict {
+    let account = accounts::NewAccount {
+        account_id: Uuid::now_v7(),
+        merchant_id,
+        instagram_account_id: ig_id,
+        username,
+        access_token_enc: &token_enc,
+        app_secret_enc: app_secret_enc.as_deref(),
+        sandbox,
+        token_expires_at: req.token_expires_at,
+    };
+    let endpoint = EndpointChange::Replace {
+        url: &req.crm_webhook_url,
+        secret_enc: &secret_enc,
+        event_types: event_types.as_deref(),
+    };
+    let account_id = connect_account(&mut tx, &account, false, Some(endpoint)).await?.ok_or(ApiError::Conflict {
         code: ErrorCode::AccountExists,
         message: "this Instagram account is already connected; update it with PUT /api/v1/accounts/{id}".into(),
     })?;
-    accounts::upsert_endpoint(
-        &mut tx,
-        merchant_id,
-        account_id,
-        &req.crm_webhook_url,
-        &secret_enc,
-        event_types.as_deref(),
-    )
-    .await?;
     let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
     tx.commit().await?;
     tracing::info!(account.id = %account_id, "account connected");
@@ -346,50 +345,60 @@ async fn update_account(
     let event_types = validate_events(req.event_types.as_ref())?;
     let keyring = &s.config.keyring;
     let token_enc = match req.access_token.as_deref().map(str::trim) {
-        Some(t) if !is_token(t) => {
-            return Err(ApiError::invalid("access_token", TOKEN_RULE));
-        }
-        Some(t) => {
-            let token = SecretString::from(t.to_owned());
-            let me = check_token(graph_for(&s, current.sandbox)?, &token).await?;
-            if me.user_id.as_deref().is_some_and(|u| u != current.instagram_account_id) {
-                return Err(ApiError::BadRequest {
-                    code: ErrorCode::InstagramAccountMismatch,
-                    message: "the access token belongs to a different Instagram account".into(),
-                    details: None,
-                });
-            }
-            Some(keyring.encrypt(t))
-        }
+        Some(t) => Some(checked_new_token(&s, &current, t).await?),
         None => None,
     };
     let app_secret_enc = req.app_secret.as_deref().map(|a| keyring.encrypt(a));
 
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    accounts::update_account(
-        &mut tx,
-        account_id,
-        &accounts::AccountPatch {
-            access_token_enc: token_enc.as_deref(),
-            app_secret_enc: app_secret_enc.as_deref(),
-            status: req.status.as_deref(),
-            username: None,
-        },
-    )
-    .await?;
+    let patch = accounts::AccountPatch {
+        access_token_enc: token_enc.as_deref(),
+        app_secret_enc: app_secret_enc.as_deref(),
+        status: req.status.as_deref(),
+        username: None,
+    };
+    reauthenticate(&mut tx, account_id, &patch).await?;
+    update_endpoint(&s, &mut tx, (merchant_id, &current), &req, event_types.as_deref()).await?;
+    let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
+    tx.commit().await?;
+    Ok(AppJson(row.into()))
+}
+
+/// A replacement access token: well-formed, accepted by Meta, and for this account's Instagram
+/// id. Returns it encrypted.
+async fn checked_new_token(s: &AppState, current: &accounts::AccountRow, token: &str) -> ApiResult<String> {
+    if !is_token(token) {
+        return Err(ApiError::invalid("access_token", TOKEN_RULE));
+    }
+    let secret = SecretString::from(token.to_owned());
+    let me = check_token(graph_for(s, current.sandbox)?, &secret).await?;
+    if me.user_id.as_deref().is_some_and(|u| u != current.instagram_account_id) {
+        return Err(ApiError::BadRequest {
+            code: ErrorCode::InstagramAccountMismatch,
+            message: "the access token belongs to a different Instagram account".into(),
+            details: None,
+        });
+    }
+    Ok(s.config.keyring.encrypt(token))
+}
+
+/// The CRM endpoint part of an update: created when the account has none (URL and secret
+/// together), else a rotated secret (with its overlap), a new URL or event filter.
+async fn update_endpoint(
+    s: &AppState,
+    tx: &mut sqlx::PgConnection,
+    (merchant_id, current): (Uuid, &accounts::AccountRow),
+    req: &UpdateAccountRequest,
+    event_types: Option<&[String]>,
+) -> ApiResult<()> {
+    let keyring = &s.config.keyring;
+    let account_id = current.account_id;
     if current.endpoint_id.is_none() {
         // No CRM endpoint yet (e.g. connected through OAuth without one): URL and secret create it.
         match (&req.crm_webhook_url, &req.webhook_secret) {
             (Some(url), Some(secret)) => {
-                accounts::upsert_endpoint(
-                    &mut tx,
-                    merchant_id,
-                    account_id,
-                    url,
-                    &keyring.encrypt(secret),
-                    event_types.as_deref(),
-                )
-                .await?;
+                accounts::upsert_endpoint(tx, merchant_id, account_id, url, &keyring.encrypt(secret), event_types)
+                    .await?;
             }
             (None, None) if req.event_types.is_none() => {}
             _ => {
@@ -401,24 +410,13 @@ async fn update_account(
         }
     } else if let Some(secret) = &req.webhook_secret {
         let until = OffsetDateTime::now_utc() + s.config.webhook_secret_overlap;
-        accounts::rotate_endpoint_secret(&mut tx, account_id, &keyring.encrypt(secret), until).await?;
+        accounts::rotate_endpoint_secret(tx, account_id, &keyring.encrypt(secret), until).await?;
     }
     if current.endpoint_id.is_some() && (req.crm_webhook_url.is_some() || req.event_types.is_some()) {
-        accounts::update_endpoint(
-            &mut tx,
-            account_id,
-            req.crm_webhook_url.as_deref(),
-            req.event_types.as_ref().map(|_| event_types.as_deref()),
-        )
-        .await?;
+        let events = req.event_types.as_ref().map(|_| event_types);
+        accounts::update_endpoint(tx, account_id, req.crm_webhook_url.as_deref(), events).await?;
     }
-    // A new token or re-activation resumes sends that waited for re-authentication.
-    if token_enc.is_some() || req.status.as_deref() == Some("active") {
-        router_core::queue::wake_account_jobs(&mut tx, account_id).await?;
-    }
-    let row = accounts::find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
-    tx.commit().await?;
-    Ok(AppJson(row.into()))
+    Ok(())
 }
 
 /// Disconnects an account: sending stops, history is kept.

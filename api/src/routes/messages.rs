@@ -4,7 +4,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use router_core::db::{self, messages};
-use router_core::domain::{INSTAGRAM_TEXT_MAX_BYTES, Igsid, Scope, split_text};
+use router_core::domain::{Igsid, Scope};
+use router_core::outbound::{
+    Attachment as StoredAttachment, Media, MediaKind, OutboundMessage, QuickReply as StoredQuickReply,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -88,7 +91,36 @@ pub struct SendMessageResponse {
     pub created_at: OffsetDateTime,
 }
 
+/// The typed attachment to store: one `{type, url}` item, or (`attachments`) the images of one
+/// Graph call.
+fn stored_attachment(req: &SendMessageRequest) -> Result<Option<StoredAttachment>, ApiError> {
+    let media = |field: &str, a: &Attachment| match MediaKind::parse(&a.kind) {
+        Some(kind) => Ok(Media { kind, url: a.url.clone() }),
+        None => Err(ApiError::invalid(field, "must be image, video, audio or file")),
+    };
+    Ok(match (&req.attachment, &req.attachments) {
+        (Some(a), _) => Some(StoredAttachment::One(media("attachment.type", a)?)),
+        (None, Some(list)) => Some(StoredAttachment::Images(
+            list.iter()
+                .enumerate()
+                .map(|(i, a)| media(&format!("attachments[{i}].type"), a))
+                .collect::<Result<_, _>>()?,
+        )),
+        (None, None) => None,
+    })
+}
+
 fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
+    validate_text(req)?;
+    validate_media(req)?;
+    if req.message.is_none() && req.attachment.is_none() && req.attachments.is_none() {
+        return Err(ApiError::invalid("message", "give message text, an attachment (or attachments), or both"));
+    }
+    validate_extras(req)
+}
+
+/// The recipient and the text.
+fn validate_text(req: &SendMessageRequest) -> Result<(), ApiError> {
     if Igsid::parse(req.recipient_id.trim()).is_err() {
         return Err(ApiError::invalid("recipient_id", "must be the customer's numeric Instagram-scoped id"));
     }
@@ -104,13 +136,18 @@ fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
             return Err(ApiError::invalid("message", format!("must be at most 2048 bytes of UTF-8, got {}", m.len())));
         }
     }
+    Ok(())
+}
+
+/// `attachment`, or `attachments` (1–10 images).
+fn validate_media(req: &SendMessageRequest) -> Result<(), ApiError> {
     let url_ok = |u: &str| {
         u.len() <= 2048
             && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
     };
     const URL_RULE: &str = "must be an http(s) URL of at most 2048 characters";
     if let Some(a) = &req.attachment {
-        if !matches!(a.kind.as_str(), "image" | "video" | "audio" | "file") {
+        if MediaKind::parse(&a.kind).is_none() {
             return Err(ApiError::invalid("attachment.type", "must be image, video, audio or file"));
         }
         if !url_ok(&a.url) {
@@ -139,9 +176,11 @@ fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
             }
         }
     }
-    if req.message.is_none() && req.attachment.is_none() && req.attachments.is_none() {
-        return Err(ApiError::invalid("message", "give message text, an attachment (or attachments), or both"));
-    }
+    Ok(())
+}
+
+/// Quick replies, the tag and the metadata.
+fn validate_extras(req: &SendMessageRequest) -> Result<(), ApiError> {
     if let Some(q) = &req.quick_replies {
         if req.message.is_none() {
             return Err(ApiError::invalid("quick_replies", "need message text"));
@@ -235,9 +274,20 @@ async fn send_message(
     canonical.idempotency_key = None;
     let request_hash = router_core::crypto::sha256(&serde_json::to_vec(&canonical).unwrap_or_default()).to_vec();
 
-    let text_parts = req.message.as_deref().map_or(0, |m| split_text(m, INSTAGRAM_TEXT_MAX_BYTES).len());
-    let media = req.attachment.is_some() || req.attachments.is_some();
-    let parts_total = (text_parts + usize::from(media)) as i32;
+    let recipient_id = req.recipient_id.trim().to_owned();
+    let attachment = stored_attachment(&req)?;
+    let quick_replies: Option<Vec<StoredQuickReply>> = req
+        .quick_replies
+        .as_ref()
+        .map(|q| q.iter().map(|b| StoredQuickReply { title: b.title.clone(), payload: b.payload.clone() }).collect());
+    let outbound = OutboundMessage {
+        recipient_id: &recipient_id,
+        text: req.message.as_deref(),
+        attachment: attachment.as_ref(),
+        quick_replies: quick_replies.as_deref().unwrap_or_default(),
+        tag: req.tag.as_deref(),
+    };
+    let parts_total = i32::try_from(outbound.parts_total()).unwrap_or(i32::MAX);
     let message_id = Uuid::now_v7();
     let created_at = OffsetDateTime::now_utc();
     let response = SendMessageResponse { message_id, status: "pending".into(), instagram_message_id: None, created_at };
@@ -246,17 +296,10 @@ async fn send_message(
         merchant_id,
         account_id: req.account_id,
         conversation_id: Uuid::nil(),
-        recipient_id: req.recipient_id.trim().to_owned(),
+        recipient_id,
         text: req.message.clone(),
-        // One `{type, url}` object, or (`attachments`) an array of them: one Graph call either way.
-        attachment: match (&req.attachment, &req.attachments) {
-            (Some(a), _) => Some(json!({"type": a.kind, "url": a.url})),
-            (None, Some(list)) => {
-                Some(Value::Array(list.iter().map(|a| json!({"type": a.kind, "url": a.url})).collect()))
-            }
-            (None, None) => None,
-        },
-        quick_replies: req.quick_replies.as_ref().map(|q| serde_json::to_value(q).unwrap_or_default()),
+        attachment,
+        quick_replies,
         tag: req.tag.clone(),
         metadata: req.metadata.clone(),
         idempotency_key: key,
@@ -267,7 +310,12 @@ async fn send_message(
         test_key,
         response_body: serde_json::to_value(&response).unwrap_or_default(),
     };
-    match s.outbox.submit(new).await {
+    answer(s.outbox.submit(new).await)
+}
+
+/// The HTTP answer to the outbox's reply.
+fn answer(reply: SendReply) -> ApiResult<Response> {
+    match reply {
         SendReply::Created(body) => Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response()),
         SendReply::Replayed { status, body } => {
             let mut resp =

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use router_core::accounts::{EndpointChange, connect_account};
 use router_core::crypto::{KeyEnvironment, b64};
 use router_core::db::{self, accounts};
 use router_core::domain::Scope;
@@ -224,6 +225,107 @@ fn fail(headers: &HeaderMap, code: ErrorCode, message: &str, redirect: Option<&s
     Ok(page(StatusCode::BAD_REQUEST, "Instagram account not connected", message))
 }
 
+/// What the OAuth exchange produced: the account and its long-lived token.
+struct Grant {
+    ig_id: String,
+    username: String,
+    token: SecretString,
+    expires_at: Option<OffsetDateTime>,
+}
+
+/// Why an onboarding is refused: the error code and the message shown to the merchant.
+type Refusal = (ErrorCode, &'static str);
+
+/// code → short-lived token → long-lived token → the account it reads, then the webhook
+/// subscription. Meta refusing a step is a [`Refusal`]; only configuration errors are errors.
+async fn exchange(s: &AppState, pending: &oauth::PendingAuth, code: &str) -> ApiResult<Result<Grant, Refusal>> {
+    let Target { graph, app_secret: secret, .. } = target(s, pending.sandbox)?;
+    let redirect_uri = s.config.api().oauth_redirect_uri();
+    let app_id = &s.config.api().meta_app_id;
+    let short = match graph.exchange_code(app_id, secret, &redirect_uri, code, Some(&pending.code_verifier)).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "code exchange refused");
+            let why = "Instagram refused the authorization code (expired or already used)";
+            return Ok(Err((ErrorCode::OauthExchangeFailed, why)));
+        }
+    };
+    let long = match graph.exchange_long_lived(secret, &short.access_token).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "long-lived token exchange failed");
+            return Ok(Err((ErrorCode::OauthExchangeFailed, "Instagram did not issue a long-lived token")));
+        }
+    };
+    let me = match graph.me(&long.access_token).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the account failed");
+            return Ok(Err((ErrorCode::OauthExchangeFailed, ME_FAILED)));
+        }
+    };
+    let Some(ig_id) = me.user_id.clone().or(short.user_id.clone()) else {
+        return Ok(Err((ErrorCode::OauthExchangeFailed, "Instagram did not name the account")));
+    };
+    if let Err(e) = graph.subscribe_app(&long.access_token, SUBSCRIBED_FIELDS).await {
+        tracing::warn!(error = %e, "subscribing the app to the account's webhooks failed");
+        return Ok(Err((ErrorCode::SubscriptionFailed, "Instagram refused the webhook subscription; try again")));
+    }
+    let username = me.username.clone().unwrap_or_else(|| ig_id.clone());
+    let expires_at = long.expires_in.map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s));
+    Ok(Ok(Grant { ig_id, username, token: long.access_token, expires_at }))
+}
+
+/// Stores the connection in one transaction: the account (created, or its token replaced), its
+/// CRM endpoint when the onboarding named one (a re-connection rotates the secret with overlap),
+/// and the wake-up of sends that waited for a valid token. An Instagram id connected in the other
+/// environment (live vs sandbox) is a [`Refusal`].
+async fn store_connection(
+    s: &AppState,
+    pending: &oauth::PendingAuth,
+    grant: &Grant,
+) -> ApiResult<Result<Uuid, Refusal>> {
+    let keyring = &s.config.keyring;
+    let token_enc = keyring.encrypt(grant.token.expose_secret());
+    let mut tx = db::begin_merchant_tx(&s.db, pending.merchant_id).await?;
+    // A sandbox onboarding must not take over a live account, nor the reverse.
+    let live_row = accounts::connected_environment(&mut tx, pending.merchant_id, &grant.ig_id).await?;
+    if live_row.is_some_and(|sandbox| sandbox != pending.sandbox) {
+        if pending.sandbox {
+            // A test key must not learn that a live account exists (it sees only sandbox
+            // accounts): the same answer as when the sandbox's token cannot read the account.
+            // `(merchant, Instagram id)` is unique, so the onboarding cannot succeed either.
+            tracing::info!("sandbox onboarding refused: the Instagram id is connected live");
+            return Ok(Err((ErrorCode::OauthExchangeFailed, ME_FAILED)));
+        }
+        let why = "this Instagram account is connected in the other environment (live vs sandbox); use a key of that environment";
+        return Ok(Err((ErrorCode::EnvironmentMismatch, why)));
+    }
+    let account = accounts::NewAccount {
+        account_id: Uuid::now_v7(),
+        merchant_id: pending.merchant_id,
+        instagram_account_id: &grant.ig_id,
+        username: &grant.username,
+        access_token_enc: &token_enc,
+        app_secret_enc: None,
+        sandbox: pending.sandbox,
+        token_expires_at: grant.expires_at,
+    };
+    let secret_enc = pending.webhook_secret.as_deref().map(|secret| keyring.encrypt(secret));
+    // Re-connecting an account that already has an endpoint: the new secret signs next to the
+    // old one for the overlap period, the event filter is kept.
+    let overlap_until = OffsetDateTime::now_utc() + s.config.webhook_secret_overlap;
+    let endpoint = match (&pending.crm_webhook_url, &secret_enc) {
+        (Some(url), Some(secret_enc)) => Some(EndpointChange::Rotate { url, secret_enc, overlap_until }),
+        _ => None,
+    };
+    let account_id = connect_account(&mut tx, &account, true, endpoint)
+        .await?
+        .ok_or(ApiError::Internal(anyhow::anyhow!("account upsert returned nothing")))?;
+    tx.commit().await?;
+    Ok(Ok(account_id))
+}
+
 /// Completes onboarding: code → short-lived token → long-lived token → account (token encrypted),
 /// webhook subscription. Answers an HTML page, JSON (`Accept: application/json`), or a redirect to
 /// `redirect_after`.
@@ -263,116 +365,16 @@ async fn callback(
     let Some(code) = q.code.as_deref() else {
         return fail(&headers, ErrorCode::InvalidOauthCode, "the code parameter is missing", redirect);
     };
-    let Target { graph, app_secret: secret, .. } = target(&s, pending.sandbox)?;
-    let redirect_uri = s.config.api().oauth_redirect_uri();
-    let short = match graph
-        .exchange_code(&s.config.api().meta_app_id, secret, &redirect_uri, code, Some(&pending.code_verifier))
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "code exchange refused");
-            return fail(
-                &headers,
-                ErrorCode::OauthExchangeFailed,
-                "Instagram refused the authorization code (expired or already used)",
-                redirect,
-            );
-        }
+    let grant = match exchange(&s, &pending, code).await? {
+        Ok(g) => g,
+        Err((code, message)) => return fail(&headers, code, message, redirect),
     };
-    let long = match graph.exchange_long_lived(secret, &short.access_token).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "long-lived token exchange failed");
-            return fail(
-                &headers,
-                ErrorCode::OauthExchangeFailed,
-                "Instagram did not issue a long-lived token",
-                redirect,
-            );
-        }
+    let account_id = match store_connection(&s, &pending, &grant).await? {
+        Ok(id) => id,
+        Err((code, message)) => return fail(&headers, code, message, redirect),
     };
-    let me = match graph.me(&long.access_token).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the account failed");
-            return fail(&headers, ErrorCode::OauthExchangeFailed, ME_FAILED, redirect);
-        }
-    };
-    let Some(ig_id) = me.user_id.clone().or(short.user_id.clone()) else {
-        return fail(&headers, ErrorCode::OauthExchangeFailed, "Instagram did not name the account", redirect);
-    };
-    let username = me.username.clone().unwrap_or_else(|| ig_id.clone());
-    let expires_at = long.expires_in.map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s));
-    if let Err(e) = graph.subscribe_app(&long.access_token, SUBSCRIBED_FIELDS).await {
-        tracing::warn!(error = %e, "subscribing the app to the account's webhooks failed");
-        return fail(
-            &headers,
-            ErrorCode::SubscriptionFailed,
-            "Instagram refused the webhook subscription; try again",
-            redirect,
-        );
-    }
-
-    let keyring = &s.config.keyring;
-    let token_enc = keyring.encrypt(long.access_token.expose_secret());
-    let mut tx = db::begin_merchant_tx(&s.db, pending.merchant_id).await?;
-    // A sandbox onboarding must not take over a live account, nor the reverse.
-    let live_row: Option<bool> = sqlx::query_scalar(
-        "select sandbox from accounts where merchant_id = $1 and instagram_account_id = $2 and deleted_at is null",
-    )
-    .bind(pending.merchant_id)
-    .bind(&ig_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if live_row.is_some_and(|sandbox| sandbox != pending.sandbox) {
-        if pending.sandbox {
-            // A test key must not learn that a live account exists (it sees only sandbox
-            // accounts): the same answer as when the sandbox's token cannot read the account.
-            // `(merchant, Instagram id)` is unique, so the onboarding cannot succeed either.
-            tracing::info!("sandbox onboarding refused: the Instagram id is connected live");
-            return fail(&headers, ErrorCode::OauthExchangeFailed, ME_FAILED, redirect);
-        }
-        return fail(
-            &headers,
-            ErrorCode::EnvironmentMismatch,
-            "this Instagram account is connected in the other environment (live vs sandbox); use a key of that environment",
-            redirect,
-        );
-    }
-    let account_id = accounts::upsert_account(
-        &mut tx,
-        &accounts::NewAccount {
-            account_id: Uuid::now_v7(),
-            merchant_id: pending.merchant_id,
-            instagram_account_id: &ig_id,
-            username: &username,
-            access_token_enc: &token_enc,
-            app_secret_enc: None,
-            sandbox: pending.sandbox,
-            token_expires_at: expires_at,
-        },
-        true,
-    )
-    .await?
-    .ok_or(ApiError::Internal(anyhow::anyhow!("account upsert returned nothing")))?;
-    if let (Some(url), Some(secret)) = (&pending.crm_webhook_url, &pending.webhook_secret) {
-        let existing = accounts::find_account(&mut tx, account_id).await?.and_then(|a| a.endpoint_id);
-        if existing.is_some() {
-            // Re-connecting an account that already has an endpoint: the new secret signs next
-            // to the old one for the overlap period, the event filter is kept.
-            let until = OffsetDateTime::now_utc() + s.config.webhook_secret_overlap;
-            accounts::rotate_endpoint_secret(&mut tx, account_id, &keyring.encrypt(secret), until).await?;
-            accounts::update_endpoint(&mut tx, account_id, Some(url), None).await?;
-        } else {
-            accounts::upsert_endpoint(&mut tx, pending.merchant_id, account_id, url, &keyring.encrypt(secret), None)
-                .await?;
-        }
-    }
-    // A re-authentication resumes sends that waited for a valid token.
-    router_core::queue::wake_account_jobs(&mut tx, account_id).await?;
-    tx.commit().await?;
     tracing::info!(account.id = %account_id, "Instagram account connected through OAuth");
+    let Grant { ig_id, username, expires_at, .. } = grant;
 
     if let Some(r) = redirect
         && let Ok(mut u) = url::Url::parse(r)

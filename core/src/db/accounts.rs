@@ -313,3 +313,22 @@ pub async fn soft_delete_account(conn: &mut PgConnection, account_id: Uuid) -> R
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Whether the merchant's connected (not deleted) account of `instagram_account_id` is a sandbox
+/// one; `None` when it has none. OAuth refuses to move an account between live and sandbox.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn connected_environment(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    instagram_account_id: &str,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select sandbox from accounts where merchant_id = $1 and instagram_account_id = $2 and deleted_at is null",
+    )
+    .bind(merchant_id)
+    .bind(instagram_account_id)
+    .fetch_optional(&mut *conn)
+    .await
+}

@@ -9,6 +9,78 @@ use crate::domain::{DeliveryStatus, EndpointStatus};
 use crate::jobs::{DeliverWebhook, Job};
 use crate::queue::{self, NewJob};
 
+/// A CRM delivery to create (see `crate::webhooks::enqueue_events`).
+pub struct NewDelivery<'a> {
+    pub delivery_id: Uuid,
+    pub merchant_id: Uuid,
+    pub account_id: Uuid,
+    pub event_type: &'a str,
+    pub event_id: &'a str,
+    /// The body, rendered once and stored as text (every attempt sends these bytes).
+    pub body: String,
+    /// The ordering scope under the endpoint: the contact, or `account`.
+    pub conversation: &'a str,
+}
+
+/// Creates the deliveries whose account's endpoint subscribes to their event (a duplicate
+/// `(merchant_id, event_id)` is skipped), and their [`DeliverWebhook`] jobs through
+/// `enqueue_jobs`, ordered `wh:{endpoint}:{conversation}`, all in one statement in the caller's
+/// transaction. Returns the delivery ids created.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>]) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.delivery_id).collect();
+    let merchants: Vec<Uuid> = rows.iter().map(|r| r.merchant_id).collect();
+    let accounts: Vec<Uuid> = rows.iter().map(|r| r.account_id).collect();
+    let types: Vec<&str> = rows.iter().map(|r| r.event_type).collect();
+    let event_ids: Vec<&str> = rows.iter().map(|r| r.event_id).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let convs: Vec<&str> = rows.iter().map(|r| r.conversation).collect();
+    let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
+    // One statement: deliveries for events the endpoint subscribes to, and their jobs (payloads
+    // built above, inserted through `enqueue_jobs`, which also wakes the workers), in input order.
+    sqlx::query_scalar(
+        r"with input as (
+              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                   $8::jsonb[])
+                       with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, job, n)
+          ),
+          ins as (
+              insert into webhook_deliveries (delivery_id, merchant_id, account_id, endpoint_id, event_type, event_id, payload, ordering_key)
+              select i.delivery_id, i.merchant_id, i.account_id, e.endpoint_id, i.event_type, i.event_id, i.body,
+                     'wh:' || e.endpoint_id || ':' || i.conv
+                from input i
+                join webhook_endpoints e on e.account_id = i.account_id
+               where e.event_types is null or i.event_type = any(e.event_types)
+               order by i.n
+              on conflict on constraint webhook_deliveries_merchant_event_key do nothing
+              returning delivery_id, merchant_id, account_id, ordering_key
+          ),
+          jobs_ins as (
+              select q.job_id
+                from (select array_agg($9::text order by i.n) as k, array_agg(i.job order by i.n) as p,
+                             array_agg(ins.merchant_id order by i.n) as m, array_agg(ins.account_id order by i.n) as a,
+                             array_agg(ins.ordering_key order by i.n) as o, array_agg($10::int order by i.n) as x
+                        from ins join input i on i.delivery_id = ins.delivery_id) agg
+               cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.x) as q (job_id)
+          )
+          select ins.delivery_id from ins, (select count(*) from jobs_ins) j",
+    )
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&accounts)
+    .bind(&types)
+    .bind(&event_ids)
+    .bind(&bodies)
+    .bind(&convs)
+    .bind(&jobs)
+    .bind(DeliverWebhook::KIND)
+    .bind(DeliverWebhook::MAX_ATTEMPTS)
+    .fetch_all(&mut *conn)
+    .await
+}
+
 /// A delivery with its endpoint, as the worker needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
@@ -133,43 +205,41 @@ pub async fn record_attempt_or_less(conn: &mut PgConnection, a: &Attempt<'_>) ->
     Ok(false)
 }
 
-/// `pending → delivered`.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn mark_delivered(conn: &mut PgConnection, delivery_id: Uuid, attempts: i32) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r"update webhook_deliveries
-             set status = 'delivered', attempts = $2, delivered_at = now(), last_attempt_at = now(),
-                 first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = null, last_error = null
-           where delivery_id = $1",
-    )
-    .bind(delivery_id)
-    .bind(attempts)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// What an attempt that did not end in the DLQ leaves on its delivery.
+#[derive(Debug, Clone, Copy)]
+pub enum Attempted<'a> {
+    /// `pending → delivered`.
+    Delivered,
+    /// Still `pending`: failed with `error`, next attempt due at `next_at`.
+    Retry { next_at: OffsetDateTime, error: &'a str },
 }
 
-/// Records a failed attempt and when the next one is due.
+/// Records an attempt on its delivery: the count, the attempt times, and either the delivery
+/// (status `delivered`) or the next attempt's time and the error.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn mark_retry(
+pub async fn record_result(
     conn: &mut PgConnection,
     delivery_id: Uuid,
     attempts: i32,
-    next_at: OffsetDateTime,
-    error: &str,
+    result: Attempted<'_>,
 ) -> Result<(), sqlx::Error> {
+    let (delivered, next_at, error) = match result {
+        Attempted::Delivered => (true, None, None),
+        Attempted::Retry { next_at, error } => (false, Some(next_at), Some(error)),
+    };
     sqlx::query(
         r"update webhook_deliveries
-             set attempts = $2, last_attempt_at = now(), first_attempt_at = coalesce(first_attempt_at, now()),
-                 next_attempt_at = $3, last_error = $4
+             set status = case when $3 then 'delivered' else status end,
+                 delivered_at = case when $3 then now() else delivered_at end,
+                 attempts = $2, last_attempt_at = now(), first_attempt_at = coalesce(first_attempt_at, now()),
+                 next_attempt_at = $4, last_error = $5
            where delivery_id = $1",
     )
     .bind(delivery_id)
     .bind(attempts)
+    .bind(delivered)
     .bind(next_at)
     .bind(error)
     .execute(&mut *conn)

@@ -6,6 +6,31 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Takes the session-level advisory lock `name` (scheduler leadership) if free; true when this
+/// session holds it.
+///
+/// # Errors
+/// Postgres errors (the session is gone).
+pub async fn try_advisory_lock(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select pg_try_advisory_lock(hashtext($1))").bind(name).fetch_one(&mut *conn).await
+}
+
+/// True while the session answers (a session-level lock lives as long as its session).
+///
+/// # Errors
+/// Postgres errors (the session is gone).
+pub async fn session_alive(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select true").fetch_one(&mut *conn).await
+}
+
+/// Releases the advisory lock `name` held by this session.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn advisory_unlock(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_unlock(hashtext($1))").bind(name).execute(&mut *conn).await.map(|_| ())
+}
+
 /// Claims the time slot of a periodic task; false when the slot is already claimed (its job
 /// exists or already ran). Run in the transaction that enqueues the slot's job.
 ///

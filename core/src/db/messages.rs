@@ -3,11 +3,13 @@
 
 use serde_json::Value;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{AccountStatus, MessageStatus};
 use crate::jobs::{Job, SendMessage};
+use crate::outbound::{Attachment, OutboundMessage, QuickReply};
 use crate::queue;
 
 /// A stored idempotency record.
@@ -48,9 +50,9 @@ pub struct NewMessage {
     pub conversation_id: Uuid,
     pub recipient_id: String,
     pub text: Option<String>,
-    /// `{type, url}`, or an array of them (several images in one Graph call).
-    pub attachment: Option<Value>,
-    pub quick_replies: Option<Value>,
+    /// One `{type, url}`, or an array of images (several images in one Graph call).
+    pub attachment: Option<Attachment>,
+    pub quick_replies: Option<Vec<QuickReply>>,
     pub tag: Option<String>,
     pub metadata: Option<Value>,
     pub idempotency_key: Option<String>,
@@ -183,8 +185,8 @@ pub async fn accept_batch(
     let windows: Vec<f64> = msgs.iter().map(|m| rules.window_for(m.tag.as_deref()).as_secs_f64()).collect();
     let ids: Vec<Uuid> = msgs.iter().map(|m| m.message_id).collect();
     let texts: Vec<Option<&str>> = msgs.iter().map(|m| m.text.as_deref()).collect();
-    let attachments: Vec<Option<&Value>> = msgs.iter().map(|m| m.attachment.as_ref()).collect();
-    let quick: Vec<Option<&Value>> = msgs.iter().map(|m| m.quick_replies.as_ref()).collect();
+    let attachments: Vec<Option<Value>> = msgs.iter().map(|m| m.attachment.as_ref().map(typed_json)).collect();
+    let quick: Vec<Option<Value>> = msgs.iter().map(|m| m.quick_replies.as_ref().map(typed_json)).collect();
     let tags: Vec<Option<&str>> = msgs.iter().map(|m| m.tag.as_deref()).collect();
     let metas: Vec<Option<&Value>> = msgs.iter().map(|m| m.metadata.as_ref()).collect();
     let key_ids: Vec<Uuid> = msgs.iter().map(|m| m.api_key_id).collect();
@@ -232,6 +234,11 @@ pub async fn accept_batch(
     .collect()
 }
 
+/// The stored JSON of a typed value (attachments, quick replies).
+fn typed_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("attachments and quick replies are plain data and always serialise")
+}
+
 /// A message as the worker sends it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SendRow {
@@ -240,8 +247,8 @@ pub struct SendRow {
     pub account_id: Uuid,
     pub recipient_id: String,
     pub message_text: Option<String>,
-    pub attachment: Option<Value>,
-    pub quick_replies: Option<Value>,
+    pub attachment: Option<Json<Attachment>>,
+    pub quick_replies: Option<Json<Vec<QuickReply>>>,
     pub tag: Option<String>,
     pub status: MessageStatus,
     pub instagram_message_ids: Vec<String>,
@@ -251,6 +258,20 @@ pub struct SendRow {
     pub account_status: AccountStatus,
     pub account_deleted_at: Option<OffsetDateTime>,
     pub sandbox: bool,
+}
+
+impl SendRow {
+    /// The message as the Send API takes it.
+    #[must_use]
+    pub fn outbound(&self) -> OutboundMessage<'_> {
+        OutboundMessage {
+            recipient_id: &self.recipient_id,
+            text: self.message_text.as_deref(),
+            attachment: self.attachment.as_deref(),
+            quick_replies: self.quick_replies.as_deref().map_or(&[][..], Vec::as_slice),
+            tag: self.tag.as_deref(),
+        }
+    }
 }
 
 /// Loads a message with its account (owner pool; the worker works across tenants).

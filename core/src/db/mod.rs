@@ -16,8 +16,11 @@ pub mod accounts;
 pub mod api_keys;
 pub mod deliveries;
 pub mod housekeeping;
+pub mod inbound;
+pub mod lifecycle;
 pub mod merchants;
 pub mod messages;
+pub mod queue;
 
 use std::time::Duration;
 
@@ -31,6 +34,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// The RLS-bound role every API connection switches to.
 pub const APP_ROLE: &str = "router_app";
+
+/// One round trip to Postgres (readiness probes).
+///
+/// # Errors
+/// Postgres is unreachable.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(|_| ())
+}
 
 /// Pool for the API: RLS applies to every query.
 ///

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use router_core::crm::{CrmAnswer, CrmAttempt, CrmRequest};
-use router_core::db::deliveries::{self, Attempt, DeliveryRow};
+use router_core::db::deliveries::{self, Attempt, Attempted, DeliveryRow};
 use router_core::domain::{DeliveryStatus, EndpointStatus};
 use router_core::jobs::{DeliverWebhook, JobContext, JobHandler, Outcome};
 use router_core::queue::{self, ClaimedJob};
@@ -180,7 +180,7 @@ async fn record(
     };
     deliveries::record_attempt_or_less(&mut tx, &log).await?;
     if result.error_class().is_none() {
-        deliveries::mark_delivered(&mut tx, d.delivery_id, attempt_no).await?;
+        deliveries::record_result(&mut tx, d.delivery_id, attempt_no, Attempted::Delivered).await?;
         deliveries::endpoint_success(&mut tx, endpoint_id).await?;
         queue::complete(&mut tx, job.job_id, job.lock_token).await?;
         tx.commit().await?;
@@ -243,7 +243,8 @@ async fn retry_or_dlq(
         }
         next_at = horizon; // one last attempt exactly at the horizon
     }
-    deliveries::mark_retry(&mut tx, d.delivery_id, attempt_no, next_at, describe).await?;
+    let retry = Attempted::Retry { next_at, error: describe };
+    deliveries::record_result(&mut tx, d.delivery_id, attempt_no, retry).await?;
     tx.commit().await?;
     metrics::counter!("router_webhook_deliveries_total", "result" => "failure").increment(1);
     tracing::info!(endpoint.id = %endpoint_id, attempt = attempt_no, status = result.status(), "delivery failed; retry scheduled");

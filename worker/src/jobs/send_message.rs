@@ -31,13 +31,12 @@
 use std::time::Duration;
 
 use router_core::db::messages::{self, SendRow};
-use router_core::domain::{AccountStatus, INSTAGRAM_TEXT_MAX_BYTES, MessageStatus, events, split_text};
+use router_core::domain::{AccountStatus, MessageStatus, events};
 use router_core::graph::{ErrorClass, GraphError, Usage};
 use router_core::jobs::{JobContext, JobHandler, Outcome, SendMessage, after, full_jitter};
 use router_core::queue::{self, ClaimedJob};
 use router_core::redis::{Admission, Lane};
 use router_core::webhooks::{self, status_event};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// How long an account in `error`/`inactive` parks its sends before checking again.
@@ -71,36 +70,13 @@ impl JobHandler for SendMessageHandler {
 /// # Errors
 /// Database failures (the runner retries).
 pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow::Result<Outcome> {
-    let mut conn = ctx.db.acquire().await?;
-    let Some(msg) = messages::load_for_send(&mut conn, message_id).await? else {
+    let Some(msg) = messages::load_for_send(&mut *ctx.db.acquire().await?, message_id).await? else {
         return Ok(Outcome::Dead { error: format!("message {message_id} not found") });
     };
-    drop(conn);
-    if msg.status != MessageStatus::Pending {
-        let mut conn = ctx.db.acquire().await?;
-        queue::complete(&mut conn, job.job_id, job.lock_token).await?;
-        return Ok(Outcome::Done);
+    if let Some(outcome) = check_state(ctx, job, &msg).await? {
+        return Ok(outcome);
     }
-    if msg.account_deleted_at.is_some() {
-        return fail(
-            ctx,
-            job,
-            &msg,
-            "account_deleted",
-            "the account was disconnected before the message was sent",
-            false,
-        )
-        .await;
-    }
-    if msg.account_status != AccountStatus::Active {
-        return Ok(Outcome::Retry {
-            at: after(PARKED_RECHECK),
-            error: format!("account is {}; waiting for re-authentication", msg.account_status),
-            count_attempt: false,
-        });
-    }
-
-    let parts = build_parts(&msg);
+    let parts = msg.outbound().send_requests();
     let done = msg.instagram_message_ids.len();
     // The media goes first (part 0): once Instagram accepted it there is nothing left to check.
     if done == 0
@@ -117,65 +93,86 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
     // parts are recorded as soon as Instagram accepts them, so a retry resumes after them.
     let mut last_mid: Option<String> = None;
     for (i, part) in parts.iter().enumerate().skip(done) {
-        let lane = part.lane;
-        let limit = match lane {
-            Lane::Text => ctx.config.rate_limit_text_per_sec,
-            Lane::Media => ctx.config.rate_limit_media_per_sec,
-        };
-        match ctx.limiter.admit(&msg.account_id.to_string(), lane, limit, Duration::from_secs(1)).await {
-            Ok(Admission::Allowed) => {}
-            Ok(Admission::Throttled(wait)) => {
-                metrics::counter!("router_rate_limit_throttled_total", "lane" => lane.as_str()).increment(1);
-                let jitter = Duration::from_millis(rand::random::<u64>() % 50);
-                return Ok(Outcome::Retry {
-                    at: after(wait + jitter),
-                    error: "throttled by the per-account limit".into(),
-                    count_attempt: false,
-                });
-            }
-            Err(e) => {
-                metrics::counter!("router_redis_unavailable_total", "op" => "rate_limit").increment(1);
-                tracing::warn!(error = %e, "rate limiter unavailable; send deferred (never sent unthrottled)");
-                return Ok(Outcome::Retry {
-                    at: after(Duration::from_secs(2)),
-                    error: "Redis unavailable; deferred".into(),
-                    count_attempt: false,
-                });
-            }
+        if let Some(outcome) = admit(ctx, &msg, part.lane).await {
+            return Ok(outcome);
         }
         // The claim's lease covers this run's first call (no extra write on the one-part hot
         // path); every later call renews it first.
         if i > done
             && !queue::renew(&mut *ctx.db.acquire().await?, job.job_id, job.lock_token, ctx.config.job_lease).await?
         {
-            tracing::warn!(
-                part = i + 1,
-                of = parts.len(),
-                "lease lost before a Graph call; stopping (the new owner sends it)"
-            );
+            let of = parts.len();
+            tracing::warn!(part = i + 1, of, "lease lost before a Graph call; stopping (the new owner sends it)");
             return Ok(Outcome::LeaseLost);
         }
-        let result = graph.send_message(&msg.instagram_account_id, &token, &part.body).await;
-        match result {
+        match graph.send_message(&msg.instagram_account_id, &token, &part.body).await {
             Ok(sent) => {
                 slow_down_if_near_limit(ctx, &msg, sent.usage).await;
                 if i + 1 == parts.len() {
                     last_mid = Some(sent.message_id);
                 } else {
-                    let mut conn = ctx.db.acquire().await?;
-                    messages::record_part(&mut conn, msg.message_id, &sent.message_id).await?;
+                    messages::record_part(&mut *ctx.db.acquire().await?, msg.message_id, &sent.message_id).await?;
                 }
                 tracing::debug!(part = i + 1, of = parts.len(), "part accepted by Instagram");
             }
             Err(e) => return handle_error(ctx, job, &msg, &e).await,
         }
     }
+    complete_sent(ctx, job, &msg, last_mid.as_deref()).await
+}
 
-    // Every part accepted: sent (+ delivered), webhooks, job done — one transaction. The last
-    // part is recorded even when the lease was lost meanwhile (Instagram accepted it: the new
-    // owner must not send it again); the outcome only by the lease holder.
+/// The message's and its account's state before any call: a message no longer `pending` is done
+/// (a re-run), a deleted account fails it, an inactive one parks it. `None`: go on.
+async fn check_state(ctx: &JobContext, job: &ClaimedJob, msg: &SendRow) -> anyhow::Result<Option<Outcome>> {
+    if msg.status != MessageStatus::Pending {
+        queue::complete(&mut *ctx.db.acquire().await?, job.job_id, job.lock_token).await?;
+        return Ok(Some(Outcome::Done));
+    }
+    if msg.account_deleted_at.is_some() {
+        let why = "the account was disconnected before the message was sent";
+        return fail(ctx, job, msg, "account_deleted", why, false).await.map(Some);
+    }
+    if msg.account_status != AccountStatus::Active {
+        let why = format!("account is {}; waiting for re-authentication", msg.account_status);
+        return Ok(Some(Outcome::defer(PARKED_RECHECK, why)));
+    }
+    Ok(None)
+}
+
+/// The per-account Redis sliding window of `lane`: `None` when the call may go now, else the
+/// deferral (throttled: when the window frees; Redis down: 2 s, never unthrottled). Neither
+/// counts as an attempt.
+async fn admit(ctx: &JobContext, msg: &SendRow, lane: Lane) -> Option<Outcome> {
+    let limit = match lane {
+        Lane::Text => ctx.config.rate_limit_text_per_sec,
+        Lane::Media => ctx.config.rate_limit_media_per_sec,
+    };
+    match ctx.limiter.admit(&msg.account_id.to_string(), lane, limit, Duration::from_secs(1)).await {
+        Ok(Admission::Allowed) => None,
+        Ok(Admission::Throttled(wait)) => {
+            metrics::counter!("router_rate_limit_throttled_total", "lane" => lane.as_str()).increment(1);
+            let jitter = Duration::from_millis(rand::random::<u64>() % 50);
+            Some(Outcome::defer(wait + jitter, "throttled by the per-account limit"))
+        }
+        Err(e) => {
+            metrics::counter!("router_redis_unavailable_total", "op" => "rate_limit").increment(1);
+            tracing::warn!(error = %e, "rate limiter unavailable; send deferred (never sent unthrottled)");
+            Some(Outcome::defer(Duration::from_secs(2), "Redis unavailable; deferred"))
+        }
+    }
+}
+
+/// Every part accepted: sent (+ delivered), webhooks, job done — one transaction. The last part
+/// is recorded even when the lease was lost meanwhile (Instagram accepted it: the new owner must
+/// not send it again); the outcome only by the lease holder.
+async fn complete_sent(
+    ctx: &JobContext,
+    job: &ClaimedJob,
+    msg: &SendRow,
+    last_mid: Option<&str>,
+) -> anyhow::Result<Outcome> {
     let mut tx = ctx.db.begin().await?;
-    if let Some(mid) = &last_mid {
+    if let Some(mid) = last_mid {
         messages::record_part(&mut tx, msg.message_id, mid).await?;
     }
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
@@ -183,44 +180,25 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
         return Ok(Outcome::LeaseLost);
     }
     if let Some(row) = messages::mark_sent(&mut tx, msg.message_id, job.attempts).await? {
-        webhooks::enqueue_events(
-            &mut tx,
-            &[
-                status_event(&row, events::MESSAGE_SENT, "sent"),
-                status_event(&row, events::MESSAGE_DELIVERED, "delivered"),
-            ],
-        )
-        .await?;
+        let sent = [
+            status_event(&row, events::MESSAGE_SENT, "sent"),
+            status_event(&row, events::MESSAGE_DELIVERED, "delivered"),
+        ];
+        webhooks::enqueue_events(&mut tx, &sent).await?;
     }
     tx.commit().await?;
     metrics::counter!("router_messages_sent_total").increment(1);
     Ok(Outcome::Done)
 }
 
-struct Part {
-    body: Value,
-    lane: Lane,
-}
-
-/// The stored attachments as `(type, url)`: the `attachment` column holds one `{type, url}` object,
-/// or an array of them (`attachments`, up to ten images).
-fn media_items(msg: &SendRow) -> Vec<(&str, &str)> {
-    fn one(a: &Value) -> Option<(&str, &str)> {
-        Some((a.get("type")?.as_str()?, a.get("url")?.as_str()?))
-    }
-    match &msg.attachment {
-        Some(Value::Array(items)) => items.iter().filter_map(one).collect(),
-        Some(a) => one(a).into_iter().collect(),
-        None => Vec::new(),
-    }
-}
-
 /// Probes every attachment (`router_core::media`) before the first Graph call. A file Instagram
 /// would refuse fails the message now with its `media_*` code; a media host failing (5xx,
 /// timeout) is retried like a Graph outage. `None`: all acceptable, go on.
 async fn check_media(ctx: &JobContext, job: &ClaimedJob, msg: &SendRow) -> anyhow::Result<Option<Outcome>> {
-    for (i, (kind, url)) in media_items(msg).into_iter().enumerate() {
-        let e = match ctx.media.check(kind, url).await {
+    let outbound = msg.outbound();
+    let items = outbound.attachment.map_or(&[][..], |a| a.items());
+    for (i, item) in items.iter().enumerate() {
+        let e = match ctx.media.check(item.kind.as_str(), &item.url).await {
             Ok(info) => {
                 tracing::debug!(item = i, via_range_get = info.via_range_get, size = ?info.size, "media acceptable");
                 continue;
@@ -244,53 +222,6 @@ async fn check_media(ctx: &JobContext, job: &ClaimedJob, msg: &SendRow) -> anyho
         return Ok(Some(Outcome::Retry { at: after(wait), error: e.code.to_owned(), count_attempt: true }));
     }
     Ok(None)
-}
-
-/// The Graph calls of a message: the attachment (or the images, in one call) first, then the text in ≤ 1000-byte pieces; quick
-/// replies ride on the last text piece; the tag on every piece.
-fn build_parts(msg: &SendRow) -> Vec<Part> {
-    let mut parts = Vec::new();
-    let base = |message: Value| {
-        let mut body = json!({"recipient": {"id": msg.recipient_id}, "message": message});
-        if let Some(tag) = &msg.tag {
-            body["messaging_type"] = json!("MESSAGE_TAG");
-            body["tag"] = json!(tag);
-        }
-        body
-    };
-    match &msg.attachment {
-        // Several images: one call with Meta's `attachments` array (research §3.2).
-        Some(Value::Array(items)) => {
-            let list: Vec<Value> =
-                items.iter().map(|a| json!({"type": a["type"], "payload": {"url": a["url"]}})).collect();
-            parts.push(Part { body: base(json!({"attachments": list})), lane: Lane::Text });
-        }
-        Some(a) => {
-            let kind = a.get("type").and_then(Value::as_str).unwrap_or("file");
-            let url = a.get("url").cloned().unwrap_or(Value::Null);
-            let lane = if matches!(kind, "audio" | "video") { Lane::Media } else { Lane::Text };
-            parts.push(Part { body: base(json!({"attachment": {"type": kind, "payload": {"url": url}}})), lane });
-        }
-        None => {}
-    }
-    if let Some(text) = &msg.message_text {
-        let pieces = split_text(text, INSTAGRAM_TEXT_MAX_BYTES);
-        let last = pieces.len() - 1;
-        for (i, piece) in pieces.into_iter().enumerate() {
-            let mut m = json!({"text": piece});
-            if i == last
-                && let Some(Value::Array(q)) = &msg.quick_replies
-            {
-                m["quick_replies"] = Value::Array(
-                    q.iter()
-                        .map(|b| json!({"content_type": "text", "title": b["title"], "payload": b["payload"]}))
-                        .collect(),
-                );
-            }
-            parts.push(Part { body: base(m), lane: Lane::Text });
-        }
-    }
-    parts
 }
 
 /// Meta reports usage ≥ 90 %: hold this account's sends for a moment (all workers, via Redis).

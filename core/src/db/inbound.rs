@@ -1,0 +1,250 @@
+//! The statements of the inbound path (`crate::inbound`): routing lookups, conversations, stored
+//! events and the effects of an event on earlier rows (echo, unsend, read receipts).
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::messages::StatusRow;
+
+/// An account events can be routed to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RouteRow {
+    pub instagram_account_id: String,
+    pub account_id: Uuid,
+    pub merchant_id: Uuid,
+    pub app_secret_enc: Option<String>,
+    pub status: String,
+    /// Connected with a `router_test_` key through the sandbox Graph API.
+    pub sandbox: bool,
+}
+
+/// The accounts connected for `ig_ids`, across merchants: one query for all ids (SECURITY
+/// DEFINER `ingest_find_accounts_many`).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<Vec<RouteRow>, sqlx::Error> {
+    sqlx::query_as("select * from ingest_find_accounts_many($1)").bind(ig_ids).fetch_all(pool).await
+}
+
+/// An event nobody's account receives: `(instagram account id, reason, raw event)`.
+pub type Unrouted = (Option<String>, &'static str, Value);
+
+/// Records events no account receives.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn insert_unrouted(conn: &mut PgConnection, unrouted: &[Unrouted]) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = unrouted.iter().map(|_| Uuid::now_v7()).collect();
+    let igs: Vec<Option<&str>> = unrouted.iter().map(|u| u.0.as_deref()).collect();
+    let reasons: Vec<&str> = unrouted.iter().map(|u| u.1).collect();
+    let raws: Vec<&Value> = unrouted.iter().map(|u| &u.2).collect();
+    sqlx::query(
+        r"insert into unrouted_inbound_events (unrouted_event_id, instagram_account_id, reason, raw)
+          select * from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])",
+    )
+    .bind(&ids)
+    .bind(&igs)
+    .bind(&reasons)
+    .bind(&raws)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One conversation touched by a batch: `(account, contact, customer activity time)`; the time
+/// moves the messaging window (`None` for events that do not open it).
+pub type ConversationKey<'a> = (Uuid, &'a str, Option<OffsetDateTime>);
+
+/// Creates or updates the conversations of a merchant's batch (the window only moves forward);
+/// returns `(account, contact, conversation id)` for each.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn upsert_conversations(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    keys: &[ConversationKey<'_>],
+) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
+    let conv_ids: Vec<Uuid> = keys.iter().map(|_| Uuid::now_v7()).collect();
+    let accounts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let contacts: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let ats: Vec<Option<OffsetDateTime>> = keys.iter().map(|k| k.2).collect();
+    sqlx::query_as(
+        r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
+          select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
+            from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
+          on conflict on constraint conversations_account_contact_key do update
+             set last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at)
+          returning account_id, contact_igsid, conversation_id",
+    )
+    .bind(&conv_ids)
+    .bind(merchant_id)
+    .bind(&accounts)
+    .bind(&contacts)
+    .bind(&ats)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// An inbound event to store.
+pub struct NewInboundEvent<'a> {
+    pub inbound_event_id: Uuid,
+    pub account_id: Uuid,
+    pub conversation_id: Option<Uuid>,
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub instagram_account_id: &'a str,
+    pub sender_id: &'a str,
+    pub instagram_message_id: Option<&'a str>,
+    pub content: &'a Value,
+    pub raw: &'a Value,
+    pub is_test: bool,
+    pub occurred_at: Option<OffsetDateTime>,
+}
+
+/// Stores a merchant's events, skipping those already stored (`(merchant_id, event_id)`);
+/// returns the ids of the newly stored ones.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn insert_events(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    events: &[NewInboundEvent<'_>],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.inbound_event_id).collect();
+    let accs: Vec<Uuid> = events.iter().map(|e| e.account_id).collect();
+    let convs: Vec<Option<Uuid>> = events.iter().map(|e| e.conversation_id).collect();
+    let evids: Vec<&str> = events.iter().map(|e| e.event_id).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
+    let igs: Vec<&str> = events.iter().map(|e| e.instagram_account_id).collect();
+    let senders: Vec<&str> = events.iter().map(|e| e.sender_id).collect();
+    let mids: Vec<Option<&str>> = events.iter().map(|e| e.instagram_message_id).collect();
+    let contents: Vec<&Value> = events.iter().map(|e| e.content).collect();
+    let raws: Vec<&Value> = events.iter().map(|e| e.raw).collect();
+    let tests: Vec<bool> = events.iter().map(|e| e.is_test).collect();
+    let ats: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.occurred_at).collect();
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        r"insert into inbound_events (inbound_event_id, merchant_id, account_id, conversation_id, event_id, kind,
+                                      instagram_account_id, sender_id, instagram_message_id, content, raw, is_test, result,
+                                      occurred_at)
+          select i, $2, a, c, e, k, g, s, m, ct, r, t, 'stored', o
+            from unnest($1::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                        $10::jsonb[], $11::jsonb[], $12::bool[], $13::timestamptz[])
+                 as u (i, a, c, e, k, g, s, m, ct, r, t, o)
+          on conflict on constraint inbound_events_merchant_event_key do nothing
+          returning inbound_event_id",
+    )
+    .bind(&ids)
+    .bind(merchant_id)
+    .bind(&accs)
+    .bind(&convs)
+    .bind(&evids)
+    .bind(&kinds)
+    .bind(&igs)
+    .bind(&senders)
+    .bind(&mids)
+    .bind(&contents)
+    .bind(&raws)
+    .bind(&tests)
+    .bind(&ats)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(inserted.into_iter().collect())
+}
+
+/// Our outbound message that Instagram knows by `mid` (any of its parts), if any: how echoes of
+/// our own sends are recognised and what a reaction reacts to.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn outbound_by_mid(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    mid: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select message_id from outbound_messages where account_id = $1 and instagram_message_ids @> array[$2]",
+    )
+    .bind(account_id)
+    .bind(mid)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Marks a stored echo as the echo of our own send (never forwarded).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn mark_echo_own(conn: &mut PgConnection, inbound_event_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update inbound_events set kind = 'echo_own' where inbound_event_id = $1")
+        .bind(inbound_event_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The customer unsent a message: erase its stored content and the text in its CRM deliveries.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn erase_inbound_message(conn: &mut PgConnection, account_id: Uuid, mid: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"update inbound_events set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
+           where account_id = $1 and instagram_message_id = $2 and kind = 'message'",
+    )
+    .bind(account_id)
+    .bind(mid)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        r"update webhook_deliveries
+             set payload = ((payload::jsonb - 'message' - 'text' - 'attachments' - 'raw' - 'reply_to' - 'quick_reply_payload' - 'referral')
+                            || jsonb_build_object('message', '', 'content_erased', true))::text
+           where account_id = $1 and event_id = 'mid:' || $2",
+    )
+    .bind(account_id)
+    .bind(mid)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Instagram read receipts carry the mid of the last message seen: every earlier sent outbound
+/// message of the conversation becomes `read` (with its history row); returns them, oldest first.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn mark_read_up_to(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    contact: &str,
+    mid: &str,
+) -> Result<Vec<StatusRow>, sqlx::Error> {
+    sqlx::query_as(
+        r"with target as (
+              select sent_at from outbound_messages
+               where account_id = $1 and recipient_id = $2 and instagram_message_ids @> array[$3]
+          ),
+          upd as (
+              update outbound_messages m set status = 'read', read_at = now()
+                from target t
+               where m.account_id = $1 and m.recipient_id = $2 and m.status in ('sent', 'delivered')
+                 and m.sent_at <= t.sent_at
+              returning m.message_id, m.merchant_id, m.account_id, m.recipient_id, m.status, m.instagram_message_id,
+                        m.error_code, m.error_message, m.error_retryable, m.attempts, m.metadata, m.created_at, m.updated_at
+          ),
+          ev as (insert into message_events (merchant_id, message_id, status) select merchant_id, message_id, 'read' from upd)
+          select * from upd order by created_at",
+    )
+    .bind(account_id)
+    .bind(contact)
+    .bind(mid)
+    .fetch_all(&mut *conn)
+    .await
+}
