@@ -536,23 +536,27 @@ fn invalid_param(message: &str, subcode: Option<i64>) -> Response {
     graph_error(400, 100, subcode, message, false)
 }
 
-/// Meta's checks of a `message`: text length, quick replies, attachment shapes.
-fn check_message(m: &Value) -> Result<(), Response> {
+/// Meta's checks of a `message`: text length, quick replies, attachment shapes; `Some` is the
+/// refusal.
+fn check_message(m: &Value) -> Option<Response> {
     if let Some(text) = m.get("text") {
         let Some(text) = text.as_str() else {
-            return Err(invalid_param("(#100) Param message[text] must be a string", None));
+            return Some(invalid_param("(#100) Param message[text] must be a string", None));
         };
         if text.is_empty() || text.len() > 1000 {
-            return Err(invalid_param("(#100) Length of param message[text] must be less than or equal to 1000", None));
+            return Some(invalid_param(
+                "(#100) Length of param message[text] must be less than or equal to 1000",
+                None,
+            ));
         }
     }
     if let Some(qr) = m.get("quick_replies").and_then(Value::as_array)
         && qr.len() > 13
     {
-        return Err(invalid_param("(#100) param message[quick_replies] must have at most 13 elements", None));
+        return Some(invalid_param("(#100) param message[quick_replies] must have at most 13 elements", None));
     }
     if m.get("attachment").is_some() && m.get("attachments").is_some() {
-        return Err(invalid_param("(#100) Only one of attachment or attachments may be set", None));
+        return Some(invalid_param("(#100) Only one of attachment or attachments may be set", None));
     }
     let att = m.get("attachment").or_else(|| m.get("attachments"));
     if let Some(a) = att {
@@ -561,10 +565,10 @@ fn check_message(m: &Value) -> Result<(), Response> {
         let items: Vec<&Value> = match a {
             Value::Array(v) => {
                 if v.is_empty() || v.len() > 10 {
-                    return Err(invalid_param("(#100) param message[attachments] must have 1 to 10 elements", None));
+                    return Some(invalid_param("(#100) param message[attachments] must have 1 to 10 elements", None));
                 }
                 if v.iter().any(|it| it.get("type").and_then(Value::as_str) != Some("image")) {
-                    return Err(invalid_param("(#100) Only images can be sent as multiple attachments", None));
+                    return Some(invalid_param("(#100) Only images can be sent as multiple attachments", None));
                 }
                 v.iter().collect()
             }
@@ -573,24 +577,25 @@ fn check_message(m: &Value) -> Result<(), Response> {
         for it in items {
             let ty = it.get("type").and_then(Value::as_str).unwrap_or("");
             if !matches!(ty, "image" | "video" | "audio" | "file" | "like_heart" | "MEDIA_SHARE") {
-                return Err(invalid_param("(#100) Invalid attachment type", None));
+                return Some(invalid_param("(#100) Invalid attachment type", None));
             }
             let media = matches!(ty, "image" | "video" | "audio" | "file");
             let has_source = it.pointer("/payload/url").and_then(Value::as_str).is_some_and(|u| !u.is_empty())
                 || it.pointer("/payload/attachment_id").is_some();
             if media && !has_source {
-                return Err(invalid_param("(#100) Attachment payload needs a url or an attachment_id", None));
+                return Some(invalid_param("(#100) Attachment payload needs a url or an attachment_id", None));
             }
         }
     }
     if m.get("text").is_none() && att.is_none() {
-        return Err(invalid_param("(#100) Message must contain text or attachment", None));
+        return Some(invalid_param("(#100) Message must contain text or attachment", None));
     }
-    Ok(())
+    None
 }
 
-/// The 24 h standard window, extended to 7 days with the HUMAN_AGENT tag (when enforced).
-fn check_window(f: &FakeGraph, ig_id: &str, recipient: &str, b: &Value) -> Result<(), Response> {
+/// The 24 h standard window, extended to 7 days with the HUMAN_AGENT tag (when enforced); `Some`
+/// is the refusal.
+fn check_window(f: &FakeGraph, ig_id: &str, recipient: &str, b: &Value) -> Option<Response> {
     // The 24 h standard window, extended to 7 days with the HUMAN_AGENT tag.
     let enforce = f.lock().enforce_window;
     if enforce {
@@ -603,7 +608,7 @@ fn check_window(f: &FakeGraph, ig_id: &str, recipient: &str, b: &Value) -> Resul
             Some(a) => human_agent && a <= time::Duration::days(7),
         };
         if !allowed {
-            return Err(graph_error(
+            return Some(graph_error(
                 400,
                 10,
                 Some(2_534_022),
@@ -612,7 +617,7 @@ fn check_window(f: &FakeGraph, ig_id: &str, recipient: &str, b: &Value) -> Resul
             ));
         }
     }
-    Ok(())
+    None
 }
 
 async fn send(
@@ -663,10 +668,10 @@ async fn send(
         return invalid_param("(#100) No matching Instagram user", Some(2_534_014));
     }
     if let Some(m) = b.get("message") {
-        if let Err(r) = check_message(m) {
+        if let Some(r) = check_message(m) {
             return r;
         }
-        if let Err(r) = check_window(&f, &t.ig_id, &recipient, &b) {
+        if let Some(r) = check_window(&f, &t.ig_id, &recipient, &b) {
             return r;
         }
     }

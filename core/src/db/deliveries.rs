@@ -9,7 +9,7 @@ use crate::domain::{DeliveryStatus, EndpointStatus};
 use crate::jobs::{DeliverWebhook, Job};
 use crate::queue::{self, NewJob};
 
-/// A CRM delivery to create (see `crate::webhooks::enqueue_events`).
+/// A CRM delivery to create (see `webhooks::enqueue_events`, which renders the body).
 pub struct NewDelivery<'a> {
     pub delivery_id: Uuid,
     pub merchant_id: Uuid,

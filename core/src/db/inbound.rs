@@ -1,4 +1,4 @@
-//! The statements of the inbound path (`crate::inbound`): routing lookups, conversations, stored
+//! The statements of the inbound path (the `inbound` module): routing lookups, conversations, stored
 //! events and the effects of an event on earlier rows (echo, unsend, read receipts).
 
 use std::collections::HashSet;
