@@ -141,8 +141,6 @@ pub async fn show(
                     button type="submit" { "Redrive this delivery" }
                 }
             }
-            h2 { "Body (the same bytes on every attempt)" }
-            (view::json_block(&payload))
             h2 { "Attempts" }
             @if attempts.is_empty() { p.muted { "Not attempted yet." } }
             @for a in &attempts {
@@ -173,6 +171,10 @@ pub async fn show(
                     }
                     @if let Some(b) = &a.response_body { pre.mono { (b) } } @else { p.muted { "No body kept." } }
                 }
+            }
+            details {
+                summary { "Body (the same bytes on every attempt)" }
+                (view::json_block(&payload))
             }
         },
     ))

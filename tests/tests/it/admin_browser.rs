@@ -118,11 +118,13 @@ async fn screenshots_of_every_page() {
     let app = TestApp::spawn().await;
     let (m, key, acct) = merchant_with_account(&app, "Acme Shoes", "17841400000000001", "acme").await;
     let (_, _, _) = merchant_with_account(&app, "Bravo Books", "17841400000000002", "bravo").await;
-    // A conversation with both directions, statuses and deliveries.
+    // A conversation with both directions, statuses and deliveries; the CRM is busy twice first,
+    // so the DM's delivery has an attempt log worth showing.
+    app.crm.push_replies("acme", Reply::status(503).body("{\"error\":\"busy, try again\"}"), 2);
     let dm = customer_dm(&app, "17841400000000001", "5550001", "Hi! Are the red sneakers back in size 42?").await;
     let r = app.send_text(&key, &acct, "5550001", "Yes, they arrived this morning. Shall I reserve a pair?").await;
     assert_eq!(r.status, 202);
-    app.drain_until(Duration::from_secs(5), async || app.crm.received_on("acme").len() >= 3).await;
+    app.drain_until(Duration::from_secs(20), async || app.crm.received_on("acme").len() >= 5).await;
     // Dead letters: a CRM that refuses (401) and one that is down.
     app.crm.push_replies("bravo", Reply::status(401), 2);
     customer_dm(&app, "17841400000000002", "5550002", "Do you ship to Lisbon?").await;

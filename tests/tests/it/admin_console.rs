@@ -266,7 +266,7 @@ async fn dead_letters_redriven_from_the_console_reach_the_crm_with_the_same_webh
         assert!(page.text.contains(&d.to_string()), "{d} listed");
     }
     // One, through the row's own button.
-    let r = c.post(&format!("/admin/dead-letters/redrive?mode=one"), &[("id", &d1.to_string())]).await;
+    let r = c.post("/admin/dead-letters/redrive?mode=one", &[("id", &d1.to_string())]).await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(r.header("location"), Some("/admin/dead-letters?done=redrive&n=1"));
     assert!(c.get(r.header("location").unwrap()).await.text.contains("1 delivery(ies) re-enqueued"));

@@ -109,6 +109,17 @@ async fn the_readme_tour_runs_end_to_end_without_hand_copying() {
     })
     .await;
     assert!(simulate(&app.graph, &Simulate { kind: "sing".into(), ..customer(&app, "text", None) }).await.is_err());
+    // The simulator's page and its JSON twin.
+    let sim = http.get(format!("{}/", app.graph.url())).send().await.unwrap().text().await.unwrap();
+    assert!(sim.contains("Sandbox customer simulator") && sim.contains("Send DM") && sim.contains("Mark as read"));
+    let r = http
+        .post(format!("{}/_fake/inbound", app.graph.url()))
+        .json(&serde_json::json!({"target": format!("{}/webhooks/instagram", app.base), "ig_id": IG,
+                                  "sender_id": "5550009", "kind": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "nothing to read for a customer the business never answered");
 
     // Break the CRM (401): the next DM is dead-lettered; fixed, a redrive gets it through.
     http.post(format!("{url}/mode")).form(&[("mode", "reject")]).send().await.unwrap();
