@@ -37,6 +37,7 @@ pub const ENV_VARS: &[&str] = &[
     "INSTAGRAM_AUTHORIZE_URL",
     "API_BASE_URL",
     "PORT",
+    "BIND_ADDRESS",
     "WORKER_METRICS_PORT",
     "SCHEDULER_METRICS_PORT",
     "ROUTER_ENV",
@@ -130,6 +131,10 @@ pub struct Config {
     pub api_base_url: Url,
     /// `PORT` (default 10000).
     pub port: u16,
+    /// `BIND_ADDRESS` (default `0.0.0.0`, every interface, as containers need): the address the
+    /// API and the worker's and scheduler's metrics servers listen on. `scripts/dev-up.sh` sets
+    /// `127.0.0.1`, so a development machine exposes nothing to its network.
+    pub bind_address: std::net::IpAddr,
     /// `WORKER_METRICS_PORT` (default 10001).
     pub worker_metrics_port: u16,
     /// `SCHEDULER_METRICS_PORT` (default 10002).
@@ -424,6 +429,13 @@ impl Config {
         }
 
         let port = r.number("PORT", 10000u16, 0, u16::MAX);
+        let bind_address = match r.raw("BIND_ADDRESS") {
+            None => std::net::IpAddr::from([0, 0, 0, 0]),
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                r.problem("BIND_ADDRESS", format!("must be an IP address such as 127.0.0.1 or 0.0.0.0, got {v:?}"));
+                std::net::IpAddr::from([0, 0, 0, 0])
+            }),
+        };
         let worker_metrics_port = r.number("WORKER_METRICS_PORT", 10001u16, 0, u16::MAX);
         let scheduler_metrics_port = r.number("SCHEDULER_METRICS_PORT", 10002u16, 0, u16::MAX);
 
@@ -537,6 +549,7 @@ impl Config {
             port,
             worker_metrics_port,
             scheduler_metrics_port,
+            bind_address,
             cors_allowed_origins,
             oauth_redirect_allowed_origins,
             log_format,

@@ -89,7 +89,7 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
                      'wh:' || e.endpoint_id || ':' || i.conv
                 from input i
                 join webhook_endpoints e on e.account_id = i.account_id
-               where e.event_types is null or i.event_type = any(e.event_types)
+               where e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $10
                order by i.n
               on conflict on constraint webhook_deliveries_merchant_event_key do nothing
               returning delivery_id, merchant_id, account_id, ordering_key
@@ -113,8 +113,33 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
     .bind(&convs)
     .bind(queue::kinds::DELIVER_WEBHOOK)
     .bind(queue::CHANNEL)
+    .bind(ENDPOINT_TEST)
     .fetch_all(&mut *conn)
     .await
+}
+
+/// The event an operator sends from the admin console ("Send test event") to check that a CRM
+/// endpoint receives and verifies deliveries. Not one of the business events
+/// ([`crate::domain::events::ALL`]): an endpoint's event filter never drops it, and it cannot be
+/// subscribed to.
+pub const ENDPOINT_TEST: &str = "endpoint.test";
+
+/// A test event for an account's endpoint (unique `event_id` per press).
+#[must_use]
+pub fn test_event(merchant_id: Uuid, account_id: Uuid) -> CrmEvent {
+    let now = OffsetDateTime::now_utc();
+    CrmEvent {
+        merchant_id,
+        account_id,
+        event_type: ENDPOINT_TEST,
+        event_id: format!("test:{}", Uuid::now_v7()),
+        data: json!({
+            "account_id": account_id,
+            "timestamp": rfc3339(now),
+            "message": "A test event sent from the Message Router admin console. Reply 2xx; no action is needed.",
+        }),
+        conversation: None,
+    }
 }
 
 /// The signing headers of one attempt.

@@ -305,6 +305,12 @@ impl FakeGraph {
         g.sandbox_ig_id = Some(ig_id.to_owned());
     }
 
+    /// The account `set_sandbox_account` registered (the sandbox's own), if any.
+    #[must_use]
+    pub fn sandbox_account(&self) -> Option<String> {
+        self.lock().sandbox_ig_id.clone()
+    }
+
     /// Every request received so far.
     #[must_use]
     pub fn requests(&self) -> Vec<Recorded> {
@@ -343,6 +349,8 @@ impl FakeGraph {
             .route("/_fake/sent", get(ctl_sent))
             .route("/_fake/script", post(ctl_script))
             .route("/_fake/inbound", post(ctl_inbound))
+            .route("/", get(crate::simulator::page))
+            .route("/_fake/simulate", post(crate::simulator::submit))
             .with_state(self.clone())
     }
 
@@ -918,36 +926,12 @@ async fn ctl_script(State(f): State<FakeGraph>, axum::Json(s): axum::Json<Script
     StatusCode::NO_CONTENT.into_response()
 }
 
-#[derive(Deserialize)]
-struct InboundReq {
-    /// Where the router listens, e.g. `http://127.0.0.1:10000/webhooks/instagram`.
-    target: String,
-    ig_id: String,
-    sender_id: String,
-    text: String,
-}
-
-/// Sends a customer DM to the router as Meta would (signed, escaped unicode).
-async fn ctl_inbound(State(f): State<FakeGraph>, axum::Json(r): axum::Json<InboundReq>) -> Response {
-    let now = OffsetDateTime::now_utc();
-    f.customer_messaged(&r.ig_id, &r.sender_id, now);
-    let event = crate::webhooks::text_message(
-        &r.ig_id,
-        &r.sender_id,
-        &format!("m_{}", uuid::Uuid::new_v4().simple()),
-        &r.text,
-        now,
-    );
-    let body = crate::webhooks::envelope(&r.ig_id, vec![event]);
-    let bytes = crate::webhooks::to_meta_bytes(&body);
-    let sig = f.sign(&bytes);
-    let status = reqwest::Client::new()
-        .post(&r.target)
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(bytes)
-        .send()
-        .await
-        .map_or(0, |resp| resp.status().as_u16());
-    axum::Json(json!({"router_status": status})).into_response()
+/// Sends a customer event (a DM, a read receipt, a reaction or a postback) to the router as Meta
+/// would: signed with the sandbox secret, escaped unicode. Body: `{target, ig_id, sender_id,
+/// kind?, text?, emoji?, payload?, mid?}` (see [`crate::simulator::Simulate`]).
+async fn ctl_inbound(State(f): State<FakeGraph>, axum::Json(r): axum::Json<crate::simulator::Simulate>) -> Response {
+    match crate::simulator::simulate(&f, &r).await {
+        Ok(sent) => axum::Json(json!({"router_status": sent.router_status, "mid": sent.mid})).into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"error": e}))).into_response(),
+    }
 }

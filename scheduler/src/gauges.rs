@@ -30,12 +30,11 @@ pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
             .set((s.depth - s.runnable - s.running).max(0) as f64);
         metrics::gauge!("router_queue_oldest_job_age_seconds", "kind" => s.kind).set(s.oldest_runnable_secs);
     }
-    let dlq: i64 =
-        sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'").fetch_one(db).await?;
+    // The console's overview reads the same counts (`db::console::gauge_counts`).
+    let mut conn = db.acquire().await?;
+    let (dlq, open, accounts) = router_core::db::console::gauge_counts(&mut conn).await?;
+    drop(conn);
     metrics::gauge!("router_dlq_size").set(dlq as f64);
-    let open: i64 = sqlx::query_scalar("select count(*) from webhook_endpoints where circuit_open_until > now()")
-        .fetch_one(db)
-        .await?;
     metrics::gauge!("router_webhook_circuits_open").set(open as f64);
     let dead: Vec<(String, i64)> =
         sqlx::query_as("select kind, count(*) from dead_jobs group by kind").fetch_all(db).await?;
@@ -44,10 +43,7 @@ pub async fn refresh(db: &PgPool) -> Result<(), sqlx::Error> {
         metrics::gauge!("router_dead_jobs", "kind" => kind).set(n as f64);
     }
     // status = 'error' is set only when Meta rejects the token (code 190): the seed's "alert admin".
-    let accounts: Vec<(String, i64)> =
-        sqlx::query_as("select status, count(*) from accounts group by status").fetch_all(db).await?;
-    for status in ["active", "inactive", "error", "deleted"] {
-        let n = accounts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+    for (status, n) in accounts {
         metrics::gauge!("router_accounts", "status" => status).set(n as f64);
     }
     Ok(())

@@ -44,7 +44,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics: router_core::telemetry::metrics_handle_for(router_core::telemetry::Component::Scheduler),
     };
     let addr = router_core::ops::serve(
-        SocketAddr::from(([0, 0, 0, 0], config.scheduler_metrics_port)),
+        SocketAddr::from((config.bind_address, config.scheduler_metrics_port)),
         probes,
         cancel.clone(),
     )

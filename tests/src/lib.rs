@@ -28,6 +28,9 @@ use uuid::Uuid;
 
 pub use router_fakes;
 
+pub mod browser;
+pub mod console;
+
 /// The platform app secret the fakes sign with.
 pub const APP_SECRET: &str = "test-app-secret-0123456789abcdef";
 /// The sandbox's own app secret (`SANDBOX_IG_APP_SECRET`), distinct from [`APP_SECRET`].

@@ -43,10 +43,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         redis: redis.clone(),
         metrics: router_core::telemetry::metrics_handle_for(router_core::telemetry::Component::Worker),
     };
-    let addr =
-        router_core::ops::serve(SocketAddr::from(([0, 0, 0, 0], config.worker_metrics_port)), probes, cancel.clone())
-            .await
-            .context("cannot bind WORKER_METRICS_PORT")?;
+    let addr = router_core::ops::serve(
+        SocketAddr::from((config.bind_address, config.worker_metrics_port)),
+        probes,
+        cancel.clone(),
+    )
+    .await
+    .context("cannot bind WORKER_METRICS_PORT")?;
     tracing::info!(%addr, "worker ops endpoints listening");
     let limiter = router_core::redis::RateLimiter::new(redis, &config.redis_key_prefix);
     let ctx = Arc::new(router_worker::jobs::JobContext::new(db, Arc::new(config), limiter));

@@ -317,12 +317,10 @@ async fn retry_one(
     auth.platform_admin()?;
     let delivery_id = parse_delivery_ref(&id)?;
     tracing::Span::current().record("delivery.id", tracing::field::display(delivery_id));
-    let mut tx = db::begin_admin_tx(&s.db).await?;
-    let ids = deliveries::redrive(&mut tx, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
+    let ids = redrive_as(&s, &auth, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
     if ids.is_empty() {
         return Err(ApiError::NotFound("dead-lettered delivery"));
     }
-    tx.commit().await?;
     Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
 }
 
@@ -353,8 +351,29 @@ async fn retry_bulk(
 ) -> ApiResult<(StatusCode, AppJson<RedriveResponse>)> {
     auth.platform_admin()?;
     q.validate()?;
-    let mut tx = db::begin_admin_tx(&s.db).await?;
-    let ids = deliveries::redrive(&mut tx, &q.filter(), None, 10_000).await?;
-    tx.commit().await?;
+    let ids = redrive_as(&s, &auth, &q.filter(), None, REDRIVE_MAX).await?;
     Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
+}
+
+/// Most deliveries one bulk redrive re-enqueues.
+pub const REDRIVE_MAX: i64 = 10_000;
+
+/// Re-enqueues dead-lettered deliveries (exactly `only`, or up to `max` matching `filter`) for a
+/// platform admin: the REST API's and the admin console's one code path. Returns the ids.
+///
+/// # Errors
+/// 403 for other keys, Postgres errors.
+pub async fn redrive_as(
+    s: &AppState,
+    auth: &Auth,
+    filter: &deliveries::DlqFilter,
+    only: Option<Uuid>,
+    max: i64,
+) -> ApiResult<Vec<Uuid>> {
+    auth.platform_admin()?;
+    let mut tx = db::begin_admin_tx(&s.db).await?;
+    let ids = deliveries::redrive(&mut tx, filter, only, max).await?;
+    tx.commit().await?;
+    tracing::info!(requeued = ids.len(), "dead-lettered deliveries re-enqueued");
+    Ok(ids)
 }

@@ -13,8 +13,11 @@
 //! transaction without committing rolls it back.
 
 pub mod accounts;
+pub mod admin_sessions;
 pub mod api_keys;
+pub mod console;
 pub mod deliveries;
+pub mod deployment;
 pub mod merchants;
 pub mod messages;
 
