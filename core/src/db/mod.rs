@@ -17,6 +17,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod merchants;
 pub mod messages;
+pub mod send_intents;
 
 use std::time::Duration;
 

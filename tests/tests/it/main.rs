@@ -8,4 +8,5 @@ mod lifecycle;
 mod media;
 mod ops;
 mod outbound;
+mod reconcile;
 mod webhooks;
