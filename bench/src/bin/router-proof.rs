@@ -114,6 +114,11 @@ struct Args {
     /// Keep the run directory (Postgres data, logs) afterwards.
     #[arg(long)]
     keep: bool,
+    /// Before the scenarios, seed this many historical delivered messages (with their status
+    /// history and delivered `message.sent` webhooks) over the last 30 days, then VACUUM ANALYZE
+    /// (the growth curve of docs/RELIABILITY.md).
+    #[arg(long, default_value_t = 0)]
+    seed_history: u64,
 }
 
 const SCENARIOS: &[(&str, &str)] = &[
@@ -226,6 +231,27 @@ impl PrivatePg {
 
     fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+/// A run that fails half-way must not leave its private cluster running.
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let exe = self.bin.join("pg_ctl");
+        let mut c = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            std::process::Command::new(exe)
+        };
+        let _ = c
+            .args(["-D"])
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -743,11 +769,14 @@ struct Row {
     peaks: HashMap<Role, u64>,
     load_avg: String,
     notes: Vec<String>,
+    /// What the metrics (hence the Grafana dashboards) showed during the scenario.
+    dash: String,
 }
 
 impl Row {
     fn pass(&self) -> bool {
-        self.lost == 0
+        !self.notes.iter().any(|n| n.starts_with("FAILED"))
+            && self.lost == 0
             && self.dup_by_us == 0
             && self.inbound_lost == 0
             && self.out_of_order == 0
@@ -763,6 +792,60 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
     v[i.min(v.len() - 1)]
+}
+
+/// utime + stime (clock ticks) of a process, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = s.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Parent pid of a process.
+fn ppid(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU ticks per group: the private Postgres (postmaster and its children), each router role,
+/// this process (load generator and fakes), everything else on the machine.
+async fn cpu_sample(cluster: &Cluster, pg_data: &Path) -> HashMap<String, u64> {
+    let mut out: HashMap<String, u64> = HashMap::new();
+    let postmaster: Option<u32> = std::fs::read_to_string(pg_data.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()));
+    let ours: HashMap<u32, Role> =
+        cluster.procs.lock().await.iter().filter_map(|p| p.child.id().map(|id| (id, p.role))).collect();
+    let me = std::process::id();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let group = if Some(pid) == postmaster || (postmaster.is_some() && ppid(pid) == postmaster) {
+                "postgres".to_owned()
+            } else if let Some(r) = ours.get(&pid) {
+                r.name().to_owned()
+            } else if pid == me {
+                "proof (load + fakes)".to_owned()
+            } else {
+                "other".to_owned()
+            };
+            *out.entry(group).or_default() += cpu_ticks(pid);
+        }
+    }
+    out
+}
+
+fn cpu_report(before: &HashMap<String, u64>, after: &HashMap<String, u64>, secs: f64) -> String {
+    // Linux reports clock ticks at 100 Hz (USER_HZ).
+    let mut parts: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, a)| (k.clone(), a.saturating_sub(*before.get(k).unwrap_or(&0)) as f64 / 100.0 / secs.max(0.001)))
+        .filter(|(_, c)| *c >= 0.01)
+        .collect();
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    parts.iter().map(|(k, c)| format!("{k} {c:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 fn load_avg() -> String {
@@ -889,6 +972,9 @@ impl World {
             admin_key,
         };
         world.onboard().await?;
+        if args.seed_history > 0 {
+            world.seed_history(args.seed_history).await?;
+        }
         // Peak RSS sampler (every 500 ms, every process).
         let c = cluster.clone();
         tokio::spawn(async move {
@@ -992,6 +1078,57 @@ impl World {
         Ok(())
     }
 
+    /// Set-based seeding of delivered history, in chunks of 250 000 messages (one statement
+    /// each), then `VACUUM ANALYZE` so the planner sees the grown tables.
+    async fn seed_history(&self, n: u64) -> anyhow::Result<()> {
+        let t = Instant::now();
+        let accounts: Vec<Uuid> = self.load.accounts.iter().filter_map(|a| a.account_id.parse().ok()).collect();
+        let mut done = 0u64;
+        while done < n {
+            let chunk = (n - done).min(250_000);
+            sqlx::query(
+                r#"with a as (select account_id, merchant_id, row_number() over (order by account_id) - 1 as i
+                               from accounts where account_id = any($1)),
+                  m as (
+                      insert into outbound_messages (message_id, merchant_id, account_id, recipient_id, message_text,
+                                                     status, instagram_message_id, instagram_message_ids, idempotency_key,
+                                                     created_at, updated_at, sent_at, delivered_at, parts_total, attempts)
+                      select gen_random_uuid(), a.merchant_id, a.account_id, (990000000 + g % 5000)::text,
+                             'Historical order update ' || g, 'delivered', 'hist-mid-' || g, array['hist-mid-' || g],
+                             'hist-' || g, t, t, t, t, 1, 1
+                        from generate_series($2::int8, $3::int8) g
+                        join a on a.i = g % (select count(*) from a),
+                             lateral (select now() - interval '30 days' + (g % 2592000) * interval '1 second') ts (t)
+                      returning message_id, merchant_id, account_id, created_at
+                  ),
+                  e as (
+                      insert into message_events (merchant_id, message_id, status, occurred_at, created_at)
+                      select merchant_id, message_id, s, created_at, created_at
+                        from m, unnest(array['pending', 'sent', 'delivered']) as s
+                  )
+                  insert into webhook_deliveries (delivery_id, merchant_id, account_id, event_type, event_id, payload,
+                                                  status, attempts, first_attempt_at, last_attempt_at, delivered_at,
+                                                  created_at, updated_at)
+                  select gen_random_uuid(), merchant_id, account_id, 'message.sent', 'msg:' || message_id || ':sent',
+                         '{"event": "message.sent", "seeded": true}', 'delivered', 1, created_at, created_at, created_at, created_at, created_at
+                    from m"#,
+            )
+            .bind(&accounts)
+            .bind((done + 1) as i64)
+            .bind((done + chunk) as i64)
+            .execute(&self.db)
+            .await
+            .context("seeding history")?;
+            done += chunk;
+            eprintln!("router-proof: seeded {done}/{n} historical messages ({:.0} s)", t.elapsed().as_secs_f64());
+        }
+        for table in ["outbound_messages", "message_events", "webhook_deliveries"] {
+            sqlx::query(&format!("vacuum analyze {table}")).execute(&self.db).await?;
+        }
+        eprintln!("router-proof: seeding and VACUUM ANALYZE took {:.0} s", t.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     /// Waits until no delivery or send is pending (bounded).
     async fn wait_quiet(&self, max: Duration) {
         let deadline = Instant::now() + max;
@@ -1023,6 +1160,8 @@ impl World {
         self.reset_faults();
         self.cluster.take_peaks();
         let log = Arc::new(LoadLog::default());
+        let dash_stop = CancellationToken::new();
+        let dash = tokio::spawn(scrape_dashboards(self.cluster.clone(), self.http.clone(), dash_stop.clone()));
         let stop = CancellationToken::new();
         let tasks = tokio_util::task::TaskTracker::new();
         let mode = Arc::new(InboundMode::default());
@@ -1038,9 +1177,16 @@ impl World {
         ];
         tokio::time::sleep(Duration::from_secs(self.args.baseline_secs)).await;
         let fault_start = OffsetDateTime::now_utc();
+        let cpu_before = cpu_sample(&self.cluster, &self.pg.data).await;
         let mut notes = Vec::new();
         self.fault(name, &mode, &mut notes).await?;
         let fault_end = OffsetDateTime::now_utc();
+        let cpu = cpu_report(
+            &cpu_before,
+            &cpu_sample(&self.cluster, &self.pg.data).await,
+            (fault_end - fault_start).as_seconds_f64(),
+        );
+        notes.push(format!("CPU during the fault window, in cores of the machine's 2: {cpu}"));
         eprintln!("router-proof: {name}: fault over after {:.0} s", (fault_end - fault_start).as_seconds_f64());
         tokio::time::sleep(Duration::from_secs(self.args.baseline_secs)).await;
         stop.cancel();
@@ -1052,7 +1198,9 @@ impl World {
         let load_end = OffsetDateTime::now_utc();
         let la = load_avg();
         self.reset_faults();
-        let row = self.verify(name, descr, &log, fault_start, fault_end, load_end, notes, la).await?;
+        let mut row = self.verify(name, descr, &log, fault_start, fault_end, load_end, notes, la).await?;
+        dash_stop.cancel();
+        row.dash = dash.await.map(|d| d.summary()).unwrap_or_default();
         eprintln!(
             "router-proof: {name}: {} — sends {} (lost {}, dup by us {}), inbound {} (lost {}), recovery {:.1} s",
             if row.pass() { "PASS" } else { "FAIL" },
@@ -1231,17 +1379,21 @@ impl World {
                 break;
             }
             if Instant::now() > deadline {
-                notes.push(format!("{pending} account(s) not refreshed 90 s after the kill"));
+                notes.push(format!("FAILED: {pending} account(s) not refreshed 90 s after the kill"));
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let bad: i64 =
             sqlx::query_scalar("select count(*) from accounts where status <> 'active'").fetch_one(&self.db).await?;
-        notes.push(format!(
-            "all tokens refreshed after the kill: {}; accounts not active: {bad}",
-            !notes.iter().any(|n| n.contains("not refreshed"))
-        ));
+        if bad > 0 {
+            notes.push(format!("FAILED: {bad} account(s) not active after the refresh"));
+        } else if !notes.iter().any(|n| n.contains("not refreshed")) {
+            notes.push(format!(
+                "every account's token refreshed after the kill ({:.0} s after the refresh began), all accounts active",
+                (OffsetDateTime::now_utc() - started).as_seconds_f64()
+            ));
+        }
         Ok(())
     }
 
@@ -1430,8 +1582,11 @@ impl World {
         for s in &stored {
             convs.entry((s.3, s.4.as_str())).or_default().push((s.2, s.1, s.0.as_str()));
         }
+        // Events of one POST share `created_at` (one transaction) and are stored in the POST's
+        // order, which is the order of the generator's sequence numbers (the mid's suffix).
+        let seq_of = |mid: &str| mid.rsplit('_').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
         for evs in convs.values_mut() {
-            evs.sort();
+            evs.sort_by_key(|(at, _, mid)| (*at, seq_of(mid)));
             let mut last: Option<OffsetDateTime> = None;
             for (_, _, mid) in evs.iter() {
                 if let Some(at) = first_ok.get(mid) {
@@ -1480,9 +1635,127 @@ impl World {
             + (wids.len() as i64 - known).max(0) as usize
             + (msg_ids.len() as i64 - known_msgs).max(0) as usize;
         row.recovery_secs = settle_after_fault.max(0.0);
+        // Throughput inside the fault window (for `steady`: the scale-out figures).
+        let win = (fault_end - fault_start).as_seconds_f64().max(0.001);
+        let in_win = |t: OffsetDateTime| t >= fault_start && t <= fault_end;
+        let accepted_ps = accepted.iter().filter(|s| in_win(s.started)).count() as f64 / win;
+        let sent_ps = sent_all.iter().filter(|m| in_win(m.at)).count() as f64 / win;
+        let delivered_ps = recs.iter().filter(|r| r.ok && in_win(r.at)).count() as f64 / win;
+        row.notes.push(format!(
+            "in the fault window: {accepted_ps:.0} sends accepted/s, {sent_ps:.0} DMs at Instagram/s, {delivered_ps:.0} CRM deliveries/s (2xx)"
+        ));
         row.peaks = self.cluster.take_peaks();
         let _ = load_end;
         Ok(row)
+    }
+}
+
+/// Counters and gauges of the router's `/metrics` during a scenario, named as the Grafana panels
+/// show them (`grafana/dashboards/*.json`). Counters are summed over every process, counting a
+/// restarted process's fresh counters too; gauges keep their maximum.
+#[derive(Default)]
+struct Dash {
+    last: HashMap<(u16, String), f64>,
+    counters: HashMap<String, f64>,
+    gauges: HashMap<String, f64>,
+}
+
+fn label<'a>(labels: &'a str, key: &str) -> &'a str {
+    let pat = format!("{key}=\"");
+    labels.find(&pat).map_or("", |i| {
+        let rest = &labels[i + pat.len()..];
+        &rest[..rest.find('"').unwrap_or(rest.len())]
+    })
+}
+
+/// The panel-level name of a series; `(name, is_gauge)`, or `None` for series not summarised.
+fn dash_key(series: &str) -> Option<(String, bool)> {
+    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+    let l = |k| label(labels, k);
+    Some(match name {
+        "router_http_requests_total" if l("status").starts_with('5') => (format!("API {} responses", l("status")), false),
+        "router_redis_unavailable_total" => (format!("Redis unavailable ({})", l("op")), false),
+        "router_instagram_api_calls_total" if l("code") != "ok" => (format!("Graph {} {}", l("op"), l("code")), false),
+        "router_webhook_deliveries_total" if l("result") != "success" => (format!("CRM deliveries {}", l("result")), false),
+        "router_send_reconciliations_total" => (format!("sends reconciled: {}", l("result")), false),
+        "router_messages_failed_total" => (format!("messages failed: {}", l("reason")), false),
+        "router_rate_limit_throttled_total" => ("sends throttled (per-account limit)".into(), false),
+        "router_inbound_events_total" if l("result") == "duplicate" => ("inbound duplicates".into(), false),
+        "router_jobs_total" if matches!(l("outcome"), "lease_lost" | "dead" | "retry") => {
+            (format!("jobs {} {}", l("kind"), l("outcome")), false)
+        }
+        "router_token_refresh_total" => (format!("token refresh {}", l("result")), false),
+        "router_webhook_endpoints_disabled_total" => ("CRM endpoints disabled (410)".into(), false),
+        "router_queue_depth" if l("state") == "runnable" => (format!("max runnable {} jobs", l("kind")), true),
+        "router_queue_oldest_job_age_seconds" => (format!("max oldest runnable {} job (s)", l("kind")), true),
+        "router_dlq_size" => ("max DLQ size".into(), true),
+        "router_webhook_circuits_open" => ("max open CRM circuits".into(), true),
+        _ => return None,
+    })
+}
+
+impl Dash {
+    fn observe(&mut self, port: u16, text: &str, baseline: bool) {
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, v)) = line.rsplit_once(' ') else { continue };
+            let Ok(v) = v.parse::<f64>() else { continue };
+            let Some((key, gauge)) = dash_key(series) else { continue };
+            if gauge {
+                if !baseline {
+                    let e = self.gauges.entry(key).or_insert(0.0);
+                    *e = e.max(v);
+                }
+                continue;
+            }
+            let prev = self.last.insert((port, series.to_owned()), v);
+            let inc = match prev {
+                Some(p) if v >= p => v - p,
+                // Restarted process: its counters began again at 0.
+                Some(_) => v,
+                None if baseline => 0.0,
+                None => v,
+            };
+            if inc > 0.0 {
+                *self.counters.entry(key).or_insert(0.0) += inc;
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .counters
+            .iter()
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(k, v)| format!("{k} +{v:.0}"))
+            .chain(self.gauges.iter().filter(|(_, v)| **v > 0.0).map(|(k, v)| format!("{k} {v:.0}")))
+            .collect();
+        parts.sort();
+        parts.join("; ")
+    }
+}
+
+async fn scrape_dashboards(cluster: Arc<Cluster>, http: reqwest::Client, stop: CancellationToken) -> Dash {
+    let mut dash = Dash::default();
+    let ports: Vec<u16> = [(Role::Api, cluster.args.apis), (Role::Worker, cluster.args.workers), (Role::Scheduler, cluster.args.schedulers)]
+        .into_iter()
+        .flat_map(|(r, n)| (0..n).map(move |i| (r, i)))
+        .map(|(r, i)| cluster.port(r, i))
+        .collect();
+    let mut first = true;
+    loop {
+        for port in &ports {
+            let url = format!("http://127.0.0.1:{port}/metrics");
+            if let Ok(r) = http.get(&url).timeout(Duration::from_secs(2)).send().await
+                && let Ok(text) = r.text().await
+            {
+                dash.observe(*port, &text, first);
+            }
+        }
+        first = false;
+        tokio::select! {
+            () = stop.cancelled() => return dash,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
     }
 }
 
@@ -1551,6 +1824,10 @@ fn report(rows: &[Row], args: &Args, started: OffsetDateTime, took: Duration) ->
             r.bad_signatures,
             r.load_avg
         ));
+    }
+    s.push_str("\nWhat the dashboards showed (counters summed over every process, gauges at their maximum; from each scenario's start until it settled):\n\n| scenario | metrics |\n| --- | --- |\n");
+    for r in rows {
+        s.push_str(&format!("| {} | {} |\n", r.name, if r.dash.is_empty() { "—" } else { &r.dash }));
     }
     s.push_str("\nNotes:\n\n");
     for r in rows {
