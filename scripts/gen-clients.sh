@@ -53,7 +53,7 @@ log "openapi-typescript"
   || "$TS/node_modules/.bin/openapi-typescript" "$OUT/openapi.json" -o "$OUT/typescript/src/schema.ts" --alphabetize
 
 log "openapi-python-client"
-# openapi-python-client turns a validation-only `anyOf`/`dependentSchemas` next to `properties`
+# openapi-python-client turns a validation-only `anyOf`/`dependentSchemas`/`not` next to `properties`
 # (e.g. SendMessageRequest: "text, an attachment or images") into clashing union models. The
 # Python models only need the shape; the router enforces those rules (422 naming the field), so
 # the generator gets a copy without them.
@@ -64,6 +64,7 @@ for schema in doc.get("components", {}).get("schemas", {}).values():
     if isinstance(schema, dict) and "properties" in schema:
         schema.pop("anyOf", None)
         schema.pop("dependentSchemas", None)
+        schema.pop("not", None)
 json.dump(doc, open(sys.argv[2], "w"), indent=2, sort_keys=True, ensure_ascii=False)
 PY
 (cd "$OUT" && RUFF_NO_CACHE=true PATH="$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path openapi-python.json \

@@ -376,6 +376,11 @@ where
         {
             return Err(nul_error(&field));
         }
+        // Every request body of this API is an object. serde would also fill a struct from a JSON
+        // array (`[null, null]` as positional fields), which the document does not allow.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| json_error(&e))?;
         de.end()

@@ -72,7 +72,8 @@ fn constrain(doc: &mut serde_json::Value) {
     const NOT_BLANK: &str = "[^\\u0000\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
     // Surrounding ASCII whitespace is trimmed by the handler.
     const TOKEN: &str = "^[\\t-\\r ]*[!-~]{1,4096}[\\t-\\r ]*$";
-    const HTTP_URL: &str = "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
+    // A port is 0–65535 (leading zeros allowed, as the URL parser allows them).
+    const HTTP_URL: &str = "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][!-~]*)?$";
     let events = json!(router_core::domain::events::ALL);
     let props: &[(&str, &str, serde_json::Value)] = &[
         ("SendMessageRequest", "recipient_id", json!({"pattern": DIGITS_64})),
@@ -112,6 +113,14 @@ fn constrain(doc: &mut serde_json::Value) {
             p.extend(extra.as_object().cloned().unwrap_or_default());
         }
     }
+    // `attachments` holds images only (Instagram sends several media at once only as images).
+    let mut image = schemas["Attachment"].clone();
+    image["properties"]["type"]["enum"] = json!(["image"]);
+    image["properties"]["type"]["description"] = json!("`image`: only images can be sent several at once.");
+    image["description"] = json!("An image of a multi-image message.");
+    schemas["ImageAttachment"] = image;
+    schemas["SendMessageRequest"]["properties"]["attachments"]["items"] =
+        json!({"$ref": "#/components/schemas/ImageAttachment"});
     // Text, an attachment (or up to ten images), or both; quick replies only with text.
     if let Some(s) = schemas["SendMessageRequest"].as_object_mut() {
         s.insert(
@@ -121,6 +130,12 @@ fn constrain(doc: &mut serde_json::Value) {
                 {"required": ["attachment"], "properties": {"attachment": {"type": "object"}}},
                 {"required": ["attachments"], "properties": {"attachments": {"type": "array"}}}
             ]),
+        );
+        // `attachment` or `attachments`, not both (null counts as absent).
+        s.insert(
+            "not".into(),
+            json!({"required": ["attachment", "attachments"],
+                   "properties": {"attachment": {"type": "object"}, "attachments": {"type": "array"}}}),
         );
         s.insert(
             "dependentSchemas".into(),
@@ -132,7 +147,13 @@ fn constrain(doc: &mut serde_json::Value) {
         ("/api/v1/messages", "get", "recipient_id", json!({"pattern": DIGITS_64})),
         ("/api/v1/messages", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
         ("/api/v1/webhook-deliveries", "get", "limit", json!({"minimum": 1, "maximum": 200, "default": 50})),
-        ("/api/v1/webhook-deliveries", "get", "status", json!({"enum": ["pending", "delivered", "dlq"]})),
+        ("/api/v1/webhook-deliveries", "get", "status", json!({"enum": crate::routes::deliveries::DELIVERY_STATUSES})),
+        (
+            "/api/v1/messages/send",
+            "post",
+            "Idempotency-Key",
+            json!({"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
+        ),
         ("/api/v1/admin/dlq/webhooks", "get", "limit", json!({"minimum": 1, "maximum": 200, "default": 50})),
         ("/api/v1/admin/dlq/webhooks", "get", "reason", json!({"enum": DLQ_REASONS})),
         ("/api/v1/accounts/{account_id}/contacts/{igsid}", "delete", "igsid", json!({"pattern": DIGITS_64})),

@@ -26,6 +26,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_bulk))
 }
 
+/// The `status` filter's values (a delivery's states).
+pub const DELIVERY_STATUSES: [&str; 3] = ["pending", "delivered", "dlq"];
+
 /// A CRM webhook delivery.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryResponse {
@@ -144,6 +147,11 @@ async fn list_deliveries(
 ) -> ApiResult<AppJson<DeliveryList>> {
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
     let limit = limit_of(q.limit)?;
+    if let Some(st) = q.status.as_deref()
+        && !DELIVERY_STATUSES.contains(&st)
+    {
+        return Err(ApiError::invalid("status", "must be pending, delivered or dlq"));
+    }
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     if auth.find_account(&mut tx, q.account_id).await?.is_none() {

@@ -88,11 +88,17 @@ pub struct SendMessageResponse {
     pub created_at: OffsetDateTime,
 }
 
-fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
-    let r = req.recipient_id.trim();
+/// The customer's IGSID as sent and listed: 1–64 ASCII digits (surrounding whitespace trimmed).
+fn recipient(raw: &str) -> Result<&str, ApiError> {
+    let r = raw.trim();
     if r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid("recipient_id", "must be the customer's numeric Instagram-scoped id"));
     }
+    Ok(r)
+}
+
+fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
+    recipient(&req.recipient_id)?;
     if let Some(m) = &req.message {
         let chars = m.chars().count();
         if chars == 0 || m.trim().is_empty() {
@@ -437,12 +443,13 @@ async fn list_messages(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1–100"));
     }
+    let recipient_id = recipient(&q.recipient_id)?;
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     if auth.find_account(&mut tx, q.account_id).await?.is_none() {
         return Err(ApiError::NotFound("account"));
     }
-    let rows = messages::conversation_page(&mut tx, q.account_id, q.recipient_id.trim(), before, limit + 1).await?;
+    let rows = messages::conversation_page(&mut tx, q.account_id, recipient_id, before, limit + 1).await?;
     tx.commit().await?;
     let more = rows.len() as i64 > limit;
     let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();

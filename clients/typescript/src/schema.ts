@@ -587,6 +587,16 @@ export interface components {
             /** Format: date-time */
             timestamp: string;
         };
+        /** @description An image of a multi-image message. */
+        ImageAttachment: {
+            /**
+             * @description `image`: only images can be sent several at once.
+             * @enum {string}
+             */
+            type: "image";
+            /** @description Public http(s) URL Instagram downloads the media from. */
+            url: string;
+        };
         /** @description What the router answers Meta. */
         IngestResponse: {
             duplicates: number;
@@ -667,7 +677,7 @@ export interface components {
              * @description Up to ten images sent as one Instagram message (each `type` must be `image`); instead of
              *     `attachment`, not with it.
              */
-            attachments?: components["schemas"]["Attachment"][] | null;
+            attachments?: components["schemas"]["ImageAttachment"][] | null;
             /** @description Deduplicates retries of this request for 24 h (or use the `Idempotency-Key` header). */
             idempotency_key?: string | null;
             /**

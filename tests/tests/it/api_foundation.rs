@@ -234,6 +234,49 @@ async fn bad_bodies_and_path_ids_are_400s_in_our_words_naming_the_field() {
     assert!(r.json["message"].as_str().unwrap().contains("cannot act for a merchant"), "{}", r.text);
 }
 
+/// Found by Schemathesis once it could name a real account: values the document calls invalid
+/// were answered 200 because nothing else stopped them first.
+#[tokio::test]
+async fn values_the_document_forbids_are_refused_for_a_real_account_too() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (acc, _) = app.connect_account(&key, "17841400000000101", "/crm", "s3cret-s3cret-s3cret").await;
+    let acc = acc["account_id"].as_str().unwrap();
+
+    // A C1 control character is not an IGSID (the listing used to answer 200 with nothing).
+    let r = app.get(&format!("/api/v1/messages?account_id={acc}&recipient_id=%C2%9C"), &key).await;
+    r.assert_error(422, "validation_failed");
+    assert_eq!(r.json["details"]["field"], "recipient_id", "{}", r.text);
+    let r = app.get(&format!("/api/v1/messages?account_id={acc}&recipient_id=%2012%20"), &key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // An unknown or empty delivery status filter (used to match nothing, silently).
+    for status in ["", "sent", "DLQ"] {
+        let r = app.get(&format!("/api/v1/webhook-deliveries?account_id={acc}&status={status}"), &key).await;
+        r.assert_error(422, "validation_failed");
+        assert_eq!(r.json["details"]["field"], "status", "{}", r.text);
+    }
+    let r = app.get(&format!("/api/v1/webhook-deliveries?account_id={acc}&status=dlq"), &key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A JSON array is not an object, even though serde could fill a struct from it positionally.
+    let r = app
+        .client
+        .put(format!("{}/api/v1/accounts/{acc}", app.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("[null, null]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["details"]["field"], "body", "{body}");
+    assert_eq!(body["details"]["reason"], "must be a JSON object", "{body}");
+    let r = app.put(&format!("/api/v1/accounts/{acc}"), &key, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 #[tokio::test]
 async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render_offline() {
     let app = TestApp::spawn().await;

@@ -24,6 +24,8 @@ from .erasure_report import ErasureReport
 from .error_body import ErrorBody
 from .error_detail import ErrorDetail
 from .history_entry import HistoryEntry
+from .image_attachment import ImageAttachment
+from .image_attachment_type import ImageAttachmentType
 from .ingest_response import IngestResponse
 from .merchant_response import MerchantResponse
 from .message_list import MessageList
@@ -71,6 +73,8 @@ __all__ = (
     "ErrorBody",
     "ErrorDetail",
     "HistoryEntry",
+    "ImageAttachment",
+    "ImageAttachmentType",
     "IngestResponse",
     "MerchantResponse",
     "MessageList",

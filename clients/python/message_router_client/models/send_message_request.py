@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.attachment import Attachment
+    from ..models.image_attachment import ImageAttachment
     from ..models.quick_reply import QuickReply
 
 
@@ -27,8 +28,8 @@ class SendMessageRequest:
         account_id (UUID): The sending account (`account_id` from `/accounts`).
         recipient_id (str): The customer's Instagram-scoped id (IGSID), the `sender_id` of their messages.
         attachment (Attachment | None | Unset):
-        attachments (list[Attachment] | None | Unset): Up to ten images sent as one Instagram message (each `type` must
-            be `image`); instead of
+        attachments (list[ImageAttachment] | None | Unset): Up to ten images sent as one Instagram message (each `type`
+            must be `image`); instead of
             `attachment`, not with it.
         idempotency_key (None | str | Unset): Deduplicates retries of this request for 24 h (or use the `Idempotency-
             Key` header).
@@ -44,7 +45,7 @@ class SendMessageRequest:
     account_id: UUID
     recipient_id: str
     attachment: Attachment | None | Unset = UNSET
-    attachments: list[Attachment] | None | Unset = UNSET
+    attachments: list[ImageAttachment] | None | Unset = UNSET
     idempotency_key: None | str | Unset = UNSET
     message: None | str | Unset = UNSET
     metadata: Any | Unset = UNSET
@@ -146,6 +147,7 @@ class SendMessageRequest:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.image_attachment import ImageAttachment  # noqa: PLC0415
         from ..models.quick_reply import QuickReply  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -170,7 +172,7 @@ class SendMessageRequest:
 
         attachment = _parse_attachment(d.pop("attachment", UNSET))
 
-        def _parse_attachments(data: object) -> list[Attachment] | None | Unset:
+        def _parse_attachments(data: object) -> list[ImageAttachment] | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -181,14 +183,14 @@ class SendMessageRequest:
                 attachments_type_0 = []
                 _attachments_type_0 = data
                 for attachments_type_0_item_data in _attachments_type_0:
-                    attachments_type_0_item = Attachment.from_dict(attachments_type_0_item_data)
+                    attachments_type_0_item = ImageAttachment.from_dict(attachments_type_0_item_data)
 
                     attachments_type_0.append(attachments_type_0_item)
 
                 return attachments_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[Attachment] | None | Unset, data)
+            return cast(list[ImageAttachment] | None | Unset, data)
 
         attachments = _parse_attachments(d.pop("attachments", UNSET))
 
