@@ -356,10 +356,6 @@ impl Cluster {
         pid
     }
 
-    async fn pid_of(&self, role: Role, idx: usize) -> Option<u32> {
-        self.procs.lock().await.iter().find(|p| p.role == role && p.idx == idx).and_then(|p| p.child.id())
-    }
-
     async fn find_by_pid(&self, pid: u32) -> Option<(Role, usize)> {
         self.procs.lock().await.iter().find(|p| p.child.id() == Some(pid)).map(|p| (p.role, p.idx))
     }
@@ -410,6 +406,12 @@ impl Cluster {
 // ---------------------------------------------------------------------------------------------
 // The recording CRM.
 
+/// An inbound event as stored: (mid, inbound_event_id, created_at, account_id, sender_id, the
+/// status of its `message.received` delivery).
+type StoredEvent = (String, Uuid, OffsetDateTime, Uuid, String, Option<String>);
+/// Per conversation (account, contact): its events as (created_at, inbound_event_id, mid).
+type Conversations<'a> = HashMap<(Uuid, &'a str), Vec<(OffsetDateTime, Uuid, &'a str)>>;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CrmFault {
     Healthy,
@@ -420,7 +422,6 @@ enum CrmFault {
 
 #[derive(Clone, Debug)]
 struct CrmRec {
-    path: String,
     webhook_id: String,
     event: String,
     message_id: Option<String>,
@@ -471,7 +472,6 @@ async fn crm_handler(
         }
     };
     crm.recs.lock().expect("recs").push(CrmRec {
-        path,
         webhook_id: headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         event: json["event"].as_str().unwrap_or_default().to_owned(),
         message_id: json["message_id"].as_str().map(str::to_owned),
@@ -800,7 +800,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = s.rsplit_once(')').map_or("", |r| r.1);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 /// Parent pid of a process.
@@ -1546,7 +1547,7 @@ impl World {
                 first_ok.entry(m).or_insert(r.at);
             }
         }
-        let stored: Vec<(String, Uuid, OffsetDateTime, Uuid, String, Option<String>)> = sqlx::query_as(
+        let stored: Vec<StoredEvent> = sqlx::query_as(
             r"select e.instagram_message_id, e.inbound_event_id, e.created_at, e.account_id, e.sender_id, d.status
                 from inbound_events e left join webhook_deliveries d
                   on d.merchant_id = e.merchant_id and d.event_id = e.event_id and d.event_type = 'message.received'
@@ -1555,8 +1556,7 @@ impl World {
         .bind(&mids)
         .fetch_all(&self.db)
         .await?;
-        let stored_by_mid: HashMap<&str, &(String, Uuid, OffsetDateTime, Uuid, String, Option<String>)> =
-            stored.iter().map(|s| (s.0.as_str(), s)).collect();
+        let stored_by_mid: HashMap<&str, &StoredEvent> = stored.iter().map(|s| (s.0.as_str(), s)).collect();
         let mut in_lat = Vec::new();
         row.inbound_acked = acked.len();
         for i in &acked {
@@ -1578,7 +1578,7 @@ impl World {
         }
         row.inbound_p99_ms = percentile(&mut in_lat, 99.0);
         // Order: per conversation, first successful receipts follow the router's stored order.
-        let mut convs: HashMap<(Uuid, &str), Vec<(OffsetDateTime, Uuid, &str)>> = HashMap::new();
+        let mut convs: Conversations<'_> = HashMap::new();
         for s in &stored {
             convs.entry((s.3, s.4.as_str())).or_default().push((s.2, s.1, s.0.as_str()));
         }
@@ -1673,10 +1673,14 @@ fn dash_key(series: &str) -> Option<(String, bool)> {
     let (name, labels) = series.split_once('{').unwrap_or((series, ""));
     let l = |k| label(labels, k);
     Some(match name {
-        "router_http_requests_total" if l("status").starts_with('5') => (format!("API {} responses", l("status")), false),
+        "router_http_requests_total" if l("status").starts_with('5') => {
+            (format!("API {} responses", l("status")), false)
+        }
         "router_redis_unavailable_total" => (format!("Redis unavailable ({})", l("op")), false),
         "router_instagram_api_calls_total" if l("code") != "ok" => (format!("Graph {} {}", l("op"), l("code")), false),
-        "router_webhook_deliveries_total" if l("result") != "success" => (format!("CRM deliveries {}", l("result")), false),
+        "router_webhook_deliveries_total" if l("result") != "success" => {
+            (format!("CRM deliveries {}", l("result")), false)
+        }
         "router_send_reconciliations_total" => (format!("sends reconciled: {}", l("result")), false),
         "router_messages_failed_total" => (format!("messages failed: {}", l("reason")), false),
         "router_rate_limit_throttled_total" => ("sends throttled (per-account limit)".into(), false),
@@ -1736,11 +1740,15 @@ impl Dash {
 
 async fn scrape_dashboards(cluster: Arc<Cluster>, http: reqwest::Client, stop: CancellationToken) -> Dash {
     let mut dash = Dash::default();
-    let ports: Vec<u16> = [(Role::Api, cluster.args.apis), (Role::Worker, cluster.args.workers), (Role::Scheduler, cluster.args.schedulers)]
-        .into_iter()
-        .flat_map(|(r, n)| (0..n).map(move |i| (r, i)))
-        .map(|(r, i)| cluster.port(r, i))
-        .collect();
+    let ports: Vec<u16> = [
+        (Role::Api, cluster.args.apis),
+        (Role::Worker, cluster.args.workers),
+        (Role::Scheduler, cluster.args.schedulers),
+    ]
+    .into_iter()
+    .flat_map(|(r, n)| (0..n).map(move |i| (r, i)))
+    .map(|(r, i)| cluster.port(r, i))
+    .collect();
     let mut first = true;
     loop {
         for port in &ports {
