@@ -48,6 +48,7 @@ pub const ENV_VARS: &[&str] = &[
     "SENTRY_DSN",
     "MAX_BODY_BYTES",
     "GRAPH_TIMEOUT_SECS",
+    "SEND_RECONCILE_WINDOW_SECS",
     "WEBHOOK_TIMEOUT_SECS",
     "WEBHOOK_RETRY_SCHEDULE",
     "WEBHOOK_RETRY_HORIZON_SECS",
@@ -153,6 +154,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `GRAPH_TIMEOUT_SECS` (default 10).
     pub graph_timeout: Duration,
+    /// `SEND_RECONCILE_WINDOW_SECS` (default 30): after an ambiguous Send API answer (timeout,
+    /// lost connection, 5xx without a Graph error, code 1 such as 1/1357046) the send is held this
+    /// long for Meta's echo webhook before the part is sent again (`reconcile`).
+    pub send_reconcile_window: Duration,
     /// `WEBHOOK_TIMEOUT_SECS` (default 15).
     pub webhook_timeout: Duration,
     /// `WEBHOOK_RETRY_SCHEDULE` (default `1,2,4,8,16` seconds): the fast retries.
@@ -480,6 +485,7 @@ impl Config {
 
         let max_body_bytes = r.number("MAX_BODY_BYTES", 262_144usize, 1024, 64 * 1024 * 1024);
         let graph_timeout = Duration::from_secs(r.number("GRAPH_TIMEOUT_SECS", 10u64, 1, 120));
+        let send_reconcile_window = Duration::from_secs(r.number("SEND_RECONCILE_WINDOW_SECS", 30u64, 1, 3600));
         let webhook_timeout = Duration::from_secs(r.number("WEBHOOK_TIMEOUT_SECS", 15u64, 1, 120));
         let webhook_retry_schedule = match r.raw("WEBHOOK_RETRY_SCHEDULE") {
             None => [1, 2, 4, 8, 16].into_iter().map(Duration::from_secs).collect(),
@@ -556,6 +562,7 @@ impl Config {
             sentry_dsn,
             max_body_bytes,
             graph_timeout,
+            send_reconcile_window,
             webhook_timeout,
             webhook_retry_schedule,
             webhook_retry_horizon,

@@ -838,7 +838,15 @@ async fn effects(
                 }
                 None => None,
             };
-            if ours.is_some() {
+            // Not recorded as ours yet: is it the echo of a send whose answer we do not know
+            // (in flight, or held after a timeout / 1/1357046)? Then it settles that send.
+            let adopted = match (&ours, &p.c.mid) {
+                (None, Some(mid)) => {
+                    crate::reconcile::adopt_echo(conn, p.account_id, &p.c.contact_id, &p.c.content, mid).await?
+                }
+                _ => None,
+            };
+            if ours.is_some() || adopted.is_some() {
                 sqlx::query("update inbound_events set kind = 'echo_own' where inbound_event_id = $1")
                     .bind(p.inbound_event_id)
                     .execute(&mut *conn)

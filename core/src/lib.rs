@@ -12,6 +12,7 @@
 //! - [`lifecycle`]: key rotation, contact erasure and retention.
 //! - [`media`]: the bounded, SSRF-guarded probe of outbound attachments against Meta's limits.
 //! - [`graph`]: the Instagram Graph API client and its error classification.
+//! - [`reconcile`]: no duplicate DM after an ambiguous send (intents, holds, echo adoption).
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
 //! - [`domain`]: scopes, statuses and CRM event names.
 //! - [`telemetry`]: logging and the Prometheus recorder.
@@ -31,6 +32,7 @@ pub mod media;
 pub mod oauth;
 pub mod ops;
 pub mod queue;
+pub mod reconcile;
 pub mod redis;
 pub mod ssrf;
 pub mod telemetry;

@@ -20,6 +20,7 @@ pub mod deliveries;
 pub mod deployment;
 pub mod merchants;
 pub mod messages;
+pub mod send_intents;
 
 use std::time::Duration;
 

@@ -10,5 +10,6 @@ mod lifecycle;
 mod media;
 mod ops;
 mod outbound;
+mod reconcile;
 mod sandbox_tour;
 mod webhooks;

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 pub mod deliver_webhook;
 pub mod maintenance;
 pub mod send_message;
+mod send_reconcile;
 
 /// Every kind the worker binary runs (`maintenance` jobs are run by the scheduler process).
 pub const KINDS: &[&str] = &[queue::kinds::SEND_MESSAGE, queue::kinds::DELIVER_WEBHOOK];

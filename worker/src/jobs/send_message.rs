@@ -23,6 +23,10 @@
 //!    (honouring Meta's usage headers), fail for good with a clear `error.code`, or on 190 mark the
 //!    account `error` and emit `account.disabled`.
 //!
+//! 7. No blind resend: right before each call the intent is recorded, and an ambiguous answer
+//!    (timeout, lost connection, 1/1357046…) holds the send until Meta's echo settles it or the
+//!    reconciliation window ends (`send_reconcile`, `router_core::reconcile`).
+//!
 //! Success, failure and the CRM webhooks they cause (`message.sent` + `message.delivered`, or
 //! `message.failed`) commit in one transaction with the job's completion, and only if this run
 //! still holds the lease: a run that lost it commits no outcome (the owner does), so the message
@@ -39,6 +43,7 @@ use router_core::webhooks::{self, status_event};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::send_reconcile::{self, Before};
 use super::{JobContext, Outcome};
 use crate::runner::{after, full_jitter};
 
@@ -79,6 +84,17 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             count_attempt: false,
         });
     }
+
+    // An earlier call may have reached Instagram without a definite answer: settle it first.
+    let msg = match send_reconcile::before_send(ctx, job, msg).await? {
+        Before::Send(m) => *m,
+        Before::Stop(outcome) => return Ok(outcome),
+        Before::GiveUp(m) => {
+            let why = "no echo from Instagram within the reconciliation window after an ambiguous answer on the \
+                       last attempt: the message may or may not have been delivered";
+            return fail(ctx, job, &m, "instagram_ambiguous_result", why, true).await;
+        }
+    };
 
     let parts = build_parts(&msg);
     let done = msg.instagram_message_ids.len();
@@ -143,6 +159,7 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             );
             return Ok(Outcome::LeaseLost);
         }
+        send_reconcile::before_call(ctx, &msg, i, &part.body).await?;
         let result = graph.send_message(&msg.instagram_account_id, &token, &part.body).await;
         match result {
             Ok(sent) => {
@@ -155,7 +172,12 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
                 }
                 tracing::debug!(part = i + 1, of = parts.len(), "part accepted by Instagram");
             }
-            Err(e) => return handle_error(ctx, job, &msg, &e).await,
+            Err(e) => {
+                if let Some(held) = send_reconcile::on_error(ctx, job, &msg, i, &e).await? {
+                    return Ok(held);
+                }
+                return handle_error(ctx, job, &msg, &e).await;
+            }
         }
     }
 
@@ -166,6 +188,7 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     if let Some(mid) = &last_mid {
         messages::record_part(&mut tx, msg.message_id, mid).await?;
     }
+    router_core::reconcile::clear(&mut tx, msg.message_id).await?;
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         tx.commit().await?;
         return Ok(Outcome::LeaseLost);
@@ -345,6 +368,7 @@ async fn fail(
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         return Ok(Outcome::LeaseLost); // dropped: rolled back; the lease holder decides
     }
+    router_core::reconcile::clear(&mut tx, msg.message_id).await?;
     if let Some(row) = messages::mark_failed(&mut tx, msg.message_id, job.attempts, code, message, retryable).await? {
         webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
     }
@@ -381,6 +405,7 @@ pub async fn give_up(ctx: &JobContext, job: &ClaimedJob, e: &anyhow::Error) -> a
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         return Ok(Outcome::LeaseLost);
     }
+    router_core::reconcile::clear(&mut tx, message_id).await?;
     if let Some(row) = messages::mark_failed(
         &mut tx,
         message_id,
