@@ -38,13 +38,16 @@ RUN set -eux; \
         mkdir -p "$crate/src"; \
         echo 'fn main() {}' > "$crate/src/main.rs"; \
     done; \
+    echo 'fn main() {}' > fakes/src/demo_crm_main.rs; \
     mkdir -p tests/tests/it; \
     echo '' > tests/tests/it/main.rs; \
     cargo build --release --locked -p router-api -p router-worker -p router-scheduler -p router-fakes --bins; \
     rm -rf core/src api/src worker/src scheduler/src fakes/src testing/src tests/src tests/tests bench/src; \
-    rm -f target/release/router-api target/release/router-worker target/release/router-scheduler target/release/fake-graph; \
+    rm -f target/release/router-api target/release/router-worker target/release/router-scheduler target/release/fake-graph \
+          target/release/demo-crm; \
     rm -rf target/release/.fingerprint/router-* target/release/deps/router_* target/release/deps/librouter_* \
-           target/release/.fingerprint/fake-graph-* target/release/deps/fake_graph-*
+           target/release/.fingerprint/fake-graph-* target/release/deps/fake_graph-* \
+           target/release/.fingerprint/demo-crm-* target/release/deps/demo_crm-*
 
 # 2) The real sources. migrations/ must be present: sqlx::migrate! embeds it at compile time.
 COPY migrations migrations

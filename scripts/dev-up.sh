@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Starts the whole router locally in the foreground: Postgres and Redis on loopback (started from
-# installed binaries when none run), migrations, the fake Graph API as a sandbox, router-api,
-# router-worker and router-scheduler. Ctrl-C stops everything it started (not Postgres/Redis).
+# installed binaries when none run), migrations, the fake Graph API as a sandbox (with its customer
+# simulator page), router-api (with the admin console at /admin), router-worker, router-scheduler
+# and a demo CRM on 127.0.0.1:9999 that is wired to the sandbox account. Every server listens on
+# 127.0.0.1 only. Ctrl-C stops everything it started (not Postgres/Redis).
 #
 # Configuration is generated once into .run/dev.env (random development secrets; edit freely).
 # The fake Graph API serves the sandbox only (accounts connected with router_test_ keys); live
 # accounts keep Meta's hosts, so the live IG_APP_SECRET never reaches the fake.
-# Logs go to .run/*.log. The platform admin key is printed once and kept in .run/admin-key.
+# Logs go to .run/*.log. The platform admin key is printed once and kept in .run/admin-key; the demo
+# CRM's merchant, test key and signing secret are kept in .run/demo-crm.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/services.sh
@@ -53,30 +56,42 @@ set -a
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 set +a
+# Development servers listen on loopback only (containers use the default, 0.0.0.0).
+export BIND_ADDRESS=127.0.0.1
 # The sandbox signs with its own secret, never the live IG_APP_SECRET (its inbound simulator signs
 # whatever it is asked to); the router accepts that signature for sandbox accounts only.
 export FAKE_GRAPH_PORT=10010 FAKE_GRAPH_APP_SECRET="$SANDBOX_IG_APP_SECRET"
+export FAKE_GRAPH_INBOUND_TARGET="http://127.0.0.1:$PORT/webhooks/instagram"
 
-log "building (first build takes a few minutes)"
-cargo build --workspace --bins --quiet
+log "building (cargo's progress below; a first build takes 5–20 minutes, depending on the machine)"
+cargo build --workspace --bins
 BIN=target/debug
 
 log "applying migrations"
-"$BIN/router-api" migrate
+# Also checks ENCRYPTION_KEY / API_KEY_SALT against the database (another clone's .run/dev.env on
+# the same database name is refused here, with what to do).
+"$BIN/router-api" migrate || die "migrations failed (see above)"
 
 PIDS=()
+NAMES=()
 cleanup() {
   trap - INT TERM EXIT
-  log "stopping"
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  if [ "${#PIDS[@]}" -gt 0 ]; then
+    log "stopping"
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+  fi
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C (or TERM) is the normal way to stop: stop the children and exit 0, quietly.
+on_signal() { cleanup; log "stopped"; exit 0; }
+trap on_signal INT TERM
+trap cleanup EXIT
+start() { local name=$1; shift; "$@" >"$RUN_DIR/$name.log" 2>&1 & PIDS+=($!); NAMES+=("$name"); }
 
-env -u IG_APP_SECRET "$BIN/fake-graph" >"$RUN_DIR/fake-graph.log" 2>&1 & PIDS+=($!)
-"$BIN/router-api" serve >"$RUN_DIR/api.log" 2>&1 & PIDS+=($!)
-"$BIN/router-worker" >"$RUN_DIR/worker.log" 2>&1 & PIDS+=($!)
-"$BIN/router-scheduler" >"$RUN_DIR/scheduler.log" 2>&1 & PIDS+=($!)
+start fake-graph env -u IG_APP_SECRET "$BIN/fake-graph"
+start api "$BIN/router-api" serve
+start worker "$BIN/router-worker"
+start scheduler "$BIN/router-scheduler"
 
 for _ in $(seq 1 60); do
   if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
@@ -88,16 +103,32 @@ if [ ! -s "$RUN_DIR/admin-key" ]; then
   (umask 077; "$BIN/router-api" create-admin-key --name dev-admin > "$RUN_DIR/admin-key")
   log "platform admin key (also in .run/admin-key): $(cat "$RUN_DIR/admin-key")"
 fi
-SANDBOX_TOKEN="$(grep -o 'access token: .*' "$RUN_DIR/fake-graph.log" | head -1 | cut -d' ' -f3)"
+# The demo CRM wires the sandbox itself (merchant "Demo shop", a router_test_ key, the sandbox
+# account connected with a fresh sandbox token and the CRM's URL and secret), then serves.
+start demo-crm env -u IG_APP_SECRET ADMIN_KEY_FILE="$RUN_DIR/admin-key" DEMO_CRM_STATE="$RUN_DIR/demo-crm.json" \
+  ROUTER_URL="http://127.0.0.1:$PORT" SANDBOX_GRAPH_URL="http://127.0.0.1:$FAKE_GRAPH_PORT" "$BIN/demo-crm"
+for _ in $(seq 1 60); do
+  if grep -q '^demo-crm: ' "$RUN_DIR/demo-crm.log" 2>/dev/null; then break; fi
+  if ! kill -0 "${PIDS[-1]}" 2>/dev/null; then tail -20 "$RUN_DIR/demo-crm.log"; die "the demo CRM could not wire the sandbox"; fi
+  sleep 0.5
+done
 cat >&2 <<MSG
 
-Message Router is running (Ctrl-C to stop):
-  API            http://127.0.0.1:$PORT          (Swagger UI: http://127.0.0.1:$PORT/docs/)
-  worker         http://127.0.0.1:$WORKER_METRICS_PORT/metrics
-  scheduler      http://127.0.0.1:$SCHEDULER_METRICS_PORT/metrics
-  sandbox Graph  http://127.0.0.1:10010          (account 17841400000000001, token ${SANDBOX_TOKEN:-see .run/fake-graph.log})
-  logs           .run/{api,worker,scheduler,fake-graph}.log
-  admin key      .run/admin-key
+Message Router is running on 127.0.0.1 (Ctrl-C to stop):
+  admin console  http://127.0.0.1:$PORT/admin     (sign in with the key in .run/admin-key)
+  demo CRM       http://127.0.0.1:9999/           (wired to the sandbox account; its key: .run/demo-crm.json)
+  customer       http://127.0.0.1:$FAKE_GRAPH_PORT/          (sandbox customer simulator: DMs, reads, reactions, postbacks)
+  API            http://127.0.0.1:$PORT/api/v1    (Swagger UI: http://127.0.0.1:$PORT/docs/)
+  metrics        http://127.0.0.1:$PORT/metrics, :$WORKER_METRICS_PORT/metrics (worker), :$SCHEDULER_METRICS_PORT/metrics (scheduler)
+  logs           .run/{api,worker,scheduler,fake-graph,demo-crm}.log
 MSG
-wait -n "${PIDS[@]}" || true
-log "a process exited; see .run/*.log"
+# Here only when a process stops by itself (Ctrl-C exits through on_signal).
+status=0
+wait -n "${PIDS[@]}" || status=$?
+for i in "${!PIDS[@]}"; do
+  if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+    log "${NAMES[$i]} exited (status $status); last lines of .run/${NAMES[$i]}.log:"
+    tail -15 "$RUN_DIR/${NAMES[$i]}.log" >&2 || true
+  fi
+done
+exit 1

@@ -24,7 +24,7 @@ if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; the
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-cargo build --quiet -p router-api -p router-fakes --bins
+cargo build --quiet -p router-api -p router-worker -p router-fakes --bins
 BIN=target/debug
 
 API_PORT="${ST_API_PORT:-18000}"
@@ -69,25 +69,71 @@ MERCHANT_KEY="$(api -d '{"name":"schemathesis","environment":"test","scopes":["m
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
 
 # Test data no schema can describe, supplied through schemathesis.toml (its `${ST_*}` parameters
-# and the dictionary file): ids and tokens that exist only at run time.
-# - ST_ACCOUNT_ID: a connected sandbox account, so sends and lists reach their logic, not a 404.
+# and headers, the dictionary file) and scripts/schemathesis_hooks.py: ids, keys and signatures
+# that exist only at run time.
+# - ST_MERCHANT_KEY (every merchant operation) and ST_ADMIN_KEY (the admin-only ones).
+# - ST_ACCOUNT_ID: a connected sandbox account whose customer ST_RECIPIENT_ID has just written
+#   (an inbound event, so its messaging window is open): sends and conversation lists reach their
+#   logic instead of a 404 or a closed window. Its CRM answers 401, so the event's delivery is a
+#   dead letter after a short worker run: the delivery and DLQ operations have one to act on.
+# - ST_DLQ_WEBHOOK_ID (that dead letter's webhook-id, for the redrive) and ST_MESSAGE_ID (one
+#   accepted send, for the status operation).
+# - ST_SPARE_ACCOUNT_ID: the account that update and delete operate on, so they cannot take
+#   ST_ACCOUNT_ID away from the sends.
 # - ST_NEW_IG_ID / ST_NEW_IG_TOKEN: an Instagram account the sandbox Graph API knows but the router
 #   does not, so `POST /accounts` can succeed (once; later attempts are 409 `account_exists`).
 # - oauth-states.dict: states issued by `/oauth/instagram/start` (with a `redirect_after`), so the
 #   callback is exercised with states this router issued. Each is single-use.
+# - META_VERIFY_TOKEN and IG_APP_SECRET (exported above): the subscription handshake's token and
+#   the key the hooks sign generated Meta webhook bodies with, as Meta would.
 mint() {  # mint IG_ID -> access token of a new sandbox Instagram account
   curl -fsS -H 'Content-Type: application/json' -d "{\"ig_id\":\"$1\",\"username\":\"st_$1\"}" \
     "http://127.0.0.1:$GRAPH_PORT/_fake/accounts" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 merchant() { curl -fsS -H "Authorization: Bearer $MERCHANT_KEY" -H 'Content-Type: application/json' "$@"; }
-EXISTING_TOKEN="$(mint 17841400000000001)"
-ST_ACCOUNT_ID="$(merchant -d "{\"instagram_account_id\":\"17841400000000001\",\"username\":\"st_existing\",
-  \"access_token\":\"$EXISTING_TOKEN\",\"crm_webhook_url\":\"http://127.0.0.1:9/crm\",
-  \"webhook_secret\":\"$(rand)\"}" "http://127.0.0.1:$API_PORT/api/v1/accounts" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')"
+connect() {  # connect IG_ID -> account_id
+  merchant -d "{\"instagram_account_id\":\"$1\",\"username\":\"st_$1\",\"access_token\":\"$(mint "$1")\",
+    \"crm_webhook_url\":\"http://127.0.0.1:$CRM_PORT/crm\",\"webhook_secret\":\"$(rand)\"}" \
+    "http://127.0.0.1:$API_PORT/api/v1/accounts" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])'
+}
+# A CRM that refuses every delivery with 401: the first delivery goes to the DLQ (`auth_error`).
+CRM_PORT="${ST_CRM_PORT:-18020}"
+python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(401); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$CRM_PORT" & PIDS+=($!)
+ST_ACCOUNT_ID="$(connect 17841400000000001)"
+ST_SPARE_ACCOUNT_ID="$(connect 17841400000000003)"
+ST_RECIPIENT_ID=5550001
+NOW_MS="$(($(date +%s) * 1000))"
+EVENT="{\"object\":\"instagram\",\"entry\":[{\"id\":\"17841400000000001\",\"time\":$NOW_MS,\"messaging\":[{
+  \"sender\":{\"id\":\"$ST_RECIPIENT_ID\"},\"recipient\":{\"id\":\"17841400000000001\"},\"timestamp\":$NOW_MS,
+  \"message\":{\"mid\":\"st-mid-1\",\"text\":\"hello\"}}]}]}"
+SIG="sha256=$(printf '%s' "$EVENT" | openssl dgst -sha256 -hmac "$SANDBOX_IG_APP_SECRET" -r | cut -d' ' -f1)"
+curl -fsS -o /dev/null -H 'Content-Type: application/json' -H "X-Hub-Signature-256: $SIG" --data-binary "$EVENT" \
+  "http://127.0.0.1:$API_PORT/webhooks/instagram"
+# A worker delivers that event (the CRM refuses it: one dead letter for the DLQ operations), then stops.
+"$BIN/router-worker" >"$RUN_DIR/st-worker.log" 2>&1 & WORKER_PID=$!
+for _ in $(seq 1 60); do
+  api "http://127.0.0.1:$API_PORT/api/v1/admin/dlq/webhooks" | grep -q '"webhook_id"' && break
+  sleep 0.5
+done
+kill -TERM "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true
+api "http://127.0.0.1:$API_PORT/api/v1/admin/dlq/webhooks" | grep -q '"webhook_id"' \
+  || die "no dead letter after the worker ran (see $RUN_DIR/st-worker.log)"
+ST_DLQ_WEBHOOK_ID="$(api "http://127.0.0.1:$API_PORT/api/v1/admin/dlq/webhooks" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["webhook_id"])')"
+# One accepted send, for the status operation.
+ST_MESSAGE_ID="$(merchant -d "{\"account_id\":\"$ST_ACCOUNT_ID\",\"recipient_id\":\"$ST_RECIPIENT_ID\",\"message\":\"hi\"}" \
+  "http://127.0.0.1:$API_PORT/api/v1/messages/send" | python3 -c 'import json,sys; print(json.load(sys.stdin)["message_id"])')"
 ST_NEW_IG_ID=17841400000000002
 ST_NEW_IG_TOKEN="$(mint "$ST_NEW_IG_ID")"
-export ST_ACCOUNT_ID ST_NEW_IG_ID ST_NEW_IG_TOKEN
+export ST_MERCHANT_KEY="$MERCHANT_KEY" ST_ADMIN_KEY="$ADMIN_KEY" ST_ACCOUNT_ID ST_SPARE_ACCOUNT_ID ST_RECIPIENT_ID \
+  ST_NEW_IG_ID ST_NEW_IG_TOKEN ST_DLQ_WEBHOOK_ID ST_MESSAGE_ID
 ST_DATA_DIR=target/schemathesis
 mkdir -p "$ST_DATA_DIR"
 for _ in $(seq 1 300); do
@@ -98,8 +144,8 @@ done >"$ST_DATA_DIR/oauth-states.dict"
 log "running schemathesis $SCHEMATHESIS_VERSION against http://127.0.0.1:$API_PORT"
 REPORT="$RUN_DIR/schemathesis.txt"
 set +e
+SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts" \
 "$VENV/bin/st" run "http://127.0.0.1:$API_PORT/openapi.json" \
-  --header "Authorization: Bearer $MERCHANT_KEY" \
   --checks all \
   --seed "${ST_SEED:-20240601}" \
   --max-examples "${ST_MAX_EXAMPLES:-25}" \

@@ -109,6 +109,52 @@ fn unauthorized(reason: &'static str, message: &'static str) -> ApiError {
     ApiError::Unauthorized(message)
 }
 
+impl Auth {
+    /// The rights of a key row, as every route sees them.
+    #[must_use]
+    pub fn from_key_row(row: &router_core::db::api_keys::AuthKeyRow) -> Self {
+        Self {
+            key_id: row.api_key_id,
+            merchant_id: row.merchant_id,
+            scopes: row.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+            account_ids: row.account_ids.clone(),
+            environment: if row.environment == "test" { KeyEnvironment::Test } else { KeyEnvironment::Live },
+        }
+    }
+
+    /// Whether this is a platform admin key (an `admin`-scoped key without a merchant).
+    #[must_use]
+    pub fn is_platform_admin(&self) -> bool {
+        self.merchant_id.is_none() && self.scopes.contains(&Scope::Admin)
+    }
+}
+
+/// Checks a presented key: format, hash lookup (through the key cache), revocation and expiry,
+/// each failure counted in `router_auth_failures_total{reason}` and answered 401. The bearer
+/// extractor and the admin console's sign-in both use it, so a key means the same thing to both.
+///
+/// # Errors
+/// [`ApiError::Unauthorized`], or Postgres errors.
+pub async fn check_key(state: &AppState, key: &str) -> Result<Auth, ApiError> {
+    let key = key.trim();
+    if !(key.starts_with("router_live_") || key.starts_with("router_test_")) || key.len() > 200 {
+        return Err(unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…"));
+    }
+    let hash = hash_api_key(&state.config.api().api_key_salt, key);
+    let row = state
+        .key_cache
+        .get_or_fetch(hash, router_core::db::api_keys::find_key_by_hash(&state.db, &hash))
+        .await?
+        .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
+    if row.revoked_at.is_some() {
+        return Err(unauthorized("revoked", "this API key has been revoked"));
+    }
+    if row.expires_at.is_some_and(|e| e <= OffsetDateTime::now_utc()) {
+        return Err(unauthorized("expired", "this API key has expired"));
+    }
+    Ok(Auth::from_key_row(&row))
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
@@ -121,34 +167,16 @@ impl FromRequestParts<AppState> for Auth {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| unauthorized("missing", "missing Authorization: Bearer <api key> header"))?;
-        let key = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|k| k.starts_with("router_live_") || k.starts_with("router_test_"))
-            .ok_or_else(|| {
-                unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…")
-            })?;
-        let hash = hash_api_key(&state.config.api().api_key_salt, key);
-        let row = state
-            .key_cache
-            .get_or_fetch(hash, router_core::db::api_keys::find_key_by_hash(&state.db, &hash))
-            .await?
-            .ok_or_else(|| unauthorized("unknown", "invalid API key"))?;
-        if row.revoked_at.is_some() {
-            return Err(unauthorized("revoked", "this API key has been revoked"));
-        }
-        if row.expires_at.is_some_and(|e| e <= OffsetDateTime::now_utc()) {
-            return Err(unauthorized("expired", "this API key has expired"));
-        }
-        state.key_usage.record(row.api_key_id);
+        let key = header.strip_prefix("Bearer ").ok_or_else(|| {
+            unauthorized("malformed", "expected Authorization: Bearer router_live_… or router_test_…")
+        })?;
+        let auth = check_key(state, key).await?;
+        state.key_usage.record(auth.key_id);
 
         // Per-key rate limit. Fails open when Redis is down: the API keeps accepting (the
         // Instagram side, which must never run unthrottled, fails closed instead).
-        match state
-            .limiter
-            .admit_api_key(&row.api_key_id.to_string(), state.config.api().api_rate_limit_per_minute)
-            .await
-        {
+        let limit = state.config.api().api_rate_limit_per_minute;
+        match state.limiter.admit_api_key(&auth.key_id.to_string(), limit).await {
             Ok(Admission::Allowed) => {}
             Ok(Admission::Throttled(wait)) => {
                 return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
@@ -159,13 +187,6 @@ impl FromRequestParts<AppState> for Auth {
             }
         }
 
-        let auth = Auth {
-            key_id: row.api_key_id,
-            merchant_id: row.merchant_id,
-            scopes: row.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-            account_ids: row.account_ids,
-            environment: if row.environment == "test" { KeyEnvironment::Test } else { KeyEnvironment::Live },
-        };
         tracing::Span::current().record("api_key_id", tracing::field::display(auth.key_id));
         parts.extensions.insert(auth.clone());
         Ok(auth)

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - `routes/`: one module per resource (messages, accounts, admin, health).
+//! - [`admin`]: the admin console at `/admin` (server-rendered HTML, sessions, CSRF).
 //! - [`outbox`]: group commit of accepted messages (message + history + job, one transaction).
 //! - [`auth`]: API key authentication and scope checks (extractors).
 //! - [`error`]: `ApiError` and the JSON error body with `correlation_id`.
@@ -14,6 +15,7 @@
 //! - [`state`]: `AppState` and the batched `last_used_at` recorder.
 //! - [`cli`]: `migrate`, `create-admin-key`, `openapi`.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod error;
@@ -162,6 +164,7 @@ pub fn build_router(state: AppState) -> Router {
                 .config(swagger_config()),
         )
         .merge(redoc::router())
+        .merge(admin::router())
         .merge(routes::health::router())
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state)
@@ -219,7 +222,10 @@ pub async fn serve(
     let flusher =
         tokio::spawn(state.key_usage.clone().run_flusher(state.db.clone(), Duration::from_secs(5), cancel.clone()));
     let app = build_router(state);
-    axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned()).await?;
+    // The peer address feeds the console's failed sign-in limit (per client address).
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await?;
     cancel.cancel();
     let _ = flusher.await;
     Ok(())

@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = SocketAddr::from(([0, 0, 0, 0], config.api().port));
+    let addr = SocketAddr::from((config.bind_address, config.api().port));
     let state = router_api::build_state(config).await?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
     tracing::info!(%addr, "router-api listening");
@@ -57,6 +57,16 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         router_core::db::connect_owner_pool(&config.database_url, 2).await.context("cannot connect to Postgres")?;
     router_core::MIGRATOR.run(&pool).await.context("migration failed")?;
     println!("migrations applied");
+    // A database written with other secrets (another clone's .env) fails here, with what to do,
+    // rather than later on every token and key.
+    let mut conn = pool.acquire().await?;
+    match router_core::db::deployment::check_secrets(&mut conn, &config.api().api_key_salt, &config.keyring).await? {
+        router_core::db::deployment::SecretsCheck::Recorded => println!("secrets recorded for this database"),
+        router_core::db::deployment::SecretsCheck::Matches => println!("secrets match this database"),
+        router_core::db::deployment::SecretsCheck::Resealed => {
+            println!("secrets match this database (check re-sealed with the current key)")
+        }
+    }
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 //! `ApiKeyAuth` bearer security scheme (the seed's name), applied to every operation unless it opts out.
 
 use utoipa::Modify;
+
+use crate::routes::deliveries::DLQ_REASONS;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 #[derive(utoipa::OpenApi)]
@@ -73,6 +75,15 @@ fn constrain(doc: &mut serde_json::Value) {
     // cannot store it, so no response holds it either).
     no_nul(doc);
 
+    // Meta's notification body (the events themselves are free-form: a malformed one is dropped
+    // and counted, never refused, so its batch-mates are stored; a NUL in Meta's text becomes
+    // U+FFFD rather than a refusal, hence set after `no_nul`).
+    doc["paths"]["/webhooks/instagram"]["post"]["requestBody"]["content"]["application/json"]["schema"] = json!({
+        "type": "object",
+        "required": ["object", "entry"],
+        "properties": {"object": {"type": "string"}, "entry": {"type": "array", "maxItems": 1000}},
+    });
+
     // The OAuth callback answers a browser: HTML unless the caller asks for JSON.
     if let Some(responses) = doc["paths"]["/oauth/instagram/callback"]["get"]["responses"].as_object_mut() {
         for status in ["200", "400"] {
@@ -125,6 +136,17 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("CreateApiKeyRequest", "name", json!({"minLength": 1, "maxLength": 200, "pattern": NOT_BLANK})),
         ("CreateApiKeyRequest", "environment", json!({"enum": ["live", "test", null]})),
         (
+            "CreateApiKeyRequest",
+            "scopes",
+            json!({"minItems": 1, "items": {"type": "string", "enum": router_core::domain::Scope::ALL
+                .iter().filter(|s| **s != router_core::domain::Scope::Admin).map(|s| s.as_str()).collect::<Vec<_>>()}}),
+        ),
+        (
+            "DlqQuery",
+            "event_type",
+            json!({"enum": events.as_array().cloned().unwrap_or_default().into_iter().chain([json!(null)]).collect::<Vec<_>>()}),
+        ),
+        (
             "DlqQuery",
             "reason",
             json!({"enum": DLQ_REASONS.iter().map(|r| json!(r)).chain([json!(null)]).collect::<Vec<_>>()}),
@@ -170,6 +192,7 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
 /// The path and query parameters' limits.
 fn constrain_parameters(doc: &mut serde_json::Value) {
     use serde_json::json;
+    let events = json!(router_core::domain::events::ALL);
     let params: &[(&str, &str, &str, serde_json::Value)] = &[
         ("/api/v1/messages", "get", "recipient_id", json!({"pattern": DIGITS_64})),
         ("/api/v1/messages", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
@@ -183,6 +206,8 @@ fn constrain_parameters(doc: &mut serde_json::Value) {
         ),
         ("/api/v1/admin/dlq/webhooks", "get", "limit", json!({"minimum": 1, "maximum": 200, "default": 50})),
         ("/api/v1/admin/dlq/webhooks", "get", "reason", json!({"enum": DLQ_REASONS})),
+        ("/api/v1/admin/dlq/webhooks", "get", "event_type", json!({"enum": events})),
+        ("/webhooks/instagram", "get", "hub.challenge", json!({"pattern": "^[A-Za-z0-9_-]{1,256}$"})),
         ("/api/v1/accounts/{account_id}/contacts/{igsid}", "delete", "igsid", json!({"pattern": DIGITS_64})),
         ("/api/v1/oauth/instagram/start", "get", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
         ("/api/v1/oauth/instagram/start", "get", "redirect_after", json!({"maxLength": 2048, "pattern": HTTP_URL})),
@@ -193,6 +218,12 @@ fn constrain_parameters(doc: &mut serde_json::Value) {
             if let Some(s) = p["schema"].as_object_mut() {
                 s.extend(extra.as_object().cloned().unwrap_or_default());
             }
+        }
+    }
+    // Meta's handshake always carries all three parameters.
+    if let Some(list) = doc["paths"]["/webhooks/instagram"]["get"]["parameters"].as_array_mut() {
+        for p in list.iter_mut() {
+            p["required"] = json!(true);
         }
     }
 }
@@ -269,10 +300,6 @@ fn add_links(doc: &mut serde_json::Value) {
         }
     }
 }
-
-/// `dlq_reason` values.
-const DLQ_REASONS: [&str; 6] =
-    ["auth_error", "retries_exhausted", "endpoint_gone", "endpoint_disabled", "no_endpoint", "blocked_url"];
 
 /// Adds "no NUL" to every plain string schema: anchored patterns are wrapped, free ones get
 /// `^[^\u0000]*$`; enums, formats (uuid, date-time) and the callback's HTML are left alone.

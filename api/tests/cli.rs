@@ -157,3 +157,45 @@ fn errors_are_reported_to_sentry_when_a_dsn_is_set() {
     let out = spawn(BIN, &["serve"], &env).wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("SENTRY_DSN:"));
 }
+
+/// Two clones sharing one database name, each with its own generated secrets: the second one's
+/// `migrate` refuses, naming the secret and what to do, instead of failing later on every token
+/// and key. The first configuration keeps working.
+#[test]
+fn migrate_refuses_a_database_written_with_other_secrets() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(router_testing::create_database()).1;
+    let env = dev_env(&db);
+    let run = |env: &std::collections::HashMap<&'static str, String>| {
+        let out = spawn(BIN, &["migrate"], env).wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&env);
+    assert!(ok && out.contains("secrets recorded for this database"), "{out}");
+    let (ok, out) = run(&env);
+    assert!(ok && out.contains("secrets match this database"), "{out}");
+
+    let mut other_salt = env.clone();
+    other_salt.insert("API_KEY_SALT", "another-clones-salt-9876543210".into());
+    let (ok, out) = run(&other_salt);
+    assert!(!ok && out.contains("API_KEY_SALT is not the one this database was written with"), "{out}");
+    assert!(out.contains("DB_NAME="), "says what to do: {out}");
+
+    let mut other_key = env.clone();
+    other_key.insert("ENCRYPTION_KEY", format!("1:{}", router_core::crypto::b64(&[7u8; 32])));
+    let (ok, out) = run(&other_key);
+    assert!(!ok && out.contains("ENCRYPTION_KEY / ENCRYPTION_KEYS_PREVIOUS cannot read"), "{out}");
+
+    // A rotation is not a mismatch: the old key still readable as previous, the check re-sealed.
+    let mut rotated = env.clone();
+    rotated.insert("ENCRYPTION_KEY", format!("2:{}", router_core::crypto::b64(&[7u8; 32])));
+    rotated.insert("ENCRYPTION_KEYS_PREVIOUS", env["ENCRYPTION_KEY"].clone());
+    let (ok, out) = run(&rotated);
+    assert!(ok && out.contains("re-sealed"), "{out}");
+    rotated.remove("ENCRYPTION_KEYS_PREVIOUS");
+    let (ok, out) = run(&rotated);
+    assert!(ok && out.contains("secrets match this database"), "after dropping the old key: {out}");
+}

@@ -104,7 +104,7 @@ pub async fn connect_background(
     let cancel = CancellationToken::new();
     let probes =
         crate::ops::Probes { db: db.clone(), redis: redis.clone(), metrics: telemetry::metrics_handle_for(component) };
-    let addr = crate::ops::serve(SocketAddr::from(([0, 0, 0, 0], port)), probes, cancel.clone())
+    let addr = crate::ops::serve(SocketAddr::from((config.bind_address, port)), probes, cancel.clone())
         .await
         .with_context(|| format!("cannot bind {port_var}"))?;
     tracing::info!(%addr, "{} ops endpoints listening", component.binary());

@@ -37,6 +37,7 @@ pub const ENV_VARS: &[&str] = &[
     "INSTAGRAM_AUTHORIZE_URL",
     "API_BASE_URL",
     "PORT",
+    "BIND_ADDRESS",
     "WORKER_METRICS_PORT",
     "SCHEDULER_METRICS_PORT",
     "ROUTER_ENV",
@@ -47,6 +48,7 @@ pub const ENV_VARS: &[&str] = &[
     "SENTRY_DSN",
     "MAX_BODY_BYTES",
     "GRAPH_TIMEOUT_SECS",
+    "SEND_RECONCILE_WINDOW_SECS",
     "WEBHOOK_TIMEOUT_SECS",
     "WEBHOOK_RETRY_SCHEDULE",
     "WEBHOOK_RETRY_HORIZON_SECS",
@@ -110,6 +112,10 @@ pub struct Config {
     pub sandbox_graph_api_base_url: Option<Url>,
     /// `INSTAGRAM_OAUTH_BASE_URL` (default `https://api.instagram.com`): code exchange host.
     pub instagram_oauth_base_url: Url,
+    /// `BIND_ADDRESS` (default `0.0.0.0`, every interface, as containers need): the address the
+    /// API and the worker's and scheduler's metrics servers listen on. `scripts/dev-up.sh` sets
+    /// `127.0.0.1`, so a development machine exposes nothing to its network.
+    pub bind_address: std::net::IpAddr,
     /// `WORKER_METRICS_PORT` (default 10001).
     pub worker_metrics_port: u16,
     /// `SCHEDULER_METRICS_PORT` (default 10002).
@@ -120,6 +126,10 @@ pub struct Config {
     pub sentry_dsn: Option<SecretString>,
     /// `GRAPH_TIMEOUT_SECS` (default 10).
     pub graph_timeout: Duration,
+    /// `SEND_RECONCILE_WINDOW_SECS` (default 30): after an ambiguous Send API answer (timeout,
+    /// lost connection, 5xx without a Graph error, code 1 such as 1/1357046) the send is held this
+    /// long for Meta's echo webhook before the part is sent again (`reconcile`).
+    pub send_reconcile_window: Duration,
     /// `WEBHOOK_TIMEOUT_SECS` (default 15).
     pub webhook_timeout: Duration,
     /// `WEBHOOK_RETRY_SCHEDULE` (default `1,2,4,8,16` seconds): the fast retries.
@@ -371,11 +381,13 @@ impl Config {
             graph_api_base_url: graph.base_url,
             sandbox_graph_api_base_url: graph.sandbox_base_url,
             instagram_oauth_base_url: graph.oauth_base_url,
+            bind_address: t.bind_address,
             worker_metrics_port: t.worker_metrics_port,
             scheduler_metrics_port: t.scheduler_metrics_port,
             log_format,
             sentry_dsn,
             graph_timeout: t.graph_timeout,
+            send_reconcile_window: t.send_reconcile_window,
             webhook_timeout: t.webhook_timeout,
             webhook_retry_schedule: t.webhook_retry_schedule,
             webhook_retry_horizon: t.webhook_retry_horizon,
@@ -535,9 +547,11 @@ fn read_logging(r: &mut Reader<'_>, prod: bool) -> (LogFormat, Option<SecretStri
 
 /// The tunables every binary shares (documented defaults, env overrides).
 struct Tunables {
+    bind_address: std::net::IpAddr,
     worker_metrics_port: u16,
     scheduler_metrics_port: u16,
     graph_timeout: Duration,
+    send_reconcile_window: Duration,
     webhook_timeout: Duration,
     webhook_retry_schedule: Vec<Duration>,
     webhook_retry_horizon: Duration,
@@ -568,10 +582,19 @@ fn read_tunables(r: &mut Reader<'_>) -> Tunables {
         );
         r.problem("JOB_LEASE_SECS", why);
     }
+    let bind_address = match r.raw("BIND_ADDRESS") {
+        None => std::net::IpAddr::from([0, 0, 0, 0]),
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            r.problem("BIND_ADDRESS", format!("must be an IP address such as 127.0.0.1 or 0.0.0.0, got {v:?}"));
+            std::net::IpAddr::from([0, 0, 0, 0])
+        }),
+    };
     Tunables {
+        bind_address,
         worker_metrics_port: r.number("WORKER_METRICS_PORT", 10001u16, 0, u16::MAX),
         scheduler_metrics_port: r.number("SCHEDULER_METRICS_PORT", 10002u16, 0, u16::MAX),
         graph_timeout,
+        send_reconcile_window: Duration::from_secs(r.number("SEND_RECONCILE_WINDOW_SECS", 30u64, 1, 3600)),
         webhook_timeout,
         webhook_retry_schedule: read_retry_schedule(r),
         webhook_retry_horizon: Duration::from_secs(r.number("WEBHOOK_RETRY_HORIZON_SECS", 86_400u64, 1, 30 * 86_400)),

@@ -58,8 +58,13 @@ pub enum GraphError {
     Api { http_status: u16, body: Box<GraphErrorBody>, usage: Usage },
     #[error("Graph API did not answer within the timeout")]
     Timeout,
+    /// The connection failed after the request may have been written (reset, closed mid-answer):
+    /// Meta may have processed it.
     #[error("could not reach the Graph API: {0}")]
     Transport(String),
+    /// No connection was made: nothing reached Meta.
+    #[error("could not connect to the Graph API: {0}")]
+    Connect(String),
     #[error("unexpected Graph API response (HTTP {status})")]
     Decode { status: u16 },
 }
@@ -84,17 +89,15 @@ impl GraphError {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Timeout | Self::Transport(_) => ErrorClass::Retryable,
+            Self::Timeout | Self::Transport(_) | Self::Connect(_) => ErrorClass::Retryable,
             // A bare 429 (no Graph error body) is still Meta throttling us.
             Self::Decode { status: 429 } => ErrorClass::Throttled { min_wait: None },
             Self::Decode { status } if *status >= 500 => ErrorClass::Retryable,
             Self::Decode { .. } => ErrorClass::Permanent,
             Self::Api { http_status, body, usage } => {
-                // 1/1357046: Meta says the message may have been sent anyway. Retrying could
-                // send twice; fail with a clear code instead (the echo webhook reconciles).
-                if body.code == 1 && body.error_subcode == Some(1_357_046) {
-                    return ErrorClass::Permanent;
-                }
+                // 1/1357046: Meta says the message may have been sent anyway. Retryable, but the
+                // send job never resends blindly: it holds the send and settles it from the echo
+                // webhook first (`crate::reconcile`).
                 if THROTTLE_CODES.contains(&body.code) || *http_status == 429 {
                     return ErrorClass::Throttled { min_wait: usage.regain_after };
                 }
@@ -114,7 +117,7 @@ impl GraphError {
     pub fn error_code(&self) -> String {
         match self {
             Self::Timeout => "instagram_timeout".to_owned(),
-            Self::Transport(_) => "instagram_unreachable".to_owned(),
+            Self::Transport(_) | Self::Connect(_) => "instagram_unreachable".to_owned(),
             Self::Decode { .. } => "instagram_bad_response".to_owned(),
             Self::Api { body, .. } => match (body.code, body.error_subcode) {
                 (10, Some(2_534_022)) => "outside_messaging_window".to_owned(),
@@ -151,7 +154,7 @@ impl GraphError {
             }
             Self::Api { .. } => "other".to_owned(),
             Self::Timeout => "timeout".to_owned(),
-            Self::Transport(_) => "transport".to_owned(),
+            Self::Transport(_) | Self::Connect(_) => "transport".to_owned(),
             Self::Decode { .. } => "decode".to_owned(),
         }
     }
@@ -491,7 +494,9 @@ fn observe(op: &'static str, started: std::time::Instant, err: Option<&GraphErro
 }
 
 fn map_transport(e: reqwest::Error) -> GraphError {
-    if e.is_timeout() {
+    if e.is_connect() {
+        GraphError::Connect(e.without_url().to_string())
+    } else if e.is_timeout() {
         GraphError::Timeout
     } else {
         // Without the URL: it may carry a token in the query (OAuth endpoints).
@@ -586,9 +591,12 @@ mod tests {
             assert!(matches!(api(c, None, 400).class(), ErrorClass::Throttled { .. }), "{c}");
         }
         assert_eq!(api(190, Some(463), 400).class(), ErrorClass::TokenInvalid);
-        for (c, s) in [(10, Some(2_534_022)), (100, None), (551, None), (1, Some(1_357_046))] {
+        for (c, s) in [(10, Some(2_534_022)), (100, None), (551, None)] {
             assert_eq!(api(c, s, 400).class(), ErrorClass::Permanent, "{c}/{s:?}");
         }
+        // "May have been sent anyway": retried, but only after the echo reconciliation.
+        assert_eq!(api(1, Some(1_357_046), 500).class(), ErrorClass::Retryable);
+        assert_eq!(api(1, Some(1_357_046), 500).error_code(), "instagram_ambiguous_result");
         assert_eq!(api(10, Some(2_534_022), 400).error_code(), "outside_messaging_window");
         assert_eq!(GraphError::Timeout.class(), ErrorClass::Retryable);
         assert_eq!(GraphError::Decode { status: 503 }.class(), ErrorClass::Retryable);

@@ -764,7 +764,16 @@ async fn effects(
         }
         Kind::Echo => {
             // Our own send? Then it only confirms what we already recorded.
-            if outbound_by_mid(conn, p).await?.is_some() {
+            let ours = outbound_by_mid(conn, p).await?;
+            // Not recorded as ours yet: is it the echo of a send whose answer we do not know
+            // (in flight, or held after a timeout / 1/1357046)? Then it settles that send.
+            let adopted = match (&ours, &p.c.mid) {
+                (None, Some(mid)) => {
+                    crate::reconcile::adopt_echo(conn, p.account_id, &p.c.contact_id, &p.c.content, mid).await?
+                }
+                _ => None,
+            };
+            if ours.is_some() || adopted.is_some() {
                 db::inbound::mark_echo_own(conn, p.inbound_event_id).await?;
             } else {
                 let mut data = inbound_payload(p, conv_id);

@@ -19,6 +19,7 @@
 //! - [`lifecycle`] (`db::lifecycle`): key rotation, contact erasure and retention.
 //! - [`media`]: the bounded, SSRF-guarded probe of outbound attachments against Meta's limits.
 //! - [`graph`]: the Instagram Graph API client (live and sandbox) and its error classification.
+//! - [`reconcile`]: no duplicate DM after an ambiguous send (intents, holds, echo adoption).
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
 //! - [`domain`]: scopes, statuses and CRM event names.
 //! - [`telemetry`]: logging and the Prometheus recorder.
@@ -42,6 +43,7 @@ pub mod media;
 pub mod oauth;
 pub mod ops;
 pub mod outbound;
+pub mod reconcile;
 pub mod redis;
 pub mod ssrf;
 pub mod telemetry;

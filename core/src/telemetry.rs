@@ -127,6 +127,12 @@ pub fn register_at_zero(component: Component) {
                 counter!("router_auth_failures_total", "reason" => reason).absolute(0);
             }
             counter!("router_redis_unavailable_total", "op" => "api_rate_limit").absolute(0);
+            // The admin console (`/admin`).
+            for result in ["success", "failure", "throttled"] {
+                counter!("router_admin_sign_ins_total", "result" => result).absolute(0);
+            }
+            counter!("router_admin_csrf_failures_total").absolute(0);
+            counter!("router_redis_unavailable_total", "op" => "admin_sign_in").absolute(0);
             counter!("router_messages_accepted_total").absolute(0);
             counter!("router_inbound_signature_failures_total").absolute(0);
             use crate::inbound::{Kind, Rejected};
@@ -151,6 +157,7 @@ pub fn register_at_zero(component: Component) {
                 counter!("router_inbound_rejected_total", "reason" => reason.as_str()).absolute(0);
             }
             let _ = histogram!("router_inbound_ingest_duration_seconds");
+            counter!("router_send_reconciliations_total", "result" => "echo").absolute(0);
             graph_ops(&["me", "subscribe", "exchange_code", "exchange_token"]);
         }
         Component::Worker => {
@@ -165,6 +172,9 @@ pub fn register_at_zero(component: Component) {
             }
             let _ = histogram!("router_webhook_delivery_duration_seconds");
             counter!("router_webhook_endpoints_disabled_total").absolute(0);
+            for result in ["held", "resent", "gave_up"] {
+                counter!("router_send_reconciliations_total", "result" => result).absolute(0);
+            }
             jobs(&[kinds::SEND_MESSAGE, kinds::DELIVER_WEBHOOK]);
             graph_ops(&["send"]);
         }
@@ -224,7 +234,19 @@ fn describe() {
     );
     describe_histogram!("router_inbound_ingest_duration_seconds", "Time to store an Instagram webhook POST.");
     describe_counter!("router_token_refresh_total", "Token refresh attempts by result.");
+    describe_counter!(
+        "router_send_reconciliations_total",
+        "Ambiguous sends: held for the echo, settled by the echo, resent after the window, given up."
+    );
     describe_counter!("router_auth_failures_total", "API authentication failures by reason.");
+    describe_counter!(
+        "router_admin_sign_ins_total",
+        "Admin console sign-ins by result: success, failure (bad key), throttled (too many failures from one address)."
+    );
+    describe_counter!(
+        "router_admin_csrf_failures_total",
+        "Admin console POSTs refused for a missing or wrong CSRF token."
+    );
     describe_gauge!(
         "router_accounts",
         "Instagram accounts by status; status=\"error\" means Meta rejected the token (code 190)."

@@ -83,6 +83,30 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
     deliveries::insert_with_jobs(conn, &rows).await
 }
 
+/// The event an operator sends from the admin console ("Send test event") to check that a CRM
+/// endpoint receives and verifies deliveries. Not one of the business events
+/// ([`crate::domain::events::ALL`]): an endpoint's event filter never drops it, and it cannot be
+/// subscribed to.
+pub const ENDPOINT_TEST: &str = "endpoint.test";
+
+/// A test event for an account's endpoint (unique `event_id` per press).
+#[must_use]
+pub fn test_event(merchant_id: Uuid, account_id: Uuid) -> CrmEvent {
+    let now = OffsetDateTime::now_utc();
+    CrmEvent {
+        merchant_id,
+        account_id,
+        event_type: ENDPOINT_TEST,
+        event_id: format!("test:{}", Uuid::now_v7()),
+        data: json!({
+            "account_id": account_id,
+            "timestamp": rfc3339(now),
+            "message": "A test event sent from the Message Router admin console. Reply 2xx; no action is needed.",
+        }),
+        conversation: None,
+    }
+}
+
 /// The signing headers of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureHeaders {

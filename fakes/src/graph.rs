@@ -56,9 +56,30 @@ pub enum Scripted {
     Delay { millis: u64 },
     /// Close the connection without answering.
     Drop,
+    /// Deliver the message (recorded in [`FakeGraph::sent`], its echo posted when
+    /// [`FakeGraph::emit_echoes_to`] is set), then answer normally only after `millis` — later
+    /// than the caller's timeout. Meta's Send API has no idempotency key, so this is the case
+    /// where a retry would send the customer the same DM twice.
+    DeliverThenTimeout { millis: u64 },
+    /// Deliver the message (and echo it), then answer with this Graph error (Meta's 1/1357046:
+    /// "messages may have been sent anyway").
+    DeliverThenError { http_status: u16, code: i64, subcode: Option<i64>, message: String },
+    /// Do not deliver; answer 504 only after `millis` (a request lost on the way).
+    Hang { millis: u64 },
 }
 
 impl Scripted {
+    /// [`Scripted::DeliverThenError`] with Meta's status and message for `code`.
+    #[must_use]
+    pub fn deliver_then_code(code: i64, subcode: Option<i64>) -> Self {
+        match Self::code(code, subcode) {
+            Self::GraphError { http_status, code, subcode, message, .. } => {
+                Self::DeliverThenError { http_status, code, subcode, message }
+            }
+            other => other,
+        }
+    }
+
     /// Meta's error for `code` (and optional subcode) with a realistic message.
     #[must_use]
     pub fn code(code: i64, subcode: Option<i64>) -> Self {
@@ -95,6 +116,79 @@ impl Scripted {
     }
 }
 
+/// Faults applied at random to Send API calls that have no scripted response (a chaos run's
+/// "Meta storm"). Each share is a probability in 0–1, checked in this order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SendFaults {
+    /// Delivered and echoed, then answered after `slow_millis` ([`Scripted::DeliverThenTimeout`]).
+    pub deliver_then_timeout: f64,
+    /// Delivered and echoed, then answered 1/1357046.
+    pub deliver_then_ambiguous: f64,
+    /// Not delivered, answered 504 after `slow_millis` ([`Scripted::Hang`]).
+    pub hang: f64,
+    /// HTTP 429, code 4, with usage headers at 100 %.
+    pub throttle_429: f64,
+    /// Code 613.
+    pub code_613: f64,
+    /// HTTP 500 code 2 / 502 HTML, half each.
+    pub server_error: f64,
+    /// How long slow answers take (longer than the router's `GRAPH_TIMEOUT_SECS`).
+    pub slow_millis: u64,
+}
+
+impl SendFaults {
+    fn pick(&self) -> Option<Scripted> {
+        use rand::Rng;
+        let mut r: f64 = rand::thread_rng().r#gen();
+        let mut hit = |share: f64| {
+            if r < share {
+                true
+            } else {
+                r -= share;
+                false
+            }
+        };
+        if hit(self.deliver_then_timeout) {
+            return Some(Scripted::DeliverThenTimeout { millis: self.slow_millis });
+        }
+        if hit(self.deliver_then_ambiguous) {
+            return Some(Scripted::deliver_then_code(1, Some(1_357_046)));
+        }
+        if hit(self.hang) {
+            return Some(Scripted::Hang { millis: self.slow_millis });
+        }
+        if hit(self.throttle_429) {
+            return Some(Scripted::GraphError {
+                http_status: 429,
+                code: 4,
+                subcode: None,
+                message: "Application request limit reached".into(),
+                transient: true,
+            });
+        }
+        if hit(self.code_613) {
+            return Some(Scripted::code(613, None));
+        }
+        if hit(self.server_error) {
+            return Some(if rand::random::<bool>() {
+                Scripted::code(2, None)
+            } else {
+                Scripted::Raw { status: 502, body: "<html><body>502 Bad Gateway</body></html>".into() }
+            });
+        }
+        None
+    }
+}
+
+/// Where and how the fake posts Meta's echo webhooks.
+#[derive(Debug, Clone, Default)]
+struct EchoTargets {
+    /// The router's `POST /webhooks/instagram` URLs (attempts rotate over them).
+    urls: Vec<String>,
+    /// Delay between the delivery and the first attempt (Meta: "a few seconds").
+    delay: Duration,
+}
+
 /// A request the fake received.
 #[derive(Debug, Clone, Serialize)]
 pub struct Recorded {
@@ -117,6 +211,8 @@ pub struct SentMessage {
     pub body: Value,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Delivered by a call whose answer did not confirm it (deliver-then-timeout, 1/1357046).
+    pub ambiguous: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +249,14 @@ struct Inner {
     subscriptions: HashMap<String, String>,
     counter: u64,
     sandbox_ig_id: Option<String>,
+    /// Random faults for unscripted Send API calls.
+    send_faults: SendFaults,
+    /// Echo webhooks of delivered messages.
+    echo: EchoTargets,
+    /// mid → when the router first acknowledged its echo.
+    echo_acks: HashMap<String, OffsetDateTime>,
+    /// Skip [`FakeGraph::requests`] bookkeeping (long chaos runs).
+    no_request_log: bool,
 }
 
 /// Handle to a running fake (cheap to clone).
@@ -261,6 +365,104 @@ impl FakeGraph {
         self.lock().scripted.clear();
     }
 
+    /// Random faults for Send API calls that have no scripted response (defaults: none).
+    pub fn set_send_faults(&self, faults: SendFaults) {
+        self.lock().send_faults = faults;
+    }
+
+    /// Whether every request is kept for [`FakeGraph::requests`] (default on; a long chaos run
+    /// turns it off to bound memory; [`FakeGraph::sent`] is always kept).
+    pub fn record_requests(&self, on: bool) {
+        self.lock().no_request_log = !on;
+    }
+
+    /// The newest valid token of an account, if any.
+    #[must_use]
+    pub fn token_of(&self, ig_id: &str) -> Option<String> {
+        let g = self.lock();
+        g.tokens
+            .iter()
+            .filter(|(_, t)| t.ig_id == ig_id && !t.revoked && t.expires_at > OffsetDateTime::now_utc())
+            .max_by_key(|(_, t)| t.issued_at)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Posts Meta's echo webhook (the `is_echo` message, signed with the app secret) for every
+    /// message this fake delivers, to `url` (the router's `/webhooks/instagram`) after `delay`,
+    /// retried with backoff for up to 10 minutes while the router does not answer 2xx, as Meta
+    /// retries. `None` stops it.
+    pub fn emit_echoes_to(&self, url: Option<String>, delay: Duration) {
+        self.emit_echoes_to_many(url.into_iter().collect(), delay);
+    }
+
+    /// [`FakeGraph::emit_echoes_to`] over several router replicas (attempts rotate over them).
+    pub fn emit_echoes_to_many(&self, urls: Vec<String>, delay: Duration) {
+        self.lock().echo = EchoTargets { urls, delay };
+    }
+
+    /// When the router first acknowledged (2xx) the echo of each delivered mid.
+    #[must_use]
+    pub fn echo_acks(&self) -> HashMap<String, OffsetDateTime> {
+        self.lock().echo_acks.clone()
+    }
+
+    fn emit_echo(&self, ig_id: &str, recipient: &str, mid: &str, message: &Value) {
+        let targets = self.lock().echo.clone();
+        if targets.urls.is_empty() {
+            return;
+        }
+        let mut m = json!({"mid": mid, "is_echo": true});
+        if let Some(t) = message.get("text") {
+            m["text"] = t.clone();
+        }
+        let items: Vec<Value> = match (message.get("attachment"), message.get("attachments")) {
+            (Some(a), _) => vec![a.clone()],
+            (None, Some(Value::Array(v))) => v.clone(),
+            _ => Vec::new(),
+        };
+        if !items.is_empty() {
+            // Meta echoes its own CDN copy, not the URL it was given.
+            m["attachments"] = items
+                .iter()
+                .enumerate()
+                .map(|(i, a)| json!({"type": a["type"], "payload": {"url": format!("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={mid}{i}")}}))
+                .collect();
+        }
+        let event = json!({"sender": {"id": ig_id}, "recipient": {"id": recipient},
+            "timestamp": OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000, "message": m});
+        let body = crate::webhooks::to_meta_bytes(&crate::webhooks::envelope(ig_id, vec![event]));
+        let sig = self.sign(&body);
+        let fake = self.clone();
+        let mid = mid.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(targets.delay).await;
+            let client = reqwest::Client::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+            let mut attempt = 0usize;
+            loop {
+                let url = &targets.urls[attempt % targets.urls.len()];
+                let ok = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", &sig)
+                    .body(body.clone())
+                    .timeout(Duration::from_secs(20))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    fake.lock().echo_acks.entry(mid).or_insert_with(OffsetDateTime::now_utc);
+                    return;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis((250u64 << attempt.min(6)).min(8000))).await;
+            }
+        });
+    }
+
     /// Usage percentage reported in the usage headers (≥ 100 also answers 80002).
     pub fn set_usage_percent(&self, pct: u32) {
         self.lock().usage_percent = pct;
@@ -305,6 +507,12 @@ impl FakeGraph {
         g.sandbox_ig_id = Some(ig_id.to_owned());
     }
 
+    /// The account `set_sandbox_account` registered (the sandbox's own), if any.
+    #[must_use]
+    pub fn sandbox_account(&self) -> Option<String> {
+        self.lock().sandbox_ig_id.clone()
+    }
+
     /// Every request received so far.
     #[must_use]
     pub fn requests(&self) -> Vec<Recorded> {
@@ -343,11 +551,17 @@ impl FakeGraph {
             .route("/_fake/sent", get(ctl_sent))
             .route("/_fake/script", post(ctl_script))
             .route("/_fake/inbound", post(ctl_inbound))
+            .route("/", get(crate::simulator::page))
+            .route("/_fake/simulate", post(crate::simulator::submit))
             .with_state(self.clone())
     }
 
     fn record(&self, method: &str, path: &str, query: &HashMap<String, String>, token: Option<String>, body: Value) {
-        self.lock().requests.push(Recorded {
+        let mut g = self.lock();
+        if g.no_request_log {
+            return;
+        }
+        g.requests.push(Recorded {
             method: method.to_owned(),
             path: path.to_owned(),
             query: query.clone(),
@@ -363,6 +577,10 @@ impl FakeGraph {
 
     fn usage_headers(&self, resp: &mut Response, ig_id: Option<&str>) {
         let pct = self.lock().usage_percent;
+        self.usage_headers_at(resp, ig_id, pct);
+    }
+
+    fn usage_headers_at(&self, resp: &mut Response, ig_id: Option<&str>, pct: u32) {
         let app = json!({"call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2}).to_string();
         let regain = if pct >= 100 { 1 } else { 0 };
         let buc = json!({ ig_id.unwrap_or("0"): [{"type": "instagram", "call_count": pct, "total_cputime": pct / 2,
@@ -376,11 +594,26 @@ impl FakeGraph {
 
     /// Applies a scripted response. `Ok(None)` = proceed normally; `Err(())` = drop connection.
     async fn apply_script(&self, ep: Endpoint) -> Result<Option<Response>, ()> {
-        match self.next_script(ep) {
+        self.apply(self.next_script(ep)).await
+    }
+
+    /// See [`FakeGraph::apply_script`]. Outside the Send API, "deliver then…" scripts have nothing
+    /// to deliver: they act as a delay or an error.
+    async fn apply(&self, scripted: Option<Scripted>) -> Result<Option<Response>, ()> {
+        match scripted {
             None => Ok(None),
-            Some(Scripted::Delay { millis }) => {
+            Some(Scripted::Delay { millis } | Scripted::DeliverThenTimeout { millis }) => {
                 tokio::time::sleep(Duration::from_millis(millis)).await;
                 Ok(None)
+            }
+            Some(Scripted::Hang { millis }) => {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+                Ok(Some(
+                    (StatusCode::GATEWAY_TIMEOUT, "<html><body>504 Gateway Time-out</body></html>").into_response(),
+                ))
+            }
+            Some(Scripted::DeliverThenError { http_status, code, subcode, message }) => {
+                Ok(Some(graph_error(http_status, code, subcode, &message, true)))
             }
             Some(Scripted::Drop) => Err(()),
             Some(Scripted::Raw { status, body }) => {
@@ -630,11 +863,26 @@ async fn send(
     let token = bearer(&headers, &q);
     let parsed = parse_send_body(&headers, &body);
     f.record("POST", &format!("/{node}/messages"), &q, token.clone(), parsed.clone().unwrap_or(Value::Null));
-    match f.apply_script(Endpoint::Send).await {
-        Err(()) => return drop_connection(),
-        Ok(Some(r)) => return r,
-        Ok(None) => {}
-    }
+    // A script, else a random fault (chaos runs), decides the answer; "deliver then…" ones act
+    // after the delivery below.
+    let scripted = f.next_script(Endpoint::Send).or_else(|| f.lock().send_faults.pick());
+    let after = match scripted {
+        Some(s @ (Scripted::DeliverThenTimeout { .. } | Scripted::DeliverThenError { .. })) => Some(s),
+        other => {
+            match f.apply(other).await {
+                Err(()) => return drop_connection(),
+                Ok(Some(mut r)) => {
+                    if r.status() == StatusCode::TOO_MANY_REQUESTS {
+                        // Meta throttling: the usage headers say 100 %.
+                        f.usage_headers_at(&mut r, Some(&node), 100);
+                    }
+                    return r;
+                }
+                Ok(None) => {}
+            }
+            None
+        }
+    };
     let t = match f.check_token(token.as_deref()) {
         Ok(t) => t,
         Err(r) => return r,
@@ -685,10 +933,21 @@ async fn send(
                 message_id: mid.clone(),
                 body: b.clone(),
                 at: OffsetDateTime::now_utc(),
+                ambiguous: after.is_some(),
             });
         }
         mid
     };
+    if has_msg {
+        f.emit_echo(&t.ig_id, &recipient, &message_id, &b["message"]);
+    }
+    match after {
+        Some(Scripted::DeliverThenTimeout { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
+        Some(Scripted::DeliverThenError { http_status, code, subcode, message }) => {
+            return graph_error(http_status, code, subcode, &message, true);
+        }
+        _ => {}
+    }
     let mut resp = if has_msg {
         axum::Json(json!({"recipient_id": recipient, "message_id": message_id})).into_response()
     } else {
@@ -939,36 +1198,12 @@ async fn ctl_script(State(f): State<FakeGraph>, axum::Json(s): axum::Json<Script
     StatusCode::NO_CONTENT.into_response()
 }
 
-#[derive(Deserialize)]
-struct InboundReq {
-    /// Where the router listens, e.g. `http://127.0.0.1:10000/webhooks/instagram`.
-    target: String,
-    ig_id: String,
-    sender_id: String,
-    text: String,
-}
-
-/// Sends a customer DM to the router as Meta would (signed, escaped unicode).
-async fn ctl_inbound(State(f): State<FakeGraph>, axum::Json(r): axum::Json<InboundReq>) -> Response {
-    let now = OffsetDateTime::now_utc();
-    f.customer_messaged(&r.ig_id, &r.sender_id, now);
-    let event = crate::webhooks::text_message(
-        &r.ig_id,
-        &r.sender_id,
-        &format!("m_{}", uuid::Uuid::new_v4().simple()),
-        &r.text,
-        now,
-    );
-    let body = crate::webhooks::envelope(&r.ig_id, vec![event]);
-    let bytes = crate::webhooks::to_meta_bytes(&body);
-    let sig = f.sign(&bytes);
-    let status = reqwest::Client::new()
-        .post(&r.target)
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(bytes)
-        .send()
-        .await
-        .map_or(0, |resp| resp.status().as_u16());
-    axum::Json(json!({"router_status": status})).into_response()
+/// Sends a customer event (a DM, a read receipt, a reaction or a postback) to the router as Meta
+/// would: signed with the sandbox secret, escaped unicode. Body: `{target, ig_id, sender_id,
+/// kind?, text?, emoji?, payload?, mid?}` (see [`crate::simulator::Simulate`]).
+async fn ctl_inbound(State(f): State<FakeGraph>, axum::Json(r): axum::Json<crate::simulator::Simulate>) -> Response {
+    match crate::simulator::simulate(&f, &r).await {
+        Ok(sent) => axum::Json(json!({"router_status": sent.router_status, "mid": sent.mid})).into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"error": e}))).into_response(),
+    }
 }

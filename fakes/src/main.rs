@@ -6,7 +6,10 @@
 //! pre-registered account whose token is printed at start). Control plane: `POST /_fake/accounts`
 //! `{ig_id, username}` → `{access_token}`; `GET /_fake/sent`; `GET /_fake/requests`;
 //! `POST /_fake/script` `{endpoint, response, times}`; `POST /_fake/inbound`
-//! `{target, ig_id, sender_id, text}` sends a signed customer DM to the router.
+//! `{target?, ig_id, sender_id, kind?, text?, emoji?, payload?, mid?}` sends a signed customer event
+//! (a DM, a read receipt, a reaction or a postback) to the router; `GET /` is the same as a page
+//! (the customer simulator). `FAKE_GRAPH_INBOUND_TARGET` is the default target
+//! (`http://127.0.0.1:10000/webhooks/instagram`).
 //!
 //! The inbound simulator is unauthenticated and signs whatever it is asked to, so the secret it
 //! holds must vouch for sandbox accounts only: the fake refuses to start with the live

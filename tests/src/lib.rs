@@ -29,6 +29,9 @@ use uuid::Uuid;
 
 pub use router_fakes;
 
+pub mod browser;
+pub mod console;
+
 /// Every job kind of every binary: the worker's (sends, deliveries) and the scheduler's
 /// (maintenance), so one runner can drain whatever a test enqueued.
 #[must_use]
@@ -102,6 +105,8 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
         ("WORKER_METRICS_PORT".into(), "0".into()),
         ("SCHEDULER_METRICS_PORT".into(), "0".into()),
         ("GRAPH_TIMEOUT_SECS".into(), "2".into()),
+        // Ambiguous sends wait this long for their echo (tests that need the window set their own).
+        ("SEND_RECONCILE_WINDOW_SECS".into(), "1".into()),
         ("WEBHOOK_TIMEOUT_SECS".into(), "2".into()),
         ("JOB_LEASE_SECS".into(), "10".into()),
         ("WORKER_POLL_INTERVAL_MS".into(), "50".into()),

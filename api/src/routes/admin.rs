@@ -53,6 +53,15 @@ async fn create_merchant(
     auth: Auth,
     AppJson(req): AppJson<CreateMerchantRequest>,
 ) -> ApiResult<(StatusCode, AppJson<MerchantResponse>)> {
+    Ok((StatusCode::CREATED, AppJson(create_merchant_as(&s, &auth, &req).await?)))
+}
+
+/// Creates a merchant for `auth` (a platform admin): the REST API's and the admin console's one
+/// code path.
+///
+/// # Errors
+/// 403 for other keys, 422 for a bad name, Postgres errors.
+pub async fn create_merchant_as(s: &AppState, auth: &Auth, req: &CreateMerchantRequest) -> ApiResult<MerchantResponse> {
     auth.platform_admin()?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -61,15 +70,7 @@ async fn create_merchant(
     let mut tx = db::begin_admin_tx(&s.db).await?;
     let m = merchants::insert_merchant(&mut tx, Uuid::now_v7(), name).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(MerchantResponse {
-            merchant_id: m.merchant_id,
-            name: m.name,
-            status: m.status,
-            created_at: m.created_at,
-        }),
-    ))
+    Ok(MerchantResponse { merchant_id: m.merchant_id, name: m.name, status: m.status, created_at: m.created_at })
 }
 
 /// Body of `POST /admin/merchants/{id}/api-keys`.
@@ -144,8 +145,22 @@ async fn create_api_key(
     State(s): State<AppState>,
     auth: Auth,
     AppPath(merchant_id): AppPath<Uuid>,
-    AppJson(mut req): AppJson<CreateApiKeyRequest>,
+    AppJson(req): AppJson<CreateApiKeyRequest>,
 ) -> ApiResult<(StatusCode, AppJson<ApiKeyResponse>)> {
+    Ok((StatusCode::CREATED, AppJson(create_api_key_as(&s, &auth, merchant_id, req).await?)))
+}
+
+/// Creates a merchant key for `auth` (a platform admin) and returns it once: the REST API's and
+/// the admin console's one code path (validation, allow-list check, hashing).
+///
+/// # Errors
+/// 403 for other keys, 404 for an unknown merchant, 422 for invalid fields, Postgres errors.
+pub async fn create_api_key_as(
+    s: &AppState,
+    auth: &Auth,
+    merchant_id: Uuid,
+    mut req: CreateApiKeyRequest,
+) -> ApiResult<ApiKeyResponse> {
     auth.platform_admin()?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -207,7 +222,7 @@ async fn create_api_key(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, AppJson(ApiKeyResponse::from_row(row, Some(new.key.expose_secret().to_owned())))))
+    Ok(ApiKeyResponse::from_row(row, Some(new.key.expose_secret().to_owned())))
 }
 
 /// Revokes a key (effective immediately).
@@ -221,12 +236,24 @@ async fn revoke_api_key(
     auth: Auth,
     AppPath(api_key_id): AppPath<Uuid>,
 ) -> ApiResult<AppJson<ApiKeyResponse>> {
+    Ok(AppJson(revoke_api_key_as(&s, &auth, api_key_id).await?))
+}
+
+/// Revokes a key for `auth` (a platform admin), ends the console sessions opened with it, and
+/// purges it from this process's key cache: the REST API's and the admin console's one code path.
+///
+/// # Errors
+/// 403 for other keys, 404 for an unknown key, Postgres errors.
+pub async fn revoke_api_key_as(s: &AppState, auth: &Auth, api_key_id: Uuid) -> ApiResult<ApiKeyResponse> {
     auth.platform_admin()?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
     let row = api_keys::revoke_api_key(&mut tx, api_key_id).await?.ok_or(ApiError::NotFound("api key"))?;
+    // Sessions already stop at their next request (their lookup joins the key); deleting them
+    // keeps no dead sessions around.
+    db::admin_sessions::close_for_key(&mut tx, api_key_id).await?;
     // Commit first, then purge: purged before the commit, a request in between would read the
     // still-live row and cache it again (`KeyCache` also refuses lookups that straddle a purge).
     tx.commit().await?;
     s.key_cache.forget(api_key_id);
-    Ok(AppJson(ApiKeyResponse::from_row(row, None)))
+    Ok(ApiKeyResponse::from_row(row, None))
 }

@@ -227,7 +227,26 @@ pub struct DlqQuery {
     pub limit: Option<i64>,
 }
 
+/// `dlq_reason` values (why a delivery was dead-lettered).
+pub const DLQ_REASONS: [&str; 6] =
+    ["auth_error", "retries_exhausted", "endpoint_gone", "endpoint_disabled", "no_endpoint", "blocked_url"];
+
 impl DlqQuery {
+    /// The filters name known values (an unknown one would silently match nothing).
+    fn validate(&self) -> Result<(), ApiError> {
+        if let Some(r) = self.reason.as_deref()
+            && !DLQ_REASONS.contains(&r)
+        {
+            return Err(ApiError::invalid("reason", format!("must be one of {}", DLQ_REASONS.join(", "))));
+        }
+        if let Some(e) = self.event_type.as_deref()
+            && !router_core::domain::events::ALL.contains(&e)
+        {
+            return Err(ApiError::invalid("event_type", "must be an event type of the catalogue"));
+        }
+        Ok(())
+    }
+
     fn filter(&self) -> deliveries::DlqFilter {
         deliveries::DlqFilter {
             merchant_id: self.merchant_id,
@@ -261,6 +280,7 @@ async fn list_dlq(
     AppQuery(q): AppQuery<DlqQuery>,
 ) -> ApiResult<AppJson<DeliveryList>> {
     auth.platform_admin()?;
+    q.validate()?;
     let limit = limit_of(q.limit)?;
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
@@ -285,7 +305,7 @@ pub struct RedriveResponse {
 /// or its `delivery_id` (UUID).
 #[utoipa::path(post, path = "/api/v1/admin/dlq/webhooks/{id}/retry", tag = "admin", operation_id = "v1.admin.dlq.retry",
     params(("id" = String, Path, description = "The delivery's `webhook_id` (`msg_` + 32 hex digits) or its `delivery_id` (UUID)",
-        pattern = "^(msg_[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$")),
+        pattern = "^(msg_[0-9a-fA-F]{32}|[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")),
     responses((status = 202, body = RedriveResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
     security(("ApiKeyAuth" = [])))]
 #[tracing::instrument(skip_all, fields(delivery.id = tracing::field::Empty))]
@@ -297,12 +317,10 @@ async fn retry_one(
     auth.platform_admin()?;
     let delivery_id = parse_delivery_ref(&id)?;
     tracing::Span::current().record("delivery.id", tracing::field::display(delivery_id));
-    let mut tx = db::begin_admin_tx(&s.db).await?;
-    let ids = deliveries::redrive(&mut tx, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
+    let ids = redrive_as(&s, &auth, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
     if ids.is_empty() {
         return Err(ApiError::NotFound("dead-lettered delivery"));
     }
-    tx.commit().await?;
     Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
 }
 
@@ -332,8 +350,30 @@ async fn retry_bulk(
     AppJson(q): AppJson<DlqQuery>,
 ) -> ApiResult<(StatusCode, AppJson<RedriveResponse>)> {
     auth.platform_admin()?;
-    let mut tx = db::begin_admin_tx(&s.db).await?;
-    let ids = deliveries::redrive(&mut tx, &q.filter(), None, 10_000).await?;
-    tx.commit().await?;
+    q.validate()?;
+    let ids = redrive_as(&s, &auth, &q.filter(), None, REDRIVE_MAX).await?;
     Ok((StatusCode::ACCEPTED, AppJson(RedriveResponse { requeued: ids.len(), delivery_ids: ids })))
+}
+
+/// Most deliveries one bulk redrive re-enqueues.
+pub const REDRIVE_MAX: i64 = 10_000;
+
+/// Re-enqueues dead-lettered deliveries (exactly `only`, or up to `max` matching `filter`) for a
+/// platform admin: the REST API's and the admin console's one code path. Returns the ids.
+///
+/// # Errors
+/// 403 for other keys, Postgres errors.
+pub async fn redrive_as(
+    s: &AppState,
+    auth: &Auth,
+    filter: &deliveries::DlqFilter,
+    only: Option<Uuid>,
+    max: i64,
+) -> ApiResult<Vec<Uuid>> {
+    auth.platform_admin()?;
+    let mut tx = db::begin_admin_tx(&s.db).await?;
+    let ids = deliveries::redrive(&mut tx, filter, only, max).await?;
+    tx.commit().await?;
+    tracing::info!(requeued = ids.len(), "dead-lettered deliveries re-enqueued");
+    Ok(ids)
 }

@@ -113,6 +113,8 @@ async fn receive(
             message: "body is not JSON".into(),
             details: None,
         })?;
+        check_shape(&value)?;
+        refuse_oversized(&value)?;
         inbound::ingest(&s.db, &value).await?
     } else {
         receive_per_account(&s, &body, sig).await?
@@ -139,29 +141,51 @@ async fn receive(
     ))
 }
 
+/// Meta's notifications are `{"object": "...", "entry": [...]}`; anything else is refused (400),
+/// whoever signed it, rather than counted as one unroutable event.
+fn check_shape(v: &serde_json::Value) -> Result<(), ApiError> {
+    if v.get("object").is_some_and(serde_json::Value::is_string)
+        && v.get("entry").is_some_and(serde_json::Value::is_array)
+    {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest {
+        code: ErrorCode::InvalidRequest,
+        message: "body must be Meta's notification: an object with `object` (string) and `entry` (array)".into(),
+        details: None,
+    })
+}
+
+/// More entries or events than one Meta batch holds: 400 before any database work, whoever signed.
+fn refuse_oversized(value: &serde_json::Value) -> Result<(), ApiError> {
+    let Err(why) = inbound::check_limits(value) else { return Ok(()) };
+    why.count(1);
+    tracing::warn!(reason = why.as_str(), "Instagram webhook larger than a Meta batch refused");
+    Err(ApiError::BadRequest {
+        code: if why == inbound::Rejected::TooManyEntries {
+            ErrorCode::TooManyEntries
+        } else {
+            ErrorCode::TooManyEvents
+        },
+        message: format!(
+            "a webhook POST carries at most {} entries and {} events (Meta's batch size)",
+            inbound::MAX_ENTRIES,
+            inbound::MAX_EVENTS
+        ),
+        details: Some(serde_json::json!({"max_entries": inbound::MAX_ENTRIES, "max_events": inbound::MAX_EVENTS})),
+    })
+}
+
 /// A POST not signed with the platform secret: it may come from a bring-your-own Meta app, and
 /// then vouches only for the accounts holding that app's secret (see the module docs).
 async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<inbound::IngestReport> {
     let Ok(value) = inbound::parse_body(body) else {
         return Err(signature_failure());
     };
-    if let Err(why) = inbound::check_limits(&value) {
-        why.count(1);
-        tracing::warn!(reason = why.as_str(), "Instagram webhook larger than a Meta batch refused");
-        return Err(ApiError::BadRequest {
-            code: if why == inbound::Rejected::TooManyEntries {
-                ErrorCode::TooManyEntries
-            } else {
-                ErrorCode::TooManyEvents
-            },
-            message: format!(
-                "a webhook POST carries at most {} entries and {} events (Meta's batch size)",
-                inbound::MAX_ENTRIES,
-                inbound::MAX_EVENTS
-            ),
-            details: Some(serde_json::json!({"max_entries": inbound::MAX_ENTRIES, "max_events": inbound::MAX_EVENTS})),
-        });
+    if check_shape(&value).is_err() {
+        return Err(signature_failure());
     }
+    refuse_oversized(&value)?;
     let routed = inbound::route(&s.db, &value).await?;
     let vouched = routed.vouched_by(&s.config.keyring, s.config.api().sandbox_ig_app_secret.as_ref(), body, sig);
     if vouched.is_empty() {

@@ -121,6 +121,15 @@ async fn start(
     auth: Auth,
     AppQuery(q): AppQuery<StartQuery>,
 ) -> ApiResult<AppJson<StartResponse>> {
+    Ok(AppJson(start_as(&s, &auth, &q).await?))
+}
+
+/// Starts onboarding for `auth`: the REST API's and the admin console's ("Re-connect") one code
+/// path.
+///
+/// # Errors
+/// 403 for keys that cannot connect accounts, 422/400 for bad URLs, 503 without Redis.
+pub async fn start_as(s: &AppState, auth: &Auth, q: &StartQuery) -> ApiResult<StartResponse> {
     let merchant_id = auth.merchant(Scope::AccountsWrite)?;
     if auth.account_ids.is_some() {
         return Err(ApiError::Forbidden("keys limited to specific accounts cannot connect new accounts".into()));
@@ -131,10 +140,10 @@ async fn start(
             .map_err(|e| ApiError::invalid("crm_webhook_url", e.to_string()))?;
     }
     if let Some(r) = &q.redirect_after {
-        check_redirect(&s, r)?;
+        check_redirect(s, r)?;
     }
     let sandbox = auth.environment == KeyEnvironment::Test;
-    let authorize = target(&s, sandbox)?.authorize;
+    let authorize = target(s, sandbox)?.authorize;
     let webhook_secret = q.crm_webhook_url.as_ref().map(|_| {
         let mut raw = [0u8; 32];
         for chunk in raw.chunks_mut(16) {
@@ -163,12 +172,12 @@ async fn start(
         .append_pair("state", &state)
         .append_pair("code_challenge", &oauth::challenge(&verifier))
         .append_pair("code_challenge_method", "S256");
-    Ok(AppJson(StartResponse {
+    Ok(StartResponse {
         authorize_url: url.to_string(),
         state,
         webhook_secret,
         expires_at: OffsetDateTime::now_utc() + oauth::STATE_TTL,
-    }))
+    })
 }
 
 /// The callback's answer when the new token cannot read the account (and, for sandbox onboarding,

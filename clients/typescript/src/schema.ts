@@ -439,7 +439,7 @@ export interface components {
             /** @description Label for humans. */
             name: string;
             /** @description Any of `messages:send`, `messages:read`, `accounts:read`, `accounts:write`. */
-            scopes: components["schemas"]["Scope"][];
+            scopes: ("messages:send" | "messages:read" | "accounts:read" | "accounts:write")[];
         };
         /** @description Body of `POST /admin/merchants`. */
         CreateMerchantRequest: {
@@ -503,7 +503,8 @@ export interface components {
         DlqQuery: {
             /** Format: uuid */
             account_id?: string | null;
-            event_type?: string | null;
+            /** @enum {string|null} */
+            event_type?: "message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled" | null;
             /** Format: uuid */
             merchant_id?: string | null;
             /**
@@ -1033,7 +1034,7 @@ export interface operations {
             query?: {
                 account_id?: string;
                 cursor?: string;
-                event_type?: string;
+                event_type?: "message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled";
                 /** @description 1–200, default 50. */
                 limit?: number;
                 merchant_id?: string;
@@ -1555,10 +1556,10 @@ export interface operations {
     };
     "instagram.webhook.verify": {
         parameters: {
-            query?: {
-                "hub.challenge"?: string;
-                "hub.mode"?: string;
-                "hub.verify_token"?: string;
+            query: {
+                "hub.challenge": string;
+                "hub.mode": string;
+                "hub.verify_token": string;
             };
             header?: never;
             path?: never;
@@ -1615,7 +1616,10 @@ export interface operations {
         /** @description Meta's `{object, entry[]}` payload */
         requestBody: {
             content: {
-                "application/json": string;
+                "application/json": {
+                    entry: unknown[];
+                    object: string;
+                };
             };
         };
         responses: {

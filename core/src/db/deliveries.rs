@@ -22,7 +22,8 @@ pub struct NewDelivery<'a> {
     pub conversation: &'a str,
 }
 
-/// Creates the deliveries whose account's endpoint subscribes to their event (a duplicate
+/// Creates the deliveries whose account's endpoint subscribes to their event, or that are the
+/// console's `endpoint.test` (which no filter drops; a duplicate
 /// `(merchant_id, event_id)` is skipped), and their [`DeliverWebhook`] jobs through
 /// `enqueue_jobs`, ordered `wh:{endpoint}:{conversation}`, all in one statement in the caller's
 /// transaction. Returns the delivery ids created.
@@ -52,7 +53,7 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
                      'wh:' || e.endpoint_id || ':' || i.conv
                 from input i
                 join webhook_endpoints e on e.account_id = i.account_id
-               where e.event_types is null or i.event_type = any(e.event_types)
+               where e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $11
                order by i.n
               on conflict on constraint webhook_deliveries_merchant_event_key do nothing
               returning delivery_id, merchant_id, account_id, ordering_key
@@ -77,6 +78,7 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
     .bind(&jobs)
     .bind(DeliverWebhook::KIND)
     .bind(DeliverWebhook::MAX_ATTEMPTS)
+    .bind(crate::webhooks::ENDPOINT_TEST)
     .fetch_all(&mut *conn)
     .await
 }

@@ -175,11 +175,8 @@ pub struct OpsCounts {
 /// # Errors
 /// Postgres errors.
 pub async fn ops_counts(db: &PgPool) -> Result<OpsCounts, sqlx::Error> {
-    let dlq = sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'").fetch_one(db).await?;
-    let circuits_open = sqlx::query_scalar("select count(*) from webhook_endpoints where circuit_open_until > now()")
-        .fetch_one(db)
-        .await?;
+    // The admin console's overview reads the same counts (`db::console::gauge_counts`).
+    let (dlq, circuits_open, accounts) = super::console::gauge_counts(&mut *db.acquire().await?).await?;
     let dead_jobs = sqlx::query_as("select kind, count(*) from dead_jobs group by kind").fetch_all(db).await?;
-    let accounts = sqlx::query_as("select status, count(*) from accounts group by status").fetch_all(db).await?;
     Ok(OpsCounts { dlq, circuits_open, dead_jobs, accounts })
 }

@@ -291,7 +291,8 @@ pub async fn load_for_send(conn: &mut PgConnection, message_id: Uuid) -> Result<
     .await
 }
 
-/// Records one part Meta accepted (so a retry resumes after it).
+/// Records one part Meta accepted (so a retry resumes after it). Idempotent: a mid already
+/// recorded (the part's echo was adopted first, `crate::reconcile`) is not appended again.
 ///
 /// # Errors
 /// Postgres errors.
@@ -300,7 +301,7 @@ pub async fn record_part(conn: &mut PgConnection, message_id: Uuid, mid: &str) -
         r"update outbound_messages
              set instagram_message_ids = array_append(instagram_message_ids, $2),
                  instagram_message_id = coalesce(instagram_message_id, $2)
-           where message_id = $1",
+           where message_id = $1 and not (instagram_message_ids @> array[$2])",
     )
     .bind(message_id)
     .bind(mid)

@@ -13,14 +13,18 @@
 //! transaction without committing rolls it back.
 
 pub mod accounts;
+pub mod admin_sessions;
 pub mod api_keys;
+pub mod console;
 pub mod deliveries;
+pub mod deployment;
 pub mod housekeeping;
 pub mod inbound;
 pub mod lifecycle;
 pub mod merchants;
 pub mod messages;
 pub mod queue;
+pub mod send_intents;
 
 use std::time::Duration;
 

@@ -328,7 +328,7 @@ pub struct KindStats {
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn stats(pool: &PgPool) -> Result<Vec<KindStats>, sqlx::Error> {
+pub async fn stats<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<Vec<KindStats>, sqlx::Error> {
     // "Runnable" counts only jobs a worker could claim now: due, and first of their ordering key
     // (a job waiting behind a retrying conversation head is scheduled work, not a stalled queue).
     sqlx::query_as(
@@ -344,6 +344,6 @@ pub async fn stats(pool: &PgPool) -> Result<Vec<KindStats>, sqlx::Error> {
             ) h
            group by j.kind",
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }

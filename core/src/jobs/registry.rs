@@ -110,8 +110,13 @@ impl Registry {
         self.handlers.keys().copied().collect()
     }
 
-    /// Runs a claimed job with its kind's handler; a kind without one is dead-lettered.
-    pub(crate) async fn run(&self, ctx: &JobContext, claimed: &ClaimedJob) -> anyhow::Result<Outcome> {
+    /// Runs a claimed job with its kind's handler; a kind without one is dead-lettered. The
+    /// outcome is returned, not applied (the runner applies it; tests that stop a run mid-way,
+    /// as a killed worker would, call this directly).
+    ///
+    /// # Errors
+    /// As [`JobHandler::run`].
+    pub async fn run(&self, ctx: &JobContext, claimed: &ClaimedJob) -> anyhow::Result<Outcome> {
         match self.handlers.get(claimed.kind.as_str()) {
             Some(handler) => handler.call(ctx, claimed).await,
             None => Ok(Outcome::Dead { error: format!("unknown job kind {:?}", claimed.kind) }),

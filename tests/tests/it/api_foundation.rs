@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use router_tests::TestApp;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn health_ready_and_metrics_endpoints_answer() {
@@ -274,6 +274,37 @@ async fn values_the_document_forbids_are_refused_for_a_real_account_too() {
     assert_eq!(body["details"]["field"], "body", "{body}");
     assert_eq!(body["details"]["reason"], "must be a JSON object", "{body}");
     let r = app.put(&format!("/api/v1/accounts/{acc}"), &key, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // DLQ filters name known reasons and event types (both the listing and the bulk redrive).
+    let admin = app.admin_key.clone();
+    let r = app.get("/api/v1/admin/dlq/webhooks?reason=null", &admin).await;
+    r.assert_error(422, "validation_failed");
+    assert_eq!(r.json["details"]["field"], "reason", "{}", r.text);
+    let r = app.get("/api/v1/admin/dlq/webhooks?event_type=", &admin).await;
+    assert_eq!(r.json["details"]["field"], "event_type", "{}", r.text);
+    let r = app.post("/api/v1/admin/dlq/webhooks/retry", &admin, &json!({"reason": "AAA"})).await;
+    r.assert_error(422, "validation_failed");
+    let r = app.get("/api/v1/admin/dlq/webhooks?reason=auth_error&event_type=message.received", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A UUID with dashes in the wrong places is not an id (the document's pattern says so too).
+    let r = app.post("/api/v1/admin/dlq/webhooks/32Ea6dE1-D5D0-48dd89cB-B3Bb613FCBFE/retry", &admin, &json!({})).await;
+    r.assert_error(400, "invalid_request");
+}
+
+/// A body Meta signed (or that carries the platform signature) must still look like Meta's
+/// notification and fit in one Meta batch; it used to be counted as one unroutable event.
+#[tokio::test]
+async fn platform_signed_webhooks_must_be_meta_notifications_of_one_batch() {
+    let app = TestApp::spawn().await;
+    for body in [json!({}), json!(""), json!([]), json!({"object": "instagram"}), json!({"object": 1, "entry": []})] {
+        let r = app.post_meta(&body).await;
+        r.assert_error(400, "invalid_request");
+    }
+    let many: Vec<Value> = (0..1001).map(|_| Value::Null).collect();
+    let r = app.post_meta(&json!({"object": "instagram", "entry": many})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app.post_meta(&json!({"object": "instagram", "entry": []})).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 

@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area (real Postgres, real Redis, loopback fakes).
 
+mod admin_browser;
+mod admin_console;
 mod api_accounts;
 mod api_foundation;
 mod hostile;
@@ -8,4 +10,6 @@ mod lifecycle;
 mod media;
 mod ops;
 mod outbound;
+mod reconcile;
+mod sandbox_tour;
 mod webhooks;

@@ -9,6 +9,7 @@ use router_core::jobs::Registry;
 
 pub mod deliver_webhook;
 pub mod send_message;
+mod send_reconcile;
 
 /// The kinds the worker binary runs: Instagram sends and CRM deliveries (`maintenance` jobs are
 /// the scheduler's).

@@ -23,6 +23,10 @@
 //!    (honouring Meta's usage headers), fail for good with a clear `error.code`, or on 190 mark the
 //!    account `error` and emit `account.disabled`.
 //!
+//! 7. No blind resend: right before each call the intent is recorded, and an ambiguous answer
+//!    (timeout, lost connection, 1/1357046…) holds the send until Meta's echo settles it or the
+//!    reconciliation window ends (`send_reconcile`, `router_core::reconcile`).
+//!
 //! Success, failure and the CRM webhooks they cause (`message.sent` + `message.delivered`, or
 //! `message.failed`) commit in one transaction with the job's completion, and only if this run
 //! still holds the lease: a run that lost it commits no outcome (the owner does), so the message
@@ -38,6 +42,8 @@ use router_core::queue::{self, ClaimedJob};
 use router_core::redis::{Admission, Lane};
 use router_core::webhooks::{self, status_event};
 use uuid::Uuid;
+
+use super::send_reconcile::{self, Before};
 
 /// How long an account in `error`/`inactive` parks its sends before checking again.
 const PARKED_RECHECK: Duration = Duration::from_secs(300);
@@ -76,6 +82,18 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
     if let Some(outcome) = check_state(ctx, job, &msg).await? {
         return Ok(outcome);
     }
+
+    // An earlier call may have reached Instagram without a definite answer: settle it first.
+    let msg = match send_reconcile::before_send(ctx, job, msg).await? {
+        Before::Send(m) => *m,
+        Before::Stop(outcome) => return Ok(outcome),
+        Before::GiveUp(m) => {
+            let why = "no echo from Instagram within the reconciliation window after an ambiguous answer on the \
+                       last attempt: the message may or may not have been delivered";
+            return fail(ctx, job, &m, "instagram_ambiguous_result", why, true).await;
+        }
+    };
+
     let parts = msg.outbound().send_requests();
     let done = msg.instagram_message_ids.len();
     // The media goes first (part 0): once Instagram accepted it there is nothing left to check.
@@ -105,6 +123,7 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
             tracing::warn!(part = i + 1, of, "lease lost before a Graph call; stopping (the new owner sends it)");
             return Ok(Outcome::LeaseLost);
         }
+        send_reconcile::before_call(ctx, &msg, i, &part.body).await?;
         match graph.send_message(&msg.instagram_account_id, &token, &part.body).await {
             Ok(sent) => {
                 slow_down_if_near_limit(ctx, &msg, sent.usage).await;
@@ -115,7 +134,12 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
                 }
                 tracing::debug!(part = i + 1, of = parts.len(), "part accepted by Instagram");
             }
-            Err(e) => return handle_error(ctx, job, &msg, &e).await,
+            Err(e) => {
+                if let Some(held) = send_reconcile::on_error(ctx, job, &msg, i, &e).await? {
+                    return Ok(held);
+                }
+                return handle_error(ctx, job, &msg, &e).await;
+            }
         }
     }
     complete_sent(ctx, job, &msg, last_mid.as_deref()).await
@@ -175,6 +199,7 @@ async fn complete_sent(
     if let Some(mid) = last_mid {
         messages::record_part(&mut tx, msg.message_id, mid).await?;
     }
+    router_core::reconcile::clear(&mut tx, msg.message_id).await?;
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         tx.commit().await?;
         return Ok(Outcome::LeaseLost);
@@ -288,6 +313,7 @@ async fn fail(
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         return Ok(Outcome::LeaseLost); // dropped: rolled back; the lease holder decides
     }
+    router_core::reconcile::clear(&mut tx, msg.message_id).await?;
     if let Some(row) = messages::mark_failed(&mut tx, msg.message_id, job.attempts, code, message, retryable).await? {
         webhooks::enqueue_events(&mut tx, &[status_event(&row, events::MESSAGE_FAILED, "failed")]).await?;
     }
@@ -328,6 +354,7 @@ pub async fn give_up(
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         return Ok(Outcome::LeaseLost);
     }
+    router_core::reconcile::clear(&mut tx, message_id).await?;
     if let Some(row) = messages::mark_failed(
         &mut tx,
         message_id,

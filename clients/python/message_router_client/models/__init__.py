@@ -13,10 +13,14 @@ from .create_api_key_request import CreateApiKeyRequest
 from .create_api_key_request_environment_type_1 import CreateApiKeyRequestEnvironmentType1
 from .create_api_key_request_environment_type_2_type_1 import CreateApiKeyRequestEnvironmentType2Type1
 from .create_api_key_request_environment_type_3_type_1 import CreateApiKeyRequestEnvironmentType3Type1
+from .create_api_key_request_scopes_item import CreateApiKeyRequestScopesItem
 from .create_merchant_request import CreateMerchantRequest
 from .delivery_list import DeliveryList
 from .delivery_response import DeliveryResponse
 from .dlq_query import DlqQuery
+from .dlq_query_event_type_type_1 import DlqQueryEventTypeType1
+from .dlq_query_event_type_type_2_type_1 import DlqQueryEventTypeType2Type1
+from .dlq_query_event_type_type_3_type_1 import DlqQueryEventTypeType3Type1
 from .dlq_query_reason_type_1 import DlqQueryReasonType1
 from .dlq_query_reason_type_2_type_1 import DlqQueryReasonType2Type1
 from .dlq_query_reason_type_3_type_1 import DlqQueryReasonType3Type1
@@ -45,6 +49,7 @@ from .update_account_request_event_types_type_0_item import UpdateAccountRequest
 from .update_account_request_status_type_1 import UpdateAccountRequestStatusType1
 from .update_account_request_status_type_2_type_1 import UpdateAccountRequestStatusType2Type1
 from .update_account_request_status_type_3_type_1 import UpdateAccountRequestStatusType3Type1
+from .v1_admin_dlq_list_event_type import V1AdminDlqListEventType
 from .v1_admin_dlq_list_reason import V1AdminDlqListReason
 from .v1_webhook_deliveries_list_status import V1WebhookDeliveriesListStatus
 
@@ -62,10 +67,14 @@ __all__ = (
     "CreateApiKeyRequestEnvironmentType1",
     "CreateApiKeyRequestEnvironmentType2Type1",
     "CreateApiKeyRequestEnvironmentType3Type1",
+    "CreateApiKeyRequestScopesItem",
     "CreateMerchantRequest",
     "DeliveryList",
     "DeliveryResponse",
     "DlqQuery",
+    "DlqQueryEventTypeType1",
+    "DlqQueryEventTypeType2Type1",
+    "DlqQueryEventTypeType3Type1",
     "DlqQueryReasonType1",
     "DlqQueryReasonType2Type1",
     "DlqQueryReasonType3Type1",
@@ -94,6 +103,7 @@ __all__ = (
     "UpdateAccountRequestStatusType1",
     "UpdateAccountRequestStatusType2Type1",
     "UpdateAccountRequestStatusType3Type1",
+    "V1AdminDlqListEventType",
     "V1AdminDlqListReason",
     "V1WebhookDeliveriesListStatus",
 )

@@ -10,7 +10,7 @@ from attrs import define as _attrs_define
 from ..models.create_api_key_request_environment_type_1 import CreateApiKeyRequestEnvironmentType1
 from ..models.create_api_key_request_environment_type_2_type_1 import CreateApiKeyRequestEnvironmentType2Type1
 from ..models.create_api_key_request_environment_type_3_type_1 import CreateApiKeyRequestEnvironmentType3Type1
-from ..models.scope import Scope
+from ..models.create_api_key_request_scopes_item import CreateApiKeyRequestScopesItem
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="CreateApiKeyRequest")
@@ -22,7 +22,8 @@ class CreateApiKeyRequest:
 
     Attributes:
         name (str): Label for humans.
-        scopes (list[Scope]): Any of `messages:send`, `messages:read`, `accounts:read`, `accounts:write`.
+        scopes (list[CreateApiKeyRequestScopesItem]): Any of `messages:send`, `messages:read`, `accounts:read`,
+            `accounts:write`.
         account_ids (list[UUID] | None | Unset): Restrict the key to these accounts (omit for all of the merchant's
             accounts).
         environment (CreateApiKeyRequestEnvironmentType1 | CreateApiKeyRequestEnvironmentType2Type1 |
@@ -31,7 +32,7 @@ class CreateApiKeyRequest:
     """
 
     name: str
-    scopes: list[Scope]
+    scopes: list[CreateApiKeyRequestScopesItem]
     account_ids: list[UUID] | None | Unset = UNSET
     environment: (
         CreateApiKeyRequestEnvironmentType1
@@ -107,7 +108,7 @@ class CreateApiKeyRequest:
         scopes = []
         _scopes = d.pop("scopes")
         for scopes_item_data in _scopes:
-            scopes_item = Scope(scopes_item_data)
+            scopes_item = CreateApiKeyRequestScopesItem(scopes_item_data)
 
             scopes.append(scopes_item)
 

@@ -7,6 +7,9 @@ from uuid import UUID
 
 from attrs import define as _attrs_define
 
+from ..models.dlq_query_event_type_type_1 import DlqQueryEventTypeType1
+from ..models.dlq_query_event_type_type_2_type_1 import DlqQueryEventTypeType2Type1
+from ..models.dlq_query_event_type_type_3_type_1 import DlqQueryEventTypeType3Type1
 from ..models.dlq_query_reason_type_1 import DlqQueryReasonType1
 from ..models.dlq_query_reason_type_2_type_1 import DlqQueryReasonType2Type1
 from ..models.dlq_query_reason_type_3_type_1 import DlqQueryReasonType3Type1
@@ -21,7 +24,7 @@ class DlqQuery:
 
     Attributes:
         account_id (None | Unset | UUID):
-        event_type (None | str | Unset):
+        event_type (DlqQueryEventTypeType1 | DlqQueryEventTypeType2Type1 | DlqQueryEventTypeType3Type1 | None | Unset):
         merchant_id (None | Unset | UUID):
         reason (DlqQueryReasonType1 | DlqQueryReasonType2Type1 | DlqQueryReasonType3Type1 | None | Unset): `auth_error`,
             `retries_exhausted`, `endpoint_gone`, `endpoint_disabled`, `no_endpoint`, `blocked_url`.
@@ -30,7 +33,9 @@ class DlqQuery:
     """
 
     account_id: None | Unset | UUID = UNSET
-    event_type: None | str | Unset = UNSET
+    event_type: DlqQueryEventTypeType1 | DlqQueryEventTypeType2Type1 | DlqQueryEventTypeType3Type1 | None | Unset = (
+        UNSET
+    )
     merchant_id: None | Unset | UUID = UNSET
     reason: DlqQueryReasonType1 | DlqQueryReasonType2Type1 | DlqQueryReasonType3Type1 | None | Unset = UNSET
     since: datetime.datetime | None | Unset = UNSET
@@ -48,6 +53,12 @@ class DlqQuery:
         event_type: None | str | Unset
         if isinstance(self.event_type, Unset):
             event_type = UNSET
+        elif isinstance(self.event_type, DlqQueryEventTypeType1):
+            event_type = self.event_type.value
+        elif isinstance(self.event_type, DlqQueryEventTypeType2Type1):
+            event_type = self.event_type.value
+        elif isinstance(self.event_type, DlqQueryEventTypeType3Type1):
+            event_type = self.event_type.value
         else:
             event_type = self.event_type
 
@@ -126,12 +137,40 @@ class DlqQuery:
 
         account_id = _parse_account_id(d.pop("account_id", UNSET))
 
-        def _parse_event_type(data: object) -> None | str | Unset:
+        def _parse_event_type(
+            data: object,
+        ) -> DlqQueryEventTypeType1 | DlqQueryEventTypeType2Type1 | DlqQueryEventTypeType3Type1 | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                event_type_type_1 = DlqQueryEventTypeType1(data)
+
+                return event_type_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                event_type_type_2_type_1 = DlqQueryEventTypeType2Type1(data)
+
+                return event_type_type_2_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                event_type_type_3_type_1 = DlqQueryEventTypeType3Type1(data)
+
+                return event_type_type_3_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(
+                DlqQueryEventTypeType1 | DlqQueryEventTypeType2Type1 | DlqQueryEventTypeType3Type1 | None | Unset, data
+            )
 
         event_type = _parse_event_type(d.pop("event_type", UNSET))
 

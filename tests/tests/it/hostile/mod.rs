@@ -4,6 +4,7 @@
 //! loopback fakes) and asserts what the victim would notice: nothing forged reaches another
 //! tenant's CRM, nothing unbounded is read or kept, nothing one tenant sends fails another's.
 
+mod console;
 mod delivery;
 mod inbound;
 mod ops;

@@ -9,6 +9,7 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.delivery_list import DeliveryList
 from ...models.error_body import ErrorBody
+from ...models.v1_admin_dlq_list_event_type import V1AdminDlqListEventType
 from ...models.v1_admin_dlq_list_reason import V1AdminDlqListReason
 from ...types import UNSET, Response, Unset
 
@@ -17,7 +18,7 @@ def _get_kwargs(
     *,
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
-    event_type: str | Unset = UNSET,
+    event_type: V1AdminDlqListEventType | Unset = UNSET,
     reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
@@ -37,7 +38,11 @@ def _get_kwargs(
         json_account_id = str(account_id)
     params["account_id"] = json_account_id
 
-    params["event_type"] = event_type
+    json_event_type: str | Unset = UNSET
+    if not isinstance(event_type, Unset):
+        json_event_type = event_type.value
+
+    params["event_type"] = json_event_type
 
     json_reason: str | Unset = UNSET
     if not isinstance(reason, Unset):
@@ -110,7 +115,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
-    event_type: str | Unset = UNSET,
+    event_type: V1AdminDlqListEventType | Unset = UNSET,
     reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
@@ -122,7 +127,7 @@ def sync_detailed(
     Args:
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
-        event_type (str | Unset):
+        event_type (V1AdminDlqListEventType | Unset):
         reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
@@ -160,7 +165,7 @@ def sync(
     client: AuthenticatedClient,
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
-    event_type: str | Unset = UNSET,
+    event_type: V1AdminDlqListEventType | Unset = UNSET,
     reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
@@ -172,7 +177,7 @@ def sync(
     Args:
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
-        event_type (str | Unset):
+        event_type (V1AdminDlqListEventType | Unset):
         reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
@@ -205,7 +210,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
-    event_type: str | Unset = UNSET,
+    event_type: V1AdminDlqListEventType | Unset = UNSET,
     reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
@@ -217,7 +222,7 @@ async def asyncio_detailed(
     Args:
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
-        event_type (str | Unset):
+        event_type (V1AdminDlqListEventType | Unset):
         reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):
@@ -253,7 +258,7 @@ async def asyncio(
     client: AuthenticatedClient,
     merchant_id: UUID | Unset = UNSET,
     account_id: UUID | Unset = UNSET,
-    event_type: str | Unset = UNSET,
+    event_type: V1AdminDlqListEventType | Unset = UNSET,
     reason: V1AdminDlqListReason | Unset = UNSET,
     since: datetime.datetime | Unset = UNSET,
     until: datetime.datetime | Unset = UNSET,
@@ -265,7 +270,7 @@ async def asyncio(
     Args:
         merchant_id (UUID | Unset):
         account_id (UUID | Unset):
-        event_type (str | Unset):
+        event_type (V1AdminDlqListEventType | Unset):
         reason (V1AdminDlqListReason | Unset):
         since (datetime.datetime | Unset):
         until (datetime.datetime | Unset):

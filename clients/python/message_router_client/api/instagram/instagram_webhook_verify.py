@@ -6,14 +6,14 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
-from ...types import UNSET, Response, Unset
+from ...types import UNSET, Response
 
 
 def _get_kwargs(
     *,
-    hub_mode: str | Unset = UNSET,
-    hub_verify_token: str | Unset = UNSET,
-    hub_challenge: str | Unset = UNSET,
+    hub_mode: str,
+    hub_verify_token: str,
+    hub_challenge: str,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -73,16 +73,16 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-    hub_mode: str | Unset = UNSET,
-    hub_verify_token: str | Unset = UNSET,
-    hub_challenge: str | Unset = UNSET,
+    hub_mode: str,
+    hub_verify_token: str,
+    hub_challenge: str,
 ) -> Response[ErrorBody | str]:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
-        hub_mode (str | Unset):
-        hub_verify_token (str | Unset):
-        hub_challenge (str | Unset):
+        hub_mode (str):
+        hub_verify_token (str):
+        hub_challenge (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -108,16 +108,16 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-    hub_mode: str | Unset = UNSET,
-    hub_verify_token: str | Unset = UNSET,
-    hub_challenge: str | Unset = UNSET,
+    hub_mode: str,
+    hub_verify_token: str,
+    hub_challenge: str,
 ) -> ErrorBody | str | None:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
-        hub_mode (str | Unset):
-        hub_verify_token (str | Unset):
-        hub_challenge (str | Unset):
+        hub_mode (str):
+        hub_verify_token (str):
+        hub_challenge (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -138,16 +138,16 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-    hub_mode: str | Unset = UNSET,
-    hub_verify_token: str | Unset = UNSET,
-    hub_challenge: str | Unset = UNSET,
+    hub_mode: str,
+    hub_verify_token: str,
+    hub_challenge: str,
 ) -> Response[ErrorBody | str]:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
-        hub_mode (str | Unset):
-        hub_verify_token (str | Unset):
-        hub_challenge (str | Unset):
+        hub_mode (str):
+        hub_verify_token (str):
+        hub_challenge (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,16 +171,16 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-    hub_mode: str | Unset = UNSET,
-    hub_verify_token: str | Unset = UNSET,
-    hub_challenge: str | Unset = UNSET,
+    hub_mode: str,
+    hub_verify_token: str,
+    hub_challenge: str,
 ) -> ErrorBody | str | None:
     """Meta's webhook handshake: echoes `hub.challenge` when `hub.verify_token` matches.
 
     Args:
-        hub_mode (str | Unset):
-        hub_verify_token (str | Unset):
-        hub_challenge (str | Unset):
+        hub_mode (str):
+        hub_verify_token (str):
+        hub_challenge (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

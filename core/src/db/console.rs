@@ -1,0 +1,447 @@
+//! Read models of the admin console (`/admin`): paginated, filtered lists over the tables the API
+//! already owns. Every function runs in the caller's transaction, so row-level security decides
+//! which tenants' rows exist (a merchant's context, or the platform admin context), and every list
+//! of account-owned rows also applies the caller's [`AccountScope`] (a key's allow-list, sandbox
+//! only for a test key) in SQL, the same rule `find_account_in_scope` applies to one account.
+//!
+//! Cursors are `(timestamp, id)` pairs of the last row shown, newest first, as in the REST API.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::accounts::AccountScope;
+
+/// An account as the console lists it: status, token, endpoint and circuit, last inbound.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountSummary {
+    pub account_id: Uuid,
+    pub merchant_id: Uuid,
+    pub merchant_name: String,
+    pub instagram_account_id: String,
+    pub username: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub sandbox: bool,
+    pub token_expires_at: Option<OffsetDateTime>,
+    pub deleted_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub crm_webhook_url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub endpoint_status: Option<String>,
+    pub disabled_reason: Option<String>,
+    pub circuit_open_until: Option<OffsetDateTime>,
+    pub consecutive_failures: Option<i32>,
+    /// Latest customer message of any conversation.
+    pub last_inbound_at: Option<OffsetDateTime>,
+    /// Conversations whose 24 h messaging window is open now.
+    pub open_windows: i64,
+}
+
+/// Filters of the accounts page.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub merchant_id: Option<Uuid>,
+    /// `active`, `inactive`, `error`, `deleted`.
+    pub status: Option<String>,
+    /// Part of the username or Instagram id.
+    pub search: Option<String>,
+}
+
+const ACCOUNT_SUMMARY: &str = r"
+    select a.account_id, a.merchant_id, m.name as merchant_name, a.instagram_account_id, a.username, a.status,
+           a.status_reason, a.sandbox, a.token_expires_at, a.deleted_at, a.created_at,
+           e.url as crm_webhook_url, e.event_types, e.status as endpoint_status, e.disabled_reason,
+           e.circuit_open_until, e.consecutive_failures,
+           c.last_inbound_at, coalesce(c.open_windows, 0) as open_windows
+      from accounts a
+      join merchants m on m.merchant_id = a.merchant_id
+      left join webhook_endpoints e on e.account_id = a.account_id
+      left join lateral (
+          select max(last_inbound_at) as last_inbound_at,
+                 count(*) filter (where last_inbound_at > now() - interval '24 hours') as open_windows
+            from conversations where account_id = a.account_id
+      ) c on true";
+
+/// A page of accounts inside `scope`, newest first, before the `(created_at, account_id)` cursor.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_accounts(
+    conn: &mut PgConnection,
+    scope: AccountScope<'_>,
+    f: &AccountFilter,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<AccountSummary>, sqlx::Error> {
+    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(&format!(
+        r"{ACCOUNT_SUMMARY}
+         where ($1::uuid[] is null or a.account_id = any($1)) and (not $2 or a.sandbox)
+           and ($3::uuid is null or a.merchant_id = $3)
+           and (case when $4::text is null then a.deleted_at is null else a.status = $4 end)
+           and ($5::text is null or strpos(lower(a.username), lower($5)) > 0 or strpos(a.instagram_account_id, $5) > 0)
+           and ($6::timestamptz is null or (a.created_at, a.account_id) < ($6, $7))
+         order by a.created_at desc, a.account_id desc
+         limit $8"
+    ))
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
+    .bind(f.merchant_id)
+    .bind(f.status.as_deref())
+    .bind(f.search.as_deref())
+    .bind(bt)
+    .bind(bid)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// One account's summary inside `scope` (deleted ones included).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn find_account(
+    conn: &mut PgConnection,
+    scope: AccountScope<'_>,
+    account_id: Uuid,
+) -> Result<Option<AccountSummary>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        r"{ACCOUNT_SUMMARY}
+         where a.account_id = $1 and ($2::uuid[] is null or a.account_id = any($2)) and (not $3 or a.sandbox)"
+    ))
+    .bind(account_id)
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// A conversation as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub conversation_id: Uuid,
+    pub merchant_id: Uuid,
+    pub account_id: Uuid,
+    pub account_username: String,
+    pub contact_igsid: String,
+    pub contact_username: Option<String>,
+    pub last_inbound_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A page of conversations inside `scope` (optionally one account's), most recently active first,
+/// before the `(updated_at, conversation_id)` cursor.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_conversations(
+    conn: &mut PgConnection,
+    scope: AccountScope<'_>,
+    account_id: Option<Uuid>,
+    contact: Option<&str>,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ConversationRow>, sqlx::Error> {
+    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(
+        r"select c.conversation_id, c.merchant_id, c.account_id, a.username as account_username, c.contact_igsid,
+                 c.contact_username, c.last_inbound_at, c.created_at, c.updated_at
+            from conversations c
+            join accounts a on a.account_id = c.account_id
+           where ($1::uuid[] is null or c.account_id = any($1)) and (not $2 or a.sandbox)
+             and ($3::uuid is null or c.account_id = $3)
+             and ($4::text is null or strpos(c.contact_igsid, $4) > 0 or strpos(lower(coalesce(c.contact_username, '')), lower($4)) > 0)
+             and ($5::timestamptz is null or (c.updated_at, c.conversation_id) < ($5, $6))
+           order by c.updated_at desc, c.conversation_id desc
+           limit $7",
+    )
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
+    .bind(account_id)
+    .bind(contact)
+    .bind(bt)
+    .bind(bid)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// One conversation inside `scope`.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn find_conversation(
+    conn: &mut PgConnection,
+    scope: AccountScope<'_>,
+    conversation_id: Uuid,
+) -> Result<Option<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(
+        r"select c.conversation_id, c.merchant_id, c.account_id, a.username as account_username, c.contact_igsid,
+                 c.contact_username, c.last_inbound_at, c.created_at, c.updated_at
+            from conversations c
+            join accounts a on a.account_id = c.account_id
+           where c.conversation_id = $1 and ($2::uuid[] is null or c.account_id = any($2)) and (not $3 or a.sandbox)",
+    )
+    .bind(conversation_id)
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// A delivery in short, attached to the message (outbound id or inbound event id) that caused it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CausedDelivery {
+    pub cause_id: Uuid,
+    pub delivery_id: Uuid,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub created_at: OffsetDateTime,
+}
+
+/// The CRM deliveries caused by these messages: status events of outbound messages
+/// (`msg:{id}:{status}`) and the forwarded inbound events (same `event_id`). Uses the
+/// `(merchant_id, event_id)` unique index.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn deliveries_caused_by(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    outbound: &[Uuid],
+    inbound: &[Uuid],
+) -> Result<Vec<CausedDelivery>, sqlx::Error> {
+    sqlx::query_as(
+        r"select o.id as cause_id, d.delivery_id, d.event_type, d.status, d.attempts, d.created_at
+            from unnest($2::uuid[]) o(id)
+            cross join unnest(array['sent', 'delivered', 'read', 'failed']) s(status)
+            join webhook_deliveries d on d.merchant_id = $1 and d.event_id = 'msg:' || o.id || ':' || s.status
+          union all
+          select i.inbound_event_id, d.delivery_id, d.event_type, d.status, d.attempts, d.created_at
+            from inbound_events i
+            join webhook_deliveries d on d.merchant_id = i.merchant_id and d.event_id = i.event_id
+           where i.inbound_event_id = any($3) and i.merchant_id = $1
+          order by created_at",
+    )
+    .bind(merchant_id)
+    .bind(outbound)
+    .bind(inbound)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// An outbound message's error, for the thread view.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageError {
+    pub message_id: Uuid,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: i32,
+}
+
+/// Errors and attempt counts of outbound messages.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn message_errors(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<MessageError>, sqlx::Error> {
+    sqlx::query_as(
+        "select message_id, error_code, error_message, attempts from outbound_messages where message_id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// A status transition of one of several messages.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageEvent {
+    pub message_id: Uuid,
+    pub status: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+/// Status histories of several messages, oldest first.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn histories(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<MessageEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "select message_id, status, occurred_at from message_events where message_id = any($1) order by message_event_id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Filters of the deliveries page.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub merchant_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    /// `pending`, `delivered`, `dlq`.
+    pub status: Option<String>,
+    pub event_type: Option<String>,
+    /// Created at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Created before.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// A page of deliveries inside `scope`, newest first, before the `(created_at, delivery_id)`
+/// cursor.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_deliveries(
+    conn: &mut PgConnection,
+    scope: AccountScope<'_>,
+    f: &DeliveryFilter,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<super::deliveries::DeliveryListRow>, sqlx::Error> {
+    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(
+        r"select d.delivery_id, d.merchant_id, d.account_id, d.event_type, d.event_id, d.status, d.attempts, d.dlq_reason,
+                 d.last_error, d.first_attempt_at, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.dead_at,
+                 d.created_at, d.payload
+            from webhook_deliveries d
+            join accounts a on a.account_id = d.account_id
+           where ($1::uuid[] is null or d.account_id = any($1)) and (not $2 or a.sandbox)
+             and ($3::uuid is null or d.merchant_id = $3) and ($4::uuid is null or d.account_id = $4)
+             and ($5::text is null or d.status = $5) and ($6::text is null or d.event_type = $6)
+             and ($7::timestamptz is null or d.created_at >= $7) and ($8::timestamptz is null or d.created_at < $8)
+             and ($9::timestamptz is null or (d.created_at, d.delivery_id) < ($9, $10))
+           order by d.created_at desc, d.delivery_id desc
+           limit $11",
+    )
+    .bind(scope.only)
+    .bind(scope.sandbox_only)
+    .bind(f.merchant_id)
+    .bind(f.account_id)
+    .bind(f.status.as_deref())
+    .bind(f.event_type.as_deref())
+    .bind(f.since)
+    .bind(f.until)
+    .bind(bt)
+    .bind(bid)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// A merchant for pickers and the keys page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MerchantBrief {
+    pub merchant_id: Uuid,
+    pub name: String,
+}
+
+/// The merchants visible in the context (every one for the platform admin), by name; at most
+/// `limit`.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_merchants(conn: &mut PgConnection, limit: i64) -> Result<Vec<MerchantBrief>, sqlx::Error> {
+    sqlx::query_as("select merchant_id, name from merchants order by lower(name), merchant_id limit $1")
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// A page of API keys visible in the context (optionally one merchant's), newest first, before
+/// the `(created_at, api_key_id)` cursor. Never the key or its hash.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list_keys(
+    conn: &mut PgConnection,
+    merchant_id: Option<Uuid>,
+    include_revoked: bool,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<super::api_keys::ApiKeyRow>, sqlx::Error> {
+    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    sqlx::query_as(
+        r"select api_key_id, merchant_id, name, key_prefix, environment, scopes, account_ids, expires_at, revoked_at,
+                 last_used_at, created_at
+            from api_keys
+           where ($1::uuid is null or merchant_id = $1) and ($2 or revoked_at is null)
+             and ($3::timestamptz is null or (created_at, api_key_id) < ($3, $4))
+           order by created_at desc, api_key_id desc
+           limit $5",
+    )
+    .bind(merchant_id)
+    .bind(include_revoked)
+    .bind(bt)
+    .bind(bid)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// What the overview shows, read with the same statements as the scheduler's gauges
+/// (`router_queue_depth`, `router_queue_oldest_job_age_seconds`, `router_dlq_size`,
+/// `router_webhook_circuits_open`, `router_accounts`), plus throughput over the last five minutes
+/// and tokens about to expire. Under a merchant's context every number is that merchant's.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    pub queue: Vec<crate::queue::KindStats>,
+    pub dlq_size: i64,
+    pub circuits_open: i64,
+    /// `(status, count)` for active, inactive, error, deleted.
+    pub accounts: Vec<(String, i64)>,
+    /// Messages accepted by Instagram in the last five minutes, per second.
+    pub sends_per_sec: f64,
+    /// CRM deliveries that succeeded in the last five minutes, per second.
+    pub deliveries_per_sec: f64,
+    /// Live accounts whose token expires within 10 days.
+    pub tokens_expiring: i64,
+}
+
+/// The gauges' counts (shared with `router-scheduler`'s gauge refresh).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn gauge_counts(conn: &mut PgConnection) -> Result<(i64, i64, Vec<(String, i64)>), sqlx::Error> {
+    let dlq: i64 = sqlx::query_scalar("select count(*) from webhook_deliveries where status = 'dlq'")
+        .fetch_one(&mut *conn)
+        .await?;
+    let open: i64 = sqlx::query_scalar("select count(*) from webhook_endpoints where circuit_open_until > now()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let accounts: Vec<(String, i64)> =
+        sqlx::query_as("select status, count(*) from accounts group by status").fetch_all(&mut *conn).await?;
+    let accounts = ["active", "inactive", "error", "deleted"]
+        .into_iter()
+        .map(|s| (s.to_owned(), accounts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n)))
+        .collect();
+    Ok((dlq, open, accounts))
+}
+
+/// Reads the [`Overview`].
+///
+/// # Errors
+/// Postgres errors.
+pub async fn overview(conn: &mut PgConnection) -> Result<Overview, sqlx::Error> {
+    let queue = crate::queue::stats(&mut *conn).await?;
+    let (dlq_size, circuits_open, accounts) = gauge_counts(conn).await?;
+    let (sent, delivered, expiring): (i64, i64, i64) = sqlx::query_as(
+        r"select (select count(*) from outbound_messages where sent_at > now() - interval '5 minutes'),
+                 (select count(*) from webhook_deliveries where delivered_at > now() - interval '5 minutes'),
+                 (select count(*) from accounts where deleted_at is null and token_expires_at < now() + interval '10 days')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Overview {
+        queue,
+        dlq_size,
+        circuits_open,
+        accounts,
+        sends_per_sec: sent as f64 / 300.0,
+        deliveries_per_sec: delivered as f64 / 300.0,
+        tokens_expiring: expiring,
+    })
+}
