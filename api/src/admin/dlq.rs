@@ -20,9 +20,8 @@ use crate::state::AppState;
 const PAGE_SIZE: i64 = 50;
 /// Most deliveries "Redrive selected" takes at once.
 const MAX_SELECTED: usize = 200;
-/// The DLQ reasons (`webhook_deliveries.dlq_reason`).
-pub const REASONS: [&str; 6] =
-    ["auth_error", "retries_exhausted", "endpoint_gone", "endpoint_disabled", "no_endpoint", "blocked_url"];
+/// The DLQ reasons (`webhook_deliveries.dlq_reason`): the REST API's list, so both accept the same.
+use crate::routes::deliveries::DLQ_REASONS as REASONS;
 /// Filter fields, carried from the list into the "redrive all matching" form.
 const FILTER_FIELDS: [&str; 6] = ["merchant_id", "account_id", "event_type", "reason", "since", "until"];
 
