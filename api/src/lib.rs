@@ -164,7 +164,7 @@ pub fn build_router(state: AppState) -> Router {
                 .config(swagger_config()),
         )
         .merge(redoc::router())
-        .merge(admin::router())
+        .merge(admin::router(&state.config))
         .merge(routes::health::router())
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state)

@@ -180,6 +180,9 @@ impl SendFaults {
     }
 }
 
+/// Most echo events the fake puts in one webhook POST (Meta batches too).
+const ECHO_BATCH: usize = 100;
+
 /// Where and how the fake posts Meta's echo webhooks.
 #[derive(Debug, Clone, Default)]
 struct EchoTargets {
@@ -255,6 +258,12 @@ struct Inner {
     echo: EchoTargets,
     /// mid → when the router first acknowledged its echo.
     echo_acks: HashMap<String, OffsetDateTime>,
+    /// `/oauth/authorize` shows a consent page with an "Allow" link instead of redirecting at once.
+    consent_page: bool,
+    /// Echo events waiting for the next batch: (Instagram account, event, mid).
+    echo_pending: Vec<(String, Value, String)>,
+    /// Whether a batcher task is collecting [`Inner::echo_pending`].
+    echo_batching: bool,
     /// Skip [`FakeGraph::requests`] bookkeeping (long chaos runs).
     no_request_log: bool,
 }
@@ -430,37 +439,81 @@ impl FakeGraph {
         }
         let event = json!({"sender": {"id": ig_id}, "recipient": {"id": recipient},
             "timestamp": OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000, "message": m});
-        let body = crate::webhooks::to_meta_bytes(&crate::webhooks::envelope(ig_id, vec![event]));
-        let sig = self.sign(&body);
-        let fake = self.clone();
-        let mid = mid.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(targets.delay).await;
-            let client = reqwest::Client::new();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-            let mut attempt = 0usize;
-            loop {
-                let url = &targets.urls[attempt % targets.urls.len()];
-                let ok = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature-256", &sig)
-                    .body(body.clone())
-                    .timeout(Duration::from_secs(20))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    fake.lock().echo_acks.entry(mid).or_insert_with(OffsetDateTime::now_utc);
-                    return;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return;
-                }
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis((250u64 << attempt.min(6)).min(8000))).await;
+        let mut g = self.lock();
+        g.echo_pending.push((ig_id.to_owned(), event, mid.to_owned()));
+        if !g.echo_batching {
+            g.echo_batching = true;
+            let fake = self.clone();
+            tokio::spawn(async move { fake.batch_echoes(targets).await });
+        }
+    }
+
+    /// Like Meta, batches the echoes that became due together into one POST (at most
+    /// [`ECHO_BATCH`] events, one entry per account): waits `delay` (at least 20 ms), takes what
+    /// is pending, posts it (retrying on its own), and goes on while more is pending.
+    async fn batch_echoes(&self, targets: EchoTargets) {
+        loop {
+            tokio::time::sleep(targets.delay.max(Duration::from_millis(20))).await;
+            let (batch, more): (Vec<(String, Value, String)>, bool) = {
+                let mut g = self.lock();
+                let n = g.echo_pending.len().min(ECHO_BATCH);
+                let batch: Vec<_> = g.echo_pending.drain(..n).collect();
+                let more = !g.echo_pending.is_empty();
+                g.echo_batching = more;
+                (batch, more)
+            };
+            if batch.is_empty() {
+                return;
             }
-        });
+            let fake = self.clone();
+            let urls = targets.urls.clone();
+            tokio::spawn(async move { fake.post_echoes(urls, batch).await });
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// Posts one batch of echoes, retried with backoff for up to 10 minutes until a 2xx, and
+    /// records when each was acknowledged.
+    async fn post_echoes(&self, urls: Vec<String>, batch: Vec<(String, Value, String)>) {
+        let mut entries: Vec<(String, Vec<Value>)> = Vec::new();
+        for (ig, event, _) in &batch {
+            match entries.iter_mut().find(|(id, _)| id == ig) {
+                Some((_, events)) => events.push(event.clone()),
+                None => entries.push((ig.clone(), vec![event.clone()])),
+            }
+        }
+        let body = crate::webhooks::to_meta_bytes(&crate::webhooks::multi_entry(entries));
+        let sig = self.sign(&body);
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        let mut attempt = 0usize;
+        loop {
+            let url = &urls[attempt % urls.len()];
+            let ok = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", &sig)
+                .body(body.clone())
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                let now = OffsetDateTime::now_utc();
+                let mut g = self.lock();
+                for (_, _, mid) in batch {
+                    g.echo_acks.entry(mid).or_insert(now);
+                }
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis((250u64 << attempt.min(6)).min(8000))).await;
+        }
     }
 
     /// Usage percentage reported in the usage headers (≥ 100 also answers 80002).
@@ -498,6 +551,12 @@ impl FakeGraph {
             },
         );
         code
+    }
+
+    /// Makes `/oauth/authorize` show a consent page whose "Allow" link goes back to the app, as
+    /// Instagram's does (by default it redirects at once).
+    pub fn show_consent_page(&self, on: bool) {
+        self.lock().consent_page = on;
     }
 
     /// The account the sandbox authorize page logs in as (created on first use).
@@ -544,6 +603,7 @@ impl FakeGraph {
             .route("/{ver}/me/subscribed_apps", post(subscribe))
             .route("/oauth/access_token", post(oauth_token))
             .route("/oauth/authorize", get(authorize))
+            .route("/oauth/authorize/allow", get(authorize_allow))
             .route("/access_token", get(exchange))
             .route("/refresh_access_token", get(refresh))
             .route("/_fake/accounts", post(ctl_add_account))
@@ -1052,6 +1112,26 @@ async fn oauth_token(State(f): State<FakeGraph>, body: Bytes) -> Response {
 
 async fn authorize(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, String>>) -> Response {
     f.record("GET", "/oauth/authorize", &q, None, Value::Null);
+    if f.lock().consent_page {
+        // Like Instagram: a page on which the person allows access; the way back to the app starts
+        // from this page (another site), not from the app's own redirect.
+        let query: String = q.iter().map(|(k, v)| format!("{}={}&", urlencode(k), urlencode(v))).collect();
+        let html = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log in with Instagram (sandbox)</title></head>\
+             <body><h1>Allow access?</h1><p><a id=\"allow\" href=\"/oauth/authorize/allow?{}\">Allow</a></p></body></html>",
+            query.trim_end_matches('&').replace('&', "&amp;")
+        );
+        return ([("content-type", "text/html; charset=utf-8")], html).into_response();
+    }
+    authorize_redirect(&f, &q)
+}
+
+/// The consent page's "Allow": back to the app with a code.
+async fn authorize_allow(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, String>>) -> Response {
+    authorize_redirect(&f, &q)
+}
+
+fn authorize_redirect(f: &FakeGraph, q: &HashMap<String, String>) -> Response {
     let Some(redirect) = q.get("redirect_uri") else {
         return oauth_error(400, "Missing redirect_uri");
     };

@@ -181,17 +181,31 @@ impl TestApp {
     /// # Panics
     /// When Postgres, Redis or loopback are unavailable.
     pub async fn spawn_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        Self::spawn_at(|vars, _| adjust(vars)).await
+    }
+
+    /// Spawns with `API_BASE_URL` set to the router's own address, so links and redirects the
+    /// router builds from it (OAuth's `redirect_uri`, the console's way back) reach this router.
+    pub async fn spawn_serving_own_base(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        Self::spawn_at(|vars, base| {
+            vars.insert("API_BASE_URL".into(), base.to_owned());
+            adjust(vars);
+        })
+        .await
+    }
+
+    async fn spawn_at(adjust: impl FnOnce(&mut HashMap<String, String>, &str)) -> Self {
         LazyLock::force(&TRACING);
         let test_db = TestDb::create().await;
         let graph = FakeGraph::start(APP_SECRET).await;
         let crm = FakeCrm::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut vars = test_vars(&test_db.url, &graph.url());
-        adjust(&mut vars);
+        adjust(&mut vars, &base);
         let config = config_from(&vars);
         let key_spec = vars["ENCRYPTION_KEY"].clone();
         let state = router_api::build_state(config.clone()).await.expect("build state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let cancel = CancellationToken::new();
         tokio::spawn(router_api::serve(state.clone(), listener, cancel.clone()));
         let admin_key = insert_admin_key(&test_db.pool, &config).await;

@@ -139,8 +139,14 @@ pub async fn show(
         Some("enabled") => Some("Account enabled: waiting sends resume.".to_owned()),
         _ => None,
     };
+    // Instagram's login may be answered with another Instagram account than this one: then that
+    // account was connected (or re-connected), and this one still needs its own login.
+    let connected = q.uuid("account_id").ok().flatten();
+    let other = connected.filter(|c| *c != account_id);
     let oauth_notice = match q.get("status") {
-        Some("connected") => Some("Re-connected through Instagram: the new token is stored.".to_owned()),
+        Some("connected") if other.is_none() => {
+            Some("Re-connected through Instagram: the new token is stored.".to_owned())
+        }
         _ => None,
     };
     let error = match (q.get("done"), q.get("status")) {
@@ -148,11 +154,8 @@ pub async fn show(
             Some("This account has no CRM endpoint: nothing to send a test event to.".to_owned())
         }
         (_, Some("error")) => Some(format!(
-            "Re-connecting failed ({}).",
-            q.one_of("error", &["access_denied", "oauth_exchange_failed", "invalid_state", "account_exists"])
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "see the router's log".to_owned())
+            "Re-connecting failed: {}.",
+            oauth_failure(q.one_of("error", OAUTH_ERRORS).ok().flatten().as_deref())
         )),
         _ => None,
     };
@@ -169,6 +172,13 @@ pub async fn show(
         html! {
             (view::notice(notice.or(oauth_notice), false))
             (view::notice(error, true))
+            @if let (Some("connected"), Some(other)) = (q.get("status"), other) {
+                div.notice.error role="alert" {
+                    "Instagram's login was answered with another Instagram account, so "
+                    a href=(format!("/admin/accounts/{other}")) { "that account" }
+                    " was connected instead; this one still needs a login as @" (a.username) "."
+                }
+            }
             dl.facts {
                 dt { "status" } dd { (badge(&a.status)) @if let Some(r) = &a.status_reason { " " span.muted { (r) } } @if a.sandbox { " " (badge("sandbox")) } }
                 dt { "account id" } dd.mono { (a.account_id) }
@@ -300,4 +310,21 @@ pub async fn reconnect(
     let q = crate::routes::oauth::StartQuery { crm_webhook_url: None, redirect_after: Some(back) };
     let started = crate::routes::oauth::start_as(&s, &session.auth, &q).await?;
     Ok(Redirect::to(&started.authorize_url).into_response())
+}
+
+/// The error codes the OAuth callback appends to `redirect_after` (`status=error&error=…`).
+const OAUTH_ERRORS: &[&str] =
+    &["oauth_denied", "invalid_oauth_code", "oauth_exchange_failed", "environment_mismatch", "invalid_oauth_state"];
+
+fn oauth_failure(code: Option<&str>) -> &'static str {
+    match code {
+        Some("oauth_denied") => "the login was cancelled or permission was not granted on Instagram",
+        Some("invalid_oauth_code") => "Instagram came back without an authorization code",
+        Some("oauth_exchange_failed") => "Instagram refused to exchange the code for a token; try again",
+        Some("environment_mismatch") => {
+            "that Instagram account is connected in the other environment (live vs sandbox)"
+        }
+        Some("invalid_oauth_state") => "the login took too long or was already used; start again",
+        _ => "see the router's log",
+    }
 }

@@ -12,6 +12,9 @@ use crate::error::ApiError;
 pub enum ConsoleError {
     /// No valid session: GET goes to the sign-in page (coming back to `next`), anything else 401.
     SignIn { next: Option<String>, get: bool },
+    /// A GET from another site without the session cookie: reopened from this origin (the path
+    /// and query, same origin by construction).
+    Reopen { to: String },
     /// 404 (unknown, malformed, or another merchant's id).
     NotFound,
     /// 403 with the reason (a missing scope, a platform-only page).
@@ -45,6 +48,14 @@ impl From<sqlx::Error> for ConsoleError {
 /// A minimal standalone page (errors and sign-in have no navigation).
 #[must_use]
 pub fn bare_page(title: &str, body: Markup) -> Markup {
+    bare_page_then(title, None, body)
+}
+
+/// [`bare_page`] that moves on to `next` (a same-origin path) by itself, as a navigation this
+/// origin starts: `SameSite=Strict` cookies go with it, which they do not on a redirect chain
+/// that came from another site.
+#[must_use]
+pub fn bare_page_then(title: &str, next: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -52,6 +63,7 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Message Router admin" }
+                @if let Some(next) = next { meta http-equiv="refresh" content=(format!("0;url={next}")); }
                 link rel="stylesheet" href="/admin/assets/admin.css";
             }
             body {
@@ -89,6 +101,20 @@ impl IntoResponse for ConsoleError {
                 if let Ok(v) = HeaderValue::from_str(&target) {
                     r.headers_mut().insert("hx-redirect", v);
                 }
+                r
+            }
+            Self::Reopen { to } => {
+                let body = bare_page_then(
+                    "Opening the console",
+                    Some(&to),
+                    html! {
+                        h1 { "Opening the console" }
+                        p { a href=(to) { "Continue" } }
+                    },
+                );
+                let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body.into_string())
+                    .into_response();
+                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
             Self::SignIn { get: false, .. } => page(

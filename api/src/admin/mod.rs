@@ -52,12 +52,33 @@ use crate::state::AppState;
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// The console's Content-Security-Policy: same-origin scripts and styles, no inline script, no
-/// `eval`, forms only to this origin, never framed.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// `eval`, never framed, forms only to this origin — and to Instagram's login page, because
+/// browsers apply `form-action` to the redirect that follows a form: the Accounts page's
+/// **Re-connect** posts here and is redirected to `INSTAGRAM_AUTHORIZE_URL` (or the sandbox's).
+#[must_use]
+pub fn csp(config: &router_core::config::Config) -> String {
+    let mut form_action = vec!["'self'".to_owned()];
+    let login =
+        std::iter::once(&config.api().instagram_authorize_url).chain(config.sandbox_graph_api_base_url.as_ref());
+    for url in login {
+        let origin = url.origin().ascii_serialization();
+        if url.origin().is_tuple() && !form_action.contains(&origin) {
+            form_action.push(origin);
+        }
+    }
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         form-action {}; base-uri 'none'; frame-ancestors 'none'",
+        form_action.join(" ")
+    )
+}
 
 /// Every `/admin` route. Only the sign-in page and the static assets answer without a session.
-pub fn router() -> Router<AppState> {
+///
+/// # Panics
+/// Never: the CSP is built from parsed URLs' origins, which are valid header text.
+pub fn router(config: &router_core::config::Config) -> Router<AppState> {
+    let csp = HeaderValue::from_str(&csp(config)).expect("a CSP of URL origins is a valid header");
     Router::new()
         .route("/admin", get(overview::show))
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
@@ -79,7 +100,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys/{id}/revoke", post(keys::revoke))
         .route("/admin/merchants", post(keys::create_merchant))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))

@@ -109,6 +109,15 @@ impl FromRequestParts<AppState> for Session {
             get,
         };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            // A link or redirect from another site (Instagram's login coming back, a link in the
+            // CRM) arrives without the SameSite=Strict cookie even when signed in: open the same
+            // address again from this origin, which carries it. The second arrival is same-origin,
+            // so this happens at most once per navigation.
+            let cross_site = parts.headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
+            if get && cross_site {
+                let to = parts.uri.path_and_query().map_or("/admin", |p| p.as_str()).to_owned();
+                return Err(ConsoleError::Reopen { to });
+            }
             return Err(sign_in());
         };
         let row = db::admin_sessions::find(&state.db, &sha256(token.as_bytes())).await.map_err(ApiError::from)?;

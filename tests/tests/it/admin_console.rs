@@ -81,6 +81,9 @@ async fn signing_in_opens_a_server_side_session_and_signing_out_ends_it() {
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
         "{csp}"
     );
+    // Forms post here; Re-connect's redirect may go on to Instagram's login, and nowhere else.
+    let graph_origin = app.graph.url();
+    assert!(csp.contains(&format!("form-action 'self' {graph_origin};")), "{csp}");
     assert_eq!(home.header("x-frame-options"), Some("DENY"));
     assert_eq!(home.header("cache-control"), Some("no-store"));
 
@@ -400,4 +403,36 @@ async fn the_thread_view_shows_both_directions_with_history_errors_and_deliverie
     let d = c.get(&format!("/admin/deliveries/{dm}")).await;
     assert!(d.text.contains("HTTP 200") && d.text.contains(&format!("msg_{}", dm.simple())));
     assert!(!d.text.contains(SECRET) && !d.text.contains("MfKQ9r8"));
+}
+
+/// A link or redirect from another site arrives without the SameSite=Strict cookie: the console
+/// reopens the same address from its own origin (a page that shows nothing else), once; any other
+/// request without a session goes to the sign-in page as before.
+#[tokio::test]
+async fn a_cross_site_arrival_without_the_cookie_is_reopened_from_this_origin_once() {
+    let app = TestApp::spawn().await;
+    let path = "/admin/deliveries?status=dead";
+    let get = |site: &'static str| app.client.get(format!("{}{path}", app.base)).header("sec-fetch-site", site).send();
+    let r = get("cross-site").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body = r.text().await.unwrap();
+    assert!(body.contains(r#"<meta http-equiv="refresh" content="0;url=/admin/deliveries?status=dead">"#), "{body}");
+    assert!(!body.contains("<nav"), "nothing of the console is shown");
+    // The reopened request is same-origin: without a session it is the sign-in page as usual.
+    for site in ["same-origin", "none"] {
+        let r = get(site).await.unwrap();
+        assert_eq!(r.status(), 303, "{site}");
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/admin/login?next="));
+    }
+    // Not for state-changing requests: a cross-site POST is 401 (and would need CSRF anyway).
+    let r = app
+        .client
+        .post(format!("{}/admin/logout", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
