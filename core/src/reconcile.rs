@@ -10,7 +10,10 @@
 //!
 //! The protocol, one `send_intents` row per message ([`crate::db::send_intents`]):
 //! 1. **Intent.** Right before each Graph call the worker records which part it is about to send
-//!    and what its echo will carry (the text, or the attachment type), committed before the call.
+//!    and what its echo will carry (the text, or the attachment type), committed before the call,
+//!    and only while its lease on the job still covers the call (timeout plus a margin): a worker
+//!    whose lease ran out (stalled, or the job re-claimed) makes no call, so two workers never
+//!    send the same part side by side.
 //!    Whatever happens next — an ambiguous answer, `kill -9` of the worker, Postgres gone before
 //!    the outcome is written — a later run knows a call may have landed.
 //! 2. **Definite answers clear it**: success (in the completion transaction), or an error that
@@ -93,7 +96,9 @@ pub fn echo_signature(content: &Value) -> Option<(String, Option<String>)> {
     Some((kind.to_owned(), None))
 }
 
-/// Records the intent of the call about to be made (step 1), committed on its own.
+/// Records the intent of the call about to be made (step 1), committed on its own, only while the
+/// worker's lease on the job covers the call (see [`send_intents::upsert`]): false means the
+/// call must not be made.
 ///
 /// # Errors
 /// Postgres errors.
@@ -106,7 +111,8 @@ pub async fn record_intent(
     recipient_id: &str,
     part: usize,
     body: &Value,
-) -> Result<(), sqlx::Error> {
+    lease: send_intents::Lease,
+) -> Result<bool, sqlx::Error> {
     let (kind, text) = part_signature(body).unwrap_or_else(|| ("file".to_owned(), None));
     send_intents::upsert(
         conn,
@@ -119,6 +125,7 @@ pub async fn record_intent(
             match_kind: &kind,
             match_text: text.as_deref(),
         },
+        lease,
     )
     .await
 }

@@ -987,17 +987,40 @@ impl World {
         Ok(world)
     }
 
+    /// An operator's call to the REST API. Like any client of a loaded router it retries a
+    /// connection error, a 5xx or a 429 (other replica first, backing off) for up to 60 s; a 4xx
+    /// is an error at once. Used for setup and operator steps (PUT/POST that are safe to repeat).
     async fn api(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.cluster.api_urls()[0]);
-        let mut r = self.http.request(method, url).bearer_auth(key);
-        if let Some(b) = body {
-            r = r.json(&b);
+        let apis = self.cluster.api_urls();
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0usize;
+        loop {
+            let url = format!("{}{path}", apis[attempt % apis.len()]);
+            attempt += 1;
+            let mut r = self.http.request(method.clone(), url).bearer_auth(key).timeout(Duration::from_secs(10));
+            if let Some(b) = &body {
+                r = r.json(b);
+            }
+            let last = match r.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let v: Value = resp.json().await.unwrap_or(Value::Null);
+                    if status.is_success() {
+                        return Ok(v);
+                    }
+                    anyhow::ensure!(
+                        status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+                        "{path}: {status} {v}"
+                    );
+                    format!("{status} {v}")
+                }
+                Err(e) => e.to_string(),
+            };
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "{path}: still failing after 60 s: {last}");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
-        let resp = r.send().await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{path}: {status} {v}");
-        Ok(v)
     }
 
     /// Two merchants, `--accounts` accounts with a CRM endpoint each, `--contacts` customers per

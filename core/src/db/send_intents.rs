@@ -30,15 +30,30 @@ pub struct NewIntent<'a> {
     pub match_text: Option<&'a str>,
 }
 
-/// Records (or moves to the next part) the call about to be made. Committed on its own before the
-/// call, so a crash during it leaves the row behind.
+/// The claim a worker holds on the message's job while it records an intent.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub job_id: i64,
+    pub lock_token: Uuid,
+    /// How long the lease must still run: the call's timeout and a margin. No other worker can
+    /// claim the job (and make the same call) before the call has ended either way.
+    pub must_cover: std::time::Duration,
+}
+
+/// Records (or moves to the next part) the call about to be made, only while `lease` is this
+/// worker's and still runs for `lease.must_cover`. Committed on its own before the call, so a
+/// crash during it leaves the row behind. False (nothing written) when the lease is lost or about
+/// to end: the caller must not make the call (renew, or leave it to the new owner).
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn upsert(conn: &mut PgConnection, i: &NewIntent<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn upsert(conn: &mut PgConnection, i: &NewIntent<'_>, lease: Lease) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
         r"insert into send_intents (message_id, merchant_id, account_id, recipient_id, part, match_kind, match_text)
-          values ($1, $2, $3, $4, $5, $6, $7)
+          select $1, $2, $3, $4, $5, $6, $7
+           where exists (select 1 from jobs
+                          where job_id = $8 and lock_token = $9 and state = 'running'
+                            and locked_until > now() + make_interval(secs => $10))
           on conflict on constraint send_intents_pkey do update
              set part = excluded.part, match_kind = excluded.match_kind, match_text = excluded.match_text,
                  started_at = now(), hold_until = null, reason = null",
@@ -50,9 +65,12 @@ pub async fn upsert(conn: &mut PgConnection, i: &NewIntent<'_>) -> Result<(), sq
     .bind(i.part)
     .bind(i.match_kind)
     .bind(i.match_text)
+    .bind(lease.job_id)
+    .bind(lease.lock_token)
+    .bind(lease.must_cover.as_secs_f64())
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(r.rows_affected() == 1)
 }
 
 /// The message's intent, if any.

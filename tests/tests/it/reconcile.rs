@@ -203,3 +203,39 @@ async fn a_worker_killed_while_its_send_is_unsettled_does_not_send_twice() {
     assert_eq!(left, 0);
     let _: Option<Value> = None;
 }
+
+/// The lease guard on the intent: a worker that stalled past its lease while another claimed the
+/// job makes no call (the new owner sends, once); a lease too short to cover the call is renewed
+/// before the call instead of being risked.
+#[tokio::test]
+async fn a_worker_whose_lease_was_taken_over_makes_no_call_and_a_short_lease_is_renewed_first() {
+    let s = setup(30).await;
+    let ctx = s.app.job_context();
+    let registry = router_worker::jobs::registry();
+    let claim = async |lease_ms: u64, who: &str| {
+        router_core::queue::claim(&s.app.db, &["message.send"], 1, Duration::from_millis(lease_ms), who).await.unwrap()
+    };
+
+    // 1. Worker A claims with a 1 s lease and stalls; B claims the expired job; A wakes up.
+    let m1 = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "only once, whoever sends it").await);
+    let a = claim(1000, "worker-a").await;
+    assert_eq!(a.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let b = claim(8000, "worker-b").await;
+    assert_eq!(b.len(), 1, "the expired lease is claimed again");
+    assert_eq!(b[0].job_id, a[0].job_id);
+    let out = registry.run(&ctx, &a[0]).await.unwrap();
+    assert!(matches!(out, router_core::jobs::Outcome::LeaseLost), "{out:?}");
+    assert!(send_calls(&s.app).is_empty(), "the worker that lost its lease made no call");
+    registry.run(&ctx, &b[0]).await.unwrap();
+    assert_eq!(send_calls(&s.app).len(), 1);
+    wait_delivered(&s, &m1, Duration::from_secs(10)).await;
+
+    // 2. A lease shorter than the call's timeout plus margin (1 s + 2 s) is renewed, then used.
+    let m2 = id(&s.app.send_text(&s.key, &s.account_id, CUSTOMER, "sent on a renewed lease").await);
+    let c = claim(1000, "worker-c").await;
+    registry.run(&ctx, &c[0]).await.unwrap();
+    assert_eq!(send_calls(&s.app).len(), 2);
+    wait_delivered(&s, &m2, Duration::from_secs(10)).await;
+    assert_eq!(s.app.graph.sent().len(), 2, "each message reached Instagram once");
+}

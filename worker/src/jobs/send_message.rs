@@ -114,16 +114,13 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
         if let Some(outcome) = admit(ctx, &msg, part.lane).await {
             return Ok(outcome);
         }
-        // The claim's lease covers this run's first call (no extra write on the one-part hot
-        // path); every later call renews it first.
-        if i > done
-            && !queue::renew(&mut *ctx.db.acquire().await?, job.job_id, job.lock_token, ctx.config.job_lease).await?
-        {
+        // The intent is written only while the lease covers the call (renewed first when it
+        // would not: no extra write on the one-part hot path).
+        if !send_reconcile::before_call(ctx, job, &msg, i, &part.body).await? {
             let of = parts.len();
             tracing::warn!(part = i + 1, of, "lease lost before a Graph call; stopping (the new owner sends it)");
             return Ok(Outcome::LeaseLost);
         }
-        send_reconcile::before_call(ctx, &msg, i, &part.body).await?;
         match graph.send_message(&msg.instagram_account_id, &token, &part.body).await {
             Ok(sent) => {
                 slow_down_if_near_limit(ctx, &msg, sent.usage).await;

@@ -5,15 +5,17 @@
 //! * [`before_send`] at the start of a run: an earlier call of this message whose answer is unknown
 //!   (ambiguous, or its worker died mid-call) is settled first — its echo recorded the part, or the
 //!   run waits (not an attempt) until the reconciliation window ends, and only then sends again;
-//! * [`before_call`] right before each Graph call: records the intent, committed before the call;
+//! * [`before_call`] right before each Graph call: records the intent, committed before the call,
+//!   only while the job's lease covers the call (renewed first when it would not);
 //! * [`on_error`] after a failed call: an ambiguous answer holds the send for
 //!   `SEND_RECONCILE_WINDOW_SECS`; any other error proves nothing was sent and clears the intent.
 //!
 //! Success clears the intent in the completion transaction (`send_message`).
 
 use router_core::db::messages::{self, SendRow};
+use router_core::db::send_intents::Lease;
 use router_core::graph::GraphError;
-use router_core::queue::ClaimedJob;
+use router_core::queue::{self, ClaimedJob};
 use router_core::reconcile::{self, Settle};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -60,16 +62,49 @@ pub(super) async fn before_send(ctx: &JobContext, job: &ClaimedJob, msg: SendRow
     })
 }
 
-/// Records the intent of the call about to be made, committed before it.
+/// Records the intent of the call about to be made, committed before it, while the job's lease
+/// covers the call; a lease too short for it is renewed first. False: the lease is lost (the job
+/// was re-claimed), and the call must not be made (the new owner makes it).
 ///
 /// # Errors
 /// Database failures (nothing is sent then).
-pub(super) async fn before_call(ctx: &JobContext, msg: &SendRow, part: usize, body: &Value) -> anyhow::Result<()> {
+pub(super) async fn before_call(
+    ctx: &JobContext,
+    job: &ClaimedJob,
+    msg: &SendRow,
+    part: usize,
+    body: &Value,
+) -> anyhow::Result<bool> {
     let mut conn = ctx.db.acquire().await?;
-    reconcile::record_intent(&mut conn, msg.message_id, msg.merchant_id, msg.account_id, &msg.recipient_id, part, body)
-        .await?;
-    Ok(())
+    // Validation keeps `JOB_LEASE_SECS` above the call's timeout plus 5 s, so this is the
+    // timeout plus the margin; the cap only keeps a lease shortened by hand (tests) usable.
+    let must_cover = (ctx.config.graph_timeout + LEASE_MARGIN).min(ctx.config.job_lease / 2);
+    let lease = Lease { job_id: job.job_id, lock_token: job.lock_token, must_cover };
+    let record = async |conn: &mut sqlx::PgConnection| {
+        reconcile::record_intent(
+            conn,
+            msg.message_id,
+            msg.merchant_id,
+            msg.account_id,
+            &msg.recipient_id,
+            part,
+            body,
+            lease,
+        )
+        .await
+    };
+    if record(&mut conn).await? {
+        return Ok(true);
+    }
+    // The lease is this worker's but ends too soon (a slow run), or it is lost: renewing tells.
+    if !queue::renew(&mut conn, job.job_id, job.lock_token, ctx.config.job_lease).await? {
+        return Ok(false);
+    }
+    Ok(record(&mut conn).await?)
 }
+
+/// What the lease must cover beyond the call's timeout before the call is made.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// After a failed call: `Some(outcome)` when the answer was ambiguous (the send is now held and
 /// re-run at once to settle), `None` when it proves nothing was sent (the intent is cleared and

@@ -219,7 +219,7 @@ async fn a_revoked_key_is_refused_at_once_even_while_requests_race_the_revocatio
 
 /// A message of four Graph calls (attachment + three text pieces), a Graph API answering each
 /// call after 400 ms, a 1 s lease and two workers: the whole send (1.6 s) outlives the lease
-/// the claim gave it. The first worker renews the lease before each call, so the second never
+/// the claim gave it. The first worker renews the lease whenever it would not cover the next call, so the second never
 /// takes the job over; Instagram receives every part exactly once and the message completes
 /// (one `message.sent`) once.
 ///
