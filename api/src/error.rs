@@ -29,9 +29,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// The error body, as documented in the OpenAPI spec.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `validation_failed`, `idempotency_key_reused`.
-    #[schema(example = "validation_failed")]
-    pub error: String,
+    /// Stable machine-readable code, e.g. `validation_failed`, `idempotency_key_reused`: one of
+    /// [`ErrorCode`]'s, listed in the OpenAPI document so clients can branch on them.
+    pub error: ErrorCode,
     /// Human-readable explanation (safe to show; never contains secrets).
     pub message: String,
     /// Structured context, e.g. the offending field or Instagram's error code.
@@ -44,8 +44,11 @@ pub struct ErrorBody {
 }
 
 /// Every `error` code the API answers with (the `error` field of [`ErrorBody`]; the codes are
-/// stable: clients branch on them). CRM_INTEGRATION.md documents each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// stable: clients branch on them). CRM_INTEGRATION.md documents each; the OpenAPI document lists
+/// them as the `ErrorCode` enum (serde's snake_case names equal [`ErrorCode::as_str`], tested).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(example = "validation_failed")]
 pub enum ErrorCode {
     InvalidRequest,
     ValidationFailed,
@@ -443,7 +446,7 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
         }
     };
     let body = ErrorBody {
-        error: pending.code.as_str().to_owned(),
+        error: pending.code,
         message: pending.message,
         details: pending.details,
         correlation_id,
@@ -603,6 +606,10 @@ mod tests {
         let names: std::collections::BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), ErrorCode::ALL.len());
         assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        // The wire name (serde, and so the OpenAPI enum) is `as_str`'s.
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+        }
     }
 
     use serde_json::json;

@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::crypto;
 use crate::ssrf::{self, GuardedResolver};
-use crate::webhooks;
 
 /// Bytes of the CRM's answer kept in the attempt log.
 pub const BODY_KEEP: usize = 4096;
@@ -119,10 +119,10 @@ impl CrmClient {
 
     /// Signs `req` with a fresh timestamp and POSTs it once.
     pub async fn deliver(&self, req: &CrmRequest<'_>) -> CrmAttempt {
-        let sig = webhooks::sign(
+        let sig = sign(
             req.secret.expose_secret(),
             req.previous_secret.map(ExposeSecret::expose_secret),
-            &webhooks::webhook_id(req.delivery_id),
+            &webhook_id(req.delivery_id),
             OffsetDateTime::now_utc().unix_timestamp(),
             req.body.as_bytes(),
         );
@@ -170,7 +170,50 @@ async fn read_kept_body(mut resp: reqwest::Response) -> String {
         }
     }
     drop(resp);
-    crate::db::deliveries::stored_text(&kept)
+    stored_text(&kept)
+}
+
+/// The text kept of a CRM's response body: invalid UTF-8 and NUL (which Postgres `text` refuses)
+/// both become U+FFFD; everything else is kept as sent. The caller bounds the length.
+#[must_use]
+pub fn stored_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+}
+
+/// The signing headers of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeaders {
+    /// `X-Hub-Signature-256`: `sha256=<hex>` with the current secret (the previous one during an
+    /// overlap, so receivers that have not switched keep verifying; see `hub_next`).
+    pub hub: String,
+    /// `X-Hub-Signature-256-Next`: during an overlap, the same signature with the new secret.
+    pub hub_next: Option<String>,
+    /// `webhook-id`.
+    pub id: String,
+    /// `webhook-timestamp` (unix seconds of this attempt).
+    pub timestamp: i64,
+    /// `webhook-signature`: `v1,<b64>` for each active secret, space-separated.
+    pub signature: String,
+}
+
+/// Signs a body for one attempt. `previous` is the old secret while its overlap lasts.
+#[must_use]
+pub fn sign(current: &str, previous: Option<&str>, webhook_id: &str, timestamp: i64, body: &[u8]) -> SignatureHeaders {
+    let mut sigs = vec![crypto::standard_webhooks_signature(current, webhook_id, timestamp, body)];
+    let (hub, hub_next) = match previous {
+        Some(prev) => {
+            sigs.push(crypto::standard_webhooks_signature(prev, webhook_id, timestamp, body));
+            (crypto::hub_signature(prev.as_bytes(), body), Some(crypto::hub_signature(current.as_bytes(), body)))
+        }
+        None => (crypto::hub_signature(current.as_bytes(), body), None),
+    };
+    SignatureHeaders { hub, hub_next, id: webhook_id.to_owned(), timestamp, signature: sigs.join(" ") }
+}
+
+/// The `webhook-id` of a delivery: `msg_<uuid without dashes>` (no `.`, per the spec).
+#[must_use]
+pub fn webhook_id(delivery_id: Uuid) -> String {
+    format!("msg_{}", delivery_id.simple())
 }
 
 /// `Retry-After`: delta-seconds or an HTTP date.

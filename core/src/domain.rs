@@ -242,6 +242,8 @@ pub mod events {
     pub const MESSAGE_FAILED: &str = "message.failed";
     pub const ACCOUNT_TOKEN_EXPIRING: &str = "account.token_expiring";
     pub const ACCOUNT_DISABLED: &str = "account.disabled";
+    /// The console's "Send test event" (not in [`ALL`]: an endpoint's filter never drops it).
+    pub const ENDPOINT_TEST: &str = "endpoint.test";
 
     /// Every event type, for filter validation and docs.
     pub const ALL: [&str; 11] = [

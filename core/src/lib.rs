@@ -16,7 +16,8 @@
 //!   leases, ordering keys).
 //! - [`crm`]: the CRM webhook client (one signed attempt, a typed result).
 //! - [`inbound`]: Instagram webhook events: classification and idempotent storage.
-//! - [`lifecycle`] (`db::lifecycle`): key rotation, contact erasure and retention.
+//! - [`lifecycle`]: key rotation, contact erasure and retention, and the CRM events they cause
+//!   (statements in `db::lifecycle`).
 //! - [`media`]: the bounded, SSRF-guarded probe of outbound attachments against Meta's limits.
 //! - [`graph`]: the Instagram Graph API client (live and sandbox) and its error classification.
 //! - [`reconcile`]: no duplicate DM after an ambiguous send (intents, holds, echo adoption).
@@ -27,7 +28,7 @@
 //! - [`outbound`]: the typed outbound message (attachments, quick replies) and its Send API calls.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` for the worker and scheduler.
 //! - [`ssrf`]: CRM URL checks against private and internal addresses.
-//! - [`webhooks`]: CRM event enqueueing (outbox) and delivery signatures.
+//! - [`webhooks`]: CRM event enqueueing (outbox); the delivery signatures are [`crm`]'s.
 
 pub mod accounts;
 pub mod bootstrap;
@@ -39,6 +40,7 @@ pub mod domain;
 pub mod graph;
 pub mod inbound;
 pub mod jobs;
+pub mod lifecycle;
 pub mod media;
 pub mod oauth;
 pub mod ops;
@@ -49,4 +51,4 @@ pub mod ssrf;
 pub mod telemetry;
 pub mod webhooks;
 
-pub use db::{MIGRATOR, lifecycle, queue};
+pub use db::{MIGRATOR, queue};

@@ -1,4 +1,5 @@
-//! CRM webhooks: enqueueing events (in the caller's transaction) and signing deliveries.
+//! CRM webhooks: enqueueing events (in the caller's transaction). Signing is the CRM client's
+//! ([`crate::crm`]).
 //!
 //! An event becomes a `webhook_deliveries` row plus a `webhook.deliver` job in the same statement,
 //! inside the transaction that caused it (a status change, an inbound event). The body is
@@ -19,7 +20,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::crypto;
 use crate::db::deliveries::{self, NewDelivery};
 
 /// One event for a merchant's CRM.
@@ -87,7 +87,7 @@ pub async fn enqueue_events(conn: &mut PgConnection, events: &[CrmEvent]) -> Res
 /// endpoint receives and verifies deliveries. Not one of the business events
 /// ([`crate::domain::events::ALL`]): an endpoint's event filter never drops it, and it cannot be
 /// subscribed to.
-pub const ENDPOINT_TEST: &str = "endpoint.test";
+pub use crate::domain::events::ENDPOINT_TEST;
 
 /// A test event for an account's endpoint (unique `event_id` per press).
 #[must_use]
@@ -107,41 +107,9 @@ pub fn test_event(merchant_id: Uuid, account_id: Uuid) -> CrmEvent {
     }
 }
 
-/// The signing headers of one attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignatureHeaders {
-    /// `X-Hub-Signature-256`: `sha256=<hex>` with the current secret (the previous one during an
-    /// overlap, so receivers that have not switched keep verifying; see `hub_next`).
-    pub hub: String,
-    /// `X-Hub-Signature-256-Next`: during an overlap, the same signature with the new secret.
-    pub hub_next: Option<String>,
-    /// `webhook-id`.
-    pub id: String,
-    /// `webhook-timestamp` (unix seconds of this attempt).
-    pub timestamp: i64,
-    /// `webhook-signature`: `v1,<b64>` for each active secret, space-separated.
-    pub signature: String,
-}
-
-/// Signs a body for one attempt. `previous` is the old secret while its overlap lasts.
-#[must_use]
-pub fn sign(current: &str, previous: Option<&str>, webhook_id: &str, timestamp: i64, body: &[u8]) -> SignatureHeaders {
-    let mut sigs = vec![crypto::standard_webhooks_signature(current, webhook_id, timestamp, body)];
-    let (hub, hub_next) = match previous {
-        Some(prev) => {
-            sigs.push(crypto::standard_webhooks_signature(prev, webhook_id, timestamp, body));
-            (crypto::hub_signature(prev.as_bytes(), body), Some(crypto::hub_signature(current.as_bytes(), body)))
-        }
-        None => (crypto::hub_signature(current.as_bytes(), body), None),
-    };
-    SignatureHeaders { hub, hub_next, id: webhook_id.to_owned(), timestamp, signature: sigs.join(" ") }
-}
-
-/// The `webhook-id` of a delivery: `msg_<uuid without dashes>` (no `.`, per the spec).
-#[must_use]
-pub fn webhook_id(delivery_id: Uuid) -> String {
-    format!("msg_{}", delivery_id.simple())
-}
+/// Signing lives with the CRM client that sends the deliveries; re-exported for readers of
+/// deliveries (the REST API and the console show each one's `webhook-id`).
+pub use crate::crm::{SignatureHeaders, sign, webhook_id};
 
 /// A `DeliveryStatusWebhook` (seed §4) for a status row.
 #[must_use]

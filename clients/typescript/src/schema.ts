@@ -553,15 +553,23 @@ export interface components {
             /** @description Structured context, e.g. the offending field or Instagram's error code. */
             details?: unknown;
             /**
-             * @description Stable machine-readable code, e.g. `validation_failed`, `idempotency_key_reused`.
-             * @example validation_failed
+             * @description Stable machine-readable code, e.g. `validation_failed`, `idempotency_key_reused`: one of
+             *     [`ErrorCode`]'s, listed in the OpenAPI document so clients can branch on them.
              */
-            error: string;
+            error: components["schemas"]["ErrorCode"];
             /** @description Human-readable explanation (safe to show; never contains secrets). */
             message: string;
             /** @description When the error happened (RFC 3339, UTC). */
             timestamp: string;
         };
+        /**
+         * @description Every `error` code the API answers with (the `error` field of [`ErrorBody`]; the codes are
+         *     stable: clients branch on them). CRM_INTEGRATION.md documents each; the OpenAPI document lists
+         *     them as the `ErrorCode` enum (serde's snake_case names equal [`ErrorCode::as_str`], tested).
+         * @example validation_failed
+         * @enum {string}
+         */
+        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch";
         /** @description Why a message failed (or the last retryable error while it is still pending). */
         ErrorDetail: {
             /** @description Stable code, e.g. `outside_messaging_window`, `recipient_unavailable`, `instagram_token_invalid`. */

@@ -78,7 +78,7 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
     .bind(&jobs)
     .bind(DeliverWebhook::KIND)
     .bind(DeliverWebhook::MAX_ATTEMPTS)
-    .bind(crate::webhooks::ENDPOINT_TEST)
+    .bind(crate::domain::events::ENDPOINT_TEST)
     .fetch_all(&mut *conn)
     .await
 }
@@ -150,7 +150,7 @@ pub struct Attempt<'a> {
     pub response_body: Option<&'a str>,
 }
 
-/// Appends to the attempt log (`response_body` made storable by [`stored_text`]).
+/// Appends to the attempt log (`response_body` made storable by [`crate::crm::stored_text`]).
 ///
 /// # Errors
 /// Postgres errors.
@@ -169,13 +169,6 @@ pub async fn record_attempt(conn: &mut PgConnection, a: &Attempt<'_>) -> Result<
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// The text kept of a CRM's response body: invalid UTF-8 and NUL (which Postgres `text` refuses)
-/// both become U+FFFD; everything else is kept as sent. The caller bounds the length.
-#[must_use]
-pub fn stored_text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
 
 /// Appends to the attempt log without failing the caller's transaction: when the full row cannot

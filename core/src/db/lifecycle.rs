@@ -1,4 +1,5 @@
-//! Data lifecycle: encryption key rotation, contact erasure (GDPR) and retention.
+//! Data lifecycle statements: encryption key rotation, contact erasure (GDPR) and retention. The
+//! workflows that also tell the CRM are [`crate::lifecycle`]'s.
 
 use std::collections::BTreeMap;
 
@@ -110,18 +111,17 @@ pub struct ErasureReport {
 const REDACT_PAYLOAD: &str = "((payload::jsonb - 'message' - 'text' - 'attachments' - 'raw' - 'reply_to' \
      - 'quick_reply_payload' - 'referral' - 'metadata' - 'title' - 'payload') || jsonb_build_object('content_erased', true))::text";
 
-/// Erases one contact's message content for an account (GDPR): ids, timestamps and statuses stay
-/// so delivery history and counts remain consistent. Runs in the caller's (merchant) transaction.
+/// Fails the pending sends to one contact (`contact_erased`) and returns their status rows (for
+/// the `message.failed` events). Runs in the caller's (merchant) transaction.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn erase_contact(
+pub async fn cancel_pending_to(
     conn: &mut PgConnection,
     account_id: Uuid,
     igsid: &crate::domain::Igsid,
-) -> Result<ErasureReport, sqlx::Error> {
+) -> Result<Vec<crate::db::messages::StatusRow>, sqlx::Error> {
     let igsid = igsid.as_str();
-    // Pending sends to the contact are cancelled (and the CRM told, as for any failure).
     let cancelled: Vec<crate::db::messages::StatusRow> = sqlx::query_as(
         r"with upd as (
               update outbound_messages set status = 'failed', failed_at = now(), error_code = 'contact_erased',
@@ -137,11 +137,22 @@ pub async fn erase_contact(
     .bind(igsid)
     .fetch_all(&mut *conn)
     .await?;
-    let events: Vec<_> = cancelled
-        .iter()
-        .map(|r| crate::webhooks::status_event(r, crate::domain::events::MESSAGE_FAILED, "failed"))
-        .collect();
-    crate::webhooks::enqueue_events(conn, &events).await?;
+    Ok(cancelled)
+}
+
+/// Erases one contact's message content for an account (GDPR): ids, timestamps and statuses stay
+/// so delivery history and counts remain consistent. Runs in the caller's (merchant) transaction;
+/// `cancelled` is how many pending sends [`cancel_pending_to`] failed first.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn erase_contact_content(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    igsid: &crate::domain::Igsid,
+    cancelled: u64,
+) -> Result<ErasureReport, sqlx::Error> {
+    let igsid = igsid.as_str();
     let outbound = sqlx::query(
         r"update outbound_messages
              set message_text = null, attachment = null, quick_replies = null, metadata = null, content_erased_at = now()
@@ -178,7 +189,7 @@ pub async fn erase_contact(
     // Jobs of cancelled messages finish as no-ops (the message is no longer pending).
     Ok(ErasureReport {
         outbound_messages: outbound,
-        cancelled_messages: cancelled.len() as u64,
+        cancelled_messages: cancelled,
         inbound_events: inbound,
         webhook_deliveries: deliveries,
     })
@@ -253,45 +264,21 @@ pub async fn purge_old_content(
     Ok(out)
 }
 
-/// Marks an account `error` after Meta rejected its token (190) and tells the CRM
-/// (`account.disabled`) — once per transition. Its pending sends stay queued and resume after
-/// re-authentication. Returns true when this call made the transition.
+/// Marks an account `error` after Meta rejected its token (190), once per transition: the time
+/// of the transition, or `None` when the account was not active.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn mark_token_invalid(
+pub async fn set_token_invalid(
     conn: &mut PgConnection,
-    merchant_id: Uuid,
     account_id: Uuid,
-    instagram_account_id: &str,
-    reason: &str,
-) -> Result<bool, sqlx::Error> {
-    let changed: Option<time::OffsetDateTime> = sqlx::query_scalar(
+) -> Result<Option<time::OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar(
         r"update accounts set status = 'error', status_reason = $2
            where account_id = $1 and status = 'active' returning updated_at",
     )
     .bind(account_id)
     .bind("Instagram rejected the access token (code 190); re-authenticate the account")
     .fetch_optional(&mut *conn)
-    .await?;
-    let Some(at) = changed else { return Ok(false) };
-    crate::webhooks::enqueue_events(
-        conn,
-        &[crate::webhooks::CrmEvent {
-            merchant_id,
-            account_id,
-            event_type: crate::domain::events::ACCOUNT_DISABLED,
-            event_id: format!("acct:{account_id}:disabled:{}", at.unix_timestamp()),
-            data: serde_json::json!({
-                "account_id": account_id,
-                "instagram_account_id": instagram_account_id,
-                "status": "error",
-                "reason": reason,
-                "timestamp": crate::webhooks::rfc3339(at),
-            }),
-            conversation: None,
-        }],
-    )
-    .await?;
-    Ok(true)
+    .await
 }

@@ -337,6 +337,17 @@ async fn openapi_document_lists_every_route_with_bearer_security_and_docs_render
     let retry = &doc["paths"]["/api/v1/admin/dlq/webhooks"]["get"]["responses"]["200"]["links"]["RetryDelivery"];
     assert_eq!(retry["operationId"], "v1.admin.dlq.retry");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Every error code is listed, so generated clients get an enum to branch on.
+    let error = &doc["components"]["schemas"]["ErrorBody"]["properties"]["error"];
+    assert_eq!(error["$ref"], "#/components/schemas/ErrorCode", "{error}");
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    let all: Vec<&str> = router_api::error::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, all);
     // Every operation has an operationId and declares the bearer scheme.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

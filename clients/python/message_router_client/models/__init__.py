@@ -26,6 +26,7 @@ from .dlq_query_reason_type_2_type_1 import DlqQueryReasonType2Type1
 from .dlq_query_reason_type_3_type_1 import DlqQueryReasonType3Type1
 from .erasure_report import ErasureReport
 from .error_body import ErrorBody
+from .error_code import ErrorCode
 from .error_detail import ErrorDetail
 from .history_entry import HistoryEntry
 from .image_attachment import ImageAttachment
@@ -80,6 +81,7 @@ __all__ = (
     "DlqQueryReasonType3Type1",
     "ErasureReport",
     "ErrorBody",
+    "ErrorCode",
     "ErrorDetail",
     "HistoryEntry",
     "ImageAttachment",

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.error_code import ErrorCode
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ErrorBody")
@@ -17,7 +18,9 @@ class ErrorBody:
 
     Attributes:
         correlation_id (str): Equals the `X-Request-Id` response header; quote it in support requests.
-        error (str): Stable machine-readable code, e.g. `validation_failed`, `idempotency_key_reused`. Example:
+        error (ErrorCode): Every `error` code the API answers with (the `error` field of [`ErrorBody`]; the codes are
+            stable: clients branch on them). CRM_INTEGRATION.md documents each; the OpenAPI document lists
+            them as the `ErrorCode` enum (serde's snake_case names equal [`ErrorCode::as_str`], tested). Example:
             validation_failed.
         message (str): Human-readable explanation (safe to show; never contains secrets).
         timestamp (str): When the error happened (RFC 3339, UTC).
@@ -25,7 +28,7 @@ class ErrorBody:
     """
 
     correlation_id: str
-    error: str
+    error: ErrorCode
     message: str
     timestamp: str
     details: Any | Unset = UNSET
@@ -34,7 +37,7 @@ class ErrorBody:
     def to_dict(self) -> dict[str, Any]:
         correlation_id = self.correlation_id
 
-        error = self.error
+        error = self.error.value
 
         message = self.message
 
@@ -62,7 +65,7 @@ class ErrorBody:
         d = dict(src_dict)
         correlation_id = d.pop("correlation_id")
 
-        error = d.pop("error")
+        error = ErrorCode(d.pop("error"))
 
         message = d.pop("message")
 
