@@ -11,6 +11,8 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::outbound::{Media, SendPart};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -327,23 +329,26 @@ impl GraphClient {
         Ok(Self::finish::<Me>("me", started, resp).await?.0)
     }
 
-    /// `POST /{ig_id}/messages` with a JSON body.
+    /// `POST /{ig_id}/messages`: one Send API call of a message to `recipient_id` (body from
+    /// [`send_body`]).
     ///
     /// # Errors
     /// [`GraphError`].
     #[tracing::instrument(skip_all, fields(ig.account = %ig_id))]
-    pub async fn send_message(
+    pub async fn send_part(
         &self,
         ig_id: &str,
         token: &SecretString,
-        body: &serde_json::Value,
+        recipient_id: &str,
+        part: &SendPart<'_>,
+        tag: Option<&str>,
     ) -> Result<SendResult, GraphError> {
         let started = std::time::Instant::now();
         let resp = self
             .http
             .post(self.url(&format!("{ig_id}/messages")))
             .bearer_auth(token.expose_secret())
-            .json(body)
+            .json(&send_body(recipient_id, part, tag))
             .send()
             .await;
         let (mut r, usage) = Self::finish::<SendResult>("send", started, resp).await?;
@@ -533,6 +538,35 @@ pub fn parse_usage(headers: &reqwest::header::HeaderMap) -> Usage {
     usage
 }
 
+/// The Send API body of one part (research/meta-instagram-api.md §3.2): the recipient, the
+/// message (`attachment`, `attachments` for several images, or `text` with its quick replies),
+/// and with a tag `messaging_type: MESSAGE_TAG` plus the tag.
+#[must_use]
+pub fn send_body(recipient_id: &str, part: &SendPart<'_>, tag: Option<&str>) -> serde_json::Value {
+    use serde_json::json;
+    let media = |m: &Media| json!({"type": m.kind, "payload": {"url": m.url}});
+    let message = match part {
+        SendPart::Media(m) => json!({"attachment": media(m)}),
+        SendPart::Images(items) => json!({"attachments": items.iter().map(media).collect::<Vec<_>>()}),
+        SendPart::Text { text, quick_replies } => {
+            let mut message = json!({"text": text});
+            if !quick_replies.is_empty() {
+                message["quick_replies"] = quick_replies
+                    .iter()
+                    .map(|b| json!({"content_type": "text", "title": b.title, "payload": b.payload}))
+                    .collect();
+            }
+            message
+        }
+    };
+    let mut body = json!({"recipient": {"id": recipient_id}, "message": message});
+    if let Some(tag) = tag {
+        body["messaging_type"] = json!("MESSAGE_TAG");
+        body["tag"] = json!(tag);
+    }
+    body
+}
+
 #[cfg(test)]
 mod label_tests {
     use super::{GraphError, GraphErrorBody, Usage, failure_reason_label};
@@ -566,6 +600,34 @@ mod label_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_bodies_follow_meta_shapes_with_the_tag_on_every_part() {
+        use crate::outbound::{MediaKind, QuickReply};
+        use serde_json::json;
+        let video = Media { kind: MediaKind::Video, url: "https://cdn.example/v.mp4".into() };
+        let body = send_body("42", &SendPart::Media(&video), Some("HUMAN_AGENT"));
+        assert_eq!(
+            body,
+            json!({"recipient": {"id": "42"}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
+                   "message": {"attachment": {"type": "video", "payload": {"url": "https://cdn.example/v.mp4"}}}})
+        );
+        let images = [
+            Media { kind: MediaKind::Image, url: "https://a/1.png".into() },
+            Media { kind: MediaKind::Image, url: "https://a/2.png".into() },
+        ];
+        let body = send_body("42", &SendPart::Images(&images), None);
+        assert_eq!(body["message"]["attachments"][1], json!({"type": "image", "payload": {"url": "https://a/2.png"}}));
+        assert!(body.get("tag").is_none() && body.get("messaging_type").is_none());
+        let quick = [QuickReply { title: "Yes".into(), payload: "Y".into() }];
+        let body = send_body("42", &SendPart::Text { text: "hi", quick_replies: &quick }, None);
+        assert_eq!(
+            body["message"],
+            json!({"text": "hi", "quick_replies": [{"content_type": "text", "title": "Yes", "payload": "Y"}]})
+        );
+        let body = send_body("42", &SendPart::Text { text: "hi", quick_replies: &[] }, None);
+        assert_eq!(body["message"], json!({"text": "hi"}));
+    }
 
     fn api(code: i64, sub: Option<i64>, status: u16) -> GraphError {
         GraphError::Api {

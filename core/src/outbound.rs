@@ -2,13 +2,13 @@
 //!
 //! Attachments and quick replies are typed here and stored as this typed JSON in
 //! `outbound_messages.attachment` / `quick_replies` (the API writes them, the worker reads them
-//! back with the same types). [`OutboundMessage::send_requests`] builds the Graph Send API bodies
-//! (research/meta-instagram-api.md §3.2): the attachment first (several images as one
+//! back with the same types). [`OutboundMessage::parts`] splits a message into its Send API calls
+//! (research/meta-instagram-api.md §3.2), typed: the attachment first (several images as one
 //! `attachments` call), then the text in pieces of at most [`INSTAGRAM_TEXT_MAX_BYTES`], quick
-//! replies on the last text piece, the tag on every call.
+//! replies on the last text piece. The Graph client builds each call's body
+//! ([`crate::graph::GraphClient::send_part`]), with the tag on every call.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::domain::{INSTAGRAM_TEXT_MAX_BYTES, split_text};
 use crate::redis::Lane;
@@ -102,14 +102,42 @@ pub struct OutboundMessage<'a> {
     pub tag: Option<&'a str>,
 }
 
-/// One Send API call: its JSON body and the rate lane it counts against.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendRequest {
-    pub body: Value,
-    pub lane: Lane,
+/// One Send API call of a message, typed: the Graph client turns it into the request body
+/// ([`crate::graph::GraphClient::send_part`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendPart<'a> {
+    /// One attachment (image, video, audio or file).
+    Media(&'a Media),
+    /// Several images in one call (Meta's `attachments` array, research §3.2).
+    Images(&'a [Media]),
+    /// A piece of the text (at most [`INSTAGRAM_TEXT_MAX_BYTES`]); the quick replies ride on the
+    /// last piece only.
+    Text { text: &'a str, quick_replies: &'a [QuickReply] },
 }
 
-impl OutboundMessage<'_> {
+impl SendPart<'_> {
+    /// The rate lane the call counts against (Meta limits media and text separately).
+    #[must_use]
+    pub fn lane(&self) -> Lane {
+        match self {
+            Self::Media(m) => m.kind.lane(),
+            Self::Images(_) | Self::Text { .. } => Lane::Text,
+        }
+    }
+
+    /// What the call's echo webhook will carry: `("text", Some(text))`, or the attachment type
+    /// (Meta echoes its own CDN URL, so the type is all that can be matched).
+    #[must_use]
+    pub fn echo_signature(&self) -> (String, Option<String>) {
+        match self {
+            Self::Media(m) => (m.kind.as_str().to_owned(), None),
+            Self::Images(_) => (MediaKind::Image.as_str().to_owned(), None),
+            Self::Text { text, .. } => ("text".to_owned(), Some((*text).to_owned())),
+        }
+    }
+}
+
+impl<'a> OutboundMessage<'a> {
     /// How many Send API calls the message takes.
     #[must_use]
     pub fn parts_total(&self) -> usize {
@@ -118,57 +146,34 @@ impl OutboundMessage<'_> {
 
     /// The Send API calls, in order (see the module docs).
     #[must_use]
-    pub fn send_requests(&self) -> Vec<SendRequest> {
+    pub fn parts(&self) -> Vec<SendPart<'a>> {
         let mut parts = Vec::new();
         match self.attachment {
-            // Several images: one call with Meta's `attachments` array (research §3.2).
-            Some(Attachment::Images(items)) => {
-                let list: Vec<Value> =
-                    items.iter().map(|a| json!({"type": a.kind, "payload": {"url": a.url}})).collect();
-                parts.push(SendRequest { body: self.body(json!({"attachments": list})), lane: Lane::Text });
-            }
-            Some(Attachment::One(a)) => {
-                let message = json!({"attachment": {"type": a.kind, "payload": {"url": a.url}}});
-                parts.push(SendRequest { body: self.body(message), lane: a.kind.lane() });
-            }
+            Some(Attachment::Images(items)) => parts.push(SendPart::Images(items)),
+            Some(Attachment::One(a)) => parts.push(SendPart::Media(a)),
             None => {}
         }
         if let Some(text) = self.text {
             let pieces = split_text(text, INSTAGRAM_TEXT_MAX_BYTES);
             let last = pieces.len() - 1;
             for (i, piece) in pieces.into_iter().enumerate() {
-                let mut message = json!({"text": piece});
-                if i == last && !self.quick_replies.is_empty() {
-                    message["quick_replies"] = self
-                        .quick_replies
-                        .iter()
-                        .map(|b| json!({"content_type": "text", "title": b.title, "payload": b.payload}))
-                        .collect();
-                }
-                parts.push(SendRequest { body: self.body(message), lane: Lane::Text });
+                let quick_replies = if i == last { self.quick_replies } else { &[] };
+                parts.push(SendPart::Text { text: piece, quick_replies });
             }
         }
         parts
-    }
-
-    /// A call's body around `message`: the recipient, and the tag when there is one.
-    fn body(&self, message: Value) -> Value {
-        let mut body = json!({"recipient": {"id": self.recipient_id}, "message": message});
-        if let Some(tag) = self.tag {
-            body["messaging_type"] = json!("MESSAGE_TAG");
-            body["tag"] = json!(tag);
-        }
-        body
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn attachment_first_then_text_pieces_with_quick_replies_on_the_last() {
-        let media = Attachment::One(Media { kind: MediaKind::Video, url: "https://cdn.example/v.mp4".into() });
+        let video = Media { kind: MediaKind::Video, url: "https://cdn.example/v.mp4".into() };
+        let media = Attachment::One(video.clone());
         let quick = [QuickReply { title: "Yes".into(), payload: "Y".into() }];
         let text = "é".repeat(700); // 1400 bytes: two pieces
         let msg = OutboundMessage {
@@ -178,20 +183,18 @@ mod tests {
             quick_replies: &quick,
             tag: Some("HUMAN_AGENT"),
         };
-        let parts = msg.send_requests();
+        let parts = msg.parts();
         assert_eq!(parts.len(), 3);
         assert_eq!(msg.parts_total(), 3);
-        assert_eq!(parts[0].lane, Lane::Media);
-        assert_eq!(
-            parts[0].body["message"]["attachment"],
-            json!({"type": "video", "payload": {"url": "https://cdn.example/v.mp4"}})
-        );
-        assert!(parts[1].body["message"].get("quick_replies").is_none());
-        assert_eq!(
-            parts[2].body["message"]["quick_replies"][0],
-            json!({"content_type": "text", "title": "Yes", "payload": "Y"})
-        );
-        assert!(parts.iter().all(|p| p.body["tag"] == "HUMAN_AGENT" && p.body["recipient"]["id"] == "42"));
+        assert_eq!(parts[0], SendPart::Media(&video));
+        assert_eq!(parts[0].lane(), Lane::Media);
+        assert_eq!(parts[0].echo_signature(), ("video".to_owned(), None));
+        let SendPart::Text { text: first, quick_replies } = parts[1] else { panic!("{:?}", parts[1]) };
+        assert!(quick_replies.is_empty() && first.len() <= INSTAGRAM_TEXT_MAX_BYTES);
+        let SendPart::Text { text: second, quick_replies } = parts[2] else { panic!("{:?}", parts[2]) };
+        assert_eq!(quick_replies, &quick);
+        assert_eq!(format!("{first}{second}"), text);
+        assert_eq!(parts[2].echo_signature(), ("text".to_owned(), Some(second.to_owned())));
     }
 
     #[test]
@@ -205,9 +208,7 @@ mod tests {
         assert!(serde_json::from_value::<Attachment>(json!({"type": "sticker", "url": "u"})).is_err());
         let images =
             OutboundMessage { recipient_id: "1", text: None, attachment: Some(&many), quick_replies: &[], tag: None };
-        let parts = images.send_requests();
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].body["message"]["attachments"][1]["payload"]["url"], "b");
-        assert!(parts[0].body.get("tag").is_none());
+        assert_eq!(images.parts(), [SendPart::Images(many.items())]);
+        assert_eq!(images.parts()[0].lane(), Lane::Text);
     }
 }

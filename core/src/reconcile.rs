@@ -51,6 +51,7 @@ use uuid::Uuid;
 
 use crate::db::send_intents::{self, NewIntent};
 use crate::graph::GraphError;
+use crate::outbound::SendPart;
 
 /// Whether a Graph error leaves it unknown if Instagram delivered the message.
 #[must_use]
@@ -68,22 +69,8 @@ pub fn is_ambiguous(e: &GraphError) -> bool {
     }
 }
 
-/// What a part's echo carries: `("text", Some(text))` or `(attachment type, None)`.
-#[must_use]
-pub fn part_signature(body: &Value) -> Option<(String, Option<String>)> {
-    let m = body.get("message")?;
-    if let Some(t) = m.get("text").and_then(Value::as_str) {
-        return Some(("text".to_owned(), Some(t.to_owned())));
-    }
-    let kind = m
-        .pointer("/attachment/type")
-        .or_else(|| m.pointer("/attachments/0/type"))
-        .and_then(Value::as_str)
-        .filter(|k| matches!(*k, "image" | "video" | "audio" | "file"))?;
-    Some((kind.to_owned(), None))
-}
-
-/// What an echo carries (its stored content `{text, attachments}`), in [`part_signature`]'s form.
+/// What an echo carries (its stored content `{text, attachments}`), in the form of
+/// [`SendPart::echo_signature`].
 #[must_use]
 pub fn echo_signature(content: &Value) -> Option<(String, Option<String>)> {
     if let Some(t) = content.get("text").and_then(Value::as_str) {
@@ -109,11 +96,11 @@ pub async fn record_intent(
     merchant_id: Uuid,
     account_id: Uuid,
     recipient_id: &str,
-    part: usize,
-    body: &Value,
+    part_index: usize,
+    part: &SendPart<'_>,
     lease: send_intents::Lease,
 ) -> Result<bool, sqlx::Error> {
-    let (kind, text) = part_signature(body).unwrap_or_else(|| ("file".to_owned(), None));
+    let (kind, text) = part.echo_signature();
     send_intents::upsert(
         conn,
         &NewIntent {
@@ -121,7 +108,7 @@ pub async fn record_intent(
             merchant_id,
             account_id,
             recipient_id,
-            part: i32::try_from(part).unwrap_or(i32::MAX),
+            part: i32::try_from(part_index).unwrap_or(i32::MAX),
             match_kind: &kind,
             match_text: text.as_deref(),
         },
@@ -269,15 +256,14 @@ mod tests {
 
     #[test]
     fn parts_and_echoes_match_on_text_or_attachment_type() {
-        let text = json!({"recipient": {"id": "1"}, "message": {"text": "héllo", "quick_replies": []}});
-        assert_eq!(part_signature(&text), Some(("text".into(), Some("héllo".into()))));
-        assert_eq!(echo_signature(&json!({"text": "héllo", "attachments": null})), part_signature(&text));
-        let video = json!({"message": {"attachment": {"type": "video", "payload": {"url": "https://x/v.mp4"}}}});
-        let images = json!({"message": {"attachments": [{"type": "image", "payload": {"url": "u"}}]}});
-        assert_eq!(part_signature(&video), Some(("video".into(), None)));
-        assert_eq!(part_signature(&images), Some(("image".into(), None)));
+        use crate::outbound::{Media, MediaKind, SendPart};
+        let text = SendPart::Text { text: "héllo", quick_replies: &[] };
+        assert_eq!(echo_signature(&json!({"text": "héllo", "attachments": null})), Some(text.echo_signature()));
+        let video = Media { kind: MediaKind::Video, url: "https://x/v.mp4".into() };
+        let images = [Media { kind: MediaKind::Image, url: "u".into() }];
+        assert_eq!(SendPart::Images(&images).echo_signature(), ("image".into(), None));
         let echoed = json!({"text": null, "attachments": [{"type": "video", "payload": {"url": "https://cdn/1"}}]});
-        assert_eq!(echo_signature(&echoed), part_signature(&video));
+        assert_eq!(echo_signature(&echoed), Some(SendPart::Media(&video).echo_signature()));
         assert_eq!(echo_signature(&json!({"text": null, "attachments": [{"type": "share"}]})), None);
     }
 }

@@ -94,7 +94,8 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
         }
     };
 
-    let parts = msg.outbound().send_requests();
+    let outbound = msg.outbound();
+    let parts = outbound.parts();
     let done = msg.instagram_message_ids.len();
     // The media goes first (part 0): once Instagram accepted it there is nothing left to check.
     if done == 0
@@ -111,17 +112,17 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, message_id: Uuid) -> anyhow
     // parts are recorded as soon as Instagram accepts them, so a retry resumes after them.
     let mut last_mid: Option<String> = None;
     for (i, part) in parts.iter().enumerate().skip(done) {
-        if let Some(outcome) = admit(ctx, &msg, part.lane).await {
+        if let Some(outcome) = admit(ctx, &msg, part.lane()).await {
             return Ok(outcome);
         }
         // The intent is written only while the lease covers the call (renewed first when it
         // would not: no extra write on the one-part hot path).
-        if !send_reconcile::before_call(ctx, job, &msg, i, &part.body).await? {
+        if !send_reconcile::before_call(ctx, job, &msg, i, part).await? {
             let of = parts.len();
             tracing::warn!(part = i + 1, of, "lease lost before a Graph call; stopping (the new owner sends it)");
             return Ok(Outcome::LeaseLost);
         }
-        match graph.send_message(&msg.instagram_account_id, &token, &part.body).await {
+        match graph.send_part(&msg.instagram_account_id, &token, outbound.recipient_id, part, outbound.tag).await {
             Ok(sent) => {
                 slow_down_if_near_limit(ctx, &msg, sent.usage).await;
                 if i + 1 == parts.len() {

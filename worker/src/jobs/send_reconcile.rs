@@ -15,9 +15,9 @@
 use router_core::db::messages::{self, SendRow};
 use router_core::db::send_intents::Lease;
 use router_core::graph::GraphError;
+use router_core::outbound::SendPart;
 use router_core::queue::{self, ClaimedJob};
 use router_core::reconcile::{self, Settle};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use router_core::jobs::{JobContext, Outcome};
@@ -72,8 +72,8 @@ pub(super) async fn before_call(
     ctx: &JobContext,
     job: &ClaimedJob,
     msg: &SendRow,
-    part: usize,
-    body: &Value,
+    index: usize,
+    part: &SendPart<'_>,
 ) -> anyhow::Result<bool> {
     let mut conn = ctx.db.acquire().await?;
     // Validation keeps `JOB_LEASE_SECS` above the call's timeout plus 5 s, so this is the
@@ -87,8 +87,8 @@ pub(super) async fn before_call(
             msg.merchant_id,
             msg.account_id,
             &msg.recipient_id,
+            index,
             part,
-            body,
             lease,
         )
         .await
