@@ -8,6 +8,7 @@
 //! - `routes/`: one module per resource (messages, accounts, admin, health).
 //! - [`admin`]: the admin console at `/admin` (server-rendered HTML, sessions, CSRF).
 //! - [`outbox`]: group commit of accepted messages (message + history + job, one transaction).
+//! - [`ingest`]: group commit of Meta webhook POSTs (events + CRM delivery jobs, one transaction).
 //! - [`auth`]: API key authentication and scope checks (extractors).
 //! - [`error`]: `ApiError` and the JSON error body with `correlation_id`.
 //! - [`openapi`]: the utoipa document and the bearer scheme; Swagger UI is served at `/docs`.
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod ingest;
 pub mod openapi;
 pub mod outbox;
 pub mod pagination;
@@ -61,6 +63,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
     // One committer batches best (docs/PERFORMANCE.md, committer experiment).
     let outbox = outbox::Outbox::start(db.clone(), config.api().idempotency_ttl.as_secs_f64(), 1);
+    let ingest = ingest::Ingest::start(db.clone());
     let key_cache = Arc::new(state::KeyCache::new(config.api().api_key_cache_ttl));
     Ok(AppState {
         db,
@@ -71,6 +74,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         key_usage: Arc::new(KeyUsage::default()),
         metrics: router_core::telemetry::metrics_handle_for(router_core::telemetry::Component::Api),
         outbox,
+        ingest,
         key_cache,
     })
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Group-commit writer of accepted messages.
     pub outbox: crate::outbox::Outbox,
+    /// Group-commit writer of Meta webhook POSTs.
+    pub ingest: crate::ingest::Ingest,
     /// Short-lived API-key lookup cache (`API_KEY_CACHE_SECS`).
     pub key_cache: Arc<KeyCache>,
 }

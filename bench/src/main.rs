@@ -955,7 +955,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut live_scans = String::new();
     if !args.skip_worker {
         sqlx::query(
-            "truncate outbound_messages, message_events, idempotency_keys, jobs, dead_jobs, webhook_deliveries, delivery_attempts",
+            "truncate outbound_messages, message_events, idempotency_keys, jobs, dead_jobs, webhook_deliveries, delivery_attempts, send_intents",
         )
         .execute(&app.db)
         .await

@@ -91,16 +91,25 @@ pub fn check_limits(body: &Value) -> Result<(), Rejected> {
     if entries.len() > MAX_ENTRIES {
         return Err(Rejected::TooManyEntries);
     }
-    let mut events = 0usize;
-    for e in entries {
-        for list in ["messaging", "standby", "changes"] {
-            events += e.get(list).and_then(Value::as_array).map_or(0, Vec::len);
-        }
-    }
-    if events > MAX_EVENTS {
+    if event_count(body) > MAX_EVENTS {
         return Err(Rejected::TooManyEvents);
     }
     Ok(())
+}
+
+/// The updates a POST carries (`messaging`, `standby` and `changes` of every entry).
+#[must_use]
+pub fn event_count(body: &Value) -> usize {
+    let entries = body.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    entries
+        .iter()
+        .map(|e| {
+            ["messaging", "standby", "changes"]
+                .iter()
+                .map(|l| e.get(*l).and_then(Value::as_array).map_or(0, Vec::len))
+                .sum::<usize>()
+        })
+        .sum()
 }
 
 /// Replaces NUL (which Postgres text and jsonb reject) by U+FFFD in every string and key, so one
@@ -409,7 +418,7 @@ pub struct IngestReport {
     pub unrouted: usize,
     /// Events (or account rows of an event) the signature does not vouch for: dropped.
     pub rejected: usize,
-    /// CRM webhooks enqueued.
+    /// CRM events raised (an endpoint's event filter may still drop some at enqueue time).
     pub webhooks: usize,
 }
 
@@ -486,7 +495,7 @@ impl Trust {
 }
 
 /// A POST split into events and routed (one lookup), not yet stored.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Routed {
     items: Vec<(Result<Classified, Malformed>, Value)>,
     routes: HashMap<String, Vec<RouteRow>>,
@@ -497,16 +506,48 @@ pub struct Routed {
 /// # Errors
 /// Postgres errors.
 pub async fn route(pool: &PgPool, body: &Value) -> Result<Routed, sqlx::Error> {
-    let items = events_of(body);
+    let mut routed = route_many(pool, &[body]).await?;
+    Ok(routed.pop().unwrap_or(Routed { items: Vec::new(), routes: HashMap::new() }))
+}
+
+/// [`route`] for several POSTs with one query for all the accounts they address (the ingest
+/// committer's batch).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn route_many(pool: &PgPool, bodies: &[&Value]) -> Result<Vec<Routed>, sqlx::Error> {
+    let items: Vec<Vec<(Result<Classified, Malformed>, Value)>> = bodies.iter().map(|b| events_of(b)).collect();
     let mut ids: Vec<String> =
-        items.iter().filter_map(|(c, _)| c.as_ref().ok().map(|c| c.business_id.clone())).collect();
+        items.iter().flatten().filter_map(|(c, _)| c.as_ref().ok().map(|c| c.business_id.clone())).collect();
     ids.sort();
     ids.dedup();
-    let routes = find_routes(pool, &ids).await?;
-    Ok(Routed { items, routes })
+    let all = find_routes(pool, &ids).await?;
+    Ok(items
+        .into_iter()
+        .map(|items| {
+            let routes = items
+                .iter()
+                .filter_map(|(c, _)| c.as_ref().ok())
+                .filter_map(|c| all.get(&c.business_id).map(|rows| (c.business_id.clone(), rows.clone())))
+                .collect();
+            Routed { items, routes }
+        })
+        .collect())
 }
 
 impl Routed {
+    /// How many events the POST holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the POST holds no event.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// The account rows a signature not made with the platform secret vouches for: rows this POST
     /// addresses whose own decrypted app secret verifies `sig` over `body`, and — when
     /// `sandbox_secret` (`SANDBOX_IG_APP_SECRET`) verifies it — every sandbox row it addresses (the
@@ -563,6 +604,8 @@ impl Routed {
 }
 
 struct Pending {
+    /// Which POST of the batch the event came from (its report).
+    post: usize,
     merchant_id: Uuid,
     account_id: Uuid,
     c: Classified,
@@ -585,23 +628,45 @@ pub async fn ingest(pool: &PgPool, body: &Value) -> Result<IngestReport, sqlx::E
 /// # Errors
 /// Postgres errors: nothing is stored, and Meta will redeliver.
 pub async fn store(pool: &PgPool, routed: Routed, trust: &Trust) -> Result<IngestReport, sqlx::Error> {
-    let mut report = IngestReport { events: routed.items.len(), ..IngestReport::default() };
-    let Plan { unrouted, by_merchant } = plan(routed, trust, &mut report);
-    if report.rejected > 0 {
-        Rejected::UnverifiedEntry.count(report.rejected);
+    let mut reports = store_batch(pool, vec![(routed, trust.clone())]).await?;
+    Ok(reports.pop().unwrap_or_default())
+}
+
+/// [`store`] for several POSTs in **one** transaction (group commit): their events are planned
+/// each under its own POST's trust, then written together, per merchant, with the same set-based
+/// statements as one POST's (a redelivery of an event inside the batch is a duplicate, as it would
+/// be across transactions). One report per POST, in order.
+///
+/// # Errors
+/// Postgres errors: nothing of the batch is stored (the caller retries each POST alone).
+pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<Vec<IngestReport>, sqlx::Error> {
+    let mut reports: Vec<IngestReport> =
+        posts.iter().map(|(r, _)| IngestReport { events: r.items.len(), ..IngestReport::default() }).collect();
+    let mut unrouted = Vec::new();
+    let mut by_merchant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+    for (post, (routed, trust)) in posts.into_iter().enumerate() {
+        let report = &mut reports[post];
+        let Plan { unrouted: u, by_merchant: b } = plan(post, routed, &trust, report);
+        if report.rejected > 0 {
+            Rejected::UnverifiedEntry.count(report.rejected);
+        }
+        report.unrouted = u.len();
+        unrouted.extend(u);
+        for (merchant_id, pending) in b {
+            by_merchant.entry(merchant_id).or_default().extend(pending);
+        }
     }
 
     let mut tx = pool.begin().await?;
     if !unrouted.is_empty() {
         db::inbound::insert_unrouted(&mut tx, &unrouted).await?;
-        report.unrouted = unrouted.len();
     }
     for (merchant_id, pending) in by_merchant {
         db::set_merchant_context(&mut tx, merchant_id).await?;
-        store_merchant(&mut tx, &pending, &mut report).await?;
+        store_merchant(&mut tx, &pending, &mut reports).await?;
     }
     tx.commit().await?;
-    Ok(report)
+    Ok(reports)
 }
 
 /// What a POST will write: unrouted records and, per merchant, the events it gets.
@@ -613,7 +678,7 @@ struct Plan {
 /// Routes each event to the account rows `trust` vouches for. Under [`Trust::Accounts`], events
 /// no vouched row receives (including malformed ones and those for unknown accounts) are
 /// dropped, and so are the unvouched rows of the others: all counted in `report.rejected`.
-fn plan(routed: Routed, trust: &Trust, report: &mut IngestReport) -> Plan {
+fn plan(post: usize, routed: Routed, trust: &Trust, report: &mut IngestReport) -> Plan {
     let Routed { items, routes } = routed;
     let platform = *trust == Trust::Platform;
     let mut out = Plan { unrouted: Vec::new(), by_merchant: HashMap::new() };
@@ -647,6 +712,7 @@ fn plan(routed: Routed, trust: &Trust, report: &mut IngestReport) -> Plan {
         }
         for a in accounts {
             out.by_merchant.entry(a.merchant_id).or_default().push(Pending {
+                post,
                 merchant_id: a.merchant_id,
                 account_id: a.account_id,
                 event_id: event_id(a.merchant_id, &c),
@@ -661,7 +727,7 @@ fn plan(routed: Routed, trust: &Trust, report: &mut IngestReport) -> Plan {
 async fn store_merchant(
     conn: &mut PgConnection,
     pending: &[Pending],
-    report: &mut IngestReport,
+    reports: &mut [IngestReport],
 ) -> Result<(), sqlx::Error> {
     // 1. Conversations: every event belongs to one; customer actions move the window.
     // A timestamp from the future counts as now: it must not hold the 24 h window open.
@@ -705,6 +771,7 @@ async fn store_merchant(
 
     let mut crm: Vec<CrmEvent> = Vec::new();
     for (p, conv_id) in pending.iter().zip(&convs) {
+        let report = &mut reports[p.post];
         if !inserted.contains(&p.inbound_event_id) {
             report.duplicates += 1;
             metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "duplicate")
@@ -714,9 +781,11 @@ async fn store_merchant(
         report.stored += 1;
         metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "stored")
             .increment(1);
+        let before = crm.len();
         effects(conn, p, *conv_id, &mut crm).await?;
+        report.webhooks += crm.len() - before;
     }
-    report.webhooks += webhooks::enqueue_events(conn, &crm).await?.len();
+    webhooks::enqueue_events(conn, &crm).await?;
     Ok(())
 }
 

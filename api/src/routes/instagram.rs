@@ -29,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery, ErrorBody, ErrorCode};
+use crate::ingest::Post;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,7 +116,7 @@ async fn receive(
         })?;
         check_shape(&value)?;
         refuse_oversized(&value)?;
-        inbound::ingest(&s.db, &value).await?
+        s.ingest.submit(Post::Platform(value)).await?
     } else {
         receive_per_account(&s, &body, sig).await?
     };
@@ -192,7 +193,7 @@ async fn receive_per_account(s: &AppState, body: &[u8], sig: &str) -> ApiResult<
         return Err(signature_failure());
     }
     let accounts: Vec<String> = vouched.iter().map(ToString::to_string).collect();
-    let report = inbound::store(&s.db, routed, &inbound::Trust::Accounts(vouched)).await?;
+    let report = s.ingest.submit(Post::Routed(routed, inbound::Trust::Accounts(vouched))).await?;
     if report.rejected > 0 {
         // Ids and counts only: never the content of what was dropped.
         tracing::warn!(

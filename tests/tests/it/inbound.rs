@@ -419,3 +419,59 @@ async fn idempotency_is_per_merchant() {
         sqlx::query_scalar("select distinct merchant_id from inbound_events").fetch_all(&s.app.db).await.unwrap();
     assert_eq!(ids.len(), 2);
 }
+
+/// Concurrent POSTs share transactions (group commit): each gets its 200, with its own counts,
+/// only once its event is stored; each event is stored and forwarded once (the same event in two
+/// concurrent POSTs: one stored, one duplicate); and a POST whose event the database refuses fails
+/// alone (5xx, so Meta redelivers it) without failing the POSTs it was batched with.
+#[tokio::test]
+async fn concurrent_posts_are_committed_together_and_a_refused_one_fails_alone() {
+    let s = setup().await;
+    // The database refuses one sender's events, as it would a row it cannot store.
+    for ddl in [
+        "create function refuse_sender() returns trigger language plpgsql as $$
+         begin if new.sender_id = '999000' then raise exception 'refused for the test'; end if; return new; end $$",
+        "create trigger refuse_sender before insert on inbound_events for each row execute function refuse_sender()",
+    ] {
+        sqlx::query(ddl).execute(&s.app.db).await.unwrap();
+    }
+    let mut bodies: Vec<Value> = (0..60)
+        .map(|i| {
+            meta::envelope(IG, vec![meta::text_message(IG, &format!("555{i:03}"), &format!("m_g{i}"), "hi", now())])
+        })
+        .collect();
+    bodies.push(bodies[7].clone());
+    bodies.push(meta::envelope(IG, vec![meta::text_message(IG, "999000", "m_refused", "hi", now())]));
+    let answers = futures::future::join_all(bodies.iter().map(|b| s.app.post_meta(b))).await;
+
+    let refused = answers.last().unwrap();
+    assert!(refused.status >= 500, "{}: {}", refused.status, refused.text);
+    let (mut stored, mut duplicates) = (0, 0);
+    for r in &answers[..61] {
+        ok(r);
+        assert_eq!(r.json["events"], 1, "{}", r.text);
+        stored += r.json["stored"].as_u64().unwrap();
+        duplicates += r.json["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!((stored, duplicates), (60, 1), "each POST's own counts");
+    let rows: i64 = sqlx::query_scalar("select count(*) from inbound_events").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(rows, 60);
+    let (deliveries, events, jobs): (i64, i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct event_id),
+                (select count(*) from jobs where kind = 'webhook.deliver')
+           from webhook_deliveries where event_type = 'message.received'",
+    )
+    .fetch_one(&s.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (deliveries, events, jobs),
+        (60, 60, 60),
+        "one message.received delivery (and its job) per stored event"
+    );
+    // Meta's redelivery of the refused POST is stored once the database takes it.
+    sqlx::query("drop trigger refuse_sender on inbound_events").execute(&s.app.db).await.unwrap();
+    let again = s.app.post_meta(bodies.last().unwrap()).await;
+    ok(&again);
+    assert_eq!(again.json["stored"], 1);
+}
