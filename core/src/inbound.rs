@@ -25,7 +25,7 @@
 //! over-long ids make the event malformed (recorded, not stored), over-long event ids are hashed,
 //! and a future timestamp cannot hold a conversation's 24 h window open.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -643,7 +643,10 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
     let mut reports: Vec<IngestReport> =
         posts.iter().map(|(r, _)| IngestReport { events: r.items.len(), ..IngestReport::default() }).collect();
     let mut unrouted = Vec::new();
-    let mut by_merchant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+    // Merchants in id order: every ingest transaction (a batch, a large POST, another replica's)
+    // takes its row locks merchant by merchant in the same order, so they cannot deadlock on one
+    // another; within a merchant, conversations are upserted in (account, contact) order.
+    let mut by_merchant: BTreeMap<Uuid, Vec<Pending>> = BTreeMap::new();
     for (post, (routed, trust)) in posts.into_iter().enumerate() {
         let report = &mut reports[post];
         let Plan { unrouted: u, by_merchant: b } = plan(post, routed, &trust, report);
@@ -672,7 +675,7 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
 /// What a POST will write: unrouted records and, per merchant, the events it gets.
 struct Plan {
     unrouted: Vec<(Option<String>, &'static str, Value)>,
-    by_merchant: HashMap<Uuid, Vec<Pending>>,
+    by_merchant: BTreeMap<Uuid, Vec<Pending>>,
 }
 
 /// Routes each event to the account rows `trust` vouches for. Under [`Trust::Accounts`], events
@@ -681,7 +684,7 @@ struct Plan {
 fn plan(post: usize, routed: Routed, trust: &Trust, report: &mut IngestReport) -> Plan {
     let Routed { items, routes } = routed;
     let platform = *trust == Trust::Platform;
-    let mut out = Plan { unrouted: Vec::new(), by_merchant: HashMap::new() };
+    let mut out = Plan { unrouted: Vec::new(), by_merchant: BTreeMap::new() };
     for (c, raw) in items {
         let c = match c {
             Ok(c) => c,

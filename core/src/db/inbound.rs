@@ -61,7 +61,8 @@ pub async fn insert_unrouted(conn: &mut PgConnection, unrouted: &[Unrouted]) -> 
 pub type ConversationKey<'a> = (Uuid, &'a str, Option<OffsetDateTime>);
 
 /// Creates or updates the conversations of a merchant's batch (the window only moves forward);
-/// returns `(account, contact, conversation id)` for each.
+/// returns `(account, contact, conversation id)` for each. Rows are taken in `(account, contact)`
+/// order, the same in every transaction, so concurrent ingests cannot deadlock on them.
 ///
 /// # Errors
 /// Postgres errors.
@@ -78,6 +79,7 @@ pub async fn upsert_conversations(
         r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
           select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
             from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
+           order by a, k
           on conflict on constraint conversations_account_contact_key do update
              set last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at)
           returning account_id, contact_igsid, conversation_id",
