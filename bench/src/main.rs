@@ -97,8 +97,14 @@ struct Args {
     /// looks every request's key up in Postgres (the integration tests' setting).
     #[arg(long, default_value_t = 2)]
     key_cache_secs: u64,
+    /// Seeded mode: `--seed-messages` historical messages first and `ANALYZE` before each phase
+    /// (the planner sees realistic, analysed tables). Without it (the default, "fresh"), the
+    /// tables start empty, grow during the run and are never analysed by the bench: what a new
+    /// install or a new merchant meets before autovacuum's first pass.
+    #[arg(long)]
+    seeded: bool,
     /// Historical messages (delivered, with history and idempotency records) written before the
-    /// run, then `vacuum analyze`: the planner sees realistic tables instead of empty ones.
+    /// run in `--seeded` mode.
     #[arg(long, default_value_t = 100_000)]
     seed_messages: u64,
     /// Logging inside the process: `prod` = the API's production filter (info) formatted as JSON
@@ -701,11 +707,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await
     .context("opening the messaging windows")?;
     let ids = Ids { merchant, account: account_id, api_key: api_key_id };
-    if args.seed_messages > 0 {
+    if args.seeded && args.seed_messages > 0 {
         eprintln!("seeding {} historical messages…", args.seed_messages);
         seed(&app.db, &ids, args.seed_messages, args.recipients).await.context("seeding")?;
     }
-    sqlx::query("vacuum analyze").execute(&app.db).await?;
+    analyze(&app.db, &args, "vacuum analyze").await?;
 
     let base = match args.committers {
         None => app.base.clone(),
@@ -771,8 +777,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let _ = writeln!(
         report,
-        "Settings: --clients {clients} --duration {} --warmup {} --messages {} --recipients {} --db-connections {} \
-         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {} --seed-messages {} --key-cache-secs {}{}\n",
+        "Mode: {}\n\nSettings: --clients {clients} --duration {} --warmup {} --messages {} --recipients {} --db-connections {} \
+         --worker-concurrency {} --runners {} --live-rate {} --live-duration {} --log {} {} --key-cache-secs {}{}\n",
+        if args.seeded {
+            "**seeded** (historical messages written first, ANALYZE before each phase)"
+        } else {
+            "**fresh** (empty tables growing during the run, never analysed by the bench: a new install)"
+        },
         args.duration,
         args.warmup,
         args.messages,
@@ -783,7 +794,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.live_rate,
         args.live_duration,
         args.log,
-        args.seed_messages,
+        if args.seeded { format!("--seeded --seed-messages {}", args.seed_messages) } else { "(fresh)".to_owned() },
         args.key_cache_secs,
         args.committers.map_or_else(String::new, |n| format!(" --committers {n}"))
     );
@@ -794,7 +805,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut report_b = String::new();
     let mut ceiling = None;
     if !args.skip_pgbench {
-        sqlx::query("analyze").execute(&app.db).await?;
+        analyze(&app.db, &args, "analyze").await?;
         let db_url = app.test_db.url.clone();
         let mut variants = vec![("same transaction (with NOTIFY)", PGBENCH_SCRIPT.to_owned())];
         if args.pgbench_without_notify {
@@ -967,7 +978,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bail!("only {accepted} of {n} messages accepted: {errors:?}");
         }
         let queued = scalar_i64(&app.db, "select count(*) from outbound_messages where status = 'pending'").await;
-        sqlx::query("analyze").execute(&app.db).await?;
+        analyze(&app.db, &args, "analyze").await?;
         let worker_db =
             router_core::db::connect_owner_pool(&app.config.database_url, app.config.database_max_connections)
                 .await
@@ -1058,7 +1069,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 sqlx::query("delete from jobs where kind = 'webhook.deliver'").execute(&app.db).await?;
                 sqlx::query("truncate webhook_deliveries, delivery_attempts").execute(&app.db).await?;
             }
-            sqlx::query("vacuum analyze jobs").execute(&app.db).await?;
+            analyze(&app.db, &args, "vacuum analyze jobs").await?;
             eprintln!("phase C: live run, {} msg/s for {} s with workers running…", args.live_rate, args.live_duration);
             let live_from = OffsetDateTime::now_utc();
             let scans0 = jobs_scans(&app.db).await;
@@ -1161,4 +1172,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "**no**" }
+}
+
+/// Runs `statement` (a `VACUUM`/`ANALYZE`) in `--seeded` mode only: fresh runs never analyse, so
+/// they measure the plans a never-analysed database gets.
+async fn analyze(db: &sqlx::PgPool, args: &Args, statement: &str) -> anyhow::Result<()> {
+    if args.seeded {
+        sqlx::query(statement).execute(db).await?;
+    }
+    Ok(())
 }
