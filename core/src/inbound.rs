@@ -746,7 +746,7 @@ async fn store_merchant(
     }
     let merchant_id = pending[0].merchant_id;
     let keys: Vec<db::inbound::ConversationKey<'_>> = conv_keys.iter().map(|(a, k, t)| (*a, k.as_str(), *t)).collect();
-    let rows = db::inbound::upsert_conversations(conn, merchant_id, &keys).await?;
+    let rows = db::inbound::touch_conversations(conn, merchant_id, &keys).await?;
     let conv: HashMap<(Uuid, String), Uuid> = rows.into_iter().map(|(a, k, c)| ((a, k), c)).collect();
 
     // 2. Store the events; only newly stored ones have effects.

@@ -61,6 +61,75 @@ pub async fn insert_unrouted(conn: &mut PgConnection, unrouted: &[Unrouted]) -> 
 pub type ConversationKey<'a> = (Uuid, &'a str, Option<OffsetDateTime>);
 
 /// Creates or updates the conversations of a merchant's batch (the window only moves forward);
+/// returns `(account, contact, conversation id)` for each.
+///
+/// Lock-light, because the ingest transaction that runs it lives as long as its batch: existing
+/// conversations are only read, except those whose window this batch moves forward (a
+/// customer's message), which are updated; only keys with no row yet are inserted (`on conflict
+/// do nothing`; a unique check on an existing key would wait for whoever holds that row). So
+/// echoes, reads and reactions lock no conversation, and a batch never waits on another's
+/// conversations unless both carry a message from the same customer. Rows are taken in
+/// `(account, contact)` order, the same in every transaction, so ingests cannot deadlock on them.
+/// A conversation another transaction inserted concurrently (invisible to this statement's
+/// snapshot) is picked up by [`upsert_conversations`], the locking form, for those keys only.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn touch_conversations(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    keys: &[ConversationKey<'_>],
+) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
+    let conv_ids: Vec<Uuid> = keys.iter().map(|_| Uuid::now_v7()).collect();
+    let accounts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let contacts: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let ats: Vec<Option<OffsetDateTime>> = keys.iter().map(|k| k.2).collect();
+    let mut rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
+        r"with k as (
+              select distinct on (a, k) i, a, k, max(t) over (partition by a, k) as t
+                from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
+               order by a, k
+          ),
+          ins as (
+              insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
+              select i, $2, a, k, t from k
+               where not exists (select 1 from conversations c where c.account_id = k.a and c.contact_igsid = k.k)
+               order by a, k
+              on conflict on constraint conversations_account_contact_key do nothing
+              returning account_id, contact_igsid, conversation_id
+          ),
+          moved as (
+              select c.conversation_id, k.t
+                from conversations c join k on c.account_id = k.a and c.contact_igsid = k.k
+               where k.t is not null and (c.last_inbound_at is null or c.last_inbound_at < k.t)
+               order by c.account_id, c.contact_igsid
+                 for update of c
+          ),
+          upd as (
+              update conversations c set last_inbound_at = greatest(c.last_inbound_at, m.t)
+                from moved m where c.conversation_id = m.conversation_id
+          )
+          select account_id, contact_igsid, conversation_id from ins
+          union all
+          select c.account_id, c.contact_igsid, c.conversation_id
+            from conversations c join k on c.account_id = k.a and c.contact_igsid = k.k",
+    )
+    .bind(&conv_ids)
+    .bind(merchant_id)
+    .bind(&accounts)
+    .bind(&contacts)
+    .bind(&ats)
+    .fetch_all(&mut *conn)
+    .await?;
+    let found: std::collections::HashSet<(Uuid, &str)> = rows.iter().map(|(a, k, _)| (*a, k.as_str())).collect();
+    let missing: Vec<ConversationKey<'_>> = keys.iter().filter(|k| !found.contains(&(k.0, k.1))).copied().collect();
+    if !missing.is_empty() {
+        rows.extend(upsert_conversations(conn, merchant_id, &missing).await?);
+    }
+    Ok(rows)
+}
+
+/// Creates or updates conversations, locking every row it touches (the window only moves forward);
 /// returns `(account, contact, conversation id)` for each. Rows are taken in `(account, contact)`
 /// order, the same in every transaction, so concurrent ingests cannot deadlock on them.
 ///

@@ -475,3 +475,78 @@ async fn concurrent_posts_are_committed_together_and_a_refused_one_fails_alone()
     ok(&again);
     assert_eq!(again.json["stored"], 1);
 }
+
+/// The conversations step of an ingest transaction is lock-light: while one transaction holds a
+/// conversation (its customer's message moved the window), another batch's echo or read for the
+/// same conversation neither waits for it nor moves the window; a message from that customer
+/// waits (the window must only move forward); a conversation another transaction is creating is
+/// found once that one commits.
+#[tokio::test]
+async fn ingest_does_not_lock_conversations_it_only_reads() {
+    use router_core::db::inbound::touch_conversations;
+    let s = setup().await;
+    let account: Uuid = s.account_id.parse().unwrap();
+    let merchant: Uuid = sqlx::query_scalar("select merchant_id from accounts where account_id = $1")
+        .bind(account)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    let t1 = now() - time::Duration::minutes(5);
+    let mut a = s.app.db.begin().await.unwrap();
+    let first = touch_conversations(&mut a, merchant, &[(account, CUSTOMER, Some(t1))]).await.unwrap();
+    assert_eq!(first.len(), 1);
+    a.commit().await.unwrap();
+
+    // Transaction A moves the window (holds the row); B only reads it for an echo: no wait.
+    let mut a = s.app.db.begin().await.unwrap();
+    touch_conversations(&mut a, merchant, &[(account, CUSTOMER, Some(now()))]).await.unwrap();
+    let mut b = s.app.db.begin().await.unwrap();
+    let echo = tokio::time::timeout(
+        Duration::from_secs(2),
+        touch_conversations(&mut b, merchant, &[(account, CUSTOMER, None)]),
+    )
+    .await
+    .expect("an echo does not wait for the conversation's lock")
+    .unwrap();
+    assert_eq!(echo[0].2, first[0].2);
+    b.commit().await.unwrap();
+    // A message from the same customer does wait for A (and then keeps the later time).
+    let later = now() + time::Duration::seconds(1);
+    let c = tokio::spawn({
+        let db = s.app.db.clone();
+        async move {
+            let mut c = db.begin().await.unwrap();
+            let r = touch_conversations(&mut c, merchant, &[(account, CUSTOMER, Some(later))]).await.unwrap();
+            c.commit().await.unwrap();
+            r
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!c.is_finished(), "a window move waits for the transaction that holds the conversation");
+    a.commit().await.unwrap();
+    assert_eq!(c.await.unwrap()[0].2, first[0].2);
+    let at: OffsetDateTime = sqlx::query_scalar("select last_inbound_at from conversations where conversation_id = $1")
+        .bind(first[0].2)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(at.unix_timestamp(), later.unix_timestamp());
+
+    // A new conversation being inserted by another transaction is found after it commits.
+    let mut d = s.app.db.begin().await.unwrap();
+    let created = touch_conversations(&mut d, merchant, &[(account, "4242", Some(now()))]).await.unwrap();
+    let e = tokio::spawn({
+        let db = s.app.db.clone();
+        async move {
+            let mut e = db.begin().await.unwrap();
+            let r = touch_conversations(&mut e, merchant, &[(account, "4242", None)]).await.unwrap();
+            e.commit().await.unwrap();
+            r
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.commit().await.unwrap();
+    let found = e.await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].2, created[0].2, "the concurrently created conversation, not a second one");
+}
