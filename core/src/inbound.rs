@@ -772,6 +772,20 @@ async fn store_merchant(
         .collect();
     let inserted = db::inbound::insert_events(conn, merchant_id, &rows).await?;
 
+    // Our own messages the batch's echoes and reactions name: one lookup for all of them (an
+    // echo batch from Meta would otherwise cost a round trip per event, inside the transaction).
+    let named: Vec<(Uuid, &str)> = pending
+        .iter()
+        .filter(|p| matches!(p.c.kind, Kind::Echo | Kind::Reaction) && inserted.contains(&p.inbound_event_id))
+        .filter_map(|p| p.c.mid.as_deref().map(|m| (p.account_id, m)))
+        .collect();
+    let mut ours: HashMap<(Uuid, String), Uuid> = if named.is_empty() {
+        HashMap::new()
+    } else {
+        db::inbound::outbound_by_mids(conn, &named).await?.into_iter().map(|(a, m, id)| ((a, m), id)).collect()
+    };
+    let mut own_echoes: Vec<Uuid> = Vec::new();
+
     let mut crm: Vec<CrmEvent> = Vec::new();
     for (p, conv_id) in pending.iter().zip(&convs) {
         let report = &mut reports[p.post];
@@ -785,11 +799,26 @@ async fn store_merchant(
         metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "stored")
             .increment(1);
         let before = crm.len();
-        effects(conn, p, *conv_id, &mut crm).await?;
+        effects(conn, p, *conv_id, &mut Effects { crm: &mut crm, ours: &mut ours, own_echoes: &mut own_echoes })
+            .await?;
         report.webhooks += crm.len() - before;
+    }
+    if !own_echoes.is_empty() {
+        db::inbound::mark_echo_own(conn, &own_echoes).await?;
     }
     webhooks::enqueue_events(conn, &crm).await?;
     Ok(())
+}
+
+/// What the events of a merchant's batch produce, collected for set-based writes.
+struct Effects<'a> {
+    /// CRM events to enqueue.
+    crm: &'a mut Vec<CrmEvent>,
+    /// `(account, mid)` → our outbound message carrying that mid (looked up once per batch;
+    /// echoes adopted by an unsettled send are added as they are matched).
+    ours: &'a mut HashMap<(Uuid, String), Uuid>,
+    /// Stored echoes that are our own sends (marked `echo_own` in one statement).
+    own_echoes: &'a mut Vec<Uuid>,
 }
 
 fn inbound_payload(p: &Pending, conv_id: Option<Uuid>) -> Value {
@@ -820,8 +849,9 @@ async fn effects(
     conn: &mut PgConnection,
     p: &Pending,
     conv_id: Option<Uuid>,
-    crm: &mut Vec<CrmEvent>,
+    fx: &mut Effects<'_>,
 ) -> Result<(), sqlx::Error> {
+    let crm = &mut *fx.crm;
     let event = |event_type: &'static str, data: Value| CrmEvent {
         merchant_id: p.merchant_id,
         account_id: p.account_id,
@@ -836,7 +866,8 @@ async fn effects(
         }
         Kind::Echo => {
             // Our own send? Then it only confirms what we already recorded.
-            let ours = outbound_by_mid(conn, p).await?;
+            let key = p.c.mid.clone().map(|m| (p.account_id, m));
+            let ours = key.as_ref().and_then(|k| fx.ours.get(k).copied());
             // Not recorded as ours yet: is it the echo of a send whose answer we do not know
             // (in flight, or held after a timeout / 1/1357046)? Then it settles that send.
             let adopted = match (&ours, &p.c.mid) {
@@ -845,8 +876,11 @@ async fn effects(
                 }
                 _ => None,
             };
+            if let (Some(k), Some(id)) = (key, adopted) {
+                fx.ours.insert(k, id);
+            }
             if ours.is_some() || adopted.is_some() {
-                db::inbound::mark_echo_own(conn, p.inbound_event_id).await?;
+                fx.own_echoes.push(p.inbound_event_id);
             } else {
                 let mut data = inbound_payload(p, conv_id);
                 data["recipient_id"] = json!(p.c.contact_id);
@@ -856,7 +890,7 @@ async fn effects(
             }
         }
         Kind::Reaction => {
-            let ours = outbound_by_mid(conn, p).await?;
+            let ours = p.c.mid.clone().and_then(|m| fx.ours.get(&(p.account_id, m)).copied());
             let mut data = inbound_payload(p, conv_id);
             data["reacted_message_id"] = json!(ours);
             crm.push(event(events::MESSAGE_REACTION, data));
@@ -885,11 +919,6 @@ async fn effects(
 }
 
 /// Our outbound message the event's mid names (an echo of our send, the target of a reaction).
-async fn outbound_by_mid(conn: &mut PgConnection, p: &Pending) -> Result<Option<Uuid>, sqlx::Error> {
-    let Some(mid) = &p.c.mid else { return Ok(None) };
-    db::inbound::outbound_by_mid(conn, p.account_id, mid).await
-}
-
 /// Instagram read receipts carry the mid of the last message seen: every earlier outbound
 /// message of the conversation is read too.
 async fn mark_read_up_to(conn: &mut PgConnection, p: &Pending, crm: &mut Vec<CrmEvent>) -> Result<(), sqlx::Error> {

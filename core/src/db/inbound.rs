@@ -229,32 +229,35 @@ pub async fn insert_events(
     Ok(inserted.into_iter().collect())
 }
 
-/// Our outbound message that Instagram knows by `mid` (any of its parts), if any: how echoes of
-/// our own sends are recognised and what a reaction reacts to.
+/// Our outbound messages carrying these mids (`(account, mid)` pairs): `(account, mid, message
+/// id)` for each found. One statement for a batch's echoes and reactions.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn outbound_by_mid(
+pub async fn outbound_by_mids(
     conn: &mut PgConnection,
-    account_id: Uuid,
-    mid: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select message_id from outbound_messages where account_id = $1 and instagram_message_ids @> array[$2]",
+    named: &[(Uuid, &str)],
+) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
+    let accounts: Vec<Uuid> = named.iter().map(|n| n.0).collect();
+    let mids: Vec<&str> = named.iter().map(|n| n.1).collect();
+    sqlx::query_as(
+        r"select u.a, u.m, o.message_id
+            from unnest($1::uuid[], $2::text[]) as u (a, m)
+            join outbound_messages o on o.account_id = u.a and o.instagram_message_ids @> array[u.m]",
     )
-    .bind(account_id)
-    .bind(mid)
-    .fetch_optional(&mut *conn)
+    .bind(&accounts)
+    .bind(&mids)
+    .fetch_all(&mut *conn)
     .await
 }
 
-/// Marks a stored echo as the echo of our own send (never forwarded).
+/// Marks stored echoes as the echoes of our own sends (never forwarded).
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn mark_echo_own(conn: &mut PgConnection, inbound_event_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update inbound_events set kind = 'echo_own' where inbound_event_id = $1")
-        .bind(inbound_event_id)
+pub async fn mark_echo_own(conn: &mut PgConnection, inbound_event_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("update inbound_events set kind = 'echo_own' where inbound_event_id = any($1)")
+        .bind(inbound_event_ids)
         .execute(&mut *conn)
         .await?;
     Ok(())

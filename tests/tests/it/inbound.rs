@@ -550,3 +550,46 @@ async fn ingest_does_not_lock_conversations_it_only_reads() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].2, created[0].2, "the concurrently created conversation, not a second one");
 }
+
+/// A batch of echoes (Meta batches them) is matched to our sends with one lookup: our own are
+/// stored as `echo_own` and not forwarded, a reaction in the same POST names our message, and an
+/// echo of a message typed in the Instagram app is forwarded as `message.echo`.
+#[tokio::test]
+async fn a_batch_of_echoes_is_matched_to_our_sends_together() {
+    let s = setup().await;
+    ok(&s.app.post_meta(&meta::envelope(IG, vec![meta::text_message(IG, CUSTOMER, "m-in", "hi", now())])).await);
+    for text in ["one", "two", "three"] {
+        assert_eq!(s.app.send_text(&s.key, &s.account_id, CUSTOMER, text).await.status, 202);
+    }
+    s.app.sender().run_until_idle().await.unwrap();
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 3);
+    s.app.deliverer().run_until_idle().await.unwrap();
+    let before = s.app.crm.received_on("acme").len();
+    let mut events: Vec<Value> = sent
+        .iter()
+        .map(|m| meta::echo(IG, CUSTOMER, &m.message_id, m.body["message"]["text"].as_str().unwrap(), now()))
+        .collect();
+    events.push(meta::echo(IG, CUSTOMER, "m-typed-in-the-app", "typed by hand", now()));
+    events.push(meta::reaction(IG, CUSTOMER, &sent[1].message_id, "react", Some("love"), now()));
+    let r = s.app.post_meta(&meta::envelope(IG, events)).await;
+    ok(&r);
+    assert_eq!(r.json["stored"], 5);
+    let own: i64 = sqlx::query_scalar("select count(*) from inbound_events where kind = 'echo_own'")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(own, 3);
+    s.app.deliverer().run_until_idle().await.unwrap();
+    let got = &s.app.crm.received_on("acme")[before..];
+    let types: Vec<&str> = got.iter().map(|d| d.json["event"].as_str().unwrap()).collect();
+    assert_eq!(types.len(), 2, "{types:?}");
+    assert!(types.contains(&"message.echo") && types.contains(&"message.reaction"), "{types:?}");
+    let reaction = got.iter().find(|d| d.json["event"] == "message.reaction").unwrap();
+    let second: String = sqlx::query_scalar("select message_id::text from outbound_messages where message_text = $1")
+        .bind(sent[1].body["message"]["text"].as_str().unwrap())
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(reaction.json["reacted_message_id"], second, "{}", reaction.json);
+}
