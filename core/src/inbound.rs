@@ -733,25 +733,10 @@ async fn store_merchant(
     reports: &mut [IngestReport],
 ) -> Result<(), sqlx::Error> {
     // 1. Conversations: every event belongs to one; customer actions move the window.
-    // A timestamp from the future counts as now: it must not hold the 24 h window open.
-    let now = OffsetDateTime::now_utc();
-    let mut conv_keys: Vec<(Uuid, String, Option<OffsetDateTime>)> = Vec::new();
-    for p in pending {
-        let at = if p.c.kind.opens_window() && !p.c.is_test {
-            Some(p.c.occurred_at.map_or(now, |t| t.min(now)))
-        } else {
-            None
-        };
-        conv_keys.push((p.account_id, p.c.contact_id.clone(), at));
-    }
     let merchant_id = pending[0].merchant_id;
-    let keys: Vec<db::inbound::ConversationKey<'_>> = conv_keys.iter().map(|(a, k, t)| (*a, k.as_str(), *t)).collect();
-    let rows = db::inbound::touch_conversations(conn, merchant_id, &keys).await?;
-    let conv: HashMap<(Uuid, String), Uuid> = rows.into_iter().map(|(a, k, c)| ((a, k), c)).collect();
+    let convs = conversations_of(conn, merchant_id, pending).await?;
 
     // 2. Store the events; only newly stored ones have effects.
-    let convs: Vec<Option<Uuid>> =
-        pending.iter().map(|p| conv.get(&(p.account_id, p.c.contact_id.clone())).copied()).collect();
     let rows: Vec<db::inbound::NewInboundEvent<'_>> = pending
         .iter()
         .zip(&convs)
@@ -808,6 +793,27 @@ async fn store_merchant(
     }
     webhooks::enqueue_events(conn, &crm).await?;
     Ok(())
+}
+
+/// The conversation of each pending event (in order), created or moved forward as needed
+/// ([`db::inbound::touch_conversations`]). A timestamp from the future counts as now: it must not
+/// hold the 24 h window open.
+async fn conversations_of(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    pending: &[Pending],
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    let keys: Vec<db::inbound::ConversationKey<'_>> = pending
+        .iter()
+        .map(|p| {
+            let moves = p.c.kind.opens_window() && !p.c.is_test;
+            (p.account_id, p.c.contact_id.as_str(), moves.then(|| p.c.occurred_at.map_or(now, |t| t.min(now))))
+        })
+        .collect();
+    let rows = db::inbound::touch_conversations(conn, merchant_id, &keys).await?;
+    let conv: HashMap<(Uuid, String), Uuid> = rows.into_iter().map(|(a, k, c)| ((a, k), c)).collect();
+    Ok(pending.iter().map(|p| conv.get(&(p.account_id, p.c.contact_id.clone())).copied()).collect())
 }
 
 /// What the events of a merchant's batch produce, collected for set-based writes.
