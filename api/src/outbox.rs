@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use router_core::db::messages::{AcceptOutcome, AcceptRules, NewMessage};
 use router_core::db::{self, messages};
@@ -30,6 +31,25 @@ use uuid::Uuid;
 
 /// Largest batch one transaction takes.
 const MAX_BATCH: usize = 256;
+
+/// How often the committer's connection forgets its cached plans (see [`replan`]).
+const REPLAN_EVERY: Duration = Duration::from_secs(1);
+
+/// `DISCARD PLANS` on the committer's long-lived connection: PL/pgSQL caches each statement of
+/// `send_accept_batch` per session and settles on a generic plan after five calls. On a new
+/// install those plans are made while the tables are empty (sequential scans are cheapest then)
+/// and would be kept as the tables grow, until an `ANALYZE` — measured with `router-bench` in
+/// fresh mode: 437 msg/s, p99 106 ms. Re-planning every few seconds lets the planner see the
+/// tables' current size (for never-analysed tables it reads their physical size); it costs one
+/// round trip per interval, where forcing custom plans on every call cost a quarter of the
+/// seeded throughput. A failure is ignored: the batch that follows reports a broken connection.
+async fn replan(conn: Option<&mut PgConnection>) {
+    if let Some(c) = conn
+        && let Err(e) = sqlx::query("discard plans").execute(&mut *c).await
+    {
+        tracing::debug!(error = %e, "discard plans failed");
+    }
+}
 
 /// A validated send request.
 pub struct SendCommand {
@@ -80,6 +100,7 @@ impl Outbox {
                 // it (a broken connection is not reused) and its requests are retried one by one
                 // on pool connections.
                 let mut conn: Option<PoolConnection<Postgres>> = None;
+                let mut planned_at = Instant::now();
                 loop {
                     let batch = {
                         let mut guard = rx.lock().await;
@@ -93,6 +114,10 @@ impl Outbox {
                         }
                         batch
                     };
+                    if planned_at.elapsed() >= REPLAN_EVERY {
+                        replan(conn.as_deref_mut()).await;
+                        planned_at = Instant::now();
+                    }
                     commit_batch(&db, &mut conn, idempotency_ttl_secs, batch).await;
                 }
             });

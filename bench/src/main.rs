@@ -886,6 +886,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut api_rate = None;
     let mut api_latency = None;
     if !args.skip_api {
+        if !args.seeded {
+            // Fresh: phase A starts from empty tables, as a new install does (pgbench, which ran
+            // first, wrote into them). TRUNCATE also forgets any statistics autovacuum took.
+            sqlx::query(
+                "truncate outbound_messages, message_events, idempotency_keys, jobs, dead_jobs, webhook_deliveries, \
+                 delivery_attempts, send_intents",
+            )
+            .execute(&app.db)
+            .await
+            .context("emptying the tables pgbench wrote")?;
+        }
         eprintln!("phase A: {clients} clients, {} s warm-up + {} s measured…", args.warmup, args.duration);
         let rows_before = scalar_i64(&app.db, "select count(*) from outbound_messages").await;
         let now = Instant::now();
