@@ -240,10 +240,18 @@ pub async fn outbound_by_mids(
 ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
     let accounts: Vec<Uuid> = named.iter().map(|n| n.0).collect();
     let mids: Vec<&str> = named.iter().map(|n| n.1).collect();
+    // One GIN probe per mid, the account checked after it. `offset 0` fences the subquery: with
+    // `account_id = u.a` inside, the planner ANDs the GIN scan (one row: mids are unique) with an
+    // account index scan that reads every message of the account — 3.5 ms per echo at 1 M
+    // messages against 0.015 ms (measured), which made ingest fall behind on a grown database.
     sqlx::query_as(
-        r"select u.a, u.m, o.message_id
+        r"select u.a, u.m, x.message_id
             from unnest($1::uuid[], $2::text[]) as u (a, m)
-            join outbound_messages o on o.account_id = u.a and o.instagram_message_ids @> array[u.m]",
+           cross join lateral (
+                 select o.message_id, o.account_id from outbound_messages o
+                  where o.instagram_message_ids @> array[u.m] offset 0
+           ) x
+           where x.account_id = u.a",
     )
     .bind(&accounts)
     .bind(&mids)
