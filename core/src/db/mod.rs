@@ -53,7 +53,16 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// The URL is malformed or the first connection fails (fail fast at start).
 pub async fn connect_app_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
     let opts: PgConnectOptions = url.expose_secret().parse()?;
-    app_pool_options(max).connect_with(opts).await
+    app_pool_options(max).connect_with(without_jit(opts)).await
+}
+
+/// Every router connection runs with `jit = off`. Postgres JIT-compiles a statement whose
+/// estimated cost passes `jit_above_cost` (100 000), and estimates grow with the tables: at 1 M
+/// historical messages the batched echo lookup (a GIN probe estimated at thousands of rows, which
+/// returns one) was compiled on every execution, tens of milliseconds of CPU each, for statements
+/// that run in well under one. The router's statements are all short OLTP ones.
+fn without_jit(opts: PgConnectOptions) -> PgConnectOptions {
+    opts.options([("jit", "off")])
 }
 
 /// Pool options that switch each new connection to [`APP_ROLE`].
@@ -113,7 +122,11 @@ pub async fn app_role_problems(pool: &PgPool) -> Result<Vec<String>, sqlx::Error
 /// The URL is malformed or the first connection fails.
 pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
     let opts: PgConnectOptions = url.expose_secret().parse()?;
-    PgPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).connect_with(opts).await
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(without_jit(opts))
+        .await
 }
 
 /// Begins a transaction scoped to one merchant: RLS shows and accepts only its rows.

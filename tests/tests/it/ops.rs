@@ -589,3 +589,15 @@ fn design_references_resolve() {
     assert!(broken.is_empty(), "citations that do not resolve in docs/design/: {broken:#?}");
     assert!(n_design >= 5 && n_research >= 5 && n_seed >= 2, "found too few: {n_design} {n_research} {n_seed}");
 }
+
+/// Router connections run without JIT compilation (estimates grow with the tables; a short
+/// statement compiled on every execution costs more than it runs).
+#[tokio::test]
+async fn router_connections_run_without_jit() {
+    let app = router_tests::TestApp::spawn().await;
+    let jit: String = sqlx::query_scalar("show jit").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(jit, "off");
+    let owner = router_core::db::connect_owner_pool(&app.config.database_url, 1).await.unwrap();
+    let jit: String = sqlx::query_scalar("show jit").fetch_one(&owner).await.unwrap();
+    assert_eq!(jit, "off");
+}
