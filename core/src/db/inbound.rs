@@ -60,6 +60,26 @@ pub async fn insert_unrouted(conn: &mut PgConnection, unrouted: &[Unrouted]) -> 
 /// moves the messaging window (`None` for events that do not open it).
 pub type ConversationKey<'a> = (Uuid, &'a str, Option<OffsetDateTime>);
 
+/// Conversation keys as the column arrays the conversation statements unnest, with a fresh id for
+/// each key that creates a conversation.
+struct KeyColumns<'a> {
+    conv_ids: Vec<Uuid>,
+    accounts: Vec<Uuid>,
+    contacts: Vec<&'a str>,
+    ats: Vec<Option<OffsetDateTime>>,
+}
+
+impl<'a> KeyColumns<'a> {
+    fn of(keys: &[ConversationKey<'a>]) -> Self {
+        Self {
+            conv_ids: keys.iter().map(|_| Uuid::now_v7()).collect(),
+            accounts: keys.iter().map(|k| k.0).collect(),
+            contacts: keys.iter().map(|k| k.1).collect(),
+            ats: keys.iter().map(|k| k.2).collect(),
+        }
+    }
+}
+
 /// Creates or updates the conversations of a merchant's batch (the window only moves forward);
 /// returns `(account, contact, conversation id)` for each.
 ///
@@ -80,10 +100,7 @@ pub async fn touch_conversations(
     merchant_id: Uuid,
     keys: &[ConversationKey<'_>],
 ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let conv_ids: Vec<Uuid> = keys.iter().map(|_| Uuid::now_v7()).collect();
-    let accounts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-    let contacts: Vec<&str> = keys.iter().map(|k| k.1).collect();
-    let ats: Vec<Option<OffsetDateTime>> = keys.iter().map(|k| k.2).collect();
+    let KeyColumns { conv_ids, accounts, contacts, ats } = KeyColumns::of(keys);
     let mut rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
         r"with k as (
               select distinct on (a, k) i, a, k, max(t) over (partition by a, k) as t
@@ -140,10 +157,7 @@ pub async fn upsert_conversations(
     merchant_id: Uuid,
     keys: &[ConversationKey<'_>],
 ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let conv_ids: Vec<Uuid> = keys.iter().map(|_| Uuid::now_v7()).collect();
-    let accounts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-    let contacts: Vec<&str> = keys.iter().map(|k| k.1).collect();
-    let ats: Vec<Option<OffsetDateTime>> = keys.iter().map(|k| k.2).collect();
+    let KeyColumns { conv_ids, accounts, contacts, ats } = KeyColumns::of(keys);
     sqlx::query_as(
         r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
           select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
