@@ -10,6 +10,10 @@
 3. **Function length**: no function body over 80 lines in production code (every crate's `src/`,
    except the test-only crates `tests`, `testing`, `fakes` and the `bench` programs, and
    `#[cfg(test)]` modules). The exceptions kept are listed in `ALLOWED_LONG` with the reason.
+4. **No entered span guards** in production code (`span.enter()`, `.entered()`): in async code a
+   guard held across an `.await` leaves a stale span on a thread's stack, and tracing's registry
+   then panics a worker thread ("tried to clone a span that already closed",
+   tokio-rs/tracing#3514). Attach spans with `Instrument::instrument` instead.
 
 Relies on rustfmt's layout (a function ends at the `}` on its own line at the `fn`'s indent),
 which `cargo fmt --check` enforces before this runs.
@@ -200,16 +204,28 @@ def long_functions() -> None:
                 i = j + 1  # nested fns are checked too
 
 
+ENTER_RE = re.compile(r"\.enter(ed)?\(\)")
+
+
+def entered_spans() -> None:
+    for src in production_crates():
+        for f in sorted(src.rglob("*.rs")):
+            for n, line in enumerate(code_only(strip_tests(f.read_text())).split("\n"), 1):
+                if ENTER_RE.search(line):
+                    problems.append(f"entered span guard (use Instrument): {f.relative_to(ROOT)}:{n}")
+
+
 def main() -> int:
     crate_graph()
     import_circles()
     long_functions()
+    entered_spans()
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         print(f"check-structure: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print("check-structure: crate graph, import circles and function lengths OK")
+    print("check-structure: crate graph, import circles, function lengths and span guards OK")
     return 0
 
 
