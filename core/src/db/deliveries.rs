@@ -200,6 +200,51 @@ pub async fn record_attempt_or_less(conn: &mut PgConnection, a: &Attempt<'_>) ->
     Ok(false)
 }
 
+/// A successful attempt, recorded in one statement (one round trip instead of a transaction of
+/// six, same writes): the attempt logged, the delivery `delivered`, the endpoint's circuit closed
+/// (only when something changes, as [`endpoint_success`]), the job deleted under its lease.
+/// Returns whether the job was deleted (false: the lease was lost; the rest is written anyway,
+/// the CRM did get this attempt).
+///
+/// # Errors
+/// Postgres errors; on one (e.g. a body the attempt log refuses) nothing was written, and the
+/// caller falls back to the step-by-step transaction that stores the attempt without its body.
+pub async fn record_delivered(
+    conn: &mut PgConnection,
+    a: &Attempt<'_>,
+    endpoint_id: Uuid,
+    job_id: i64,
+    lock_token: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        r"with j as (delete from jobs where job_id = $8 and lock_token = $9 returning job_id),
+               a as (insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, error_class, response_body)
+                     values ($1, $2, $3, $4, $5, $6, $7)),
+               d as (update webhook_deliveries
+                        set status = 'delivered', delivered_at = now(), attempts = $3, last_attempt_at = now(),
+                            first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = null, last_error = null
+                      where delivery_id = $2),
+               e as (update webhook_endpoints
+                        set consecutive_failures = 0, circuit_open_until = null, circuit_trips = 0, last_success_at = now()
+                      where endpoint_id = $10
+                        and (consecutive_failures <> 0 or circuit_open_until is not null or circuit_trips <> 0
+                             or last_success_at is null or last_success_at < now() - interval '1 second'))
+          select exists (select 1 from j)",
+    )
+    .bind(a.merchant_id)
+    .bind(a.delivery_id)
+    .bind(a.attempt_no)
+    .bind(a.status_code)
+    .bind(a.latency_ms)
+    .bind(a.error_class)
+    .bind(a.response_body)
+    .bind(job_id)
+    .bind(lock_token)
+    .bind(endpoint_id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
 /// What an attempt that did not end in the DLQ leaves on its delivery.
 #[derive(Debug, Clone, Copy)]
 pub enum Attempted<'a> {

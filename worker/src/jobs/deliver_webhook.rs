@@ -168,7 +168,6 @@ async fn record(
         CrmAnswer::Status { body, .. } => Some(body.as_str()),
         _ => None,
     };
-    let mut tx = ctx.db.begin().await?;
     let log = Attempt {
         delivery_id: d.delivery_id,
         merchant_id: d.merchant_id,
@@ -178,6 +177,24 @@ async fn record(
         error_class: result.error_class(),
         response_body: kept_body,
     };
+    if result.error_class().is_none() {
+        // The common case in one round trip; should it fail (the attempt log refusing the body),
+        // nothing was written and the transaction below stores the attempt without it.
+        match deliveries::record_delivered(&mut *ctx.db.acquire().await?, &log, endpoint_id, job.job_id, job.lock_token)
+            .await
+        {
+            Ok(_) => {
+                metrics::counter!("router_webhook_deliveries_total", "result" => "success").increment(1);
+                return Ok(Outcome::Done);
+            }
+            Err(e) if e.as_database_error().is_some() => {
+                let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+                tracing::warn!(delivery.id = %d.delivery_id, sqlstate = ?code, "recording a delivery in one statement failed; recording it step by step");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut tx = ctx.db.begin().await?;
     deliveries::record_attempt_or_less(&mut tx, &log).await?;
     if result.error_class().is_none() {
         deliveries::record_result(&mut tx, d.delivery_id, attempt_no, Attempted::Delivered).await?;

@@ -208,6 +208,27 @@ async fn when_the_attempt_log_refuses_a_body_the_attempt_is_recorded_without_it(
     assert!(log.iter().all(|a| a["status_code"] == 500 && a["response_body"].is_null()), "{log:?}");
 }
 
+#[tokio::test]
+async fn when_the_attempt_log_refuses_a_body_a_success_is_still_recorded_once_without_it() {
+    // A success is recorded in one statement; when that fails, nothing of it may stay half
+    // written and the step-by-step path must record it (without the body).
+    let s = setup("ok", |_| {}).await;
+    break_attempt_log(&s.app, true).await;
+    s.app.crm.set_default("ok", Reply::status(200).body("accepted, thanks"));
+    let id = s.event().await;
+    let stop = s.run_worker_with(None);
+    let r = s.wait_status(id, "delivered", Duration::from_secs(10)).await;
+    stop.cancel();
+    assert_eq!(r.json["status"], "delivered", "{}", r.text);
+    assert_eq!(r.json["attempts"], 1, "{}", r.text);
+    let log = r.json["attempts_log"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0]["status_code"] == 200 && log[0]["response_body"].is_null(), "{log:?}");
+    assert_eq!(s.app.crm.received_on("ok").len(), 1, "delivered once");
+    let jobs: i64 = sqlx::query_scalar("select count(*) from jobs").fetch_one(&s.app.db).await.unwrap();
+    assert_eq!(jobs, 0, "the job is done");
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
