@@ -1174,6 +1174,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(w) = worker_rate {
         let _ = writeln!(report, "| worker sends/s | {w:.0} | ≥ 100 msg/s | {} |", yes(w >= 100.0));
     }
+    if let Some(kib) = router_bench::procs::own_hwm_kib() {
+        let _ = writeln!(
+            report,
+            "\nPeak RSS of this process (API, worker, fake Graph API and load generator share it; \
+             per-binary figures: `router-bench-flows --only p`): {}",
+            router_bench::procs::mb(kib)
+        );
+    }
     println!("{report}");
     let name = app.test_db.name.clone();
     drop(app);

@@ -217,6 +217,25 @@ impl FakeCrm {
         self.lock().received.clone()
     }
 
+    /// How many deliveries arrived so far, on every path (cheap: nothing is cloned).
+    #[must_use]
+    pub fn received_count(&self) -> usize {
+        self.lock().received.len()
+    }
+
+    /// Waits until at least `n` deliveries arrived on any path (or `timeout`); returns the count.
+    pub async fn wait_for_count(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.arrived.notified();
+            let got = self.received_count();
+            if got >= n || Instant::now() >= deadline {
+                return got;
+            }
+            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+        }
+    }
+
     /// Deliveries to one path.
     #[must_use]
     pub fn received_on(&self, path: &str) -> Vec<Received> {

@@ -13,20 +13,28 @@
 //!   rate (open loop) while a worker runs; latency from the moment a POST starts to the moment the
 //!   fake CRM receives that event's `message.received` webhook. The seed asks for p95 < 2 s at
 //!   1 000 webhooks/minute (17/s).
+//! * P — the three binaries as separate processes (`router-api`, `router-worker`,
+//!   `router-scheduler` from `--bin-dir`, default `target/release`), fakes and load generator in
+//!   this process: (1) saturated delivery, `--process-clients` connections POSTing single-event
+//!   Meta webhooks as fast as they are answered, deliveries/s counted at the fake CRM; (2) the
+//!   same at a steady 200 events/s, latency Meta POST → CRM receipt; (3) the 32-client send run
+//!   (`POST /messages/send`, the worker sending to the fake Graph API). Peak RSS of every process
+//!   in each run, sampled every 100 ms.
 //!
 //! Usage: `cargo run --release -p router-bench --bin router-bench-flows -- [--events N]
 //! [--endpoints E] [--clients C] [--duration T] [--steady-rates R1,R2] [--steady-duration S]
-//! [--only d|e|f] [--max-in-flight N]`.
+//! [--only d|e|f|p] [--max-in-flight N] [--process-clients N] [--bin-dir DIR]`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use router_bench::procs;
 use router_core::domain::events;
 use router_core::webhooks::{CrmEvent, enqueue_events};
 use router_tests::TestApp;
-use router_tests::router_fakes::crm::Reply;
+use router_tests::router_fakes::crm::{FakeCrm, Reply};
 use router_tests::router_fakes::webhooks as meta;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -44,6 +52,10 @@ struct Args {
     steady_duration: Duration,
     only: Option<String>,
     max_in_flight: u64,
+    process_clients: usize,
+    bin_dir: std::path::PathBuf,
+    /// Phase P's binaries (`--p-roles api,worker`: leave one out to see what it costs).
+    p_roles: Vec<String>,
 }
 
 fn args() -> Args {
@@ -56,6 +68,9 @@ fn args() -> Args {
         steady_duration: Duration::from_secs(20),
         only: None,
         max_in_flight: 16,
+        process_clients: 32,
+        bin_dir: procs::default_bin_dir(),
+        p_roles: vec!["api".into(), "worker".into(), "scheduler".into()],
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -73,6 +88,9 @@ fn args() -> Args {
             "--steady-duration" => a.steady_duration = Duration::from_secs(n.clamp(1, 300)),
             "--only" => a.only = Some(v[i + 1].to_ascii_lowercase()),
             "--max-in-flight" => a.max_in_flight = n.max(1),
+            "--process-clients" => a.process_clients = n.clamp(1, 1024) as usize,
+            "--bin-dir" => a.bin_dir = v[i + 1].clone().into(),
+            "--p-roles" => a.p_roles = v[i + 1].split(',').map(|r| r.trim().to_owned()).collect(),
             _ => {}
         }
         i += 2;
@@ -296,11 +314,9 @@ struct Steady {
     achieved_rate: f64,
 }
 
-/// Phase F. Meta webhooks with one event each at `rate`/s for `warmup` + `duration` (open loop: a
-/// POST is started on schedule whatever the previous ones do), one worker running all job kinds,
-/// the fake CRM answering 200 at once. Latency: POST start → the CRM's receipt of that event, for
-/// the events started after the warm-up (the first second of a fresh process pays for opening
-/// pool connections and preparing statements: 200–900 ms then, measured).
+/// Phase F. Meta webhooks with one event each at `rate`/s for `warmup` + `duration`, one
+/// in-process worker running all job kinds, the fake CRM answering 200 at once; see
+/// [`open_loop`].
 async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Result<Steady> {
     let app = spawn_app().await;
     let (_, key) = app.merchant_with_key("Bench").await;
@@ -308,8 +324,30 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
     app.connect_account(&key, ig, "steady", SECRET).await;
     let cancel = CancellationToken::new();
     let worker = tokio::spawn(app.worker().run(cancel.clone()));
-    let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
     let url = format!("{}/webhooks/instagram", app.base);
+    let r = open_loop(&url, &app.crm, ig, "steady", rate, warmup, duration).await;
+    cancel.cancel();
+    let _ = worker.await;
+    r
+}
+
+/// Meta webhooks with one event each, for account `ig` whose CRM endpoint is `path` on `crm`, at
+/// `rate`/s for `warmup` + `duration` (open loop: a POST is started on schedule whatever the
+/// previous ones do). Latency: POST start → the CRM's receipt of that event, for the events
+/// started after the warm-up (the first second of a fresh process pays for opening pool
+/// connections and preparing statements: 200–900 ms then, measured).
+async fn open_loop(
+    url: &str,
+    crm: &FakeCrm,
+    ig: &'static str,
+    path: &str,
+    rate: f64,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Steady> {
+    let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let tag = Uuid::new_v4().simple().to_string();
+    let before = crm.received_on(path).len();
     let warm = (rate * warmup.as_secs_f64()).round() as usize;
     let total = warm + (rate * duration.as_secs_f64()).round() as usize;
     let period = Duration::from_secs_f64(1.0 / rate);
@@ -319,7 +357,7 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
     let mut posts = Vec::with_capacity(total);
     for n in 0..total {
         tokio::time::sleep_until(start + period.mul_f64(n as f64)).await;
-        let mid = format!("mid-steady-{n}");
+        let mid = format!("mid-steady-{tag}-{n}");
         let ev = meta::text_message(
             ig,
             &format!("{}", 6_000_000 + (n % 5000)),
@@ -327,7 +365,8 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
             "Hi! Do you ship to Lisbon?",
             OffsetDateTime::now_utc(),
         );
-        let (client, url, started_at, failures) = (client.clone(), url.clone(), started_at.clone(), failures.clone());
+        let (client, url, started_at, failures) =
+            (client.clone(), url.to_owned(), started_at.clone(), failures.clone());
         posts.push(tokio::spawn(async move {
             started_at.lock().expect("lock").insert(mid, Instant::now());
             if !post_meta(&client, &url, ig, vec![ev]).await {
@@ -340,14 +379,14 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
     }
     let achieved_rate = total as f64 / start.elapsed().as_secs_f64();
     let measured_from = start.into_std() + warmup;
-    let got = app.crm.wait_for("steady", total, Duration::from_secs(60)).await;
-    cancel.cancel();
-    let _ = worker.await;
+    let got = crm.wait_for(path, before + total, Duration::from_secs(60)).await;
     let started_at = started_at.lock().expect("lock").clone();
     let mut latencies = Vec::with_capacity(got.len());
     let mut signatures_valid = 0;
     let mut delivered = 0;
     for r in &got {
+        let mid = r.json["instagram_message_id"].as_str().unwrap_or_default();
+        let Some(t0) = started_at.get(mid) else { continue };
         if r.event() != events::MESSAGE_RECEIVED {
             continue;
         }
@@ -355,8 +394,7 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
         if r.hub_signature_valid && r.standard_signature_valid {
             signatures_valid += 1;
         }
-        let mid = r.json["instagram_message_id"].as_str().unwrap_or_default();
-        if let Some(t0) = started_at.get(mid).filter(|t0| **t0 >= measured_from) {
+        if *t0 >= measured_from {
             latencies.push(r.at.saturating_duration_since(*t0).as_secs_f64() * 1000.0);
         }
     }
@@ -370,6 +408,335 @@ async fn steady(rate: f64, warmup: Duration, duration: Duration) -> anyhow::Resu
         latencies,
         achieved_rate,
     })
+}
+
+/// What the saturated run of phase P measured.
+struct Saturated {
+    /// POSTs answered 2xx in the measured window, per second.
+    accepted_rate: f64,
+    /// CRM receipts in the measured window, per second.
+    delivered_rate: f64,
+    post_p50: f64,
+    post_p99: f64,
+    /// POSTs answered 2xx in total (warm-up included) and not.
+    accepted_total: usize,
+    failed_total: usize,
+    /// CRM receipts of this run's events once the backlog drained (or 60 s passed).
+    delivered_total: usize,
+    /// From the end of the load to the last receipt.
+    drain: Duration,
+}
+
+/// Phase P (1): `clients` connections POST single-event Meta webhooks, each as soon as its last
+/// one was answered (closed loop, as wrk does), spread over `igs` (one CRM endpoint each) and
+/// 20 000 conversations, for `warmup` + `duration`.
+async fn saturate(
+    url: &str,
+    crm: &FakeCrm,
+    igs: &[String],
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Saturated {
+    let tag = Uuid::new_v4().simple().to_string();
+    let before = crm.received_count();
+    let seq = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let igs: Arc<Vec<String>> = Arc::new(igs.to_vec());
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (client, url, tag, seq, igs) = (
+            reqwest::Client::builder().tcp_nodelay(true).build().expect("client"),
+            url.to_owned(),
+            tag.clone(),
+            seq.clone(),
+            igs.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut ok, mut failed) = (Vec::new(), 0usize, 0usize);
+            loop {
+                let t = Instant::now();
+                if t >= end {
+                    break;
+                }
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                let ig = &igs[n as usize % igs.len()];
+                let ev = meta::text_message(
+                    ig,
+                    &format!("{}", 7_000_000 + (n % 20_000)),
+                    &format!("mid-sat-{tag}-{n}"),
+                    "Hi! Is the blue one in stock in size M?",
+                    OffsetDateTime::now_utc(),
+                );
+                if post_meta(&client, &url, ig, vec![ev]).await {
+                    ok += 1;
+                    if t >= measure_from {
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                } else {
+                    failed += 1;
+                }
+            }
+            (lat, ok, failed)
+        }));
+    }
+    let (mut lat, mut accepted_total, mut failed_total) = (Vec::new(), 0, 0);
+    for t in tasks {
+        if let Ok((l, ok, failed)) = t.await {
+            lat.extend(l);
+            accepted_total += ok;
+            failed_total += failed;
+        }
+    }
+    let load_end = Instant::now();
+    let delivered_total = crm.wait_for_count(before + accepted_total, Duration::from_secs(60)).await - before;
+    let got = crm.received();
+    let last = got.iter().skip(before).map(|r| r.at).max().unwrap_or(load_end);
+    let in_window = got.iter().skip(before).filter(|r| r.at >= measure_from && r.at < end).count();
+    lat.sort_by(f64::total_cmp);
+    let secs = duration.as_secs_f64();
+    Saturated {
+        accepted_rate: lat.len() as f64 / secs,
+        delivered_rate: in_window as f64 / secs,
+        post_p50: pct(&lat, 50.0),
+        post_p99: pct(&lat, 99.0),
+        accepted_total,
+        failed_total,
+        delivered_total,
+        drain: last.saturating_duration_since(load_end),
+    }
+}
+
+/// Phase P (3): `clients` connections `POST /api/v1/messages/send` (closed loop) for `warmup` +
+/// `duration`, to 1 000 recipients with open windows. Returns (accepted/s in the window, p50 ms,
+/// p99 ms, accepted in total, other answers).
+async fn send_run(
+    api: &str,
+    key: &str,
+    account_id: &str,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> (f64, f64, f64, usize, usize) {
+    let tag = Uuid::new_v4().simple().to_string();
+    let seq = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
+        let (url, key, account_id, tag, seq) =
+            (format!("{api}/api/v1/messages/send"), key.to_owned(), account_id.to_owned(), tag.clone(), seq.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut ok, mut other) = (Vec::new(), 0usize, 0usize);
+            loop {
+                let t = Instant::now();
+                if t >= end {
+                    break;
+                }
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                let body = json!({
+                    "account_id": account_id,
+                    "recipient_id": (17_841_400_000_000u64 + n % 1000).to_string(),
+                    "message": "Hi! Your order #48213 has shipped and should arrive on Tuesday.",
+                    "idempotency_key": format!("p-{tag}-{n}"),
+                });
+                let r = client.post(&url).bearer_auth(&key).json(&body).send().await;
+                if r.is_ok_and(|r| r.status().as_u16() == 202) {
+                    ok += 1;
+                    if t >= measure_from {
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                } else {
+                    other += 1;
+                }
+            }
+            (lat, ok, other)
+        }));
+    }
+    let (mut lat, mut ok, mut other) = (Vec::new(), 0, 0);
+    for t in tasks {
+        if let Ok((l, o, x)) = t.await {
+            lat.extend(l);
+            ok += o;
+            other += x;
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    (lat.len() as f64 / duration.as_secs_f64(), pct(&lat, 50.0), pct(&lat, 99.0), ok, other)
+}
+
+/// The environment of the binaries in phase P: the test harness's variables (same database,
+/// secrets and fakes as the setup app), with the production defaults for every tuning knob.
+fn process_env(app: &TestApp) -> HashMap<String, String> {
+    let mut env = router_tests::test_vars(&app.test_db.url, &app.graph.url());
+    env.insert("ENCRYPTION_KEY".into(), app.key_spec.clone());
+    for k in [
+        "WORKER_POLL_INTERVAL_MS",
+        "DATABASE_MAX_CONNECTIONS",
+        "GRAPH_TIMEOUT_SECS",
+        "WEBHOOK_TIMEOUT_SECS",
+        "JOB_LEASE_SECS",
+        "SEND_RECONCILE_WINDOW_SECS",
+        "API_KEY_CACHE_SECS",
+        "PORT",
+        "WORKER_METRICS_PORT",
+        "SCHEDULER_METRICS_PORT",
+    ] {
+        env.remove(k);
+    }
+    // One bench key sends tens of thousands of requests a minute.
+    env.insert("API_RATE_LIMIT_PER_MINUTE".into(), "10000000".into());
+    env.insert("LOG_FORMAT".into(), "json".into());
+    env
+}
+
+fn rss_cells(peaks: &HashMap<&'static str, u64>) -> String {
+    ["api", "worker", "scheduler"]
+        .iter()
+        .map(|r| peaks.get(r).map_or_else(|| "?".to_owned(), |k| procs::mb(*k)))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Phase P: see the module docs.
+async fn processes(a: &Args) -> anyhow::Result<()> {
+    let app = spawn_app().await;
+    let (_, key) = app.merchant_with_key("Bench").await;
+    let mut igs = Vec::new();
+    let mut first_account = String::new();
+    for e in 0..a.endpoints {
+        let ig = format!("1784150000{e:07}");
+        let (acct, _) = app.connect_account(&key, &ig, &format!("p{e}"), SECRET).await;
+        if e == 0 {
+            first_account = acct["account_id"].as_str().unwrap_or_default().to_owned();
+        }
+        igs.push(ig);
+    }
+    const STEADY_IG: &str = "17841500009999999";
+    app.connect_account(&key, STEADY_IG, "steady", SECRET).await;
+    sqlx::query(
+        r"insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
+          select gen_random_uuid(), merchant_id, account_id, (17841400000000 + g)::text, now()
+            from accounts, generate_series(0, 999) g where account_id = $1::uuid",
+    )
+    .bind(&first_account)
+    .execute(&app.db)
+    .await?;
+    // The in-process API only served the set-up; the binaries serve everything from here on.
+    app.cancel.cancel();
+
+    let run_dir = std::env::temp_dir().join(format!("router-bench-flows-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir)?;
+    let env = process_env(&app);
+    let http = reqwest::Client::new();
+    let mut roles = Vec::new();
+    for role in ["api", "worker", "scheduler"] {
+        if !a.p_roles.iter().any(|r| r == role) {
+            continue;
+        }
+        let mut p = procs::RouterProcess::start(&a.bin_dir, &run_dir, role, &env)?;
+        p.wait_ready(&http).await?;
+        roles.push(p);
+    }
+    let pids: Vec<(&'static str, u32)> = roles.iter().filter_map(|p| Some((p.role, p.pid()?))).collect();
+    let api = roles[0].base();
+    let webhook_url = format!("{api}/webhooks/instagram");
+    println!(
+        "Binaries from `{}`, production defaults (WORKER_CONCURRENCY 32, DATABASE_MAX_CONNECTIONS 20, \
+         WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT 8, JSON logs at info); logs in `{}`. {} CRM endpoints.\n",
+        a.bin_dir.display(),
+        run_dir.display(),
+        a.endpoints
+    );
+    let warmup = Duration::from_secs(3);
+
+    let rss = procs::PeakRss::start(pids.clone());
+    let sat = saturate(&webhook_url, &app.crm, &igs, a.process_clients, warmup, a.duration).await;
+    let sat_rss = rss.finish().await;
+    println!(
+        "### P1. Saturated: {} connections of single-event Meta POSTs, {} s measured after {} s\n",
+        a.process_clients,
+        a.duration.as_secs(),
+        warmup.as_secs()
+    );
+    println!(
+        "| POSTs accepted/s | deliveries/s (CRM receipts in the window) | POST p50 | POST p99 | accepted (failed) in total | delivered in total | drain after load | peak RSS api | worker | scheduler |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {:.0} | {:.0} | {:.1} ms | {:.1} ms | {} ({}) | {} | {:.1} s | {} |\n",
+        sat.accepted_rate,
+        sat.delivered_rate,
+        sat.post_p50,
+        sat.post_p99,
+        sat.accepted_total,
+        sat.failed_total,
+        sat.delivered_total,
+        sat.drain.as_secs_f64(),
+        rss_cells(&sat_rss)
+    );
+
+    println!("### P2. Steady: single-event Meta POSTs at a fixed rate, latency POST start → CRM receipt\n");
+    println!(
+        "| offered | achieved | POSTs (failed) | delivered, signatures valid | measured | p50 | p95 | p99 | max | peak RSS api | worker | scheduler |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for &rate in &a.steady_rates {
+        let rss = procs::PeakRss::start(pids.clone());
+        let r = open_loop(&webhook_url, &app.crm, STEADY_IG, "steady", rate, warmup, a.steady_duration).await?;
+        let peaks = rss.finish().await;
+        let l = &r.latencies;
+        println!(
+            "| {rate:.0}/s | {:.1}/s | {} ({}) | {}, {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+            r.achieved_rate,
+            r.posts,
+            r.post_failures,
+            r.delivered,
+            r.signatures_valid,
+            l.len(),
+            pct(l, 50.0),
+            pct(l, 95.0),
+            pct(l, 99.0),
+            pct(l, 100.0),
+            rss_cells(&peaks)
+        );
+    }
+
+    let rss = procs::PeakRss::start(pids.clone());
+    let (rate, p50, p99, ok, other) = send_run(&api, &key, &first_account, 32, warmup, a.duration).await;
+    // Let the worker send the backlog (its memory counts too).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut pending = i64::MAX;
+    while Instant::now() < deadline {
+        pending =
+            sqlx::query_scalar("select count(*) from jobs where kind = 'message.send'").fetch_one(&app.db).await?;
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let send_rss = rss.finish().await;
+    println!(
+        "\n### P3. Send run: 32 connections `POST /api/v1/messages/send`, {} s measured, then the worker drains\n",
+        a.duration.as_secs()
+    );
+    println!(
+        "| accepted/s | p50 | p99 | accepted (other answers) | send jobs left after drain | peak RSS api | worker | scheduler |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| {rate:.0} | {p50:.1} ms | {p99:.1} ms | {ok} ({other}) | {pending} | {} |", rss_cells(&send_rss));
+
+    let life: HashMap<&'static str, u64> =
+        pids.iter().filter_map(|(role, pid)| Some((*role, procs::hwm_kib(*pid)?))).collect();
+    println!("\nLifetime peak RSS (VmHWM) of each binary over phase P: {}\n", rss_cells(&life));
+    for p in roles {
+        p.stop().await;
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -449,6 +816,16 @@ async fn main() -> anyhow::Result<()> {
                 }
             );
         }
+    }
+    if run("p") {
+        println!("\n## P. The three binaries as separate processes\n");
+        processes(&a).await?;
+    }
+    if let Some(kib) = procs::own_hwm_kib() {
+        println!(
+            "\nPeak RSS of this bench process (phases D, E and F run the API, the worker, the fakes and the load generator in it; phase P only the fakes and the load generator): {}",
+            procs::mb(kib)
+        );
     }
     Ok(())
 }

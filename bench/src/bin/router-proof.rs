@@ -38,6 +38,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use rand::Rng;
+use router_bench::procs::rss_kib;
 use router_tests::router_fakes::graph::{Endpoint, FakeGraph, Scripted, SendFaults};
 use router_tests::router_fakes::{sign_sha256, webhooks as meta};
 use serde_json::{Value, json};
@@ -119,6 +120,11 @@ struct Args {
     /// (the growth curve of docs/RELIABILITY.md).
     #[arg(long, default_value_t = 0)]
     seed_history: u64,
+    /// Diagnosis: log the plan of every statement slower than this many ms (Postgres's
+    /// `auto_explain`, in the run directory's `postgres.log`) and load `pg_stat_statements`, whose
+    /// top statements by total time end the report. 0 (the default): neither.
+    #[arg(long, default_value_t = 0)]
+    explain_slow_ms: u64,
 }
 
 const SCENARIOS: &[(&str, &str)] = &[
@@ -139,13 +145,6 @@ const SCENARIOS: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------------
 // Processes: private Postgres and Redis, the router binaries.
 
-/// `/proc/<pid>/status` VmRSS in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -159,6 +158,7 @@ struct PrivatePg {
     data: PathBuf,
     port: u16,
     as_postgres: bool,
+    explain_slow_ms: u64,
 }
 
 impl PrivatePg {
@@ -193,7 +193,7 @@ impl PrivatePg {
         Ok(())
     }
 
-    async fn init(run_dir: &Path, port: u16) -> anyhow::Result<Self> {
+    async fn init(run_dir: &Path, port: u16, explain_slow_ms: u64) -> anyhow::Result<Self> {
         let dir = run_dir.join("pg");
         std::fs::create_dir_all(&dir)?;
         let as_postgres = is_root();
@@ -201,7 +201,7 @@ impl PrivatePg {
             let st = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().await?;
             anyhow::ensure!(st.success(), "chown of the Postgres directory failed");
         }
-        let pg = Self { bin: Self::find_bin()?, data: dir.join("data"), port, as_postgres };
+        let pg = Self { bin: Self::find_bin()?, data: dir.join("data"), port, as_postgres, explain_slow_ms };
         let data = pg.data.to_string_lossy().into_owned();
         pg.run("initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]).await?;
         pg.start().await?;
@@ -212,10 +212,17 @@ impl PrivatePg {
         let data = self.data.to_string_lossy().into_owned();
         let log = self.data.parent().expect("pg dir").join("postgres.log").to_string_lossy().into_owned();
         let sock = self.data.parent().expect("pg dir").to_string_lossy().into_owned();
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB",
             self.port
         );
+        if self.explain_slow_ms > 0 {
+            opts.push_str(&format!(
+                " -c shared_preload_libraries=auto_explain,pg_stat_statements -c auto_explain.log_min_duration={} \
+                 -c auto_explain.log_nested_statements=on -c auto_explain.log_format=text -c log_lock_waits=on",
+                self.explain_slow_ms
+            ));
+        }
         self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &opts, "-w", "-t", "60", "start"]).await
     }
 
@@ -874,7 +881,7 @@ impl World {
         eprintln!("router-proof: run directory {}", run_dir.display());
         let b = args.base_port;
 
-        let pg = PrivatePg::init(&run_dir, b).await.context("private Postgres")?;
+        let pg = PrivatePg::init(&run_dir, b, args.explain_slow_ms).await.context("private Postgres")?;
         let admin = PgPoolOptions::new().max_connections(1).connect(&pg.url("postgres")).await?;
         sqlx::query("create database router").execute(&admin).await?;
         admin.close().await;
@@ -979,6 +986,11 @@ impl World {
         if args.seed_history > 0 {
             world.seed_history(args.seed_history).await?;
         }
+        if args.explain_slow_ms > 0 {
+            // Count the scenarios' statements only, not the set-up's or the seeding's.
+            sqlx::query("create extension if not exists pg_stat_statements").execute(&world.db).await?;
+            sqlx::query("select pg_stat_statements_reset()").execute(&world.db).await?;
+        }
         // Peak RSS sampler (every 500 ms, every process).
         let c = cluster.clone();
         tokio::spawn(async move {
@@ -988,6 +1000,28 @@ impl World {
             }
         });
         Ok(world)
+    }
+
+    /// The 15 statements that took the most time since the scenarios began (`--explain-slow-ms`).
+    async fn top_statements(&self) -> anyhow::Result<String> {
+        let rows: Vec<(i64, f64, f64, f64, i64, String)> = sqlx::query_as(
+            r"select calls, total_exec_time, mean_exec_time, max_exec_time, rows,
+                     left(regexp_replace(query, '\s+', ' ', 'g'), 220)
+                from pg_stat_statements order by total_exec_time desc limit 15",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let mut s = String::from(
+            "\n### Top statements by total time (pg_stat_statements)\n\n| calls | total | mean | max | rows | statement |\n| --- | --- | --- | --- | --- | --- |\n",
+        );
+        for (calls, total, mean, max, n, q) in rows {
+            s.push_str(&format!(
+                "| {calls} | {:.1} s | {mean:.2} ms | {max:.0} ms | {n} | `{}` |\n",
+                total / 1000.0,
+                q.replace('|', "\\|").replace('`', "'")
+            ));
+        }
+        Ok(s)
     }
 
     /// An operator's call to the REST API. Like any client of a loaded router it retries a
@@ -1913,7 +1947,10 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let md = report(&rows, &args, started, t0.elapsed());
+    let mut md = report(&rows, &args, started, t0.elapsed());
+    if args.explain_slow_ms > 0 {
+        md.push_str(&world.top_statements().await.unwrap_or_else(|e| format!("\npg_stat_statements: {e}\n")));
+    }
     println!("{md}");
     if let Some(p) = &args.out {
         std::fs::write(p, &md)?;
