@@ -13,7 +13,7 @@ use super::error::ConsoleError;
 use super::forms::{Query, path_id};
 use super::session::Session;
 use super::view::{self, Nav, badge, page, when_opt};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -47,10 +47,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     let accounts = console::list_accounts(&mut tx, scope, &console::AccountFilter::default(), None, 200).await?;
     let mut rows = console::list_deliveries(&mut tx, scope, &filter, before, PAGE_SIZE + 1).await?;
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| encode_cursor(r.created_at, r.delivery_id))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| Some((r.created_at, r.delivery_id)));
     let username = |id: uuid::Uuid| accounts.iter().find(|a| a.account_id == id).map(|a| a.username.clone());
     Ok(page(
         &session,
@@ -92,7 +89,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             } }
-            (view::pager("/admin/deliveries", &q.query_without(&[]), next.flatten()))
+            (view::pager("/admin/deliveries", &q.query_without(&[]), next))
         },
     ))
 }

@@ -13,7 +13,7 @@ use super::error::ConsoleError;
 use super::forms::{Pairs, Query};
 use super::session::{CsrfForm, Session};
 use super::view::{self, Nav, badge, page};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::routes::deliveries::{REDRIVE_MAX, redrive_as};
 use crate::state::AppState;
 
@@ -54,10 +54,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     )
     .await?;
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().and_then(|r| r.dead_at.map(|d| encode_cursor(d, r.delivery_id)))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| r.dead_at.map(|d| (d, r.delivery_id)));
     let types = super::deliveries::event_types();
     let done = match (q.get("done"), q.get("n").and_then(|n| n.parse::<u32>().ok())) {
         (Some("redrive"), Some(n)) => Some(format!(
@@ -135,7 +132,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             }
-            (view::pager("/admin/dead-letters", &q.query_without(&["done", "n"]), next.flatten()))
+            (view::pager("/admin/dead-letters", &q.query_without(&["done", "n"]), next))
         },
     ))
 }

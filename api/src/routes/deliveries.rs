@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
-use crate::pagination::{decode_cursor, encode_cursor};
+use crate::pagination::{decode_cursor, next_page};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -154,14 +154,10 @@ async fn list_deliveries(
     }
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if auth.find_account(&mut tx, q.account_id).await?.is_none() {
-        return Err(ApiError::NotFound("account"));
-    }
-    let rows = deliveries::list_for_account(&mut tx, q.account_id, q.status.as_deref(), before, limit + 1).await?;
+    auth.require_account(&mut tx, q.account_id, "account").await?;
+    let mut rows = deliveries::list_for_account(&mut tx, q.account_id, q.status.as_deref(), before, limit + 1).await?;
     tx.commit().await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.created_at, r.delivery_id)) } else { None };
+    let next_cursor = next_page(&mut rows, limit, |r| Some((r.created_at, r.delivery_id)));
     Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -179,9 +175,7 @@ async fn get_delivery(
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let row = deliveries::find(&mut tx, delivery_id).await?.ok_or(ApiError::NotFound("delivery"))?;
-    if auth.find_account(&mut tx, row.account_id).await?.is_none() {
-        return Err(ApiError::NotFound("delivery"));
-    }
+    auth.require_account(&mut tx, row.account_id, "delivery").await?;
     let attempts = deliveries::attempts(&mut tx, delivery_id).await?;
     tx.commit().await?;
     let mut resp: DeliveryResponse = row.into();
@@ -284,12 +278,9 @@ async fn list_dlq(
     let limit = limit_of(q.limit)?;
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
-    let rows = deliveries::list_dlq(&mut tx, &q.filter(), before, limit + 1).await?;
+    let mut rows = deliveries::list_dlq(&mut tx, &q.filter(), before, limit + 1).await?;
     tx.commit().await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor =
-        if more { rows.last().and_then(|r| r.dead_at.map(|d| encode_cursor(d, r.delivery_id))) } else { None };
+    let next_cursor = next_page(&mut rows, limit, |r| r.dead_at.map(|d| (d, r.delivery_id)));
     Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
