@@ -33,11 +33,12 @@ pub fn event_types() -> Vec<&'static str> {
 pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) -> Result<Response, ConsoleError> {
     let admin = session.auth.is_platform_admin();
     let types = event_types();
-    let filter = console::DeliveryFilter {
+    let filter = deliveries::DeliveryFilter {
         merchant_id: if admin { q.uuid("merchant_id")? } else { None },
         account_id: q.uuid("account_id")?,
         status: q.one_of("status", &STATUSES)?,
         event_type: q.one_of("event_type", &types)?,
+        reason: None,
         since: q.time("since")?,
         until: q.time("until")?,
     };
@@ -45,7 +46,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     let mut tx = super::read_tx(&s, &session, Scope::AccountsRead).await?;
     let scope = session.auth.account_scope();
     let accounts = console::list_accounts(&mut tx, scope, &console::AccountFilter::default(), None, 200).await?;
-    let mut rows = console::list_deliveries(&mut tx, scope, &filter, before, PAGE_SIZE + 1).await?;
+    let mut rows = deliveries::list(&mut tx, scope, &filter, before, PAGE_SIZE + 1).await?;
     tx.commit().await?;
     let next = next_page(&mut rows, PAGE_SIZE, |r| Some((r.created_at, r.delivery_id)));
     let username = |id: uuid::Uuid| accounts.iter().find(|a| a.account_id == id).map(|a| a.username.clone());

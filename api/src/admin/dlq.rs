@@ -25,11 +25,12 @@ use crate::routes::deliveries::DLQ_REASONS as REASONS;
 /// Filter fields, carried from the list into the "redrive all matching" form.
 const FILTER_FIELDS: [&str; 6] = ["merchant_id", "account_id", "event_type", "reason", "since", "until"];
 
-fn filter_of(q: &Pairs) -> Result<deliveries::DlqFilter, ConsoleError> {
+fn filter_of(q: &Pairs) -> Result<deliveries::DeliveryFilter, ConsoleError> {
     let types = super::deliveries::event_types();
-    Ok(deliveries::DlqFilter {
+    Ok(deliveries::DeliveryFilter {
         merchant_id: q.uuid("merchant_id")?,
         account_id: q.uuid("account_id")?,
+        status: None,
         event_type: q.one_of("event_type", &types)?,
         reason: q.one_of("reason", &REASONS)?,
         since: q.time("since")?,
@@ -152,7 +153,7 @@ pub async fn redrive(
     match mode {
         "one" => {
             let id = form.uuid("id")?.ok_or_else(|| ConsoleError::Invalid("id: choose a delivery".into()))?;
-            requeued = redrive_as(&s, &session.auth, &deliveries::DlqFilter::default(), Some(id), 1).await?.len();
+            requeued = redrive_as(&s, &session.auth, &deliveries::DeliveryFilter::default(), Some(id), 1).await?.len();
             back_filter = String::new();
         }
         "selected" => {
@@ -168,7 +169,8 @@ pub async fn redrive(
                 .map(|i| Uuid::try_parse(i).map_err(|_| ConsoleError::Invalid("ids: must be delivery ids".into())))
                 .collect::<Result<_, _>>()?;
             for id in ids {
-                requeued += redrive_as(&s, &session.auth, &deliveries::DlqFilter::default(), Some(id), 1).await?.len();
+                requeued +=
+                    redrive_as(&s, &session.auth, &deliveries::DeliveryFilter::default(), Some(id), 1).await?.len();
             }
             back_filter = String::new();
         }

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use router_core::db::accounts::AccountScope;
 use router_core::db::{self, deliveries};
 use router_core::domain::Scope;
 use serde::{Deserialize, Serialize};
@@ -155,7 +156,8 @@ async fn list_deliveries(
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     auth.require_account(&mut tx, q.account_id, "account").await?;
-    let mut rows = deliveries::list_for_account(&mut tx, q.account_id, q.status.as_deref(), before, limit + 1).await?;
+    let filter = deliveries::DeliveryFilter { account_id: Some(q.account_id), status: q.status, ..Default::default() };
+    let mut rows = deliveries::list(&mut tx, AccountScope::default(), &filter, before, limit + 1).await?;
     tx.commit().await?;
     let next_cursor = next_page(&mut rows, limit, |r| Some((r.created_at, r.delivery_id)));
     Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
@@ -241,10 +243,11 @@ impl DlqQuery {
         Ok(())
     }
 
-    fn filter(&self) -> deliveries::DlqFilter {
-        deliveries::DlqFilter {
+    fn filter(&self) -> deliveries::DeliveryFilter {
+        deliveries::DeliveryFilter {
             merchant_id: self.merchant_id,
             account_id: self.account_id,
+            status: None,
             event_type: self.event_type.clone(),
             reason: self.reason.clone(),
             since: self.since,
@@ -308,7 +311,7 @@ async fn retry_one(
     auth.platform_admin()?;
     let delivery_id = parse_delivery_ref(&id)?;
     tracing::Span::current().record("delivery.id", tracing::field::display(delivery_id));
-    let ids = redrive_as(&s, &auth, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
+    let ids = redrive_as(&s, &auth, &deliveries::DeliveryFilter::default(), Some(delivery_id), 1).await?;
     if ids.is_empty() {
         return Err(ApiError::NotFound("dead-lettered delivery"));
     }
@@ -357,7 +360,7 @@ pub const REDRIVE_MAX: i64 = 10_000;
 pub async fn redrive_as(
     s: &AppState,
     auth: &Auth,
-    filter: &deliveries::DlqFilter,
+    filter: &deliveries::DeliveryFilter,
     only: Option<Uuid>,
     max: i64,
 ) -> ApiResult<Vec<Uuid>> {
