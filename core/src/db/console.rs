@@ -97,15 +97,11 @@ pub async fn find_account(
     scope: AccountScope<'_>,
     account_id: Uuid,
 ) -> Result<Option<AccountSummary>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        r"{ACCOUNT_SUMMARY}
-         where a.account_id = $1 and ($2::uuid[] is null or a.account_id = any($2)) and (not $3 or a.sandbox)"
-    ))
-    .bind(account_id)
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .fetch_optional(&mut *conn)
-    .await
+    Filtered::new(ACCOUNT_SUMMARY, "true")
+        .eq("a.account_id", Some(account_id))
+        .scope("a.account_id", "a.sandbox", scope)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A conversation as listed.
@@ -161,15 +157,11 @@ pub async fn find_conversation(
     scope: AccountScope<'_>,
     conversation_id: Uuid,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        r"{CONVERSATION}
-           where c.conversation_id = $1 and ($2::uuid[] is null or c.account_id = any($2)) and (not $3 or a.sandbox)"
-    ))
-    .bind(conversation_id)
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .fetch_optional(&mut *conn)
-    .await
+    Filtered::new(CONVERSATION, "true")
+        .eq("c.conversation_id", Some(conversation_id))
+        .scope("c.account_id", "a.sandbox", scope)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A delivery in short, attached to the message (outbound id or inbound event id) that caused it.

@@ -1,6 +1,6 @@
-//! The one builder behind the filtered, keyset-paginated lists (the console's pages, the REST
-//! lists, the DLQ and its redrive), so the account scope, the filters and the cursor are written
-//! once.
+//! The one builder behind the filtered and account-scoped statements: the console's pages, the
+//! REST lists, the DLQ and its redrive, and the account lookups inside an [`AccountScope`]. The
+//! account scope, the filters and the keyset cursor are written here once.
 //!
 //! A filter that is set adds its own plain predicate (`d.status = $n`, `d.created_at >= $n`); one
 //! that is not set adds nothing. A statement therefore names only the columns it filters on, each
@@ -13,7 +13,24 @@ use sqlx::{Encode, FromRow, PgConnection, Postgres, QueryBuilder, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::accounts::AccountScope;
+/// Which of the context's accounts a caller may see: the one filter every API route applies
+/// (through `Auth::find_account` / `Auth::account_scope` in the API), so no route carries its own
+/// copy of the rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountScope<'a> {
+    /// Only these accounts (an API key's allow-list), when set.
+    pub only: Option<&'a [Uuid]>,
+    /// Only sandbox accounts: a `router_test_` key never sees or touches a live account.
+    pub sandbox_only: bool,
+}
+
+impl AccountScope<'_> {
+    /// Whether the allow-list (if any) names `account_id`; a cheap pre-check before any query.
+    #[must_use]
+    pub fn allows_id(&self, account_id: Uuid) -> bool {
+        self.only.is_none_or(|ids| ids.contains(&account_id))
+    }
+}
 
 /// A statement under construction: its head (up to `where`), then `where` and one predicate per
 /// filter that is set.
@@ -77,6 +94,29 @@ impl<'a> Filtered<'a> {
     /// The statement so far, for statements that go on after their filters (a CTE).
     pub(crate) fn into_builder(self) -> QueryBuilder<'a, Postgres> {
         self.qb
+    }
+
+    /// Fetches the one row the predicates name, if any.
+    ///
+    /// # Errors
+    /// Postgres errors.
+    pub(crate) async fn fetch_optional<T>(mut self, conn: &mut PgConnection) -> Result<Option<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        self.qb.build_query_as().fetch_optional(&mut *conn).await
+    }
+
+    /// Fetches every row, in `order` (an `order by` list).
+    ///
+    /// # Errors
+    /// Postgres errors.
+    pub(crate) async fn fetch_all<T>(mut self, conn: &mut PgConnection, order: &str) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        self.qb.push(format_args!(" order by {order}"));
+        self.qb.build_query_as().fetch_all(&mut *conn).await
     }
 
     /// Fetches a keyset page: rows strictly before the `(at, id)` cursor, newest first, at most
