@@ -102,6 +102,23 @@ impl Auth {
         }
         Ok(accounts::find_account_in_scope(conn, account_id, scope).await?)
     }
+
+    /// [`Auth::find_account`] as a check: 404 naming `what` (the `account` of a parameter, or the
+    /// `delivery` or `message` read by id) when this key may not see the account.
+    ///
+    /// # Errors
+    /// 404, Postgres errors.
+    pub async fn require_account(
+        &self,
+        conn: &mut PgConnection,
+        account_id: Uuid,
+        what: &'static str,
+    ) -> Result<(), ApiError> {
+        match self.find_account(conn, account_id).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(what)),
+        }
+    }
 }
 
 fn unauthorized(reason: &'static str, message: &'static str) -> ApiError {

@@ -198,32 +198,20 @@ pub enum ApiError {
 impl ApiError {
     /// 422 `validation_failed` on one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self::Validation {
-            code: ErrorCode::ValidationFailed,
-            details: Some(serde_json::json!({ "field": field, "reason": message })),
-            message: format!("{field}: {message}"),
-        }
+        let (details, message) = field_error(field, None, message.into());
+        Self::Validation { code: ErrorCode::ValidationFailed, details, message }
     }
 
     /// 400 `invalid_request` on one field of the body or the query, in the 422's shape.
     pub fn bad_field(field: &str, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        Self::BadRequest {
-            code: ErrorCode::InvalidRequest,
-            details: Some(serde_json::json!({ "field": field, "reason": reason })),
-            message: format!("{field}: {reason}"),
-        }
+        let (details, message) = field_error(field, None, reason.into());
+        Self::BadRequest { code: ErrorCode::InvalidRequest, details, message }
     }
 
     /// 400 `invalid_request` on a path parameter (`details.in` is `path`).
     pub fn bad_path(field: &str, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        Self::BadRequest {
-            code: ErrorCode::InvalidRequest,
-            details: Some(serde_json::json!({ "field": field, "in": "path", "reason": reason })),
-            message: format!("{field}: {reason}"),
-        }
+        let (details, message) = field_error(field, Some("path"), reason.into());
+        Self::BadRequest { code: ErrorCode::InvalidRequest, details, message }
     }
 
     fn parts(&self) -> (StatusCode, ErrorCode, String, Option<Value>) {
@@ -262,6 +250,17 @@ impl ApiError {
             }
         }
     }
+}
+
+/// The `details` of an error on one field (`{"field", "reason"}`, and `"in"` when `place` is given)
+/// and its message (`field: reason`).
+fn field_error(field: &str, place: Option<&str>, reason: String) -> (Option<Value>, String) {
+    let message = format!("{field}: {reason}");
+    let mut details = serde_json::json!({ "field": field, "reason": reason });
+    if let Some(place) = place {
+        details["in"] = place.into();
+    }
+    (Some(details), message)
 }
 
 impl IntoResponse for ApiError {

@@ -14,6 +14,21 @@ pub fn encode_cursor(at: OffsetDateTime, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.unix_timestamp_nanos()))
 }
 
+/// Cuts a page read with one row more than `limit` (`limit + 1`) back to `limit` rows, and returns
+/// the cursor after its last row (`key`: the row's `(timestamp, id)`) when that extra row was there,
+/// i.e. when there is a next page.
+pub fn next_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    key: impl FnOnce(&T) -> Option<(OffsetDateTime, Uuid)>,
+) -> Option<String> {
+    if rows.len() as i64 <= limit {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().and_then(key).map(|(at, id)| encode_cursor(at, id))
+}
+
 /// Parses an optional `cursor` query parameter.
 ///
 /// # Errors

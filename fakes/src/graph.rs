@@ -324,19 +324,7 @@ impl FakeGraph {
     pub fn add_account(&self, ig_id: &str, username: &str) -> String {
         let mut g = self.lock();
         g.accounts.insert(ig_id.to_owned(), username.to_owned());
-        let token = mint_token(&mut g.counter, "IGAA");
-        let now = OffsetDateTime::now_utc();
-        g.tokens.insert(
-            token.clone(),
-            TokenInfo {
-                ig_id: ig_id.to_owned(),
-                issued_at: now,
-                expires_at: now + time::Duration::days(60),
-                long_lived: true,
-                revoked: false,
-            },
-        );
-        token
+        g.issue_token("IGAA", ig_id, time::Duration::days(60), true)
     }
 
     /// Invalidates a token: every call with it answers 190/460.
@@ -652,12 +640,32 @@ impl FakeGraph {
         h.insert("x-fb-trace-id", HeaderValue::from_static("AbCdEfGhIjK"));
     }
 
-    /// Applies a scripted response. `Ok(None)` = proceed normally; `Err(())` = drop connection.
-    async fn apply_script(&self, ep: Endpoint) -> Result<Option<Response>, ()> {
-        self.apply(self.next_script(ep)).await
+    /// The scripted answer to a call of `ep`, if one is queued (a dropped connection is answered as
+    /// [`drop_connection`] does); `None` = proceed normally.
+    async fn scripted_answer(&self, ep: Endpoint) -> Option<Response> {
+        self.apply(self.next_script(ep)).await.unwrap_or_else(|()| Some(drop_connection()))
     }
 
-    /// See [`FakeGraph::apply_script`]. Outside the Send API, "deliver then…" scripts have nothing
+    /// The start of a call authenticated by its token alone (`/me`, `/me/subscribed_apps`): records
+    /// it, answers a script if one is queued, then checks the token.
+    #[allow(clippy::result_large_err)] // a handler helper: the error *is* the response
+    async fn begin_token_call(
+        &self,
+        method: &str,
+        path: &str,
+        ep: Endpoint,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+    ) -> Result<TokenInfo, Response> {
+        let token = bearer(headers, query);
+        self.record(method, path, query, token.clone(), Value::Null);
+        if let Some(r) = self.scripted_answer(ep).await {
+            return Err(r);
+        }
+        self.check_token(token.as_deref())
+    }
+
+    /// See [`FakeGraph::scripted_answer`]. Outside the Send API, "deliver then…" scripts have nothing
     /// to deliver: they act as a delay or an error.
     async fn apply(&self, scripted: Option<Scripted>) -> Result<Option<Response>, ()> {
         match scripted {
@@ -714,6 +722,18 @@ impl FakeGraph {
     }
 }
 
+impl Inner {
+    /// Mints a token for `ig_id`, valid for `ttl` from now, and keeps it.
+    fn issue_token(&mut self, prefix: &str, ig_id: &str, ttl: time::Duration, long_lived: bool) -> String {
+        let token = mint_token(&mut self.counter, prefix);
+        let issued_at = OffsetDateTime::now_utc();
+        let info =
+            TokenInfo { ig_id: ig_id.to_owned(), issued_at, expires_at: issued_at + ttl, long_lived, revoked: false };
+        self.tokens.insert(token.clone(), info);
+        token
+    }
+}
+
 fn mint_token(counter: &mut u64, prefix: &str) -> String {
     use rand::Rng;
     *counter += 1;
@@ -759,14 +779,7 @@ async fn me(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let token = bearer(&headers, &q);
-    f.record("GET", "/me", &q, token.clone(), Value::Null);
-    match f.apply_script(Endpoint::Me).await {
-        Err(()) => return drop_connection(),
-        Ok(Some(r)) => return r,
-        Ok(None) => {}
-    }
-    let t = match f.check_token(token.as_deref()) {
+    let t = match f.begin_token_call("GET", "/me", Endpoint::Me, &headers, &q).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -1022,14 +1035,7 @@ async fn subscribe(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let token = bearer(&headers, &q);
-    f.record("POST", "/me/subscribed_apps", &q, token.clone(), Value::Null);
-    match f.apply_script(Endpoint::SubscribedApps).await {
-        Err(()) => return drop_connection(),
-        Ok(Some(r)) => return r,
-        Ok(None) => {}
-    }
-    let t = match f.check_token(token.as_deref()) {
+    let t = match f.begin_token_call("POST", "/me/subscribed_apps", Endpoint::SubscribedApps, &headers, &q).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -1059,10 +1065,8 @@ async fn oauth_token(State(f): State<FakeGraph>, body: Bytes) -> Response {
     let mut logged = form.clone();
     logged.remove("client_secret");
     f.record("POST", "/oauth/access_token", &HashMap::new(), None, serde_json::to_value(&logged).unwrap_or_default());
-    match f.apply_script(Endpoint::OauthToken).await {
-        Err(()) => return drop_connection(),
-        Ok(Some(r)) => return r,
-        Ok(None) => {}
+    if let Some(r) = f.scripted_answer(Endpoint::OauthToken).await {
+        return r;
     }
     if form.get("client_secret").map(String::as_str) != Some(f.app_secret.as_str()) {
         return oauth_error(400, "Error validating client secret.");
@@ -1092,18 +1096,7 @@ async fn oauth_token(State(f): State<FakeGraph>, body: Bytes) -> Response {
     }
     info.used = true;
     let ig_id = info.ig_id.clone();
-    let token = mint_token(&mut g.counter, "IGQV");
-    let now = OffsetDateTime::now_utc();
-    g.tokens.insert(
-        token.clone(),
-        TokenInfo {
-            ig_id: ig_id.clone(),
-            issued_at: now,
-            expires_at: now + time::Duration::hours(1),
-            long_lived: false,
-            revoked: false,
-        },
-    );
+    let token = g.issue_token("IGQV", &ig_id, time::Duration::hours(1), false);
     let item = json!({"access_token": token, "user_id": ig_id.parse::<u64>().map_or(json!(ig_id), |n| json!(n)),
         "permissions": "instagram_business_basic,instagram_business_manage_messages"});
     let body = if g.wrap_oauth_in_data { json!({"data": [item]}) } else { item };
@@ -1168,10 +1161,8 @@ async fn exchange(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, St
     logged.remove("client_secret");
     let token = logged.remove("access_token");
     f.record("GET", "/access_token", &logged, token.clone(), Value::Null);
-    match f.apply_script(Endpoint::ExchangeToken).await {
-        Err(()) => return drop_connection(),
-        Ok(Some(r)) => return r,
-        Ok(None) => {}
+    if let Some(r) = f.scripted_answer(Endpoint::ExchangeToken).await {
+        return r;
     }
     if q.get("grant_type").map(String::as_str) != Some("ig_exchange_token") {
         return graph_error(400, 100, None, "Unsupported grant type", false);
@@ -1190,19 +1181,7 @@ async fn exchange(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, St
 }
 
 fn issue_long(f: &FakeGraph, ig_id: &str) -> Response {
-    let mut g = f.lock();
-    let token = mint_token(&mut g.counter, "IGAA");
-    let now = OffsetDateTime::now_utc();
-    g.tokens.insert(
-        token.clone(),
-        TokenInfo {
-            ig_id: ig_id.to_owned(),
-            issued_at: now,
-            expires_at: now + time::Duration::seconds(5_183_944),
-            long_lived: true,
-            revoked: false,
-        },
-    );
+    let token = f.lock().issue_token("IGAA", ig_id, time::Duration::seconds(5_183_944), true);
     axum::Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 5_183_944})).into_response()
 }
 
@@ -1210,10 +1189,8 @@ async fn refresh(State(f): State<FakeGraph>, Query(q): Query<HashMap<String, Str
     let mut logged = q.clone();
     let token = logged.remove("access_token");
     f.record("GET", "/refresh_access_token", &logged, token.clone(), Value::Null);
-    match f.apply_script(Endpoint::RefreshToken).await {
-        Err(()) => return drop_connection(),
-        Ok(Some(r)) => return r,
-        Ok(None) => {}
+    if let Some(r) = f.scripted_answer(Endpoint::RefreshToken).await {
+        return r;
     }
     if q.get("grant_type").map(String::as_str) != Some("ig_refresh_token") {
         return graph_error(400, 100, None, "Unsupported grant type", false);

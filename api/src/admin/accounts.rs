@@ -19,7 +19,7 @@ use super::error::ConsoleError;
 use super::forms::{Query, path_id};
 use super::session::{CsrfForm, Session};
 use super::view::{self, Nav, badge, page, when_opt};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -59,10 +59,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
         console::list_accounts(&mut tx, session.auth.account_scope(), &filter, before, PAGE_SIZE + 1).await?;
     let merchants = if admin { console::list_merchants(&mut tx, 500).await? } else { Vec::new() };
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| encode_cursor(r.created_at, r.account_id))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| Some((r.created_at, r.account_id)));
     let now = OffsetDateTime::now_utc();
     Ok(page(
         &session,
@@ -112,7 +109,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             } }
-            (view::pager("/admin/accounts", &q.query_without(&[]), next.flatten()))
+            (view::pager("/admin/accounts", &q.query_without(&[]), next))
         },
     ))
 }

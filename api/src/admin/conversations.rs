@@ -15,7 +15,7 @@ use super::error::ConsoleError;
 use super::forms::{Query, path_id};
 use super::session::Session;
 use super::view::{self, Nav, badge, page};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -32,10 +32,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     let mut rows =
         console::list_conversations(&mut tx, scope, account_id, contact.as_deref(), before, PAGE_SIZE + 1).await?;
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| encode_cursor(r.updated_at, r.conversation_id))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| Some((r.updated_at, r.conversation_id)));
     let now = time::OffsetDateTime::now_utc();
     Ok(page(
         &session,
@@ -68,7 +65,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             } }
-            (view::pager("/admin/conversations", &q.query_without(&[]), next.flatten()))
+            (view::pager("/admin/conversations", &q.query_without(&[]), next))
         },
     ))
 }
@@ -88,10 +85,7 @@ pub async fn show(
         .ok_or(ConsoleError::NotFound)?;
     let mut items =
         messages::conversation_page(&mut tx, c.account_id, &c.contact_igsid, before, THREAD_PAGE + 1).await?;
-    let next = (items.len() as i64 > THREAD_PAGE).then(|| {
-        items.truncate(THREAD_PAGE as usize);
-        items.last().map(|r| encode_cursor(r.at, r.id))
-    });
+    let next = next_page(&mut items, THREAD_PAGE, |r| Some((r.at, r.id)));
     let outbound: Vec<Uuid> = items.iter().filter(|i| i.direction == "outbound").map(|i| i.id).collect();
     let inbound: Vec<Uuid> = items.iter().filter(|i| i.direction == "inbound").map(|i| i.id).collect();
     let histories = console::histories(&mut tx, &outbound).await?;
@@ -153,7 +147,7 @@ pub async fn show(
                     }
                 }
             }
-            (view::pager(&format!("/admin/conversations/{conversation_id}"), "", next.flatten()))
+            (view::pager(&format!("/admin/conversations/{conversation_id}"), "", next))
         },
     ))
 }

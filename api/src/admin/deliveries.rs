@@ -13,7 +13,7 @@ use super::error::ConsoleError;
 use super::forms::{Query, path_id};
 use super::session::Session;
 use super::view::{self, Nav, badge, page, when_opt};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -33,11 +33,12 @@ pub fn event_types() -> Vec<&'static str> {
 pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) -> Result<Response, ConsoleError> {
     let admin = session.auth.is_platform_admin();
     let types = event_types();
-    let filter = console::DeliveryFilter {
+    let filter = deliveries::DeliveryFilter {
         merchant_id: if admin { q.uuid("merchant_id")? } else { None },
         account_id: q.uuid("account_id")?,
         status: q.one_of("status", &STATUSES)?,
         event_type: q.one_of("event_type", &types)?,
+        reason: None,
         since: q.time("since")?,
         until: q.time("until")?,
     };
@@ -45,12 +46,9 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     let mut tx = super::read_tx(&s, &session, Scope::AccountsRead).await?;
     let scope = session.auth.account_scope();
     let accounts = console::list_accounts(&mut tx, scope, &console::AccountFilter::default(), None, 200).await?;
-    let mut rows = console::list_deliveries(&mut tx, scope, &filter, before, PAGE_SIZE + 1).await?;
+    let mut rows = deliveries::list(&mut tx, scope, &filter, before, PAGE_SIZE + 1).await?;
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| encode_cursor(r.created_at, r.delivery_id))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| Some((r.created_at, r.delivery_id)));
     let username = |id: uuid::Uuid| accounts.iter().find(|a| a.account_id == id).map(|a| a.username.clone());
     Ok(page(
         &session,
@@ -92,7 +90,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             } }
-            (view::pager("/admin/deliveries", &q.query_without(&[]), next.flatten()))
+            (view::pager("/admin/deliveries", &q.query_without(&[]), next))
         },
     ))
 }

@@ -13,7 +13,7 @@ use super::error::ConsoleError;
 use super::forms::{Pairs, Query};
 use super::session::{CsrfForm, Session};
 use super::view::{self, Nav, badge, page};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::routes::deliveries::{REDRIVE_MAX, redrive_as};
 use crate::state::AppState;
 
@@ -25,11 +25,12 @@ use crate::routes::deliveries::DLQ_REASONS as REASONS;
 /// Filter fields, carried from the list into the "redrive all matching" form.
 const FILTER_FIELDS: [&str; 6] = ["merchant_id", "account_id", "event_type", "reason", "since", "until"];
 
-fn filter_of(q: &Pairs) -> Result<deliveries::DlqFilter, ConsoleError> {
+fn filter_of(q: &Pairs) -> Result<deliveries::DeliveryFilter, ConsoleError> {
     let types = super::deliveries::event_types();
-    Ok(deliveries::DlqFilter {
+    Ok(deliveries::DeliveryFilter {
         merchant_id: q.uuid("merchant_id")?,
         account_id: q.uuid("account_id")?,
+        status: None,
         event_type: q.one_of("event_type", &types)?,
         reason: q.one_of("reason", &REASONS)?,
         since: q.time("since")?,
@@ -54,10 +55,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     )
     .await?;
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().and_then(|r| r.dead_at.map(|d| encode_cursor(d, r.delivery_id)))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| r.dead_at.map(|d| (d, r.delivery_id)));
     let types = super::deliveries::event_types();
     let done = match (q.get("done"), q.get("n").and_then(|n| n.parse::<u32>().ok())) {
         (Some("redrive"), Some(n)) => Some(format!(
@@ -135,7 +133,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             }
-            (view::pager("/admin/dead-letters", &q.query_without(&["done", "n"]), next.flatten()))
+            (view::pager("/admin/dead-letters", &q.query_without(&["done", "n"]), next))
         },
     ))
 }
@@ -155,7 +153,7 @@ pub async fn redrive(
     match mode {
         "one" => {
             let id = form.uuid("id")?.ok_or_else(|| ConsoleError::Invalid("id: choose a delivery".into()))?;
-            requeued = redrive_as(&s, &session.auth, &deliveries::DlqFilter::default(), Some(id), 1).await?.len();
+            requeued = redrive_as(&s, &session.auth, &deliveries::DeliveryFilter::default(), Some(id), 1).await?.len();
             back_filter = String::new();
         }
         "selected" => {
@@ -171,7 +169,8 @@ pub async fn redrive(
                 .map(|i| Uuid::try_parse(i).map_err(|_| ConsoleError::Invalid("ids: must be delivery ids".into())))
                 .collect::<Result<_, _>>()?;
             for id in ids {
-                requeued += redrive_as(&s, &session.auth, &deliveries::DlqFilter::default(), Some(id), 1).await?.len();
+                requeued +=
+                    redrive_as(&s, &session.auth, &deliveries::DeliveryFilter::default(), Some(id), 1).await?.len();
             }
             back_filter = String::new();
         }

@@ -16,7 +16,7 @@ use super::error::ConsoleError;
 use super::forms::{Pairs, Query, path_id};
 use super::session::{CsrfForm, Session};
 use super::view::{self, Nav, badge, page, when_opt};
-use crate::pagination::encode_cursor;
+use crate::pagination::next_page;
 use crate::routes::admin::{
     ApiKeyResponse, CreateApiKeyRequest, CreateMerchantRequest, create_api_key_as, create_merchant_as,
     revoke_api_key_as,
@@ -78,10 +78,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
     let merchants = console::list_merchants(&mut tx, 500).await?;
     let mut rows = console::list_keys(&mut tx, merchant_id, include_revoked, before, PAGE_SIZE + 1).await?;
     tx.commit().await?;
-    let next = (rows.len() as i64 > PAGE_SIZE).then(|| {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| encode_cursor(r.created_at, r.api_key_id))
-    });
+    let next = next_page(&mut rows, PAGE_SIZE, |r| Some((r.created_at, r.api_key_id)));
     let name_of = |id: Option<Uuid>| match id {
         None => "platform".to_owned(),
         Some(id) => merchants.iter().find(|m| m.merchant_id == id).map_or_else(|| view::short(id), |m| m.name.clone()),
@@ -134,7 +131,7 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
                     }
                 }
             } }
-            (view::pager("/admin/keys", &q.query_without(&["done", "created_merchant"]), next.flatten()))
+            (view::pager("/admin/keys", &q.query_without(&["done", "created_merchant"]), next))
             (create_form(&session, &merchants, chosen))
             p.muted { "Platform admin keys are made on the server: " code { "router-api create-admin-key --name NAME" } "." }
         },

@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Session {
         let Some(row) = row else {
             return Err(sign_in());
         };
-        let auth = Auth::from_key_row(&row.key_row());
+        let auth = Auth::from_key_row(&row.key);
         state.key_usage.record(auth.key_id);
         tracing::Span::current().record("api_key_id", tracing::field::display(auth.key_id));
         let session = Session {

@@ -459,9 +459,7 @@ async fn erase_contact(
         return Err(ApiError::invalid("igsid", "must be a numeric Instagram-scoped id"));
     };
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if auth.find_account(&mut tx, account_id).await?.is_none() {
-        return Err(ApiError::NotFound("account"));
-    }
+    auth.require_account(&mut tx, account_id, "account").await?;
     let report = router_core::lifecycle::erase_contact(&mut tx, account_id, &igsid).await?;
     tx.commit().await?;
     tracing::info!(outbound = report.outbound_messages, inbound = report.inbound_events, "contact data erased");

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use router_core::db::accounts::AccountScope;
 use router_core::db::{self, deliveries};
 use router_core::domain::Scope;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody};
-use crate::pagination::{decode_cursor, encode_cursor};
+use crate::pagination::{decode_cursor, next_page};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -154,14 +155,11 @@ async fn list_deliveries(
     }
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if auth.find_account(&mut tx, q.account_id).await?.is_none() {
-        return Err(ApiError::NotFound("account"));
-    }
-    let rows = deliveries::list_for_account(&mut tx, q.account_id, q.status.as_deref(), before, limit + 1).await?;
+    auth.require_account(&mut tx, q.account_id, "account").await?;
+    let filter = deliveries::DeliveryFilter { account_id: Some(q.account_id), status: q.status, ..Default::default() };
+    let mut rows = deliveries::list(&mut tx, AccountScope::default(), &filter, before, limit + 1).await?;
     tx.commit().await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.created_at, r.delivery_id)) } else { None };
+    let next_cursor = next_page(&mut rows, limit, |r| Some((r.created_at, r.delivery_id)));
     Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -179,9 +177,7 @@ async fn get_delivery(
     let merchant_id = auth.merchant(Scope::AccountsRead)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let row = deliveries::find(&mut tx, delivery_id).await?.ok_or(ApiError::NotFound("delivery"))?;
-    if auth.find_account(&mut tx, row.account_id).await?.is_none() {
-        return Err(ApiError::NotFound("delivery"));
-    }
+    auth.require_account(&mut tx, row.account_id, "delivery").await?;
     let attempts = deliveries::attempts(&mut tx, delivery_id).await?;
     tx.commit().await?;
     let mut resp: DeliveryResponse = row.into();
@@ -247,10 +243,11 @@ impl DlqQuery {
         Ok(())
     }
 
-    fn filter(&self) -> deliveries::DlqFilter {
-        deliveries::DlqFilter {
+    fn filter(&self) -> deliveries::DeliveryFilter {
+        deliveries::DeliveryFilter {
             merchant_id: self.merchant_id,
             account_id: self.account_id,
+            status: None,
             event_type: self.event_type.clone(),
             reason: self.reason.clone(),
             since: self.since,
@@ -284,12 +281,9 @@ async fn list_dlq(
     let limit = limit_of(q.limit)?;
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_admin_tx(&s.db).await?;
-    let rows = deliveries::list_dlq(&mut tx, &q.filter(), before, limit + 1).await?;
+    let mut rows = deliveries::list_dlq(&mut tx, &q.filter(), before, limit + 1).await?;
     tx.commit().await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor =
-        if more { rows.last().and_then(|r| r.dead_at.map(|d| encode_cursor(d, r.delivery_id))) } else { None };
+    let next_cursor = next_page(&mut rows, limit, |r| r.dead_at.map(|d| (d, r.delivery_id)));
     Ok(AppJson(DeliveryList { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -317,7 +311,7 @@ async fn retry_one(
     auth.platform_admin()?;
     let delivery_id = parse_delivery_ref(&id)?;
     tracing::Span::current().record("delivery.id", tracing::field::display(delivery_id));
-    let ids = redrive_as(&s, &auth, &deliveries::DlqFilter::default(), Some(delivery_id), 1).await?;
+    let ids = redrive_as(&s, &auth, &deliveries::DeliveryFilter::default(), Some(delivery_id), 1).await?;
     if ids.is_empty() {
         return Err(ApiError::NotFound("dead-lettered delivery"));
     }
@@ -366,7 +360,7 @@ pub const REDRIVE_MAX: i64 = 10_000;
 pub async fn redrive_as(
     s: &AppState,
     auth: &Auth,
-    filter: &deliveries::DlqFilter,
+    filter: &deliveries::DeliveryFilter,
     only: Option<Uuid>,
     max: i64,
 ) -> ApiResult<Vec<Uuid>> {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::outbox::SendReply;
-use crate::pagination::{decode_cursor, encode_cursor};
+use crate::pagination::{decode_cursor, next_page};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -410,9 +410,7 @@ async fn message_status(
     let merchant_id = auth.merchant(Scope::MessagesRead)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let row = messages::find_status(&mut tx, message_id).await?.ok_or(ApiError::NotFound("message"))?;
-    if auth.find_account(&mut tx, row.account_id).await?.is_none() {
-        return Err(ApiError::NotFound("message"));
-    }
+    auth.require_account(&mut tx, row.account_id, "message").await?;
     let history = messages::history(&mut tx, message_id).await?;
     tx.commit().await?;
     let error = row.error_code.map(|code| ErrorDetail {
@@ -495,14 +493,10 @@ async fn list_messages(
     let recipient_id = recipient(&q.recipient_id)?;
     let before = decode_cursor(q.cursor.as_deref())?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
-    if auth.find_account(&mut tx, q.account_id).await?.is_none() {
-        return Err(ApiError::NotFound("account"));
-    }
-    let rows = messages::conversation_page(&mut tx, q.account_id, recipient_id, before, limit + 1).await?;
+    auth.require_account(&mut tx, q.account_id, "account").await?;
+    let mut rows = messages::conversation_page(&mut tx, q.account_id, recipient_id, before, limit + 1).await?;
     tx.commit().await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.at, r.id)) } else { None };
+    let next_cursor = next_page(&mut rows, limit, |r| Some((r.at, r.id)));
     Ok(AppJson(MessageList {
         data: rows
             .into_iter()

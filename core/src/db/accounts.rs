@@ -2,6 +2,8 @@
 
 use sqlx::PgConnection;
 
+pub use super::listing::AccountScope;
+use super::listing::Filtered;
 use crate::domain::{AccountStatus, EndpointStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -131,25 +133,6 @@ pub async fn find_account(conn: &mut PgConnection, account_id: Uuid) -> Result<O
     sqlx::query_as(&format!("{SELECT} where a.account_id = $1")).bind(account_id).fetch_optional(&mut *conn).await
 }
 
-/// Which of the context's accounts a caller may see: the one filter every API route applies
-/// (through `Auth::find_account` / `Auth::account_scope` in the API), so no route carries its own
-/// copy of the rule.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccountScope<'a> {
-    /// Only these accounts (an API key's allow-list), when set.
-    pub only: Option<&'a [Uuid]>,
-    /// Only sandbox accounts: a `router_test_` key never sees or touches a live account.
-    pub sandbox_only: bool,
-}
-
-impl AccountScope<'_> {
-    /// Whether the allow-list (if any) names `account_id`; a cheap pre-check before any query.
-    #[must_use]
-    pub fn allows_id(&self, account_id: Uuid) -> bool {
-        self.only.is_none_or(|ids| ids.contains(&account_id))
-    }
-}
-
 /// Finds one account visible in the current context *and* inside `scope` (deleted ones included:
 /// history). `None` for anything else, which the API answers with 404.
 ///
@@ -160,14 +143,11 @@ pub async fn find_account_in_scope(
     account_id: Uuid,
     scope: AccountScope<'_>,
 ) -> Result<Option<AccountRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} where a.account_id = $1 and ($2::uuid[] is null or a.account_id = any($2)) and (not $3 or a.sandbox)"
-    ))
-    .bind(account_id)
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .fetch_optional(&mut *conn)
-    .await
+    Filtered::new(SELECT, "true")
+        .eq("a.account_id", Some(account_id))
+        .scope("a.account_id", "a.sandbox", scope)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Lists the context's live accounts inside `scope`.
@@ -175,15 +155,10 @@ pub async fn find_account_in_scope(
 /// # Errors
 /// Postgres errors.
 pub async fn list_accounts(conn: &mut PgConnection, scope: AccountScope<'_>) -> Result<Vec<AccountRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} where a.deleted_at is null and ($1::uuid[] is null or a.account_id = any($1))
-            and (not $2 or a.sandbox)
-          order by a.created_at, a.account_id"
-    ))
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .fetch_all(&mut *conn)
-    .await
+    Filtered::new(SELECT, "a.deleted_at is null")
+        .scope("a.account_id", "a.sandbox", scope)
+        .fetch_all(conn, "a.created_at, a.account_id")
+        .await
 }
 
 /// How many of `ids` (distinct) are live accounts of `merchant_id` (sandbox ones only, with

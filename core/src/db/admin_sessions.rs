@@ -14,32 +14,12 @@ use uuid::Uuid;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub admin_session_id: Uuid,
-    pub api_key_id: Uuid,
-    pub merchant_id: Option<Uuid>,
-    pub scopes: Vec<String>,
-    pub account_ids: Option<Vec<Uuid>>,
-    pub environment: String,
-    pub expires_at: Option<OffsetDateTime>,
-    pub revoked_at: Option<OffsetDateTime>,
+    /// The key part, as [`super::api_keys::find_key_by_hash`] returns it.
+    #[sqlx(flatten)]
+    pub key: super::api_keys::AuthKeyRow,
     pub session_expires_at: OffsetDateTime,
     pub key_name: String,
     pub key_prefix: String,
-}
-
-impl SessionRow {
-    /// The key part, as [`super::api_keys::find_key_by_hash`] returns it.
-    #[must_use]
-    pub fn key_row(&self) -> super::api_keys::AuthKeyRow {
-        super::api_keys::AuthKeyRow {
-            api_key_id: self.api_key_id,
-            merchant_id: self.merchant_id,
-            scopes: self.scopes.clone(),
-            account_ids: self.account_ids.clone(),
-            environment: self.environment.clone(),
-            expires_at: self.expires_at,
-            revoked_at: self.revoked_at,
-        }
-    }
 }
 
 /// Opens a session for `api_key_id` lasting `ttl_secs`; `None` when the key is no longer valid

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::accounts::AccountScope;
+use super::listing::Filtered;
 
 /// An account as the console lists it: status, token, endpoint and circuit, last inbound.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -74,27 +75,17 @@ pub async fn list_accounts(
     before: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<AccountSummary>, sqlx::Error> {
-    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    sqlx::query_as(&format!(
-        r"{ACCOUNT_SUMMARY}
-         where ($1::uuid[] is null or a.account_id = any($1)) and (not $2 or a.sandbox)
-           and ($3::uuid is null or a.merchant_id = $3)
-           and (case when $4::text is null then a.deleted_at is null else a.status = $4 end)
-           and ($5::text is null or strpos(lower(a.username), lower($5)) > 0 or strpos(a.instagram_account_id, $5) > 0)
-           and ($6::timestamptz is null or (a.created_at, a.account_id) < ($6, $7))
-         order by a.created_at desc, a.account_id desc
-         limit $8"
-    ))
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .bind(f.merchant_id)
-    .bind(f.status.as_deref())
-    .bind(f.search.as_deref())
-    .bind(bt)
-    .bind(bid)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
+    // Without a status filter, live accounts only.
+    Filtered::new(ACCOUNT_SUMMARY, if f.status.is_some() { "true" } else { "a.deleted_at is null" })
+        .scope("a.account_id", "a.sandbox", scope)
+        .eq("a.merchant_id", f.merchant_id)
+        .eq("a.status", f.status.as_deref())
+        .when(f.search.as_deref(), |qb, s| {
+            qb.push("(strpos(lower(a.username), lower(").push_bind(s).push(")) > 0 or strpos(a.instagram_account_id, ");
+            qb.push_bind(s).push(") > 0)");
+        })
+        .fetch_page(conn, ("a.created_at", "a.account_id"), before, limit)
+        .await
 }
 
 /// One account's summary inside `scope` (deleted ones included).
@@ -106,15 +97,11 @@ pub async fn find_account(
     scope: AccountScope<'_>,
     account_id: Uuid,
 ) -> Result<Option<AccountSummary>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        r"{ACCOUNT_SUMMARY}
-         where a.account_id = $1 and ($2::uuid[] is null or a.account_id = any($2)) and (not $3 or a.sandbox)"
-    ))
-    .bind(account_id)
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .fetch_optional(&mut *conn)
-    .await
+    Filtered::new(ACCOUNT_SUMMARY, "true")
+        .eq("a.account_id", Some(account_id))
+        .scope("a.account_id", "a.sandbox", scope)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A conversation as listed.
@@ -131,6 +118,12 @@ pub struct ConversationRow {
     pub updated_at: OffsetDateTime,
 }
 
+const CONVERSATION: &str = r"
+    select c.conversation_id, c.merchant_id, c.account_id, a.username as account_username, c.contact_igsid,
+           c.contact_username, c.last_inbound_at, c.created_at, c.updated_at
+      from conversations c
+      join accounts a on a.account_id = c.account_id";
+
 /// A page of conversations inside `scope` (optionally one account's), most recently active first,
 /// before the `(updated_at, conversation_id)` cursor.
 ///
@@ -144,28 +137,15 @@ pub async fn list_conversations(
     before: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<ConversationRow>, sqlx::Error> {
-    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    sqlx::query_as(
-        r"select c.conversation_id, c.merchant_id, c.account_id, a.username as account_username, c.contact_igsid,
-                 c.contact_username, c.last_inbound_at, c.created_at, c.updated_at
-            from conversations c
-            join accounts a on a.account_id = c.account_id
-           where ($1::uuid[] is null or c.account_id = any($1)) and (not $2 or a.sandbox)
-             and ($3::uuid is null or c.account_id = $3)
-             and ($4::text is null or strpos(c.contact_igsid, $4) > 0 or strpos(lower(coalesce(c.contact_username, '')), lower($4)) > 0)
-             and ($5::timestamptz is null or (c.updated_at, c.conversation_id) < ($5, $6))
-           order by c.updated_at desc, c.conversation_id desc
-           limit $7",
-    )
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .bind(account_id)
-    .bind(contact)
-    .bind(bt)
-    .bind(bid)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
+    Filtered::new(CONVERSATION, "true")
+        .scope("c.account_id", "a.sandbox", scope)
+        .eq("c.account_id", account_id)
+        .when(contact, |qb, k| {
+            qb.push("(strpos(c.contact_igsid, ").push_bind(k);
+            qb.push(") > 0 or strpos(lower(coalesce(c.contact_username, '')), lower(").push_bind(k).push(")) > 0)");
+        })
+        .fetch_page(conn, ("c.updated_at", "c.conversation_id"), before, limit)
+        .await
 }
 
 /// One conversation inside `scope`.
@@ -177,18 +157,11 @@ pub async fn find_conversation(
     scope: AccountScope<'_>,
     conversation_id: Uuid,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(
-        r"select c.conversation_id, c.merchant_id, c.account_id, a.username as account_username, c.contact_igsid,
-                 c.contact_username, c.last_inbound_at, c.created_at, c.updated_at
-            from conversations c
-            join accounts a on a.account_id = c.account_id
-           where c.conversation_id = $1 and ($2::uuid[] is null or c.account_id = any($2)) and (not $3 or a.sandbox)",
-    )
-    .bind(conversation_id)
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .fetch_optional(&mut *conn)
-    .await
+    Filtered::new(CONVERSATION, "true")
+        .eq("c.conversation_id", Some(conversation_id))
+        .scope("c.account_id", "a.sandbox", scope)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A delivery in short, attached to the message (outbound id or inbound event id) that caused it.
@@ -276,62 +249,6 @@ pub async fn histories(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Mess
     .await
 }
 
-/// Filters of the deliveries page.
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryFilter {
-    pub merchant_id: Option<Uuid>,
-    pub account_id: Option<Uuid>,
-    /// `pending`, `delivered`, `dlq`.
-    pub status: Option<String>,
-    pub event_type: Option<String>,
-    /// Created at or after.
-    pub since: Option<OffsetDateTime>,
-    /// Created before.
-    pub until: Option<OffsetDateTime>,
-}
-
-/// A page of deliveries inside `scope`, newest first, before the `(created_at, delivery_id)`
-/// cursor.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn list_deliveries(
-    conn: &mut PgConnection,
-    scope: AccountScope<'_>,
-    f: &DeliveryFilter,
-    before: Option<(OffsetDateTime, Uuid)>,
-    limit: i64,
-) -> Result<Vec<super::deliveries::DeliveryListRow>, sqlx::Error> {
-    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    sqlx::query_as(
-        r"select d.delivery_id, d.merchant_id, d.account_id, d.event_type, d.event_id, d.status, d.attempts, d.dlq_reason,
-                 d.last_error, d.first_attempt_at, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.dead_at,
-                 d.created_at, d.payload
-            from webhook_deliveries d
-            join accounts a on a.account_id = d.account_id
-           where ($1::uuid[] is null or d.account_id = any($1)) and (not $2 or a.sandbox)
-             and ($3::uuid is null or d.merchant_id = $3) and ($4::uuid is null or d.account_id = $4)
-             and ($5::text is null or d.status = $5) and ($6::text is null or d.event_type = $6)
-             and ($7::timestamptz is null or d.created_at >= $7) and ($8::timestamptz is null or d.created_at < $8)
-             and ($9::timestamptz is null or (d.created_at, d.delivery_id) < ($9, $10))
-           order by d.created_at desc, d.delivery_id desc
-           limit $11",
-    )
-    .bind(scope.only)
-    .bind(scope.sandbox_only)
-    .bind(f.merchant_id)
-    .bind(f.account_id)
-    .bind(f.status.as_deref())
-    .bind(f.event_type.as_deref())
-    .bind(f.since)
-    .bind(f.until)
-    .bind(bt)
-    .bind(bid)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
-}
-
 /// A merchant for pickers and the keys page.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MerchantBrief {
@@ -363,22 +280,14 @@ pub async fn list_keys(
     before: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<super::api_keys::ApiKeyRow>, sqlx::Error> {
-    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    sqlx::query_as(
+    Filtered::new(
         r"select api_key_id, merchant_id, name, key_prefix, environment, scopes, account_ids, expires_at, revoked_at,
                  last_used_at, created_at
-            from api_keys
-           where ($1::uuid is null or merchant_id = $1) and ($2 or revoked_at is null)
-             and ($3::timestamptz is null or (created_at, api_key_id) < ($3, $4))
-           order by created_at desc, api_key_id desc
-           limit $5",
+            from api_keys",
+        if include_revoked { "true" } else { "revoked_at is null" },
     )
-    .bind(merchant_id)
-    .bind(include_revoked)
-    .bind(bt)
-    .bind(bid)
-    .bind(limit)
-    .fetch_all(&mut *conn)
+    .eq("merchant_id", merchant_id)
+    .fetch_page(conn, ("created_at", "api_key_id"), before, limit)
     .await
 }
 

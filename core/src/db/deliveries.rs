@@ -5,6 +5,8 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::accounts::AccountScope;
+use super::listing::Filtered;
 use crate::domain::{DeliveryStatus, EndpointStatus};
 use crate::jobs::{DeliverWebhook, Job};
 use crate::queue::{self, NewJob};
@@ -397,52 +399,74 @@ pub struct DeliveryListRow {
     pub payload: String,
 }
 
-const LIST_COLS: &str = "delivery_id, merchant_id, account_id, event_type, event_id, status, attempts, dlq_reason, last_error, \
-                         first_attempt_at, last_attempt_at, next_attempt_at, delivered_at, dead_at, created_at, payload";
+const LIST_COLS: &str = "d.delivery_id, d.merchant_id, d.account_id, d.event_type, d.event_id, d.status, d.attempts, \
+                         d.dlq_reason, d.last_error, d.first_attempt_at, d.last_attempt_at, d.next_attempt_at, \
+                         d.delivered_at, d.dead_at, d.created_at, d.payload";
 
-/// DLQ filters (all optional).
+/// Filters of the delivery lists (the console's deliveries and dead letters, the REST API's
+/// deliveries and DLQ) and of the DLQ redrive. Each one that is set narrows; none set matches all.
 #[derive(Debug, Clone, Default)]
-pub struct DlqFilter {
+pub struct DeliveryFilter {
     pub merchant_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
+    /// `pending`, `delivered`, `dlq` (the DLQ's statements are `dlq` already).
+    pub status: Option<String>,
     pub event_type: Option<String>,
+    /// Why it was dead-lettered (`dlq_reason`).
     pub reason: Option<String>,
+    /// At or after: created, in the lists of deliveries; dead-lettered, in the DLQ's.
     pub since: Option<OffsetDateTime>,
+    /// Before: created, or dead-lettered, as `since`.
     pub until: Option<OffsetDateTime>,
 }
 
-/// A DLQ page, newest first, strictly before the `(dead_at, delivery_id)` cursor.
+impl DeliveryFilter {
+    /// The predicates of the filters that are set (`since` and `until` on `time`), on
+    /// `webhook_deliveries d`.
+    fn apply<'a>(&'a self, q: Filtered<'a>, time: &str) -> Filtered<'a> {
+        q.eq("d.merchant_id", self.merchant_id)
+            .eq("d.account_id", self.account_id)
+            .eq("d.status", self.status.as_deref())
+            .eq("d.event_type", self.event_type.as_deref())
+            .eq("d.dlq_reason", self.reason.as_deref())
+            .within(time, self.since, self.until)
+    }
+}
+
+/// A page of deliveries inside `scope` (current RLS context), newest first, strictly before the
+/// `(created_at, delivery_id)` cursor. With an account filter it reads the
+/// `(account_id, created_at)` index.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn list(
+    conn: &mut PgConnection,
+    scope: AccountScope<'_>,
+    f: &DeliveryFilter,
+    before: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<DeliveryListRow>, sqlx::Error> {
+    let q = Filtered::new(&format!("select {LIST_COLS} from webhook_deliveries d"), "true").scope(
+        "d.account_id",
+        "exists (select 1 from accounts a where a.account_id = d.account_id and a.sandbox)",
+        scope,
+    );
+    f.apply(q, "d.created_at").fetch_page(conn, ("d.created_at", "d.delivery_id"), before, limit).await
+}
+
+/// A DLQ page, newest first, strictly before the `(dead_at, delivery_id)` cursor (the
+/// `webhook_deliveries_dlq_idx` partial index).
 ///
 /// # Errors
 /// Postgres errors.
 pub async fn list_dlq(
     conn: &mut PgConnection,
-    f: &DlqFilter,
+    f: &DeliveryFilter,
     before: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<DeliveryListRow>, sqlx::Error> {
-    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    sqlx::query_as(&format!(
-        r"select {LIST_COLS} from webhook_deliveries
-           where status = 'dlq'
-             and ($1::uuid is null or merchant_id = $1) and ($2::uuid is null or account_id = $2)
-             and ($3::text is null or event_type = $3) and ($4::text is null or dlq_reason = $4)
-             and ($5::timestamptz is null or dead_at >= $5) and ($6::timestamptz is null or dead_at < $6)
-             and ($7::timestamptz is null or (dead_at, delivery_id) < ($7, $8))
-           order by dead_at desc, delivery_id desc
-           limit $9"
-    ))
-    .bind(f.merchant_id)
-    .bind(f.account_id)
-    .bind(f.event_type.as_deref())
-    .bind(f.reason.as_deref())
-    .bind(f.since)
-    .bind(f.until)
-    .bind(bt)
-    .bind(bid)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
+    let q = Filtered::new(&format!("select {LIST_COLS} from webhook_deliveries d"), "d.status = 'dlq'");
+    f.apply(q, "d.dead_at").fetch_page(conn, ("d.dead_at", "d.delivery_id"), before, limit).await
 }
 
 /// Re-enqueues DLQ'd deliveries matching the filter (or exactly `only`): status back to pending
@@ -453,21 +477,14 @@ pub async fn list_dlq(
 /// Postgres errors.
 pub async fn redrive(
     conn: &mut PgConnection,
-    f: &DlqFilter,
+    f: &DeliveryFilter,
     only: Option<Uuid>,
     max: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, Uuid, Option<String>)> = sqlx::query_as(
-        r"with picked as (
-              select delivery_id from webhook_deliveries
-               where status = 'dlq'
-                 and ($1::uuid is null or delivery_id = $1)
-                 and ($2::uuid is null or merchant_id = $2) and ($3::uuid is null or account_id = $3)
-                 and ($4::text is null or event_type = $4) and ($5::text is null or dlq_reason = $5)
-                 and ($6::timestamptz is null or dead_at >= $6) and ($7::timestamptz is null or dead_at < $7)
-               order by created_at, delivery_id
-               limit $8
-               for update skip locked
+    let q = Filtered::new("with picked as (select d.delivery_id from webhook_deliveries d", "d.status = 'dlq'");
+    let mut qb = f.apply(q, "d.dead_at").eq("d.delivery_id", only).into_builder();
+    qb.push(" order by d.created_at, d.delivery_id limit ").push_bind(max).push(
+        r" for update skip locked
           ),
           upd as (
               update webhook_deliveries d
@@ -476,17 +493,8 @@ pub async fn redrive(
               returning d.delivery_id, d.merchant_id, d.account_id, d.ordering_key, d.created_at
           )
           select delivery_id, merchant_id, account_id, ordering_key from upd order by created_at, delivery_id",
-    )
-    .bind(only)
-    .bind(f.merchant_id)
-    .bind(f.account_id)
-    .bind(f.event_type.as_deref())
-    .bind(f.reason.as_deref())
-    .bind(f.since)
-    .bind(f.until)
-    .bind(max)
-    .fetch_all(&mut *conn)
-    .await?;
+    );
+    let rows: Vec<(Uuid, Uuid, Uuid, Option<String>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
     // The jobs go in through the one enqueue path, in the deliveries' order, in the caller's
     // transaction (with the status change above).
     let jobs: Vec<NewJob> = rows
@@ -503,39 +511,12 @@ pub async fn redrive(
     Ok(rows.into_iter().map(|(id, ..)| id).collect())
 }
 
-/// A merchant's deliveries (current RLS context), newest first.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn list_for_account(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    status: Option<&str>,
-    before: Option<(OffsetDateTime, Uuid)>,
-    limit: i64,
-) -> Result<Vec<DeliveryListRow>, sqlx::Error> {
-    let (bt, bid) = before.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    sqlx::query_as(&format!(
-        r"select {LIST_COLS} from webhook_deliveries
-           where account_id = $1 and ($2::text is null or status = $2)
-             and ($3::timestamptz is null or (created_at, delivery_id) < ($3, $4))
-           order by created_at desc, delivery_id desc limit $5"
-    ))
-    .bind(account_id)
-    .bind(status)
-    .bind(bt)
-    .bind(bid)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
-}
-
 /// One delivery (current RLS context).
 ///
 /// # Errors
 /// Postgres errors.
 pub async fn find(conn: &mut PgConnection, delivery_id: Uuid) -> Result<Option<DeliveryListRow>, sqlx::Error> {
-    sqlx::query_as(&format!("select {LIST_COLS} from webhook_deliveries where delivery_id = $1"))
+    sqlx::query_as(&format!("select {LIST_COLS} from webhook_deliveries d where d.delivery_id = $1"))
         .bind(delivery_id)
         .fetch_optional(&mut *conn)
         .await

@@ -78,7 +78,29 @@ impl<'a> KeyColumns<'a> {
             ats: keys.iter().map(|k| k.2).collect(),
         }
     }
+
+    /// Runs one of the conversation statements, which read the keys from [`KEY_ROWS`] and the
+    /// merchant from `$2`; returns `(account, contact, conversation id)` rows.
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        merchant_id: Uuid,
+        sql: &str,
+    ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
+        sqlx::query_as(sql)
+            .bind(&self.conv_ids)
+            .bind(merchant_id)
+            .bind(&self.accounts)
+            .bind(&self.contacts)
+            .bind(&self.ats)
+            .fetch_all(&mut *conn)
+            .await
+    }
 }
+
+/// The rows `(i, a, k, t)` (fresh id, account, contact, time) of the keys [`KeyColumns::fetch`]
+/// binds.
+const KEY_ROWS: &str = "unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)";
 
 /// Creates or updates the conversations of a merchant's batch (the window only moves forward);
 /// returns `(account, contact, conversation id)` for each.
@@ -100,11 +122,10 @@ pub async fn touch_conversations(
     merchant_id: Uuid,
     keys: &[ConversationKey<'_>],
 ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let KeyColumns { conv_ids, accounts, contacts, ats } = KeyColumns::of(keys);
-    let mut rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
+    let sql = format!(
         r"with k as (
               select distinct on (a, k) i, a, k, max(t) over (partition by a, k) as t
-                from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
+                from {KEY_ROWS}
                order by a, k
           ),
           ins as (
@@ -129,15 +150,9 @@ pub async fn touch_conversations(
           select account_id, contact_igsid, conversation_id from ins
           union all
           select c.account_id, c.contact_igsid, c.conversation_id
-            from conversations c join k on c.account_id = k.a and c.contact_igsid = k.k",
-    )
-    .bind(&conv_ids)
-    .bind(merchant_id)
-    .bind(&accounts)
-    .bind(&contacts)
-    .bind(&ats)
-    .fetch_all(&mut *conn)
-    .await?;
+            from conversations c join k on c.account_id = k.a and c.contact_igsid = k.k"
+    );
+    let mut rows = KeyColumns::of(keys).fetch(conn, merchant_id, &sql).await?;
     let found: std::collections::HashSet<(Uuid, &str)> = rows.iter().map(|(a, k, _)| (*a, k.as_str())).collect();
     let missing: Vec<ConversationKey<'_>> = keys.iter().filter(|k| !found.contains(&(k.0, k.1))).copied().collect();
     if !missing.is_empty() {
@@ -157,23 +172,16 @@ pub async fn upsert_conversations(
     merchant_id: Uuid,
     keys: &[ConversationKey<'_>],
 ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let KeyColumns { conv_ids, accounts, contacts, ats } = KeyColumns::of(keys);
-    sqlx::query_as(
+    let sql = format!(
         r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
           select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
-            from unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)
+            from {KEY_ROWS}
            order by a, k
           on conflict on constraint conversations_account_contact_key do update
              set last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at)
-          returning account_id, contact_igsid, conversation_id",
-    )
-    .bind(&conv_ids)
-    .bind(merchant_id)
-    .bind(&accounts)
-    .bind(&contacts)
-    .bind(&ats)
-    .fetch_all(&mut *conn)
-    .await
+          returning account_id, contact_igsid, conversation_id"
+    );
+    KeyColumns::of(keys).fetch(conn, merchant_id, &sql).await
 }
 
 /// An inbound event to store.

@@ -21,6 +21,7 @@ pub mod deployment;
 pub mod housekeeping;
 pub mod inbound;
 pub mod lifecycle;
+mod listing;
 pub mod merchants;
 pub mod messages;
 pub mod queue;
