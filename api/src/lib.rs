@@ -226,6 +226,13 @@ pub async fn serve(
     let flusher =
         tokio::spawn(state.key_usage.clone().run_flusher(state.db.clone(), Duration::from_secs(5), cancel.clone()));
     let app = build_router(state);
+    // TCP_NODELAY: a response is written as soon as it is ready, never held for the ACK of the
+    // previous segment (with the client's delayed ACK that stall is 40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     // The peer address feeds the console's failed sign-in limit (per client address).
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(cancel.clone().cancelled_owned())

@@ -665,7 +665,7 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
         db::inbound::insert_unrouted(&mut tx, &unrouted).await?;
     }
     for (merchant_id, pending) in by_merchant {
-        db::set_merchant_context(&mut tx, merchant_id).await?;
+        db::set_merchant_context_custom_plans(&mut tx, merchant_id).await?;
         store_merchant(&mut tx, &pending, &mut reports).await?;
     }
     tx.commit().await?;

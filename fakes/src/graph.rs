@@ -299,6 +299,10 @@ impl FakeGraph {
         };
         let app = fake.router();
         tokio::spawn(async move {
+            // As a production server does: answers are never held back by Nagle's algorithm.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).await;
         });
         Ok(fake)

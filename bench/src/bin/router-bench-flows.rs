@@ -164,7 +164,7 @@ async fn deliveries(n: usize, endpoints: usize, dead_share: f64) -> anyhow::Resu
     let started = Instant::now();
     let cancel = CancellationToken::new();
     let worker = tokio::spawn(app.deliverer().run(cancel.clone()));
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let done: i64 = sqlx::query_scalar(
             "select count(*) from webhook_deliveries where status = 'delivered' and account_id = any($1)",
@@ -510,12 +510,12 @@ async fn saturate(
 }
 
 /// Phase P (3): `clients` connections `POST /api/v1/messages/send` (closed loop) for `warmup` +
-/// `duration`, to 1 000 recipients with open windows. Returns (accepted/s in the window, p50 ms,
+/// `duration`, over `accounts`, 1 000 recipients with open windows each. Returns (accepted/s in the window, p50 ms,
 /// p99 ms, accepted in total, other answers).
 async fn send_run(
     api: &str,
     key: &str,
-    account_id: &str,
+    accounts: &[String],
     clients: usize,
     warmup: Duration,
     duration: Duration,
@@ -528,8 +528,8 @@ async fn send_run(
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
         let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
-        let (url, key, account_id, tag, seq) =
-            (format!("{api}/api/v1/messages/send"), key.to_owned(), account_id.to_owned(), tag.clone(), seq.clone());
+        let (url, key, accounts, tag, seq) =
+            (format!("{api}/api/v1/messages/send"), key.to_owned(), accounts.to_vec(), tag.clone(), seq.clone());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut ok, mut other) = (Vec::new(), 0usize, 0usize);
             loop {
@@ -538,6 +538,7 @@ async fn send_run(
                     break;
                 }
                 let n = seq.fetch_add(1, Ordering::Relaxed);
+                let account_id = &accounts[n as usize % accounts.len()];
                 let body = json!({
                     "account_id": account_id,
                     "recipient_id": (17_841_400_000_000u64 + n % 1000).to_string(),
@@ -607,13 +608,11 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
     let app = spawn_app().await;
     let (_, key) = app.merchant_with_key("Bench").await;
     let mut igs = Vec::new();
-    let mut first_account = String::new();
+    let mut account_ids = Vec::new();
     for e in 0..a.endpoints {
         let ig = format!("1784150000{e:07}");
         let (acct, _) = app.connect_account(&key, &ig, &format!("p{e}"), SECRET).await;
-        if e == 0 {
-            first_account = acct["account_id"].as_str().unwrap_or_default().to_owned();
-        }
+        account_ids.push(acct["account_id"].as_str().unwrap_or_default().to_owned());
         igs.push(ig);
     }
     const STEADY_IG: &str = "17841500009999999";
@@ -621,9 +620,9 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
     sqlx::query(
         r"insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
           select gen_random_uuid(), merchant_id, account_id, (17841400000000 + g)::text, now()
-            from accounts, generate_series(0, 999) g where account_id = $1::uuid",
+            from accounts, generate_series(0, 999) g where account_id::text = any($1)",
     )
-    .bind(&first_account)
+    .bind(&account_ids)
     .execute(&app.db)
     .await?;
     // The in-process API only served the set-up; the binaries serve everything from here on.
@@ -707,9 +706,9 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
     }
 
     let rss = procs::PeakRss::start(pids.clone());
-    let (rate, p50, p99, ok, other) = send_run(&api, &key, &first_account, 32, warmup, a.duration).await;
+    let (rate, p50, p99, ok, other) = send_run(&api, &key, &account_ids, 32, warmup, a.duration).await;
     // Let the worker send the backlog (its memory counts too).
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut pending = i64::MAX;
     while Instant::now() < deadline {
         pending =
