@@ -312,6 +312,8 @@ struct Steady {
     /// Sorted end-to-end latencies in ms.
     latencies: Vec<f64>,
     achieved_rate: f64,
+    /// Sorted latencies of Meta's 200 (the POST alone) in ms, after the warm-up.
+    post_ms: Vec<f64>,
 }
 
 /// Phase F. Meta webhooks with one event each at `rate`/s for `warmup` + `duration`, one
@@ -368,17 +370,25 @@ async fn open_loop(
         let (client, url, started_at, failures) =
             (client.clone(), url.to_owned(), started_at.clone(), failures.clone());
         posts.push(tokio::spawn(async move {
-            started_at.lock().expect("lock").insert(mid, Instant::now());
+            let t0 = Instant::now();
+            started_at.lock().expect("lock").insert(mid, t0);
             if !post_meta(&client, &url, ig, vec![ev]).await {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
+            (t0, t0.elapsed().as_secs_f64() * 1000.0)
         }));
     }
-    for p in posts {
-        let _ = p.await;
-    }
-    let achieved_rate = total as f64 / start.elapsed().as_secs_f64();
     let measured_from = start.into_std() + warmup;
+    let mut post_ms = Vec::with_capacity(total);
+    for p in posts {
+        if let Ok((t0, ms)) = p.await
+            && t0 >= measured_from
+        {
+            post_ms.push(ms);
+        }
+    }
+    post_ms.sort_by(f64::total_cmp);
+    let achieved_rate = total as f64 / start.elapsed().as_secs_f64();
     let got = crm.wait_for(path, before + total, Duration::from_secs(60)).await;
     let started_at = started_at.lock().expect("lock").clone();
     let mut latencies = Vec::with_capacity(got.len());
@@ -407,6 +417,7 @@ async fn open_loop(
         signatures_valid,
         latencies,
         achieved_rate,
+        post_ms,
     })
 }
 
@@ -681,16 +692,16 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
 
     println!("### P2. Steady: single-event Meta POSTs at a fixed rate, latency POST start → CRM receipt\n");
     println!(
-        "| offered | achieved | POSTs (failed) | delivered, signatures valid | measured | p50 | p95 | p99 | max | peak RSS api | worker | scheduler |"
+        "| offered | achieved | POSTs (failed) | delivered, signatures valid | measured | p50 | p95 | p99 | max | POST alone p50 / p99 | peak RSS api | worker | scheduler |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &rate in &a.steady_rates {
         let rss = procs::PeakRss::start(pids.clone());
         let r = open_loop(&webhook_url, &app.crm, STEADY_IG, "steady", rate, warmup, a.steady_duration).await?;
         let peaks = rss.finish().await;
         let l = &r.latencies;
         println!(
-            "| {rate:.0}/s | {:.1}/s | {} ({}) | {}, {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+            "| {rate:.0}/s | {:.1}/s | {} ({}) | {}, {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} / {:.1} ms | {} |",
             r.achieved_rate,
             r.posts,
             r.post_failures,
@@ -701,6 +712,8 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
             pct(l, 95.0),
             pct(l, 99.0),
             pct(l, 100.0),
+            pct(&r.post_ms, 50.0),
+            pct(&r.post_ms, 99.0),
             rss_cells(&peaks)
         );
     }
