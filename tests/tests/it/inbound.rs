@@ -593,3 +593,52 @@ async fn a_batch_of_echoes_is_matched_to_our_sends_together() {
         .unwrap();
     assert_eq!(reaction.json["reacted_message_id"], second, "{}", reaction.json);
 }
+
+#[tokio::test]
+async fn an_echo_of_any_part_of_a_long_send_is_ours_and_another_tenants_echo_never_matches_it() {
+    let s = setup().await;
+    ok(&s.app.post_meta(&meta::envelope(IG, vec![meta::text_message(IG, CUSTOMER, "m-in-2", "hi", now())])).await);
+    // ~1 900 bytes: two parts. The message row keeps the first part's mid in
+    // `instagram_message_id` (the btree); the second is only in `instagram_message_ids` (the GIN
+    // index, probed by `echo_targets` as the table owner, with the tenant rule written out).
+    let text = "привет ".repeat(142) + "конец";
+    assert_eq!(s.app.send_text(&s.key, &s.account_id, CUSTOMER, &text).await.status, 202);
+    s.app.sender().run_until_idle().await.unwrap();
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 2, "two parts");
+    s.app.deliverer().run_until_idle().await.unwrap();
+
+    // Another merchant's account names the second part's mid in an echo of its own.
+    const OTHER_IG: &str = "17841400000000099";
+    let (_, other_key) = s.app.merchant_with_key("Globex").await;
+    s.app.connect_account(&other_key, OTHER_IG, "globex", SECRET).await;
+    let foreign = meta::echo(OTHER_IG, CUSTOMER, &sent[1].message_id, "not yours", now());
+    ok(&s.app.post_meta(&meta::envelope(OTHER_IG, vec![foreign])).await);
+
+    let before = s.app.crm.received_on("acme").len();
+    let events = sent
+        .iter()
+        .map(|m| meta::echo(IG, CUSTOMER, &m.message_id, m.body["message"]["text"].as_str().unwrap(), now()))
+        .collect();
+    let r = s.app.post_meta(&meta::envelope(IG, events)).await;
+    ok(&r);
+    assert_eq!(r.json["stored"], 2);
+    let kinds: Vec<(String, String)> =
+        sqlx::query_as("select instagram_account_id, kind from inbound_events where kind like 'echo%' order by created_at")
+            .fetch_all(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            (OTHER_IG.to_owned(), "echo".to_owned()),
+            (IG.to_owned(), "echo_own".to_owned()),
+            (IG.to_owned(), "echo_own".to_owned())
+        ],
+        "both parts are ours; the other tenant's echo is not"
+    );
+    s.app.deliverer().run_until_idle().await.unwrap();
+    assert_eq!(s.app.crm.received_on("acme").len(), before, "our own echoes are not forwarded");
+    let globex = s.app.crm.received_on("globex");
+    assert!(globex.iter().any(|d| d.json["event"] == "message.echo"), "the other tenant gets its echo");
+}
