@@ -623,11 +623,12 @@ async fn an_echo_of_any_part_of_a_long_send_is_ours_and_another_tenants_echo_nev
     let r = s.app.post_meta(&meta::envelope(IG, events)).await;
     ok(&r);
     assert_eq!(r.json["stored"], 2);
-    let kinds: Vec<(String, String)> =
-        sqlx::query_as("select instagram_account_id, kind from inbound_events where kind like 'echo%' order by created_at")
-            .fetch_all(&s.app.db)
-            .await
-            .unwrap();
+    let kinds: Vec<(String, String)> = sqlx::query_as(
+        "select instagram_account_id, kind from inbound_events where kind like 'echo%' order by created_at",
+    )
+    .fetch_all(&s.app.db)
+    .await
+    .unwrap();
     assert_eq!(
         kinds,
         [
