@@ -451,62 +451,29 @@ async fn saturate(
 ) -> Saturated {
     let tag = Uuid::new_v4().simple().to_string();
     let before = crm.received_count();
-    let seq = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let measure_from = start + warmup;
+    let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
-    let igs: Arc<Vec<String>> = Arc::new(igs.to_vec());
-    let mut tasks = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        let (client, url, tag, seq, igs) = (
-            reqwest::Client::builder().tcp_nodelay(true).build().expect("client"),
-            url.to_owned(),
-            tag.clone(),
-            seq.clone(),
-            igs.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let (mut lat, mut ok, mut failed) = (Vec::new(), 0usize, 0usize);
-            loop {
-                let t = Instant::now();
-                if t >= end {
-                    break;
-                }
-                let n = seq.fetch_add(1, Ordering::Relaxed);
-                let ig = &igs[n as usize % igs.len()];
-                let ev = meta::text_message(
-                    ig,
-                    &format!("{}", 7_000_000 + (n % 20_000)),
-                    &format!("mid-sat-{tag}-{n}"),
-                    "Hi! Is the blue one in stock in size M?",
-                    OffsetDateTime::now_utc(),
-                );
-                if post_meta(&client, &url, ig, vec![ev]).await {
-                    ok += 1;
-                    if t >= measure_from {
-                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    }
-                } else {
-                    failed += 1;
-                }
-            }
-            (lat, ok, failed)
-        }));
-    }
-    let (mut lat, mut accepted_total, mut failed_total) = (Vec::new(), 0, 0);
-    for t in tasks {
-        if let Ok((l, ok, failed)) = t.await {
-            lat.extend(l);
-            accepted_total += ok;
-            failed_total += failed;
+    let (url, igs) = (Arc::new(url.to_owned()), Arc::new(igs.to_vec()));
+    let (lat, accepted_total, failed_total) = closed_loop(clients, warmup, duration, move |client, n| {
+        let (url, igs, tag) = (url.clone(), igs.clone(), tag.clone());
+        async move {
+            let ig = &igs[n as usize % igs.len()];
+            let ev = meta::text_message(
+                ig,
+                &format!("{}", 7_000_000 + (n % 20_000)),
+                &format!("mid-sat-{tag}-{n}"),
+                "Hi! Is the blue one in stock in size M?",
+                OffsetDateTime::now_utc(),
+            );
+            post_meta(&client, &url, ig, vec![ev]).await
         }
-    }
+    })
+    .await;
     let load_end = Instant::now();
     let delivered_total = crm.wait_for_count(before + accepted_total, Duration::from_secs(60)).await - before;
     let got = crm.received();
     let last = got.iter().skip(before).map(|r| r.at).max().unwrap_or(load_end);
     let in_window = got.iter().skip(before).filter(|r| r.at >= measure_from && r.at < end).count();
-    lat.sort_by(f64::total_cmp);
     let secs = duration.as_secs_f64();
     Saturated {
         accepted_rate: lat.len() as f64 / secs,
@@ -520,27 +487,27 @@ async fn saturate(
     }
 }
 
-/// Phase P (3): `clients` connections `POST /api/v1/messages/send` (closed loop) for `warmup` +
-/// `duration`, over `accounts`, 1 000 recipients with open windows each. Returns (accepted/s in the window, p50 ms,
-/// p99 ms, accepted in total, other answers).
-async fn send_run(
-    api: &str,
-    key: &str,
-    accounts: &[String],
+/// `clients` tasks (one HTTP client each), each starting its next request as soon as the last was
+/// answered (closed loop, as wrk does), for `warmup` + `duration`; `request(client, n)` makes the
+/// `n`-th request and says whether it was accepted. Returns the sorted latencies (ms) of accepted
+/// requests started after the warm-up, the accepted count in total and the others.
+async fn closed_loop<F, Fut>(
     clients: usize,
     warmup: Duration,
     duration: Duration,
-) -> (f64, f64, f64, usize, usize) {
-    let tag = Uuid::new_v4().simple().to_string();
+    request: F,
+) -> (Vec<f64>, usize, usize)
+where
+    F: Fn(reqwest::Client, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let seq = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let measure_from = start + warmup;
+    let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
         let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
-        let (url, key, accounts, tag, seq) =
-            (format!("{api}/api/v1/messages/send"), key.to_owned(), accounts.to_vec(), tag.clone(), seq.clone());
+        let (seq, request) = (seq.clone(), request.clone());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut ok, mut other) = (Vec::new(), 0usize, 0usize);
             loop {
@@ -548,16 +515,7 @@ async fn send_run(
                 if t >= end {
                     break;
                 }
-                let n = seq.fetch_add(1, Ordering::Relaxed);
-                let account_id = &accounts[n as usize % accounts.len()];
-                let body = json!({
-                    "account_id": account_id,
-                    "recipient_id": (17_841_400_000_000u64 + n % 1000).to_string(),
-                    "message": "Hi! Your order #48213 has shipped and should arrive on Tuesday.",
-                    "idempotency_key": format!("p-{tag}-{n}"),
-                });
-                let r = client.post(&url).bearer_auth(&key).json(&body).send().await;
-                if r.is_ok_and(|r| r.status().as_u16() == 202) {
+                if request(client.clone(), seq.fetch_add(1, Ordering::Relaxed)).await {
                     ok += 1;
                     if t >= measure_from {
                         lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -578,6 +536,37 @@ async fn send_run(
         }
     }
     lat.sort_by(f64::total_cmp);
+    (lat, ok, other)
+}
+
+/// Phase P (3): `clients` connections `POST /api/v1/messages/send` (closed loop) for `warmup` +
+/// `duration`, over `accounts`, 1 000 recipients with open windows each. Returns (accepted/s in the window, p50 ms,
+/// p99 ms, accepted in total, other answers).
+async fn send_run(
+    api: &str,
+    key: &str,
+    accounts: &[String],
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> (f64, f64, f64, usize, usize) {
+    let tag = Uuid::new_v4().simple().to_string();
+    let (url, key, accounts) =
+        (Arc::new(format!("{api}/api/v1/messages/send")), Arc::new(key.to_owned()), Arc::new(accounts.to_vec()));
+    let (lat, ok, other) = closed_loop(clients, warmup, duration, move |client, n| {
+        let (url, key, accounts, tag) = (url.clone(), key.clone(), accounts.clone(), tag.clone());
+        async move {
+            let body = json!({
+                "account_id": accounts[n as usize % accounts.len()],
+                "recipient_id": (17_841_400_000_000u64 + n % 1000).to_string(),
+                "message": "Hi! Your order #48213 has shipped and should arrive on Tuesday.",
+                "idempotency_key": format!("p-{tag}-{n}"),
+            });
+            let r = client.post(url.as_str()).bearer_auth(key.as_str()).json(&body).send().await;
+            r.is_ok_and(|r| r.status().as_u16() == 202)
+        }
+    })
+    .await;
     (lat.len() as f64 / duration.as_secs_f64(), pct(&lat, 50.0), pct(&lat, 99.0), ok, other)
 }
 

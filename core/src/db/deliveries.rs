@@ -1,5 +1,7 @@
 //! `webhook_deliveries`, `delivery_attempts` and the endpoint circuit state.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -218,33 +220,33 @@ pub async fn record_delivered(
     job_id: i64,
     lock_token: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        r"with j as (delete from jobs where job_id = $8 and lock_token = $9 returning job_id),
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            r"with j as (delete from jobs where job_id = $8 and lock_token = $9 returning job_id),
                a as (insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, error_class, response_body)
                      values ($1, $2, $3, $4, $5, $6, $7)),
                d as (update webhook_deliveries
                         set status = 'delivered', delivered_at = now(), attempts = $3, last_attempt_at = now(),
                             first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = null, last_error = null
                       where delivery_id = $2),
-               e as (update webhook_endpoints
-                        set consecutive_failures = 0, circuit_open_until = null, circuit_trips = 0, last_success_at = now()
-                      where endpoint_id = $10
-                        and (consecutive_failures <> 0 or circuit_open_until is not null or circuit_trips <> 0
-                             or last_success_at is null or last_success_at < now() - interval '1 second'))
+               e as ({})
           select exists (select 1 from j)",
-    )
-    .bind(a.merchant_id)
-    .bind(a.delivery_id)
-    .bind(a.attempt_no)
-    .bind(a.status_code)
-    .bind(a.latency_ms)
-    .bind(a.error_class)
-    .bind(a.response_body)
-    .bind(job_id)
-    .bind(lock_token)
-    .bind(endpoint_id)
-    .fetch_one(&mut *conn)
-    .await
+            close_circuit("$10")
+        )
+    });
+    sqlx::query_scalar(SQL.as_str())
+        .bind(a.merchant_id)
+        .bind(a.delivery_id)
+        .bind(a.attempt_no)
+        .bind(a.status_code)
+        .bind(a.latency_ms)
+        .bind(a.error_class)
+        .bind(a.response_body)
+        .bind(job_id)
+        .bind(lock_token)
+        .bind(endpoint_id)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// What an attempt that did not end in the DLQ leaves on its delivery.
@@ -318,20 +320,26 @@ pub async fn move_to_dlq(
     Ok(r.rows_affected() == 1)
 }
 
+/// The statement that closes an endpoint's circuit after a success, the endpoint's id being
+/// parameter `param`. It writes only when something changes (a failure count, an open circuit,
+/// or a `last_success_at` older than a second), so a stream of successes does not update, and
+/// lock, the endpoint's row on every delivery.
+fn close_circuit(param: &str) -> String {
+    format!(
+        r"update webhook_endpoints
+             set consecutive_failures = 0, circuit_open_until = null, circuit_trips = 0, last_success_at = now()
+           where endpoint_id = {param} and (consecutive_failures <> 0 or circuit_open_until is not null or circuit_trips <> 0
+                                       or last_success_at is null or last_success_at < now() - interval '1 second')"
+    )
+}
+
 /// A success closes the endpoint's circuit.
 ///
 /// # Errors
 /// Postgres errors.
 pub async fn endpoint_success(conn: &mut PgConnection, endpoint_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r"update webhook_endpoints
-             set consecutive_failures = 0, circuit_open_until = null, circuit_trips = 0, last_success_at = now()
-           where endpoint_id = $1 and (consecutive_failures <> 0 or circuit_open_until is not null or circuit_trips <> 0
-                                       or last_success_at is null or last_success_at < now() - interval '1 second')",
-    )
-    .bind(endpoint_id)
-    .execute(&mut *conn)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| close_circuit("$1"));
+    sqlx::query(SQL.as_str()).bind(endpoint_id).execute(&mut *conn).await?;
     Ok(())
 }
 
