@@ -154,24 +154,29 @@ pub struct Attempt<'a> {
     pub response_body: Option<&'a str>,
 }
 
+/// The attempt log's insert, parameters `$1`–`$7` bound by [`bind_attempt`].
+const INSERT_ATTEMPT: &str = r"insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, error_class, response_body)
+          values ($1, $2, $3, $4, $5, $6, $7)";
+
+fn bind_attempt<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    a: &Attempt<'q>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(a.merchant_id)
+        .bind(a.delivery_id)
+        .bind(a.attempt_no)
+        .bind(a.status_code)
+        .bind(a.latency_ms)
+        .bind(a.error_class)
+        .bind(a.response_body)
+}
+
 /// Appends to the attempt log (`response_body` made storable by [`crate::crm::stored_text`]).
 ///
 /// # Errors
 /// Postgres errors.
 pub async fn record_attempt(conn: &mut PgConnection, a: &Attempt<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r"insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, error_class, response_body)
-          values ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(a.merchant_id)
-    .bind(a.delivery_id)
-    .bind(a.attempt_no)
-    .bind(a.status_code)
-    .bind(a.latency_ms)
-    .bind(a.error_class)
-    .bind(a.response_body)
-    .execute(&mut *conn)
-    .await?;
+    bind_attempt(sqlx::query(INSERT_ATTEMPT), a).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -223,30 +228,24 @@ pub async fn record_delivered(
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             r"with j as (delete from jobs where job_id = $8 and lock_token = $9 returning job_id),
-               a as (insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, error_class, response_body)
-                     values ($1, $2, $3, $4, $5, $6, $7)),
+               a as ({}),
                d as (update webhook_deliveries
                         set status = 'delivered', delivered_at = now(), attempts = $3, last_attempt_at = now(),
                             first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = null, last_error = null
                       where delivery_id = $2),
                e as ({})
           select exists (select 1 from j)",
+            INSERT_ATTEMPT,
             close_circuit("$10")
         )
     });
-    sqlx::query_scalar(SQL.as_str())
-        .bind(a.merchant_id)
-        .bind(a.delivery_id)
-        .bind(a.attempt_no)
-        .bind(a.status_code)
-        .bind(a.latency_ms)
-        .bind(a.error_class)
-        .bind(a.response_body)
+    let row = bind_attempt(sqlx::query(SQL.as_str()), a)
         .bind(job_id)
         .bind(lock_token)
         .bind(endpoint_id)
         .fetch_one(&mut *conn)
-        .await
+        .await?;
+    sqlx::Row::try_get(&row, 0)
 }
 
 /// What an attempt that did not end in the DLQ leaves on its delivery.
