@@ -227,6 +227,10 @@ fn describe() {
     describe_gauge!("router_dead_jobs", "Jobs in dead_jobs (exhausted attempts or unknown kinds), by kind.");
     describe_counter!("router_jobs_total", "Jobs run by kind and outcome.");
     describe_counter!("router_inbound_events_total", "Instagram webhook events by kind and result.");
+    describe_counter!(
+        "router_inbound_deadlock_retries_total",
+        "Ingest transactions run again after Postgres aborted them to break a deadlock."
+    );
     describe_counter!("router_inbound_signature_failures_total", "Instagram webhook POSTs with a bad signature.");
     describe_counter!(
         "router_inbound_rejected_total",
