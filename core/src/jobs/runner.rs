@@ -2,17 +2,10 @@
 //!
 //! Shape (crates.io's worker, translated to leases): register interest in NOTIFY *before*
 //! claiming, so a notification that lands during the claim query is not lost; claim at most as
-//! many jobs as there are free slots; run each on its own task. Retries are reschedules
-//! (`run_at`) written here, from the job's [`Outcome`]; no task ever sleeps on a job.
-//!
-//! One claim per burst, not one per event: a claim is a query, and at a thousand jobs a second
-//! claiming on every NOTIFY and every finished job cost Postgres as much as the jobs did.
-//! - When the claim came back short (nothing else was claimable), wait for a NOTIFY or the poll
-//!   interval. A finished job does not wake the loop then: its free slot has nothing to take.
-//! - When the claim filled every free slot (a backlog), wait until a quarter of the slots are free
-//!   again, or [`CLAIM_SPACING`] after the first one freed, and claim for all of them at once.
-//! - Claims are at least [`CLAIM_SPACING`] apart, so the NOTIFYs of a burst of commits share one.
-//!   At a steady trickle (events further apart than that) no wait is added.
+//! many jobs as there are free slots; run each on its own task; when the claim came back short
+//! (nothing more was claimable) or no slot is free, wait for a NOTIFY, the poll interval, a
+//! finished job or shutdown. Retries are reschedules (`run_at`)
+//! written here, from the job's [`Outcome`]; no task ever sleeps on a job.
 //!
 //! Shutdown: stop claiming, let running jobs finish within `drain` (shorter than the lease), then
 //! release whatever is still running so another worker can take it at once instead of waiting for
@@ -20,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore};
@@ -32,9 +25,6 @@ use super::context::JobContext;
 use super::outcome::Outcome;
 use super::registry::Registry;
 use crate::queue::{self, ClaimedJob};
-
-/// The shortest time between two claims of one runner (see the module docs).
-pub const CLAIM_SPACING: Duration = Duration::from_millis(2);
 
 /// A worker process's loop.
 pub struct Runner {
@@ -110,32 +100,33 @@ impl Runner {
         let finished = Arc::new(Notify::new());
         tracing::info!(worker = %self.name, concurrency = self.concurrency, "worker started");
 
-        let low_water = (self.concurrency / 4).max(1);
-        let mut last_claim: Option<Instant> = None;
         while !cancel.is_cancelled() {
             let woken = notify.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            if let Some(wait) = last_claim.and_then(|t| CLAIM_SPACING.checked_sub(t.elapsed())) {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
 
             let free = slots.available_permits();
-            // No free slot: the last claim filled them all, so the backlog is still there.
-            let mut backlog = free == 0;
+            let mut idle = free == 0;
             if free > 0 {
-                last_claim = Some(Instant::now());
                 match queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await
                 {
                     Ok(batch) => {
-                        backlog = batch.len() == free;
+                        // Fewer jobs than free slots: nothing else was claimable just now, so wait
+                        // for a wake-up instead of claiming again at once (that second claim
+                        // almost always came back empty). Wake-ups during the claim are kept.
+                        idle = batch.len() < free;
                         for job in batch {
                             let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
                             running.lock().expect("running set").insert(job.lock_token);
-                            tracker.spawn(self.run_job(job, permit, running.clone(), finished.clone()));
+                            let (ctx, registry) = (self.ctx.clone(), self.registry.clone());
+                            let (running, finished) = (running.clone(), finished.clone());
+                            tracker.spawn(async move {
+                                let token = job.lock_token;
+                                execute(ctx, registry, job).await;
+                                running.lock().expect("running set").remove(&token);
+                                drop(permit);
+                                finished.notify_one();
+                            });
                         }
                     }
                     Err(e) => {
@@ -148,12 +139,11 @@ impl Runner {
                     }
                 }
             }
-            if backlog {
-                wait_for_slots(&slots, &finished, low_water, self.poll_interval, &cancel).await;
-            } else {
+            if idle {
                 tokio::select! {
                     () = cancel.cancelled() => break,
                     () = &mut woken => {}
+                    () = finished.notified() => {}
                     () = tokio::time::sleep(self.poll_interval) => {}
                 }
             }
@@ -174,62 +164,6 @@ impl Runner {
         }
         listener.abort();
         tracing::info!(worker = %self.name, "worker stopped");
-    }
-}
-
-/// One claimed job on its own task: it holds its slot until its outcome is recorded.
-impl Runner {
-    fn run_job(
-        &self,
-        job: ClaimedJob,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        running: Arc<Mutex<HashSet<Uuid>>>,
-        finished: Arc<Notify>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let (ctx, registry) = (self.ctx.clone(), self.registry.clone());
-        async move {
-            let token = job.lock_token;
-            execute(ctx, registry, job).await;
-            running.lock().expect("running set").remove(&token);
-            drop(permit);
-            finished.notify_one();
-        }
-    }
-}
-
-/// With a backlog: returns once `low_water` slots are free, or [`CLAIM_SPACING`] after the first
-/// slot freed (a slow job must not hold back the claim for the others), or on the poll interval
-/// or shutdown.
-async fn wait_for_slots(
-    slots: &Semaphore,
-    finished: &Notify,
-    low_water: usize,
-    poll_interval: Duration,
-    cancel: &CancellationToken,
-) {
-    let mut first_free: Option<Instant> = None;
-    loop {
-        let done = finished.notified();
-        tokio::pin!(done);
-        done.as_mut().enable();
-        let free = slots.available_permits();
-        if free >= low_water {
-            return;
-        }
-        let wait = if free > 0 {
-            let since = first_free.get_or_insert_with(Instant::now).elapsed();
-            match CLAIM_SPACING.checked_sub(since) {
-                Some(w) if !w.is_zero() => w,
-                _ => return,
-            }
-        } else {
-            poll_interval
-        };
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = &mut done => {}
-            () = tokio::time::sleep(wait) => if free == 0 { return },
-        }
     }
 }
 
