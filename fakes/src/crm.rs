@@ -229,11 +229,17 @@ impl FakeCrm {
 
     /// Waits until at least `n` deliveries arrived on any path (or `timeout`); returns the count.
     pub async fn wait_for_count(&self, n: usize, timeout: Duration) -> usize {
+        self.wait_until(timeout, |c| c.received_count(), |got| *got >= n).await
+    }
+
+    /// Reads `read` after every arrival until `done` holds for it or `timeout` passes; returns the
+    /// last reading.
+    async fn wait_until<T>(&self, timeout: Duration, read: impl Fn(&Self) -> T, done: impl Fn(&T) -> bool) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.arrived.notified();
-            let got = self.received_count();
-            if got >= n || Instant::now() >= deadline {
+            let got = read(self);
+            if done(&got) || Instant::now() >= deadline {
                 return got;
             }
             let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
@@ -248,15 +254,7 @@ impl FakeCrm {
 
     /// Waits until at least `n` deliveries arrived on `path` (or `timeout`), returns them.
     pub async fn wait_for(&self, path: &str, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.arrived.notified();
-            let got = self.received_on(path);
-            if got.len() >= n || Instant::now() >= deadline {
-                return got;
-            }
-            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
-        }
+        self.wait_until(timeout, |c| c.received_on(path), |got| got.len() >= n).await
     }
 }
 
