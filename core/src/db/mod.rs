@@ -148,10 +148,12 @@ pub async fn begin_merchant_tx(
 /// # Errors
 /// Postgres errors.
 pub async fn set_merchant_context(conn: &mut sqlx::PgConnection, merchant_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('app.merchant_id', $1, true)")
-        .bind(merchant_id.to_string())
-        .execute(&mut *conn)
-        .await?;
+    set_context(conn, "select set_config('app.merchant_id', $1, true)", merchant_id).await
+}
+
+/// Runs one of the context statements above with the merchant id as `$1`.
+async fn set_context(conn: &mut sqlx::PgConnection, sql: &'static str, merchant_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).bind(merchant_id.to_string()).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -172,13 +174,12 @@ pub async fn set_merchant_context_custom_plans(
     conn: &mut sqlx::PgConnection,
     merchant_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    set_context(
+        conn,
         "select set_config('app.merchant_id', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)",
+        merchant_id,
     )
-    .bind(merchant_id.to_string())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Begins a platform-admin transaction (admin endpoints only: merchants, keys, DLQ).
