@@ -144,6 +144,25 @@ pub async fn clear(conn: &mut PgConnection, message_id: Uuid) -> Result<(), sqlx
     send_intents::delete(conn, message_id).await.map(|_| ())
 }
 
+/// Success (step 2), in the completion transaction: forgets the intent, then records the last
+/// part's mid. **Lock order: intent, then message** — the order of [`adopt_echo`] in an ingest
+/// transaction. The other order (message first) made a cycle with an echo adopted at the same
+/// moment: the worker held the message row and waited for the intent, the ingest held the
+/// intent and waited for the message, and Postgres broke it only after `deadlock_timeout`
+/// (1 s stalls, an ingest batch answered 500). In this order the worker waits for the ingest
+/// (whose echo recorded the same mid: `record_part` is then a no-op), or the ingest's
+/// `skip locked` passes over the intent the worker holds.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn settle_answered(conn: &mut PgConnection, message_id: Uuid, last_mid: Option<&str>) -> Result<(), sqlx::Error> {
+    clear(conn, message_id).await?;
+    if let Some(mid) = last_mid {
+        crate::db::messages::record_part(conn, message_id, mid).await?;
+    }
+    Ok(())
+}
+
 /// What a run does about an earlier call (step 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settle {

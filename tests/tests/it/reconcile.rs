@@ -239,3 +239,64 @@ async fn a_worker_whose_lease_was_taken_over_makes_no_call_and_a_short_lease_is_
     wait_delivered(&s, &m2, Duration::from_secs(10)).await;
     assert_eq!(s.app.graph.sent().len(), 2, "each message reached Instagram once");
 }
+
+/// A send's completion and the adoption of its echo in an ingest transaction take the same two
+/// rows (the intent, then the message) in the same order, so neither waits for a deadlock to be
+/// detected: the ingest holds the intent, the worker's completion starts and waits, the ingest
+/// records the echo's mid and commits at once, then the completion records nothing twice.
+#[tokio::test]
+async fn a_completion_racing_the_adoption_of_its_echo_waits_instead_of_deadlocking() {
+    let s = setup(30).await;
+    let app = &s.app;
+    let text = "Your order is on its way";
+    let message_id: uuid::Uuid = id(&app.send_text(&s.key, &s.account_id, CUSTOMER, text).await).parse().unwrap();
+    let account_id: uuid::Uuid = s.account_id.parse().unwrap();
+    sqlx::query(
+        "insert into send_intents (message_id, merchant_id, account_id, recipient_id, part, match_kind, match_text, started_at)
+         select message_id, merchant_id, account_id, recipient_id, 0, 'text', $2, now() - interval '1 second'
+           from outbound_messages where message_id = $1",
+    )
+    .bind(message_id)
+    .bind(text)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    // The ingest transaction has locked the intent (as adopt_echo's `for update` does)…
+    let mut ingest = app.db.begin().await.unwrap();
+    sqlx::query("set local lock_timeout = '5s'").execute(&mut *ingest).await.unwrap();
+    sqlx::query("select 1 from send_intents where message_id = $1 for update")
+        .bind(message_id)
+        .execute(&mut *ingest)
+        .await
+        .unwrap();
+    // …when the worker's completion transaction starts with the same mid.
+    let db = app.db.clone();
+    let completion = tokio::spawn(async move {
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("set local lock_timeout = '5s'").execute(&mut *tx).await.unwrap();
+        router_core::reconcile::settle_answered(&mut tx, message_id, Some("mid.race")).await?;
+        tx.commit().await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let adopted =
+        router_core::db::send_intents::adopt_echo(&mut ingest, account_id, CUSTOMER, "text", Some(text), "mid.race")
+            .await
+            .expect("the ingest never waits for the completion (no lock cycle)");
+    assert_eq!(adopted, Some(message_id));
+    assert!(started.elapsed() < Duration::from_millis(500), "adopted at once, not after deadlock_timeout");
+    ingest.commit().await.unwrap();
+    completion.await.unwrap().expect("the completion went on after the ingest committed");
+
+    let (mids, intents): (Vec<String>, i64) = sqlx::query_as(
+        "select instagram_message_ids, (select count(*) from send_intents where message_id = $1)
+           from outbound_messages where message_id = $1",
+    )
+    .bind(message_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(mids, ["mid.race"], "the part is recorded once");
+    assert_eq!(intents, 0);
+}

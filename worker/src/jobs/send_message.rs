@@ -194,10 +194,7 @@ async fn complete_sent(
     last_mid: Option<&str>,
 ) -> anyhow::Result<Outcome> {
     let mut tx = ctx.db.begin().await?;
-    if let Some(mid) = last_mid {
-        messages::record_part(&mut tx, msg.message_id, mid).await?;
-    }
-    router_core::reconcile::clear(&mut tx, msg.message_id).await?;
+    router_core::reconcile::settle_answered(&mut tx, msg.message_id, last_mid).await?;
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         tx.commit().await?;
         return Ok(Outcome::LeaseLost);
