@@ -282,16 +282,22 @@ pub async fn kill(conn: &mut PgConnection, job_id: i64, lock_token: Uuid, error:
 /// # Errors
 /// Postgres errors.
 pub async fn release(pool: &PgPool, lock_tokens: &[Uuid]) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        r"update jobs
-             set state = 'available', attempts = greatest(attempts - 1, 0), locked_until = null,
-                 lock_token = null, locked_by = null, updated_at = now()
-           where lock_token = any($1)",
+    // The other workers hear of them at once (a NOTIFY), not at their next poll.
+    let released: i64 = sqlx::query_scalar(
+        r"with released as (
+              update jobs
+                 set state = 'available', attempts = greatest(attempts - 1, 0), locked_until = null,
+                     lock_token = null, locked_by = null, updated_at = now()
+               where lock_token = any($1)
+              returning 1
+          )
+          select count(*) from released, (select pg_notify($2, '')) n",
     )
     .bind(lock_tokens)
-    .execute(pool)
+    .bind(CHANNEL)
+    .fetch_one(pool)
     .await?;
-    Ok(r.rows_affected())
+    Ok(released.unsigned_abs())
 }
 
 /// Makes an account's waiting sends runnable now (after re-authentication).

@@ -185,15 +185,22 @@ pub async fn adopt_echo(
     .await?;
     if let Some(message_id) = adopted {
         // Wake the held job now rather than at the end of the window (it re-reads the message,
-        // finds the part recorded and completes, or sends the next part).
+        // finds the part recorded and completes, or sends the next part), and tell the workers:
+        // a job made due by an update is announced by nothing else (workers would find it only
+        // at their next poll).
         sqlx::query(
-            r"update jobs set run_at = now(), updated_at = now()
-               where ordering_key = 'send:' || $1::text || ':' || $2 and kind = 'message.send'
-                 and state = 'available' and payload ->> 'message_id' = $3::text",
+            r"with woken as (
+                  update jobs set run_at = now(), updated_at = now()
+                   where ordering_key = 'send:' || $1::text || ':' || $2 and kind = 'message.send'
+                     and state = 'available' and payload ->> 'message_id' = $3::text
+                  returning 1
+              )
+              select pg_notify($4, '') from woken limit 1",
         )
         .bind(account_id)
         .bind(recipient_id)
         .bind(message_id)
+        .bind(crate::queue::CHANNEL)
         .execute(&mut *conn)
         .await?;
     }

@@ -2,10 +2,22 @@
 //!
 //! Shape (crates.io's worker, translated to leases): register interest in NOTIFY *before*
 //! claiming, so a notification that lands during the claim query is not lost; claim at most as
-//! many jobs as there are free slots; run each on its own task; when the claim came back short
-//! (nothing more was claimable) or no slot is free, wait for a NOTIFY, the poll interval, a
-//! finished job or shutdown. Retries are reschedules (`run_at`)
-//! written here, from the job's [`Outcome`]; no task ever sleeps on a job.
+//! many jobs as there are free slots; run each on its own task. Retries are reschedules
+//! (`run_at`) written here, from the job's [`Outcome`]; no task ever sleeps on a job.
+//!
+//! One claim per burst, not one per event: a claim is a query, and at a thousand jobs a second
+//! claiming on every NOTIFY and every finished job cost Postgres as much as the jobs did.
+//! - Claims are at least [`CLAIM_SPACING`] apart: the NOTIFYs and finished jobs of a burst share
+//!   one claim. At a steady trickle (events further apart than that) no wait is added.
+//! - When the claim filled every free slot (a backlog), wait until a quarter of the slots are free
+//!   again, or [`CLAIM_SPACING`] after the first one freed, and claim for all of them at once.
+//! - When the claim came back short (nothing else was claimable), wait for whatever can make a
+//!   job claimable: a NOTIFY (a new job, an echo waking a held send), a finished job (the next
+//!   job of its ordering key is now the head), the earliest reschedule this runner wrote coming
+//!   due (throttled sends, holds: no NOTIFY announces those), the poll interval (another
+//!   worker's reschedules, expired leases), or shutdown. Each of these was measured: a loop
+//!   that skipped the finished jobs and the reschedules ran `router-proof`'s steady load 5–10×
+//!   slower (docs/PERFORMANCE.md).
 //!
 //! Shutdown: stop claiming, let running jobs finish within `drain` (shorter than the lease), then
 //! release whatever is still running so another worker can take it at once instead of waiting for
@@ -13,9 +25,10 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
+use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,6 +38,9 @@ use super::context::JobContext;
 use super::outcome::Outcome;
 use super::registry::Registry;
 use crate::queue::{self, ClaimedJob};
+
+/// The shortest time between two claims of one runner (see the module docs).
+pub const CLAIM_SPACING: Duration = Duration::from_millis(2);
 
 /// A worker process's loop.
 pub struct Runner {
@@ -100,33 +116,46 @@ impl Runner {
         let finished = Arc::new(Notify::new());
         tracing::info!(worker = %self.name, concurrency = self.concurrency, "worker started");
 
+        let low_water = (self.concurrency / 4).max(1);
+        let next_due: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let mut last_claim: Option<Instant> = None;
         while !cancel.is_cancelled() {
             let woken = notify.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            if let Some(wait) = last_claim.and_then(|t| CLAIM_SPACING.checked_sub(t.elapsed())) {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
 
             let free = slots.available_permits();
-            let mut idle = free == 0;
+            // No free slot: the last claim filled them all, so the backlog is still there.
+            let mut backlog = free == 0;
             if free > 0 {
+                last_claim = Some(Instant::now());
+                // Reschedules already due are this claim's to find.
+                {
+                    let mut due = next_due.lock().expect("next due");
+                    if due.is_some_and(|d| d <= Instant::now()) {
+                        *due = None;
+                    }
+                }
                 match queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await
                 {
                     Ok(batch) => {
-                        // Fewer jobs than free slots: nothing else was claimable just now, so wait
-                        // for a wake-up instead of claiming again at once (that second claim
-                        // almost always came back empty). Wake-ups during the claim are kept.
-                        idle = batch.len() < free;
+                        backlog = batch.len() == free;
                         for job in batch {
                             let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
                             running.lock().expect("running set").insert(job.lock_token);
-                            let (ctx, registry) = (self.ctx.clone(), self.registry.clone());
-                            let (running, finished) = (running.clone(), finished.clone());
-                            tracker.spawn(async move {
-                                let token = job.lock_token;
-                                execute(ctx, registry, job).await;
-                                running.lock().expect("running set").remove(&token);
-                                drop(permit);
-                                finished.notify_one();
-                            });
+                            tracker.spawn(self.run_job(
+                                job,
+                                permit,
+                                running.clone(),
+                                finished.clone(),
+                                next_due.clone(),
+                            ));
                         }
                     }
                     Err(e) => {
@@ -139,12 +168,16 @@ impl Runner {
                     }
                 }
             }
-            if idle {
+            if backlog {
+                wait_for_slots(&slots, &finished, low_water, self.poll_interval, &cancel).await;
+            } else {
+                let due = *next_due.lock().expect("next due");
+                let until = due.map_or(self.poll_interval, |d| d.saturating_duration_since(Instant::now()));
                 tokio::select! {
                     () = cancel.cancelled() => break,
                     () = &mut woken => {}
                     () = finished.notified() => {}
-                    () = tokio::time::sleep(self.poll_interval) => {}
+                    () = tokio::time::sleep(until.min(self.poll_interval)) => {}
                 }
             }
         }
@@ -164,6 +197,71 @@ impl Runner {
         }
         listener.abort();
         tracing::info!(worker = %self.name, "worker stopped");
+    }
+}
+
+/// One claimed job on its own task: it holds its slot until its outcome is recorded.
+impl Runner {
+    fn run_job(
+        &self,
+        job: ClaimedJob,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        running: Arc<Mutex<HashSet<Uuid>>>,
+        finished: Arc<Notify>,
+        next_due: Arc<Mutex<Option<Instant>>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (ctx, registry, poll_interval) = (self.ctx.clone(), self.registry.clone(), self.poll_interval);
+        async move {
+            let token = job.lock_token;
+            if let Some(at) = execute(ctx, registry, job).await {
+                // Due before the next poll: this runner claims it then (no NOTIFY announces it).
+                let wait = Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or_default();
+                if wait < poll_interval {
+                    let due = Instant::now() + wait;
+                    let mut next = next_due.lock().expect("next due");
+                    *next = Some(next.map_or(due, |d| d.min(due)));
+                }
+            }
+            running.lock().expect("running set").remove(&token);
+            drop(permit);
+            finished.notify_one();
+        }
+    }
+}
+
+/// With a backlog: returns once `low_water` slots are free, or [`CLAIM_SPACING`] after the first
+/// slot freed (a slow job must not hold back the claim for the others), or on the poll interval
+/// or shutdown.
+async fn wait_for_slots(
+    slots: &Semaphore,
+    finished: &Notify,
+    low_water: usize,
+    poll_interval: Duration,
+    cancel: &CancellationToken,
+) {
+    let mut first_free: Option<Instant> = None;
+    loop {
+        let done = finished.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        let free = slots.available_permits();
+        if free >= low_water {
+            return;
+        }
+        let wait = if free > 0 {
+            let since = first_free.get_or_insert_with(Instant::now).elapsed();
+            match CLAIM_SPACING.checked_sub(since) {
+                Some(w) if !w.is_zero() => w,
+                _ => return,
+            }
+        } else {
+            poll_interval
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = &mut done => {}
+            () = tokio::time::sleep(wait) => if free == 0 { return },
+        }
     }
 }
 
@@ -205,12 +303,14 @@ async fn listen(db: sqlx::PgPool, notify: Arc<Notify>, cancel: CancellationToken
 /// guard that outlives a suspension leaves a stale span on the thread's stack, and tracing's
 /// registry panics when a later `Span::current()` clones it ("tried to clone a span that already
 /// closed", tokio-rs/tracing#3514; seen in the delivery benchmark).
-async fn execute(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) {
+///
+/// Returns the time the job was rescheduled to, if it was.
+async fn execute(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) -> Option<OffsetDateTime> {
     let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %job.kind, job.attempt = job.attempts);
-    tracing::Instrument::instrument(execute_in_span(ctx, registry, job), span).await;
+    tracing::Instrument::instrument(execute_in_span(ctx, registry, job), span).await
 }
 
-async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) {
+async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) -> Option<OffsetDateTime> {
     let kind = job.kind.clone();
     let (job_id, token, attempts, max_attempts) = (job.job_id, job.lock_token, job.attempts, job.max_attempts);
     let ctx2 = ctx.clone();
@@ -230,6 +330,10 @@ async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: Cla
     };
     let label = outcome.label();
     metrics::counter!("router_jobs_total", "kind" => kind, "outcome" => label).increment(1);
+    let rescheduled = match &outcome {
+        Outcome::Retry { at, count_attempt, .. } if !*count_attempt || attempts < max_attempts => Some(*at),
+        _ => None,
+    };
     let applied = match outcome {
         Outcome::Done => Ok(true),
         Outcome::LeaseLost => Ok(false),
@@ -249,10 +353,14 @@ async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: Cla
         },
     };
     match applied {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker owns the job"),
+        Ok(true) => rescheduled,
+        Ok(false) => {
+            tracing::warn!("lease lost before the outcome was recorded; another worker owns the job");
+            None
+        }
         Err(e) => {
-            tracing::error!(error = ?e, "recording the job outcome failed; the lease will expire and the job re-run")
+            tracing::error!(error = ?e, "recording the job outcome failed; the lease will expire and the job re-run");
+            None
         }
     }
 }
