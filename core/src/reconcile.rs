@@ -155,7 +155,11 @@ pub async fn clear(conn: &mut PgConnection, message_id: Uuid) -> Result<(), sqlx
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn settle_answered(conn: &mut PgConnection, message_id: Uuid, last_mid: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn settle_answered(
+    conn: &mut PgConnection,
+    message_id: Uuid,
+    last_mid: Option<&str>,
+) -> Result<(), sqlx::Error> {
     clear(conn, message_id).await?;
     if let Some(mid) = last_mid {
         crate::db::messages::record_part(conn, message_id, mid).await?;
