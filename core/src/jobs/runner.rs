@@ -110,14 +110,10 @@ impl Runner {
     pub async fn run(self, cancel: CancellationToken) {
         let notify = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(self.ctx.db.clone(), notify.clone(), cancel.clone()));
-        let slots = Arc::new(Semaphore::new(self.concurrency));
-        let tracker = TaskTracker::new();
-        let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
-        let finished = Arc::new(Notify::new());
+        let state = LoopState::new(self.concurrency);
         tracing::info!(worker = %self.name, concurrency = self.concurrency, "worker started");
 
         let low_water = (self.concurrency / 4).max(1);
-        let next_due: Arc<Mutex<Option<Instant>>> = Arc::default();
         let mut last_claim: Option<Instant> = None;
         while !cancel.is_cancelled() {
             let woken = notify.notified();
@@ -130,34 +126,13 @@ impl Runner {
                 }
             }
 
-            let free = slots.available_permits();
+            let free = state.slots.available_permits();
             // No free slot: the last claim filled them all, so the backlog is still there.
             let mut backlog = free == 0;
             if free > 0 {
                 last_claim = Some(Instant::now());
-                // Reschedules already due are this claim's to find.
-                {
-                    let mut due = next_due.lock().expect("next due");
-                    if due.is_some_and(|d| d <= Instant::now()) {
-                        *due = None;
-                    }
-                }
-                match queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await
-                {
-                    Ok(batch) => {
-                        backlog = batch.len() == free;
-                        for job in batch {
-                            let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
-                            running.lock().expect("running set").insert(job.lock_token);
-                            tracker.spawn(self.run_job(
-                                job,
-                                permit,
-                                running.clone(),
-                                finished.clone(),
-                                next_due.clone(),
-                            ));
-                        }
-                    }
+                match self.claim(&state, free).await {
+                    Ok(claimed) => backlog = claimed == free,
                     Err(e) => {
                         tracing::error!(error = ?e, "claiming jobs failed; backing off");
                         tokio::select! {
@@ -169,23 +144,48 @@ impl Runner {
                 }
             }
             if backlog {
-                wait_for_slots(&slots, &finished, low_water, self.poll_interval, &cancel).await;
+                wait_for_slots(&state.slots, &state.finished, low_water, self.poll_interval, &cancel).await;
             } else {
-                let due = *next_due.lock().expect("next due");
+                let due = *state.next_due.lock().expect("next due");
                 let until = due.map_or(self.poll_interval, |d| d.saturating_duration_since(Instant::now()));
                 tokio::select! {
                     () = cancel.cancelled() => break,
                     () = &mut woken => {}
-                    () = finished.notified() => {}
+                    () = state.finished.notified() => {}
                     () = tokio::time::sleep(until.min(self.poll_interval)) => {}
                 }
             }
         }
+        self.drain(&state).await;
+        listener.abort();
+        tracing::info!(worker = %self.name, "worker stopped");
+    }
 
-        tracker.close();
+    /// Claims up to `free` jobs and starts each on its own task; returns how many it claimed.
+    async fn claim(&self, state: &LoopState, free: usize) -> Result<usize, sqlx::Error> {
+        // Reschedules already due are this claim's to find.
+        {
+            let mut due = state.next_due.lock().expect("next due");
+            if due.is_some_and(|d| d <= Instant::now()) {
+                *due = None;
+            }
+        }
+        let batch = queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await?;
+        let claimed = batch.len();
+        for job in batch {
+            let permit = state.slots.clone().acquire_owned().await.expect("semaphore never closed");
+            state.running.lock().expect("running set").insert(job.lock_token);
+            state.tracker.spawn(self.run_job(job, permit, state));
+        }
+        Ok(claimed)
+    }
+
+    /// Shutdown: running jobs get `drain` to finish; whatever still runs is released.
+    async fn drain(&self, state: &LoopState) {
+        state.tracker.close();
         tracing::info!(worker = %self.name, "draining running jobs");
-        if tokio::time::timeout(self.drain, tracker.wait()).await.is_err() {
-            let tokens: Vec<Uuid> = running.lock().expect("running set").iter().copied().collect();
+        if tokio::time::timeout(self.drain, state.tracker.wait()).await.is_err() {
+            let tokens: Vec<Uuid> = state.running.lock().expect("running set").iter().copied().collect();
             match queue::release(&self.ctx.db, &tokens).await {
                 Ok(n) => {
                     tracing::warn!(released = n, "jobs still running at shutdown were released")
@@ -195,22 +195,17 @@ impl Runner {
                 }
             }
         }
-        listener.abort();
-        tracing::info!(worker = %self.name, "worker stopped");
     }
-}
 
-/// One claimed job on its own task: it holds its slot until its outcome is recorded.
-impl Runner {
+    /// One claimed job on its own task: it holds its slot until its outcome is recorded.
     fn run_job(
         &self,
         job: ClaimedJob,
         permit: tokio::sync::OwnedSemaphorePermit,
-        running: Arc<Mutex<HashSet<Uuid>>>,
-        finished: Arc<Notify>,
-        next_due: Arc<Mutex<Option<Instant>>>,
+        state: &LoopState,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (ctx, registry, poll_interval) = (self.ctx.clone(), self.registry.clone(), self.poll_interval);
+        let (running, finished, next_due) = (state.running.clone(), state.finished.clone(), state.next_due.clone());
         async move {
             let token = job.lock_token;
             if let Some(at) = execute(ctx, registry, job).await {
@@ -225,6 +220,31 @@ impl Runner {
             running.lock().expect("running set").remove(&token);
             drop(permit);
             finished.notify_one();
+        }
+    }
+}
+
+/// What the claim loop shares with its job tasks.
+struct LoopState {
+    /// One permit per job that may run at once.
+    slots: Arc<Semaphore>,
+    tracker: TaskTracker,
+    /// Lock tokens of the running jobs (released at shutdown if they outlive the drain).
+    running: Arc<Mutex<HashSet<Uuid>>>,
+    /// A job finished (its slot is free; the next job of its ordering key may be claimable).
+    finished: Arc<Notify>,
+    /// The earliest reschedule this runner wrote that comes due before the next poll.
+    next_due: Arc<Mutex<Option<Instant>>>,
+}
+
+impl LoopState {
+    fn new(concurrency: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            tracker: TaskTracker::new(),
+            running: Arc::default(),
+            finished: Arc::new(Notify::new()),
+            next_due: Arc::default(),
         }
     }
 }
