@@ -8,19 +8,16 @@
 //! routes the platform-signed ones with one query ([`inbound::route_many`]), stores the whole batch
 //! in one transaction ([`inbound::store_batch`]: per-merchant RLS context, per-merchant
 //! idempotency, each stored event's CRM delivery job in the same transaction), commits, and only
-//! then answers each POST with its own counts. Up to [`COMMITTERS`] batches are in flight at once.
-//! Under light load a batch is one POST, so latency is that POST's transaction; under load many
-//! POSTs share one commit.
+//! then answers each POST with its own counts. Under light load a batch is one POST, so latency is
+//! that POST's transaction; under load many POSTs share one commit.
 //!
 //! Failure isolation: when a batch fails, each POST is retried alone, so one POST whose events the
 //! database refuses gets its 5xx (Meta redelivers it) and never fails its batch-mates.
 
-use std::sync::Arc;
-
 use router_core::inbound::{self, IngestReport, Routed, Trust};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// Most POSTs one transaction takes.
 const MAX_POSTS: usize = 128;
@@ -28,12 +25,6 @@ const MAX_POSTS: usize = 128;
 const MAX_EVENTS: usize = 1000;
 /// POSTs with at least this many events are stored by their own request, not the committer.
 const ALONE_FROM_EVENTS: usize = 32;
-/// Batches in flight at once. With one, a POST arriving during a commit waited for it and then
-/// for its own (at 200 events/s on two cores the committer was busy most of the time, and that
-/// wait was most of a POST's latency); a few keep a lone POST's latency at one transaction while
-/// still batching under saturation. Concurrent batches take their locks in the same order
-/// (merchants by id, conversations by key), as two API replicas' already do.
-const COMMITTERS: usize = 3;
 
 /// A verified POST, ready to store.
 pub enum Post {
@@ -70,13 +61,9 @@ impl Ingest {
     pub fn start(db: PgPool) -> Self {
         let (tx, mut rx) = mpsc::channel::<Command>(4096);
         let pool = db.clone();
-        let committers = Arc::new(Semaphore::new(COMMITTERS));
         tokio::spawn(async move {
             let mut held: Option<Command> = None;
             loop {
-                // A free committer first: while all are busy, POSTs queue up and share the next
-                // batch; while one is free, a lone POST is committed at once.
-                let Ok(permit) = committers.clone().acquire_owned().await else { return };
                 let first = match held.take() {
                     Some(c) => c,
                     None => match rx.recv().await {
@@ -99,11 +86,7 @@ impl Ingest {
                         Err(_) => break,
                     }
                 }
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    commit(&pool, batch).await;
-                    drop(permit);
-                });
+                commit(&pool, batch).await;
             }
         });
         Self { tx, db }
