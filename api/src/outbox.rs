@@ -95,12 +95,14 @@ impl Outbox {
         for _ in 0..committers.max(1) {
             let (db, rx) = (db.clone(), rx.clone());
             tokio::spawn(async move {
-                // The committer keeps one connection: taking it from the pool per batch would add
-                // the pool's liveness ping, a round trip, to every batch. A batch that fails drops
-                // it (a broken connection is not reused) and its requests are retried one by one
-                // on pool connections.
+                // The committer keeps one connection between batches. A batch that fails drops it
+                // (a broken connection is not reused) and its requests are retried one by one on
+                // pool connections. Like the pools (`db::PING_IDLE_AFTER`), it pings the
+                // connection only after it sat idle: one Postgres dropped meanwhile is replaced
+                // before a request meets it.
                 let mut conn: Option<PoolConnection<Postgres>> = None;
                 let mut planned_at = Instant::now();
+                let mut used_at = Instant::now();
                 loop {
                     let batch = {
                         let mut guard = rx.lock().await;
@@ -118,7 +120,15 @@ impl Outbox {
                         replan(conn.as_deref_mut()).await;
                         planned_at = Instant::now();
                     }
+                    if used_at.elapsed() >= db::PING_IDLE_AFTER
+                        && let Some(c) = conn.as_mut()
+                        && sqlx::Connection::ping(&mut **c).await.is_err()
+                        && let Some(mut dead) = conn.take()
+                    {
+                        dead.close_on_drop();
+                    }
                     commit_batch(&db, &mut conn, idempotency_ttl_secs, batch).await;
+                    used_at = Instant::now();
                 }
             });
         }

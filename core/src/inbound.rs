@@ -660,12 +660,21 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
         }
     }
 
-    let mut tx = pool.begin().await?;
+    // The first merchant's context rides in the BEGIN (one round trip less); unrouted records
+    // are written before any context.
+    let mut merchants = by_merchant.into_iter().peekable();
+    let mut tx = match merchants.peek() {
+        Some((merchant_id, _)) if unrouted.is_empty() => db::begin_merchant_tx_custom_plans(pool, *merchant_id).await?,
+        _ => pool.begin().await?,
+    };
+    let mut context_set = unrouted.is_empty();
     if !unrouted.is_empty() {
         db::inbound::insert_unrouted(&mut tx, &unrouted).await?;
     }
-    for (merchant_id, pending) in by_merchant {
-        db::set_merchant_context_custom_plans(&mut tx, merchant_id).await?;
+    for (merchant_id, pending) in merchants {
+        if !std::mem::take(&mut context_set) {
+            db::set_merchant_context_custom_plans(&mut tx, merchant_id).await?;
+        }
         store_merchant(&mut tx, &pending, &mut reports).await?;
     }
     tx.commit().await?;

@@ -69,12 +69,37 @@ fn without_jit(opts: PgConnectOptions) -> PgConnectOptions {
 /// Pool options that switch each new connection to [`APP_ROLE`].
 #[must_use]
 pub fn app_pool_options(max: u32) -> PgPoolOptions {
-    PgPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(5)).after_connect(|conn, _meta| {
+    pool_options(max).after_connect(|conn, _meta| {
         Box::pin(async move {
             conn.execute("set role router_app").await?;
             Ok(())
         })
     })
+}
+
+/// A connection idle longer than this is pinged before it is handed out.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Every pool's options. sqlx pings a connection on every acquire by default: a round trip more
+/// per pooled statement or transaction (an ingest POST made two, a delivery three), on the hot
+/// paths where the connection was in use a moment ago. Only connections idle for
+/// [`PING_IDLE_AFTER`] are pinged (a failed ping drops the connection and another is taken). A
+/// busy connection that Postgres dropped (restart, `pg_terminate_backend`) fails its next
+/// statement instead, which every caller already treats as Postgres unavailable (503, or the job
+/// retried), and sqlx closes it.
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Why the API's login role could escape row-level security; empty when it cannot.
@@ -123,11 +148,7 @@ pub async fn app_role_problems(pool: &PgPool) -> Result<Vec<String>, sqlx::Error
 /// The URL is malformed or the first connection fails.
 pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
     let opts: PgConnectOptions = url.expose_secret().parse()?;
-    PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(without_jit(opts))
-        .await
+    pool_options(max).connect_with(without_jit(opts)).await
 }
 
 /// Begins a transaction scoped to one merchant: RLS shows and accepts only its rows.
@@ -138,9 +159,26 @@ pub async fn begin_merchant_tx(
     pool: &PgPool,
     merchant_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    set_merchant_context(&mut tx, merchant_id).await?;
-    Ok(tx)
+    pool.begin_with(begin_with_context(merchant_id, false)).await
+}
+
+/// [`begin_merchant_tx`] with [`set_merchant_context_custom_plans`]'s planning, for ingest.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn begin_merchant_tx_custom_plans(
+    pool: &PgPool,
+    merchant_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with(begin_with_context(merchant_id, true)).await
+}
+
+/// `BEGIN` and the tenant's context as one simple-query message: one round trip instead of two
+/// for every tenant transaction. The id is a formatted [`Uuid`] (hex and dashes only), so
+/// writing it into the text is safe; the rest of the transaction binds its parameters.
+fn begin_with_context(merchant_id: Uuid, custom_plans: bool) -> String {
+    let plans = if custom_plans { ", set_config('plan_cache_mode', 'force_custom_plan', true)" } else { "" };
+    format!("begin; select set_config('app.merchant_id', '{merchant_id}', true){plans}")
 }
 
 /// Names the tenant for the rest of the current transaction (`set_merchant_context`).

@@ -709,6 +709,37 @@ async fn postgres_going_away_turns_into_503_with_retry_after_and_the_api_recover
     assert_eq!(texts, ["before", "after"]);
 }
 
+/// Pools skip sqlx's ping on every acquire (a round trip per transaction) and ping only
+/// connections idle for `PING_IDLE_AFTER`: connections Postgres dropped while idle (a restart, an
+/// operator's `pg_terminate_backend`) are found dead and replaced before a request uses them.
+#[tokio::test]
+async fn connections_postgres_dropped_while_idle_are_replaced_before_a_request_uses_them() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (account, _) = app.connect_account(&key, IG, "acme", SECRET).await;
+    let account_id = account["account_id"].as_str().unwrap().to_owned();
+    app.open_window(&account_id, CUSTOMER, OffsetDateTime::now_utc()).await;
+    assert_eq!(app.send_text(&key, &account_id, CUSTOMER, "before").await.status, 202);
+
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the API's pooled connections were open");
+    tokio::time::sleep(router_core::db::PING_IDLE_AFTER + Duration::from_millis(300)).await;
+
+    let r = app.send_text(&key, &account_id, CUSTOMER, "after").await;
+    assert_eq!(r.status, 202, "answered on a fresh connection at the first try: {}", r.text);
+    let texts: Vec<String> = sqlx::query_scalar("select message_text from outbound_messages order by created_at")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(texts, ["before", "after"]);
+}
+
 #[tokio::test]
 async fn a_worker_rides_out_a_postgres_outage_and_sends_once_it_is_back() {
     let (app, proxy) = TestApp::spawn_with_pg_proxy().await;
