@@ -22,10 +22,6 @@
 //! * `ordering_key`: only the oldest unfinished job of a key is claimable. Jobs are deleted on
 //!   success, so "no older row with my key" means "I am the head". A retrying head keeps its row
 //!   (and its `job_id`), so later jobs of the same conversation wait behind it; other keys do not.
-//!   A job enqueued behind an existing job of its key is *parked* at `run_at = 'infinity'`, so the
-//!   claim's walk over due jobs never reads it; when its head leaves `jobs` (done or dead), a
-//!   trigger makes the next job of the key due (migration 000052 says why: with a backlog the
-//!   claim probed hundreds of followers per call). [`unpark_orphans`] covers the one race.
 //! * Retries reschedule (`run_at`); workers never sleep on a job. [`retry`] can leave `attempts`
 //!   unchanged (throttling is not a failed attempt).
 //! * [`kill`] moves a job to `dead_jobs` (the job-level DLQ) in one statement.
@@ -313,7 +309,6 @@ pub async fn wake_account_jobs(conn: &mut PgConnection, account_id: Uuid) -> Res
         r"with woken as (
               update jobs set run_at = now(), updated_at = now()
                where account_id = $1 and kind = 'message.send' and state = 'available' and run_at > now()
-                 and run_at < 'infinity' -- followers stay parked behind their head
               returning 1
           )
           select count(*) from woken, (select pg_notify($2, '')) n",
@@ -324,19 +319,6 @@ pub async fn wake_account_jobs(conn: &mut PgConnection, account_id: Uuid) -> Res
     .await?;
     Ok(r.rows_affected())
 }
-
-/// Makes due every parked follower (`run_at = 'infinity'`, see [`enqueue`]) whose ordering key
-/// has no older job: the rare follower inserted while another transaction deleted its head.
-/// Workers run it about once a second ([`UNPARK_EVERY`]). Returns how many it made due.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn unpark_orphans(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select unpark_orphans()").fetch_one(pool).await
-}
-
-/// How often a runner looks for orphaned parked jobs.
-pub const UNPARK_EVERY: Duration = Duration::from_secs(1);
 
 /// Queue depth and age of the oldest runnable job, per kind (for gauges).
 #[derive(Debug, Clone, sqlx::FromRow)]

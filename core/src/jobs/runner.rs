@@ -115,7 +115,6 @@ impl Runner {
 
         let low_water = (self.concurrency / 4).max(1);
         let mut last_claim: Option<Instant> = None;
-        let mut last_unpark = Instant::now();
         while !cancel.is_cancelled() {
             let woken = notify.notified();
             tokio::pin!(woken);
@@ -127,10 +126,6 @@ impl Runner {
                 }
             }
 
-            if last_unpark.elapsed() >= queue::UNPARK_EVERY {
-                last_unpark = Instant::now();
-                self.unpark_orphans().await;
-            }
             let free = state.slots.available_permits();
             // No free slot: the last claim filled them all, so the backlog is still there.
             let mut backlog = free == 0;
@@ -183,15 +178,6 @@ impl Runner {
             state.tracker.spawn(self.run_job(job, permit, state));
         }
         Ok(claimed)
-    }
-
-    /// Parked followers whose head is gone become due (`queue::unpark_orphans`).
-    async fn unpark_orphans(&self) {
-        match queue::unpark_orphans(&self.ctx.db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(jobs = n, "parked jobs whose head was gone made due"),
-            Err(e) => tracing::warn!(error = %e, "looking for orphaned parked jobs failed"),
-        }
     }
 
     /// Shutdown: running jobs get `drain` to finish; whatever still runs is released.

@@ -533,56 +533,6 @@ async fn an_expired_lease_is_rescued_before_due_jobs_even_when_they_fill_the_cla
     assert_eq!(rest.len(), 3);
 }
 
-/// A job queued behind an older job of its ordering key is parked out of the claim's walk
-/// (`run_at = 'infinity'`) and becomes due the moment its head leaves the queue, done or dead; a
-/// parked job whose head vanished unseen (a concurrent delete) is made due by `unpark_orphans`.
-#[tokio::test]
-async fn followers_wait_parked_behind_their_head_and_become_due_when_it_leaves() {
-    use router_core::queue::{self, NewJob};
-    let app = TestApp::spawn().await;
-    let job = |key: &str, n: i32| {
-        let mut j = NewJob::new("test.ordered", serde_json::json!({ "n": n }));
-        j.ordering_key = Some(key.to_owned());
-        j
-    };
-    let mut conn = app.db.acquire().await.unwrap();
-    let ids = queue::enqueue_many(&mut conn, &[job("conv-a", 1), job("conv-a", 2), job("conv-b", 1)]).await.unwrap();
-    let third = queue::enqueue_many(&mut conn, &[job("conv-a", 3)]).await.unwrap();
-    let parked = async |id: i64| -> bool {
-        sqlx::query_scalar("select run_at = 'infinity' from jobs where job_id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap()
-    };
-    assert!(!parked(ids[0]).await && !parked(ids[2]).await, "heads are due");
-    assert!(parked(ids[1]).await && parked(third[0]).await, "followers, in the same batch or later, are parked");
-
-    let claimed = queue::claim(&app.db, &["test.ordered"], 10, Duration::from_secs(30), "w").await.unwrap();
-    let mut got: Vec<i64> = claimed.iter().map(|j| j.job_id).collect();
-    got.sort_unstable();
-    assert_eq!(got, [ids[0], ids[2]], "only the heads are claimed");
-    // The head is done: the next job of its key is due, and only that one.
-    assert!(queue::complete(&mut conn, claimed[0].job_id, claimed[0].lock_token).await.unwrap());
-    assert!(!parked(ids[1]).await, "promoted when its head was deleted");
-    assert!(parked(third[0]).await, "still behind the new head");
-    let next = queue::claim(&app.db, &["test.ordered"], 10, Duration::from_secs(30), "w").await.unwrap();
-    assert_eq!(next.iter().map(|j| j.job_id).collect::<Vec<_>>(), [ids[1]]);
-    // A dead-lettered head frees its key too.
-    assert!(queue::kill(&mut conn, next[0].job_id, next[0].lock_token, "gave up").await.unwrap());
-    assert!(!parked(third[0]).await, "promoted when its head was dead-lettered");
-
-    // An orphan: parked, with no older job of its key (its head was deleted by a transaction that
-    // could not see it). Nothing else would ever make it due.
-    let orphan = queue::enqueue_many(&mut conn, &[job("conv-c", 1)]).await.unwrap()[0];
-    sqlx::query("update jobs set run_at = 'infinity' where job_id = $1").bind(orphan).execute(&app.db).await.unwrap();
-    assert_eq!(queue::unpark_orphans(&app.db).await.unwrap(), 1);
-    assert!(!parked(orphan).await);
-    let d = queue::enqueue_many(&mut conn, &[job("conv-d", 1), job("conv-d", 2)]).await.unwrap();
-    assert_eq!(queue::unpark_orphans(&app.db).await.unwrap(), 0);
-    assert!(parked(d[1]).await, "a parked follower whose head is there stays parked");
-}
-
 #[tokio::test]
 async fn graceful_shutdown_stops_claiming_and_loses_no_job() {
     let s = setup().await;
