@@ -140,10 +140,14 @@ pub async fn claim(
     lease: Duration,
     worker: &str,
 ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
-    // Two index walks, each stopping at the limit: expired leases first (the rescue; rare, and
+    // Index walks, each stopping at the limit: expired leases first (the rescue; rare, and
     // taken before new work so a busy queue cannot starve them) on `jobs_running_idx`, then due
-    // jobs in claim order (`run_at`, then `job_id`) on `jobs_available_idx (run_at, job_id)`. A single
+    // jobs in claim order (`run_at`, then `job_id`), one walk per kind on its own range of
+    // `jobs_available_kind_idx (kind, run_at, job_id)`, merged (migration 000052: the scheduler
+    // claiming `maintenance` used to walk every due send and delivery). A single
     // `available OR expired` filter cannot use either index and read the whole table per claim.
+    // Rows a kind's walk locked beyond the merged limit are unlocked when the claim's statement
+    // (its own transaction) ends.
     // The not-exists probe (only the oldest job of an ordering key runs) is an index lookup on
     // `jobs_ordering_idx (ordering_key, job_id)`.
     sqlx::query_as(
@@ -157,13 +161,19 @@ pub async fn claim(
                for update skip locked
           ),
           due as (
-              select j.job_id from jobs j
-               where j.state = 'available' and j.run_at <= now() and j.kind = any($1)
-                 and (j.ordering_key is null or not exists (
-                        select 1 from jobs p where p.ordering_key = j.ordering_key and p.job_id < j.job_id))
-               order by j.run_at, j.job_id
+              select d.job_id
+                from unnest($1::text[]) as k (kind)
+               cross join lateral (
+                     select j.job_id, j.run_at from jobs j
+                      where j.kind = k.kind and j.state = 'available' and j.run_at <= now()
+                        and (j.ordering_key is null or not exists (
+                               select 1 from jobs p where p.ordering_key = j.ordering_key and p.job_id < j.job_id))
+                      order by j.run_at, j.job_id
+                      limit $2
+                        for update skip locked
+                   ) d
+               order by d.run_at, d.job_id
                limit $2
-               for update skip locked
           ),
           candidates as (
               select job_id from expired

@@ -533,6 +533,30 @@ async fn an_expired_lease_is_rescued_before_due_jobs_even_when_they_fill_the_cla
     assert_eq!(rest.len(), 3);
 }
 
+/// Each kind is walked on its own index range and the walks are merged in claim order: a runner
+/// of several kinds gets the oldest due jobs across them, and a runner of one kind never reads
+/// (nor takes) another's.
+#[tokio::test]
+async fn a_claim_takes_the_oldest_due_jobs_across_its_kinds_and_only_its_kinds() {
+    use router_core::queue::{self, NewJob};
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.acquire().await.unwrap();
+    let mut ids = Vec::new();
+    for (i, kind) in ["test.a", "test.b", "test.c", "test.a", "test.b", "test.c"].into_iter().enumerate() {
+        let mut j = NewJob::new(kind, serde_json::json!({ "i": i }));
+        j.run_at = Some(OffsetDateTime::now_utc() - time::Duration::seconds(60 - i as i64));
+        ids.push(queue::enqueue_many(&mut conn, &[j]).await.unwrap()[0]);
+    }
+    let got = queue::claim(&app.db, &["test.b", "test.a"], 3, Duration::from_secs(30), "w").await.unwrap();
+    let mut got: Vec<i64> = got.iter().map(|j| j.job_id).collect();
+    got.sort_unstable();
+    assert_eq!(got, [ids[0], ids[1], ids[3]], "the three oldest of a and b, not c's in between");
+    let c = queue::claim(&app.db, &["test.c"], 10, Duration::from_secs(30), "w").await.unwrap();
+    assert_eq!(c.iter().map(|j| j.job_id).collect::<Vec<_>>(), [ids[2], ids[5]]);
+    let rest = queue::claim(&app.db, &["test.a", "test.b"], 10, Duration::from_secs(30), "w").await.unwrap();
+    assert_eq!(rest.iter().map(|j| j.job_id).collect::<Vec<_>>(), [ids[4]]);
+}
+
 #[tokio::test]
 async fn graceful_shutdown_stops_claiming_and_loses_no_job() {
     let s = setup().await;
