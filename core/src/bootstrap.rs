@@ -97,9 +97,11 @@ pub async fn connect_background(
     pool_size: u32,
     (port, port_var): (u16, &str),
 ) -> anyhow::Result<Background> {
-    let db = crate::db::connect_owner_pool(&config.database_url, pool_size)
-        .await
-        .context("cannot connect to Postgres (DATABASE_URL)")?;
+    let db = match component {
+        Component::Worker => crate::db::connect_worker_pool(&config.database_url, pool_size).await,
+        _ => crate::db::connect_owner_pool(&config.database_url, pool_size).await,
+    }
+    .context("cannot connect to Postgres (DATABASE_URL)")?;
     let redis = crate::redis::connect(&config.redis_url).await.context("Redis is required (REDIS_URL)")?;
     let cancel = CancellationToken::new();
     let probes =

@@ -151,6 +151,18 @@ pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, 
     pool_options(max).connect_with(without_jit(opts)).await
 }
 
+/// [`connect_owner_pool`] for `router-worker`: its sessions enqueue without `pg_notify`
+/// (`router.enqueue_notify = off`, migration 000053). The jobs a worker enqueues (the webhooks
+/// of a send it completed) are found by its own next claim, which a finished job triggers; a
+/// NOTIFY would only serialise its commits on Postgres's notify lock and wake every runner.
+///
+/// # Errors
+/// The URL is malformed or the first connection fails.
+pub async fn connect_worker_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
+    let opts: PgConnectOptions = url.expose_secret().parse()?;
+    pool_options(max).connect_with(without_jit(opts).options([("router.enqueue_notify", "off")])).await
+}
+
 /// Begins a transaction scoped to one merchant: RLS shows and accepts only its rows.
 ///
 /// # Errors

@@ -557,6 +557,63 @@ async fn a_claim_takes_the_oldest_due_jobs_across_its_kinds_and_only_its_kinds()
     assert_eq!(rest.iter().map(|j| j.job_id).collect::<Vec<_>>(), [ids[4]]);
 }
 
+/// The worker's sessions enqueue without NOTIFY (its own next claim finds what it enqueued), so
+/// its commits do not queue on Postgres's notify lock; every other session still wakes the
+/// workers, and a worker still delivers the webhooks of the sends it completes.
+#[tokio::test]
+async fn the_workers_enqueues_wake_nobody_and_everyone_elses_do() {
+    use router_core::queue::{self, NewJob};
+    let app = TestApp::spawn().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.db).await.unwrap();
+    listener.listen(queue::CHANNEL).await.unwrap();
+    let worker_pool = router_core::db::connect_worker_pool(&app.config.database_url, 5).await.unwrap();
+
+    let mut conn = worker_pool.acquire().await.unwrap();
+    queue::enqueue_many(&mut conn, &[NewJob::new("test.quiet", serde_json::json!({}))]).await.unwrap();
+    drop(conn);
+    let heard = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(heard.is_err(), "a worker session's enqueue sends no NOTIFY");
+
+    let mut conn = app.db.acquire().await.unwrap();
+    queue::enqueue_many(&mut conn, &[NewJob::new("test.loud", serde_json::json!({}))]).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
+    assert!(heard.is_ok_and(|n| n.is_ok()), "any other session's enqueue wakes the workers");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from jobs where kind like 'test.%'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap(),
+        2,
+        "both were enqueued"
+    );
+    sqlx::query("delete from jobs where kind like 'test.%'").execute(&app.db).await.unwrap();
+
+    // A worker on such a pool sends, and delivers the webhooks its completion enqueued unheard,
+    // at once rather than at its next poll (60 s here).
+    let (_, key) = app.merchant_with_key("Acme").await;
+    let (account, _) = app.connect_account(&key, IG, "acme", SECRET).await;
+    let account_id = account["account_id"].as_str().unwrap().to_owned();
+    app.open_window(&account_id, CUSTOMER, OffsetDateTime::now_utc()).await;
+    let mut config = app.config.clone();
+    config.worker_poll_interval = Duration::from_secs(60);
+    let ctx = router_core::jobs::JobContext::new(worker_pool, std::sync::Arc::new(config), app.state.limiter.clone());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(router_worker::runner(std::sync::Arc::new(ctx)).run(cancel.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await; // listening
+    let mid = id(&app.send_text(&key, &account_id, CUSTOMER, "Your order has shipped").await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: Vec<String> = app.crm.received_on("acme").iter().map(|r| r.event().to_owned()).collect();
+        if events.iter().any(|e| e == "message.sent") && events.iter().any(|e| e == "message.delivered") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "webhooks of {mid} not delivered: {events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    worker.await.unwrap();
+}
+
 #[tokio::test]
 async fn graceful_shutdown_stops_claiming_and_loses_no_job() {
     let s = setup().await;
