@@ -150,8 +150,8 @@ pub async fn clear(conn: &mut PgConnection, message_id: Uuid) -> Result<(), sqlx
 /// moment: the worker held the message row and waited for the intent, the ingest held the
 /// intent and waited for the message, and Postgres broke it only after `deadlock_timeout`
 /// (1 s stalls, an ingest batch answered 500). In this order the worker waits for the ingest
-/// (whose echo recorded the same mid: `record_part` is then a no-op), or the ingest's
-/// `skip locked` passes over the intent the worker holds.
+/// (whose echo recorded the same mid: `record_part` is then a no-op), or the ingest waits for
+/// the worker: its commit settles the send, its death (rollback) leaves the intent to the echo.
 ///
 /// # Errors
 /// Postgres errors.

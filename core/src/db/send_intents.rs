@@ -152,9 +152,13 @@ pub async fn adopt_echo(
     match_text: Option<&str>,
     mid: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    // `skip locked`: a worker completing the same message holds the row in its final
-    // transaction; that send is then settled by its own answer, and this echo is its echo
-    // (matched by mid once committed, or forwarded as the documented echo race).
+    // `for update` waits (no `skip locked`): a worker completing the same message holds the row
+    // in its final transaction. If it commits, the intent is gone and this echo is its echo
+    // (matched by mid, or forwarded as the documented echo race); if it dies before committing
+    // (`kill -9` mid-completion), its transaction rolls back and the echo adopts the intent here.
+    // Skipping the locked row lost that echo, and the part was sent again after the window (9
+    // duplicates in one `router-proof` worker-kill run). Both sides take the intent before the
+    // message (`reconcile::settle_answered`), so the wait cannot close a cycle between them.
     let adopted: Option<Uuid> = sqlx::query_scalar(
         r"with i as (
               delete from send_intents
@@ -164,7 +168,7 @@ pub async fn adopt_echo(
                         and match_text is not distinct from $4 and started_at <= now()
                       order by started_at
                       limit 1
-                        for update skip locked)
+                        for update)
               returning message_id, part
           )
           update outbound_messages m

@@ -300,3 +300,64 @@ async fn a_completion_racing_the_adoption_of_its_echo_waits_instead_of_deadlocki
     assert_eq!(mids, ["mid.race"], "the part is recorded once");
     assert_eq!(intents, 0);
 }
+
+/// A worker killed while its completion transaction is open (the intent deleted, not yet
+/// committed) rolls back; an echo of that send arriving in the meantime waits for the outcome
+/// and, when the completion never commits, adopts the intent: the next run finds the part
+/// recorded and sends nothing again.
+#[tokio::test]
+async fn an_echo_arriving_while_a_worker_dies_in_its_completion_still_settles_the_send() {
+    let s = setup(30).await;
+    let app = &s.app;
+    let text = "Your refund was issued";
+    let message_id: uuid::Uuid = id(&app.send_text(&s.key, &s.account_id, CUSTOMER, text).await).parse().unwrap();
+    let account_id: uuid::Uuid = s.account_id.parse().unwrap();
+    sqlx::query(
+        "insert into send_intents (message_id, merchant_id, account_id, recipient_id, part, match_kind, match_text, started_at)
+         select message_id, merchant_id, account_id, recipient_id, 0, 'text', $2, now() - interval '1 second'
+           from outbound_messages where message_id = $1",
+    )
+    .bind(message_id)
+    .bind(text)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    // The completion has begun: intent deleted, part being recorded, not committed.
+    let mut completion = app.db.begin().await.unwrap();
+    router_core::reconcile::settle_answered(&mut completion, message_id, Some("mid.dying")).await.unwrap();
+    // The echo arrives and waits for it…
+    let db = app.db.clone();
+    let echo = tokio::spawn(async move {
+        let mut ingest = db.begin().await.unwrap();
+        sqlx::query("set local lock_timeout = '10s'").execute(&mut *ingest).await.unwrap();
+        let adopted = router_core::db::send_intents::adopt_echo(
+            &mut ingest,
+            account_id,
+            CUSTOMER,
+            "text",
+            Some("Your refund was issued"),
+            "mid.dying",
+        )
+        .await?;
+        ingest.commit().await?;
+        Ok::<_, sqlx::Error>(adopted)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!echo.is_finished(), "the echo waits for the completion's outcome");
+    // …and the worker dies: its transaction rolls back.
+    drop(completion);
+    let adopted = echo.await.unwrap().expect("the echo's transaction");
+    assert_eq!(adopted, Some(message_id), "the echo settles the send the dead worker left");
+
+    let (mids, intents): (Vec<String>, i64) = sqlx::query_as(
+        "select instagram_message_ids, (select count(*) from send_intents where message_id = $1)
+           from outbound_messages where message_id = $1",
+    )
+    .bind(message_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(mids, ["mid.dying"]);
+    assert_eq!(intents, 0, "nothing is left to hold or resend");
+}
