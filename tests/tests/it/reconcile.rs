@@ -249,18 +249,7 @@ async fn a_completion_racing_the_adoption_of_its_echo_waits_instead_of_deadlocki
     let s = setup(30).await;
     let app = &s.app;
     let text = "Your order is on its way";
-    let message_id: uuid::Uuid = id(&app.send_text(&s.key, &s.account_id, CUSTOMER, text).await).parse().unwrap();
-    let account_id: uuid::Uuid = s.account_id.parse().unwrap();
-    sqlx::query(
-        "insert into send_intents (message_id, merchant_id, account_id, recipient_id, part, match_kind, match_text, started_at)
-         select message_id, merchant_id, account_id, recipient_id, 0, 'text', $2, now() - interval '1 second'
-           from outbound_messages where message_id = $1",
-    )
-    .bind(message_id)
-    .bind(text)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    let (message_id, account_id) = sent_with_intent(&s, text).await;
 
     // The ingest transaction has locked the intent (as adopt_echo's `for update` does)…
     let mut ingest = app.db.begin().await.unwrap();
@@ -289,14 +278,7 @@ async fn a_completion_racing_the_adoption_of_its_echo_waits_instead_of_deadlocki
     ingest.commit().await.unwrap();
     completion.await.unwrap().expect("the completion went on after the ingest committed");
 
-    let (mids, intents): (Vec<String>, i64) = sqlx::query_as(
-        "select instagram_message_ids, (select count(*) from send_intents where message_id = $1)
-           from outbound_messages where message_id = $1",
-    )
-    .bind(message_id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let (mids, intents) = recorded_mids_and_intents(app, message_id).await;
     assert_eq!(mids, ["mid.race"], "the part is recorded once");
     assert_eq!(intents, 0);
 }
@@ -310,18 +292,7 @@ async fn an_echo_arriving_while_a_worker_dies_in_its_completion_still_settles_th
     let s = setup(30).await;
     let app = &s.app;
     let text = "Your refund was issued";
-    let message_id: uuid::Uuid = id(&app.send_text(&s.key, &s.account_id, CUSTOMER, text).await).parse().unwrap();
-    let account_id: uuid::Uuid = s.account_id.parse().unwrap();
-    sqlx::query(
-        "insert into send_intents (message_id, merchant_id, account_id, recipient_id, part, match_kind, match_text, started_at)
-         select message_id, merchant_id, account_id, recipient_id, 0, 'text', $2, now() - interval '1 second'
-           from outbound_messages where message_id = $1",
-    )
-    .bind(message_id)
-    .bind(text)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    let (message_id, account_id) = sent_with_intent(&s, text).await;
 
     // The completion has begun: intent deleted, part being recorded, not committed.
     let mut completion = app.db.begin().await.unwrap();
@@ -350,14 +321,37 @@ async fn an_echo_arriving_while_a_worker_dies_in_its_completion_still_settles_th
     let adopted = echo.await.unwrap().expect("the echo's transaction");
     assert_eq!(adopted, Some(message_id), "the echo settles the send the dead worker left");
 
-    let (mids, intents): (Vec<String>, i64) = sqlx::query_as(
+    let (mids, intents) = recorded_mids_and_intents(app, message_id).await;
+    assert_eq!(mids, ["mid.dying"]);
+    assert_eq!(intents, 0, "nothing is left to hold or resend");
+}
+
+/// A text send accepted, with the intent a worker records right before its Graph call (part 0,
+/// started a second ago). Returns (message, account).
+async fn sent_with_intent(s: &Setup, text: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let app = &s.app;
+    let message_id: uuid::Uuid = id(&app.send_text(&s.key, &s.account_id, CUSTOMER, text).await).parse().unwrap();
+    sqlx::query(
+        "insert into send_intents (message_id, merchant_id, account_id, recipient_id, part, match_kind, match_text, started_at)
+         select message_id, merchant_id, account_id, recipient_id, 0, 'text', $2, now() - interval '1 second'
+           from outbound_messages where message_id = $1",
+    )
+    .bind(message_id)
+    .bind(text)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    (message_id, s.account_id.parse().unwrap())
+}
+
+/// The message's recorded mids and how many intents it still has.
+async fn recorded_mids_and_intents(app: &TestApp, message_id: uuid::Uuid) -> (Vec<String>, i64) {
+    sqlx::query_as(
         "select instagram_message_ids, (select count(*) from send_intents where message_id = $1)
            from outbound_messages where message_id = $1",
     )
     .bind(message_id)
     .fetch_one(&app.db)
     .await
-    .unwrap();
-    assert_eq!(mids, ["mid.dying"]);
-    assert_eq!(intents, 0, "nothing is left to hold or resend");
+    .unwrap()
 }
