@@ -206,53 +206,77 @@ fn graph_ops(ops: &[&'static str]) {
     }
 }
 
+/// What a metric is.
+#[derive(Debug, Clone, Copy)]
+enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric the binaries export, with its help text (`# HELP` on `/metrics`). One table, so
+/// a new metric is described in one line.
+const METRICS: &[(MetricKind, &str, &str)] = {
+    use MetricKind::{Counter, Gauge, Histogram};
+    &[
+        (Counter, "router_http_requests_total", "HTTP requests by route, method and status."),
+        (Histogram, "router_http_request_duration_seconds", "HTTP request latency by route."),
+        (Counter, "router_messages_accepted_total", "Outbound messages accepted by the API."),
+        (Counter, "router_messages_sent_total", "Outbound messages accepted by Instagram."),
+        (Counter, "router_messages_failed_total", "Outbound messages failed for good, by reason."),
+        (Counter, "router_instagram_api_calls_total", "Graph API calls by operation and result code."),
+        (Histogram, "router_instagram_api_duration_seconds", "Graph API call latency."),
+        (Counter, "router_rate_limit_throttled_total", "Sends deferred by the per-account limiter, by lane."),
+        (Counter, "router_redis_unavailable_total", "Operations deferred because Redis was unreachable."),
+        (Counter, "router_webhook_deliveries_total", "CRM webhook delivery attempts by result."),
+        (Histogram, "router_webhook_delivery_duration_seconds", "CRM webhook attempt latency."),
+        (Gauge, "router_queue_depth", "Jobs in the queue by kind and state."),
+        (Gauge, "router_queue_oldest_job_age_seconds", "Age of the oldest runnable job by kind."),
+        (Gauge, "router_dlq_size", "Webhook deliveries in the DLQ."),
+        (Gauge, "router_webhook_circuits_open", "CRM endpoints whose circuit is open."),
+        (Counter, "router_webhook_endpoints_disabled_total", "CRM endpoints disabled after answering 410 Gone."),
+        (Gauge, "router_dead_jobs", "Jobs in dead_jobs (exhausted attempts or unknown kinds), by kind."),
+        (Counter, "router_jobs_total", "Jobs run by kind and outcome."),
+        (Counter, "router_inbound_events_total", "Instagram webhook events by kind and result."),
+        (
+            Counter,
+            "router_inbound_deadlock_retries_total",
+            "Ingest transactions run again after Postgres aborted them to break a deadlock.",
+        ),
+        (Counter, "router_inbound_signature_failures_total", "Instagram webhook POSTs with a bad signature."),
+        (
+            Counter,
+            "router_inbound_rejected_total",
+            "Instagram webhook events or POSTs refused: unverified_entry, too_many_entries, too_many_events.",
+        ),
+        (Histogram, "router_inbound_ingest_duration_seconds", "Time to store an Instagram webhook POST."),
+        (Counter, "router_token_refresh_total", "Token refresh attempts by result."),
+        (
+            Counter,
+            "router_send_reconciliations_total",
+            "Ambiguous sends: held for the echo, settled by the echo, resent after the window, given up.",
+        ),
+        (Counter, "router_auth_failures_total", "API authentication failures by reason."),
+        (
+            Counter,
+            "router_admin_sign_ins_total",
+            "Admin console sign-ins by result: success, failure (bad key), throttled (too many failures from one address).",
+        ),
+        (Counter, "router_admin_csrf_failures_total", "Admin console POSTs refused for a missing or wrong CSRF token."),
+        (
+            Gauge,
+            "router_accounts",
+            "Instagram accounts by status; status=\"error\" means Meta rejected the token (code 190).",
+        ),
+    ]
+};
+
 fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("router_http_requests_total", "HTTP requests by route, method and status.");
-    describe_histogram!("router_http_request_duration_seconds", "HTTP request latency by route.");
-    describe_counter!("router_messages_accepted_total", "Outbound messages accepted by the API.");
-    describe_counter!("router_messages_sent_total", "Outbound messages accepted by Instagram.");
-    describe_counter!("router_messages_failed_total", "Outbound messages failed for good, by reason.");
-    describe_counter!("router_instagram_api_calls_total", "Graph API calls by operation and result code.");
-    describe_histogram!("router_instagram_api_duration_seconds", "Graph API call latency.");
-    describe_counter!("router_rate_limit_throttled_total", "Sends deferred by the per-account limiter, by lane.");
-    describe_counter!("router_redis_unavailable_total", "Operations deferred because Redis was unreachable.");
-    describe_counter!("router_webhook_deliveries_total", "CRM webhook delivery attempts by result.");
-    describe_histogram!("router_webhook_delivery_duration_seconds", "CRM webhook attempt latency.");
-    describe_gauge!("router_queue_depth", "Jobs in the queue by kind and state.");
-    describe_gauge!("router_queue_oldest_job_age_seconds", "Age of the oldest runnable job by kind.");
-    describe_gauge!("router_dlq_size", "Webhook deliveries in the DLQ.");
-    describe_gauge!("router_webhook_circuits_open", "CRM endpoints whose circuit is open.");
-    describe_counter!("router_webhook_endpoints_disabled_total", "CRM endpoints disabled after answering 410 Gone.");
-    describe_gauge!("router_dead_jobs", "Jobs in dead_jobs (exhausted attempts or unknown kinds), by kind.");
-    describe_counter!("router_jobs_total", "Jobs run by kind and outcome.");
-    describe_counter!("router_inbound_events_total", "Instagram webhook events by kind and result.");
-    describe_counter!(
-        "router_inbound_deadlock_retries_total",
-        "Ingest transactions run again after Postgres aborted them to break a deadlock."
-    );
-    describe_counter!("router_inbound_signature_failures_total", "Instagram webhook POSTs with a bad signature.");
-    describe_counter!(
-        "router_inbound_rejected_total",
-        "Instagram webhook events or POSTs refused: unverified_entry, too_many_entries, too_many_events."
-    );
-    describe_histogram!("router_inbound_ingest_duration_seconds", "Time to store an Instagram webhook POST.");
-    describe_counter!("router_token_refresh_total", "Token refresh attempts by result.");
-    describe_counter!(
-        "router_send_reconciliations_total",
-        "Ambiguous sends: held for the echo, settled by the echo, resent after the window, given up."
-    );
-    describe_counter!("router_auth_failures_total", "API authentication failures by reason.");
-    describe_counter!(
-        "router_admin_sign_ins_total",
-        "Admin console sign-ins by result: success, failure (bad key), throttled (too many failures from one address)."
-    );
-    describe_counter!(
-        "router_admin_csrf_failures_total",
-        "Admin console POSTs refused for a missing or wrong CSRF token."
-    );
-    describe_gauge!(
-        "router_accounts",
-        "Instagram accounts by status; status=\"error\" means Meta rejected the token (code 190)."
-    );
+    for &(kind, name, help) in METRICS {
+        match kind {
+            MetricKind::Counter => metrics::describe_counter!(name, help),
+            MetricKind::Gauge => metrics::describe_gauge!(name, help),
+            MetricKind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! Platform admins see and act on every merchant's accounts, except re-connecting, which (as in the
 //! REST API) needs the merchant's own key.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use router_core::db::{accounts as db_accounts, console};
@@ -16,7 +16,7 @@ use router_core::webhooks;
 use time::OffsetDateTime;
 
 use super::error::ConsoleError;
-use super::forms::{Query, path_id};
+use super::forms::{PathId, Query};
 use super::session::{CsrfForm, Session};
 use super::view::{self, Nav, badge, page, when_opt};
 use crate::pagination::next_page;
@@ -118,10 +118,9 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
 pub async fn show(
     State(s): State<AppState>,
     session: Session,
-    Path(id): Path<String>,
+    PathId(account_id): PathId,
     Query(q): Query,
 ) -> Result<Response, ConsoleError> {
-    let account_id = path_id(&id)?;
     let mut tx = super::read_tx(&s, &session, Scope::AccountsRead).await?;
     let a = console::find_account(&mut tx, session.auth.account_scope(), account_id)
         .await?
@@ -247,10 +246,9 @@ async fn writable(
 /// logged like every delivery).
 pub async fn send_test_event(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(account_id): PathId,
     CsrfForm { session, .. }: CsrfForm,
 ) -> Result<Response, ConsoleError> {
-    let account_id = path_id(&id)?;
     let (mut tx, a) = writable(&s, &session, account_id).await?;
     let ids = webhooks::enqueue_events(&mut tx, &[webhooks::test_event(a.merchant_id, account_id)]).await?;
     tx.commit().await?;
@@ -265,10 +263,9 @@ pub async fn send_test_event(
 /// `PUT /api/v1/accounts/{id}` with a status; enabling wakes the sends that waited.
 pub async fn set_status(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(account_id): PathId,
     CsrfForm { session, form }: CsrfForm,
 ) -> Result<Response, ConsoleError> {
-    let account_id = path_id(&id)?;
     let status = form
         .one_of("status", &["active", "inactive"])?
         .ok_or_else(|| ConsoleError::Invalid("status: must be active or inactive".into()))?;
@@ -297,10 +294,9 @@ pub async fn set_status(
 /// code path) and sends the browser there; the callback comes back to the account's page.
 pub async fn reconnect(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(account_id): PathId,
     CsrfForm { session, .. }: CsrfForm,
 ) -> Result<Response, ConsoleError> {
-    let account_id = path_id(&id)?;
     let (tx, _) = writable(&s, &session, account_id).await?;
     tx.commit().await?;
     let back = format!("{}/admin/accounts/{account_id}", s.config.api().api_base_url.as_str().trim_end_matches('/'));

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use router_core::db::{console, messages};
@@ -12,7 +12,7 @@ use router_core::domain::Scope;
 use uuid::Uuid;
 
 use super::error::ConsoleError;
-use super::forms::{Query, path_id};
+use super::forms::{PathId, Query};
 use super::session::Session;
 use super::view::{self, Nav, badge, page};
 use crate::pagination::next_page;
@@ -74,10 +74,9 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
 pub async fn show(
     State(s): State<AppState>,
     session: Session,
-    Path(id): Path<String>,
+    PathId(conversation_id): PathId,
     Query(q): Query,
 ) -> Result<Response, ConsoleError> {
-    let conversation_id = path_id(&id)?;
     let before = q.cursor()?;
     let mut tx = super::read_tx(&s, &session, Scope::MessagesRead).await?;
     let c = console::find_conversation(&mut tx, session.auth.account_scope(), conversation_id)

@@ -2,7 +2,7 @@
 //! full attempt log (the headers sent, with signature values withheld; the CRM's status; the
 //! kept 4 KiB of its answer; timing). Needs `accounts:read`, as `GET /api/v1/webhook-deliveries`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use router_core::db::{console, deliveries};
@@ -10,7 +10,7 @@ use router_core::domain::{DeliveryStatus, Scope, events};
 use router_core::webhooks;
 
 use super::error::ConsoleError;
-use super::forms::{Query, path_id};
+use super::forms::{PathId, Query};
 use super::session::Session;
 use super::view::{self, Nav, badge, page, when_opt};
 use crate::pagination::next_page;
@@ -99,9 +99,8 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query) 
 pub async fn show(
     State(s): State<AppState>,
     session: Session,
-    Path(id): Path<String>,
+    PathId(delivery_id): PathId,
 ) -> Result<Response, ConsoleError> {
-    let delivery_id = path_id(&id)?;
     let mut tx = super::read_tx(&s, &session, Scope::AccountsRead).await?;
     let d = deliveries::find(&mut tx, delivery_id).await?.ok_or(ConsoleError::NotFound)?;
     // The account rule of the REST route: the delivery's account must be inside the key's scope.

@@ -165,12 +165,20 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     }
 }
 
-/// A path id: malformed ids are 404, like unknown ones (nothing to tell apart).
-///
-/// # Errors
-/// [`ConsoleError::NotFound`].
-pub fn path_id(raw: &str) -> Result<Uuid, ConsoleError> {
-    Uuid::try_parse(raw).map_err(|_| ConsoleError::NotFound)
+/// The `{id}` of a console path, parsed: a malformed id is a 404 like an unknown one (there is
+/// nothing to tell apart), answered before the handler opens a transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ConsoleError::NotFound)?;
+        Uuid::try_parse(&raw).map(Self).map_err(|_| ConsoleError::NotFound)
+    }
 }
 
 #[cfg(test)]

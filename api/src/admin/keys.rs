@@ -4,7 +4,7 @@
 //! through `routes::admin::{create_merchant_as, create_api_key_as, revoke_api_key_as}`, the admin
 //! API's own code (validation, allow-list check, cache purge).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -13,7 +13,7 @@ use router_core::domain::Scope;
 use uuid::Uuid;
 
 use super::error::ConsoleError;
-use super::forms::{Pairs, Query, path_id};
+use super::forms::{Pairs, PathId, Query};
 use super::session::{CsrfForm, Session};
 use super::view::{self, Nav, badge, page, when_opt};
 use crate::pagination::next_page;
@@ -203,11 +203,10 @@ pub async fn create(State(s): State<AppState>, CsrfForm { session, form }: CsrfF
 /// `POST /admin/keys/{id}/revoke`.
 pub async fn revoke(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(api_key_id): PathId,
     CsrfForm { session, .. }: CsrfForm,
 ) -> Result<Response, ConsoleError> {
     session.auth.platform_admin()?;
-    let api_key_id = path_id(&id)?;
     revoke_api_key_as(&s, &session.auth, api_key_id).await?;
     tracing::info!(api_key.id = %api_key_id, "API key revoked from the admin console");
     Ok(Redirect::to("/admin/keys?done=revoked").into_response())
