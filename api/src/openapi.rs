@@ -25,6 +25,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "webhooks", description = "CRM webhook deliveries and their attempt log"),
         (name = "instagram", description = "Meta's webhook endpoints (called by Meta, signed with the app secret)"),
         (name = "admin", description = "Platform administration (platform admin keys)"),
+        (name = "templates", description = "Message templates: named, versioned texts with typed variables"),
     )
 )]
 pub struct ApiDoc;
@@ -98,6 +99,7 @@ fn constrain(doc: &mut serde_json::Value) {
 
 /// Pattern of Instagram ids (1–64 digits).
 const DIGITS_64: &str = "^[0-9]{1,64}$";
+const TEMPLATE_NAME: &str = "^[a-z0-9][a-z0-9_]{0,63}$";
 // Rust's `char::is_whitespace` set, spelled out (Python's and ECMA's `\s` differ on \x1c–\x1f).
 const NOT_BLANK: &str = "[^\\u0000\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 // Surrounding ASCII whitespace is trimmed by the handler.
@@ -115,6 +117,19 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("SendMessageRequest", "quick_replies", json!({"minItems": 1, "maxItems": 13})),
         ("SendMessageRequest", "tag", json!({"enum": ["HUMAN_AGENT", null]})),
         ("SendMessageRequest", "idempotency_key", json!({"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})),
+        ("SendMessageRequest", "template", json!({"pattern": TEMPLATE_NAME})),
+        ("SendMessageRequest", "variables", json!({"maxProperties": router_core::templates::MAX_VARIABLES})),
+        ("TemplateRequest", "name", json!({"pattern": TEMPLATE_NAME})),
+        (
+            "TemplateRequest",
+            "body",
+            json!({"minLength": 1, "maxLength": router_core::templates::MAX_BODY_BYTES, "pattern": NOT_BLANK}),
+        ),
+        ("TemplateRequest", "variables", json!({"maxItems": router_core::templates::MAX_VARIABLES})),
+        ("TemplateRequest", "quick_replies", json!({"minItems": 1, "maxItems": 13})),
+        ("TemplateVariable", "name", json!({"pattern": "^[a-z_][a-z0-9_]{0,63}$"})),
+        ("TemplateVariable", "type", json!({"enum": ["string", "integer"]})),
+        ("TemplateVariable", "max_length", json!({"minimum": 1, "maximum": 1000})),
         ("Attachment", "type", json!({"enum": ["image", "video", "audio", "file"]})),
         ("Attachment", "url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
         ("QuickReply", "title", json!({"minLength": 1, "maxLength": 20})),
@@ -164,27 +179,40 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
     image["properties"]["type"]["description"] = json!("`image`: only images can be sent several at once.");
     image["description"] = json!("An image of a multi-image message.");
     schemas["ImageAttachment"] = image;
-    schemas["SendMessageRequest"]["properties"]["attachments"]["items"] =
-        json!({"$ref": "#/components/schemas/ImageAttachment"});
-    // Text, an attachment (or up to ten images), or both; quick replies only with text.
+    for schema in ["SendMessageRequest", "TemplateRequest"] {
+        schemas[schema]["properties"]["attachments"]["items"] = json!({"$ref": "#/components/schemas/ImageAttachment"});
+        // `attachment` or `attachments`, not both (null counts as absent).
+        if let Some(s) = schemas[schema].as_object_mut() {
+            s.insert(
+                "not".into(),
+                json!({"required": ["attachment", "attachments"],
+                       "properties": {"attachment": {"type": "object"}, "attachments": {"type": "array"}}}),
+            );
+        }
+    }
+    // Text, an attachment (or up to ten images), both, or a template; quick replies only with
+    // text. A template carries its content, so it comes alone; its version and variables need it.
     if let Some(s) = schemas["SendMessageRequest"].as_object_mut() {
+        let given = |field: &str, ty: &str| json!({"required": [field], "properties": {field: {"type": ty}}});
         s.insert(
             "anyOf".into(),
             json!([
-                {"required": ["message"], "properties": {"message": {"type": "string"}}},
-                {"required": ["attachment"], "properties": {"attachment": {"type": "object"}}},
-                {"required": ["attachments"], "properties": {"attachments": {"type": "array"}}}
+                given("message", "string"),
+                given("attachment", "object"),
+                given("attachments", "array"),
+                given("template", "string")
             ]),
         );
-        // `attachment` or `attachments`, not both (null counts as absent).
+        let none = json!({"type": "null"});
         s.insert(
-            "not".into(),
-            json!({"required": ["attachment", "attachments"],
-                   "properties": {"attachment": {"type": "object"}, "attachments": {"type": "array"}}}),
-        );
-        s.insert(
-            "dependentSchemas".into(),
-            json!({"quick_replies": {"required": ["message"], "properties": {"message": {"type": "string"}}}}),
+            "allOf".into(),
+            json!([
+                {"if": given("quick_replies", "array"), "then": given("message", "string")},
+                {"if": given("template", "string"),
+                 "then": {"properties": {"message": none, "attachment": none, "attachments": none, "quick_replies": none}}},
+                {"if": given("variables", "object"), "then": given("template", "string")},
+                {"if": given("template_version", "integer"), "then": given("template", "string")}
+            ]),
         );
     }
 }
@@ -196,6 +224,13 @@ fn constrain_parameters(doc: &mut serde_json::Value) {
     let params: &[(&str, &str, &str, serde_json::Value)] = &[
         ("/api/v1/messages", "get", "recipient_id", json!({"pattern": DIGITS_64})),
         ("/api/v1/messages", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
+        ("/api/v1/templates", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
+        ("/api/v1/templates", "get", "cursor", json!({"pattern": TEMPLATE_NAME})),
+        ("/api/v1/templates/{name}", "get", "name", json!({"pattern": TEMPLATE_NAME})),
+        ("/api/v1/templates/{name}", "get", "version", json!({"minimum": 1})),
+        ("/api/v1/templates/{name}", "put", "name", json!({"pattern": TEMPLATE_NAME})),
+        ("/api/v1/templates/{name}", "delete", "name", json!({"pattern": TEMPLATE_NAME})),
+        ("/api/v1/templates/{name}/versions", "get", "name", json!({"pattern": TEMPLATE_NAME})),
         ("/api/v1/webhook-deliveries", "get", "limit", json!({"minimum": 1, "maximum": 200, "default": 50})),
         ("/api/v1/webhook-deliveries", "get", "status", json!({"enum": crate::routes::deliveries::DELIVERY_STATUSES})),
         (

@@ -264,6 +264,12 @@ pub mod events {
 /// Instagram's per-message text limit, in UTF-8 bytes.
 pub const INSTAGRAM_TEXT_MAX_BYTES: usize = 1000;
 
+/// The API's limit on one message's text, in characters (longer than Instagram's 1000 bytes:
+/// such text is sent as consecutive parts, see [`split_text`]).
+pub const MESSAGE_TEXT_MAX_CHARS: usize = 1000;
+/// The API's limit on one message's text, in bytes of UTF-8.
+pub const MESSAGE_TEXT_MAX_BYTES: usize = 2048;
+
 /// Splits `text` into pieces of at most `max_bytes` UTF-8 bytes, never inside a character, and
 /// preferring to break after whitespace in the last fifth of a piece. The API accepts up to 1000
 /// characters (≤ 2 KB); Instagram accepts 1000 bytes per message, so multibyte text may become

@@ -49,6 +49,7 @@ pub mod reconcile;
 pub mod redis;
 pub mod ssrf;
 pub mod telemetry;
+pub mod templates;
 pub mod webhooks;
 
 pub use db::{MIGRATOR, queue};

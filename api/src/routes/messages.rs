@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use router_core::db::{self, messages};
-use router_core::domain::{Igsid, Scope};
+use router_core::domain::{Igsid, MESSAGE_TEXT_MAX_BYTES, MESSAGE_TEXT_MAX_CHARS, Scope};
 use router_core::outbound::{
     Attachment as StoredAttachment, Media, MediaKind, OutboundMessage, QuickReply as StoredQuickReply,
 };
@@ -77,6 +77,17 @@ pub struct SendMessageRequest {
     /// Deduplicates retries of this request for 24 h (or use the `Idempotency-Key` header).
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Send a stored template (`/templates`) instead of `message`: its rendered text, quick
+    /// replies and attachment. Not with `message`, `attachment(s)` or `quick_replies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The template version to use (default: the latest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub template_version: Option<i32>,
+    /// The template's variables by name: exactly those it declares, each of its declared type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<serde_json::Map<String, Value>>,
 }
 
 /// 202 response of `POST /messages/send`.
@@ -92,13 +103,16 @@ pub struct SendMessageResponse {
 }
 
 /// The typed attachment to store: one `{type, url}` item, or (`attachments`) the images of one
-/// Graph call.
-fn stored_attachment(req: &SendMessageRequest) -> Result<Option<StoredAttachment>, ApiError> {
+/// Graph call. The input was checked by [`check_media`].
+pub(crate) fn stored_attachment(
+    attachment: Option<&Attachment>,
+    attachments: Option<&[Attachment]>,
+) -> Result<Option<StoredAttachment>, ApiError> {
     let media = |field: &str, a: &Attachment| match MediaKind::parse(&a.kind) {
         Some(kind) => Ok(Media { kind, url: a.url.clone() }),
         None => Err(ApiError::invalid(field, "must be image, video, audio or file")),
     };
-    Ok(match (&req.attachment, &req.attachments) {
+    Ok(match (attachment, attachments) {
         (Some(a), _) => Some(StoredAttachment::One(media("attachment.type", a)?)),
         (None, Some(list)) => Some(StoredAttachment::Images(
             list.iter()
@@ -110,13 +124,52 @@ fn stored_attachment(req: &SendMessageRequest) -> Result<Option<StoredAttachment
     })
 }
 
+/// Quick replies as stored.
+pub(crate) fn stored_quick_replies(q: Option<&[QuickReply]>) -> Option<Vec<StoredQuickReply>> {
+    q.map(|q| q.iter().map(|b| StoredQuickReply { title: b.title.clone(), payload: b.payload.clone() }).collect())
+}
+
 fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
-    validate_text(req)?;
-    validate_media(req)?;
-    if req.message.is_none() && req.attachment.is_none() && req.attachments.is_none() {
-        return Err(ApiError::invalid("message", "give message text, an attachment (or attachments), or both"));
+    recipient(&req.recipient_id)?;
+    if req.template.is_some() {
+        validate_template_use(req)?;
+    } else {
+        if req.variables.is_some() || req.template_version.is_some() {
+            let field = if req.variables.is_some() { "variables" } else { "template_version" };
+            return Err(ApiError::invalid(field, "needs template"));
+        }
+        validate_text(req)?;
+        check_media(req.attachment.as_ref(), req.attachments.as_deref())?;
+        if req.message.is_none() && req.attachment.is_none() && req.attachments.is_none() {
+            return Err(ApiError::invalid(
+                "message",
+                "give message text, an attachment (or attachments), both, or a template",
+            ));
+        }
+        check_quick_replies(req.quick_replies.as_deref(), req.message.is_some())?;
     }
     validate_extras(req)
+}
+
+/// A send by template: the template carries the content, so the request names only it.
+fn validate_template_use(req: &SendMessageRequest) -> Result<(), ApiError> {
+    let name = req.template.as_deref().unwrap_or_default();
+    if !router_core::templates::is_template_name(name) {
+        return Err(ApiError::invalid("template", "must be a template name: 1–64 of a-z, 0-9 and _"));
+    }
+    let given = [
+        ("message", req.message.is_some()),
+        ("attachment", req.attachment.is_some()),
+        ("attachments", req.attachments.is_some()),
+        ("quick_replies", req.quick_replies.is_some()),
+    ];
+    if let Some((field, _)) = given.iter().find(|(_, present)| *present) {
+        return Err(ApiError::invalid(field, "not with template (the template carries the content)"));
+    }
+    if req.template_version.is_some_and(|v| v < 1) {
+        return Err(ApiError::invalid("template_version", "must be at least 1"));
+    }
+    Ok(())
 }
 
 /// The customer's IGSID as sent and listed: 1–64 ASCII digits (surrounding whitespace trimmed).
@@ -128,32 +181,37 @@ fn recipient(raw: &str) -> Result<&str, ApiError> {
     Ok(r)
 }
 
-/// The recipient and the text.
+/// The text.
 fn validate_text(req: &SendMessageRequest) -> Result<(), ApiError> {
-    recipient(&req.recipient_id)?;
     if let Some(m) = &req.message {
         let chars = m.chars().count();
         if chars == 0 || m.trim().is_empty() {
             return Err(ApiError::invalid("message", "must not be empty"));
         }
-        if chars > 1000 {
-            return Err(ApiError::invalid("message", format!("must be at most 1000 characters, got {chars}")));
+        if chars > MESSAGE_TEXT_MAX_CHARS {
+            return Err(ApiError::invalid(
+                "message",
+                format!("must be at most {MESSAGE_TEXT_MAX_CHARS} characters, got {chars}"),
+            ));
         }
-        if m.len() > 2048 {
-            return Err(ApiError::invalid("message", format!("must be at most 2048 bytes of UTF-8, got {}", m.len())));
+        if m.len() > MESSAGE_TEXT_MAX_BYTES {
+            return Err(ApiError::invalid(
+                "message",
+                format!("must be at most {MESSAGE_TEXT_MAX_BYTES} bytes of UTF-8, got {}", m.len()),
+            ));
         }
     }
     Ok(())
 }
 
 /// `attachment`, or `attachments` (1–10 images).
-fn validate_media(req: &SendMessageRequest) -> Result<(), ApiError> {
+pub(crate) fn check_media(attachment: Option<&Attachment>, attachments: Option<&[Attachment]>) -> Result<(), ApiError> {
     let url_ok = |u: &str| {
         u.len() <= 2048
             && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
     };
     const URL_RULE: &str = "must be an http(s) URL of at most 2048 characters";
-    if let Some(a) = &req.attachment {
+    if let Some(a) = attachment {
         if MediaKind::parse(&a.kind).is_none() {
             return Err(ApiError::invalid("attachment.type", "must be image, video, audio or file"));
         }
@@ -161,8 +219,8 @@ fn validate_media(req: &SendMessageRequest) -> Result<(), ApiError> {
             return Err(ApiError::invalid("attachment.url", URL_RULE));
         }
     }
-    if let Some(list) = &req.attachments {
-        if req.attachment.is_some() {
+    if let Some(list) = attachments {
+        if attachment.is_some() {
             return Err(ApiError::invalid("attachments", "give attachment or attachments, not both"));
         }
         if list.is_empty() || list.len() > 10 {
@@ -186,10 +244,10 @@ fn validate_media(req: &SendMessageRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Quick replies, the tag and the metadata.
-fn validate_extras(req: &SendMessageRequest) -> Result<(), ApiError> {
-    if let Some(q) = &req.quick_replies {
-        if req.message.is_none() {
+/// Quick replies (1–13, only with text).
+pub(crate) fn check_quick_replies(quick_replies: Option<&[QuickReply]>, has_text: bool) -> Result<(), ApiError> {
+    if let Some(q) = quick_replies {
+        if !has_text {
             return Err(ApiError::invalid("quick_replies", "need message text"));
         }
         if q.is_empty() || q.len() > 13 {
@@ -206,6 +264,11 @@ fn validate_extras(req: &SendMessageRequest) -> Result<(), ApiError> {
             }
         }
     }
+    Ok(())
+}
+
+/// The tag and the metadata.
+fn validate_extras(req: &SendMessageRequest) -> Result<(), ApiError> {
     if let Some(t) = &req.tag
         && t != "HUMAN_AGENT"
     {
@@ -282,14 +345,19 @@ async fn send_message(
     let request_hash = router_core::crypto::sha256(&serde_json::to_vec(&canonical).unwrap_or_default()).to_vec();
 
     let recipient_id = req.recipient_id.trim().to_owned();
-    let attachment = stored_attachment(&req)?;
-    let quick_replies: Option<Vec<StoredQuickReply>> = req
-        .quick_replies
-        .as_ref()
-        .map(|q| q.iter().map(|b| StoredQuickReply { title: b.title.clone(), payload: b.payload.clone() }).collect());
+    let content = match &req.template {
+        Some(name) => render_template(&s, merchant_id, name, &req).await?,
+        None => Content {
+            text: req.message.clone(),
+            attachment: stored_attachment(req.attachment.as_ref(), req.attachments.as_deref())?,
+            quick_replies: stored_quick_replies(req.quick_replies.as_deref()),
+            template_id: None,
+        },
+    };
+    let Content { text, attachment, quick_replies, template_id } = content;
     let outbound = OutboundMessage {
         recipient_id: &recipient_id,
-        text: req.message.as_deref(),
+        text: text.as_deref(),
         attachment: attachment.as_ref(),
         quick_replies: quick_replies.as_deref().unwrap_or_default(),
         tag: req.tag.as_deref(),
@@ -304,7 +372,7 @@ async fn send_message(
         account_id: req.account_id,
         conversation_id: Uuid::nil(),
         recipient_id,
-        text: req.message.clone(),
+        text,
         attachment,
         quick_replies,
         tag: req.tag.clone(),
@@ -316,8 +384,69 @@ async fn send_message(
         parts_total,
         test_key,
         response_body: serde_json::to_value(&response).unwrap_or_default(),
+        template_id,
     };
     answer(s.outbox.submit(new).await)
+}
+
+/// What a message sends: the request's own content, or a template's rendered.
+struct Content {
+    text: Option<String>,
+    attachment: Option<StoredAttachment>,
+    quick_replies: Option<Vec<StoredQuickReply>>,
+    template_id: Option<Uuid>,
+}
+
+/// Loads the template a send names (its latest version unless one is given) and renders it with
+/// the request's variables. Every mismatch is a 422 naming the variables.
+async fn render_template(s: &AppState, merchant_id: Uuid, name: &str, req: &SendMessageRequest) -> ApiResult<Content> {
+    let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
+    let found = router_core::db::templates::find(&mut tx, merchant_id, name, req.template_version).await?;
+    tx.commit().await?;
+    let Some(t) = found else {
+        let which = req.template_version.map_or_else(String::new, |v| format!(" with version {v}"));
+        return Err(ApiError::invalid("template", format!("no template {name:?}{which}")));
+    };
+    let values = req.variables.clone().unwrap_or_default();
+    let text = router_core::templates::render(&t.body, &t.variables, &values).map_err(render_error)?;
+    Ok(Content {
+        text: Some(text),
+        attachment: t.attachment.map(|a| a.0),
+        quick_replies: t.quick_replies.map(|q| q.0),
+        template_id: Some(t.template_id),
+    })
+}
+
+fn render_error(e: router_core::templates::RenderError) -> ApiError {
+    use router_core::templates::RenderError;
+    match e {
+        RenderError::Mismatch { missing, unexpected, more } => {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("missing {}", missing.join(", ")));
+            }
+            if !unexpected.is_empty() {
+                let rest = if more > 0 { format!(" and {more} more") } else { String::new() };
+                parts.push(format!("not in the template: {}{rest}", unexpected.join(", ")));
+            }
+            let reason = parts.join("; ");
+            ApiError::Validation {
+                code: ErrorCode::ValidationFailed,
+                message: format!("variables: {reason}"),
+                details: Some(json!({
+                    "field": "variables", "reason": reason, "missing": missing, "unexpected": unexpected,
+                })),
+            }
+        }
+        RenderError::Value(e) => ApiError::invalid(&e.field, e.message),
+        RenderError::TooLong { chars, bytes } => ApiError::invalid(
+            "variables",
+            format!(
+                "the rendered message is {chars} characters and {bytes} bytes; a message is 1–{MESSAGE_TEXT_MAX_CHARS} \
+                 characters and at most {MESSAGE_TEXT_MAX_BYTES} bytes"
+            ),
+        ),
+    }
 }
 
 /// The HTTP answer to the outbox's reply.
@@ -390,10 +519,19 @@ pub struct MessageStatusResponse {
     pub error: Option<ErrorDetail>,
     /// Send attempts so far.
     pub attempts: i32,
+    /// The template version the text was rendered from (null: the request's own text).
+    pub template: Option<TemplateUsed>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Which template version a message used.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplateUsed {
+    pub name: String,
+    pub version: i32,
 }
 
 /// Status and history of one message.
@@ -412,6 +550,10 @@ async fn message_status(
     let row = messages::find_status(&mut tx, message_id).await?.ok_or(ApiError::NotFound("message"))?;
     auth.require_account(&mut tx, row.account_id, "message").await?;
     let history = messages::history(&mut tx, message_id).await?;
+    let template = match row.template_id {
+        Some(id) => router_core::db::templates::find_by_id(&mut tx, id).await?,
+        None => None,
+    };
     tx.commit().await?;
     let error = row.error_code.map(|code| ErrorDetail {
         code,
@@ -430,6 +572,7 @@ async fn message_status(
             .collect(),
         error,
         attempts: row.attempts,
+        template: template.map(|t| TemplateUsed { name: t.name, version: t.version }),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }))

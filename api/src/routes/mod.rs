@@ -7,6 +7,7 @@ pub mod health;
 pub mod instagram;
 pub mod messages;
 pub mod oauth;
+pub mod templates;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -28,5 +29,6 @@ pub fn api_router(base: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .merge(oauth::router())
         .merge(admin::router())
         .merge(deliveries::router())
+        .merge(templates::router())
         .merge(instagram::router().layer(axum::extract::DefaultBodyLimit::max(INBOUND_MAX_BODY_BYTES)))
 }

@@ -335,7 +335,8 @@ pub async fn mark_read_up_to(
                where m.account_id = $1 and m.recipient_id = $2 and m.status in ('sent', 'delivered')
                  and m.sent_at <= t.sent_at
               returning m.message_id, m.merchant_id, m.account_id, m.recipient_id, m.status, m.instagram_message_id,
-                        m.error_code, m.error_message, m.error_retryable, m.attempts, m.metadata, m.created_at, m.updated_at
+                        m.error_code, m.error_message, m.error_retryable, m.attempts, m.metadata, m.template_id, m.created_at,
+                        m.updated_at
           ),
           ev as (insert into message_events (merchant_id, message_id, status) select merchant_id, message_id, 'read' from upd)
           select * from upd order by created_at",

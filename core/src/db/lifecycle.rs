@@ -128,7 +128,8 @@ pub async fn cancel_pending_to(
                      error_message = 'the contact''s data was erased before the message was sent', error_retryable = false
                where account_id = $1 and recipient_id = $2 and status = 'pending'
               returning message_id, merchant_id, account_id, recipient_id, status, instagram_message_id, error_code,
-                        error_message, error_retryable, attempts, null::jsonb as metadata, created_at, updated_at
+                        error_message, error_retryable, attempts, null::jsonb as metadata, template_id, created_at,
+                        updated_at
           ), ev as (insert into message_events (merchant_id, message_id, status, detail)
                     select merchant_id, message_id, 'failed', jsonb_build_object('code', 'contact_erased') from upd)
           select * from upd",

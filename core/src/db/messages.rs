@@ -64,6 +64,8 @@ pub struct NewMessage {
     pub test_key: bool,
     /// The 202 body, stored for idempotent replays.
     pub response_body: Value,
+    /// The template version the text was rendered from (`message_templates.template_id`).
+    pub template_id: Option<Uuid>,
 }
 
 /// The rules [`accept_batch`] applies, passed to `send_accept_batch` as parameters (the SQL holds
@@ -199,10 +201,11 @@ pub async fn accept_batch(
         .collect();
     let job_payloads: Vec<&Value> = jobs.iter().map(|j| &j.payload).collect();
     let job_orderings: Vec<Option<&str>> = jobs.iter().map(|j| j.ordering_key.as_deref()).collect();
+    let templates: Vec<Option<Uuid>> = msgs.iter().map(|m| m.template_id).collect();
     sqlx::query_as::<_, AcceptRow>(
         r"select n, outcome, account_status, status_reason, last_inbound_at, response_status, response_body, request_hash
             from send_accept_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                                   $19, $20, $21, $22, $23)",
+                                   $19, $20, $21, $22, $23, $24)",
     )
     .bind(&n)
     .bind(&merchants)
@@ -227,6 +230,7 @@ pub async fn accept_batch(
     .bind(ttl_secs)
     .bind(SendMessage::KIND)
     .bind(SendMessage::MAX_ATTEMPTS)
+    .bind(&templates)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -324,12 +328,14 @@ pub struct StatusRow {
     pub error_retryable: Option<bool>,
     pub attempts: i32,
     pub metadata: Option<Value>,
+    /// The template version the text was rendered from.
+    pub template_id: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const STATUS_COLS: &str = "message_id, merchant_id, account_id, recipient_id, status, instagram_message_id, error_code, \
-                           error_message, error_retryable, attempts, metadata, created_at, updated_at";
+                           error_message, error_retryable, attempts, metadata, template_id, created_at, updated_at";
 
 /// `pending → sent → delivered` (Instagram has no delivery receipts: both at once), with history.
 ///

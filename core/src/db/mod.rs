@@ -26,6 +26,7 @@ pub mod merchants;
 pub mod messages;
 pub mod queue;
 pub mod send_intents;
+pub mod templates;
 
 use std::time::Duration;
 

@@ -12,4 +12,5 @@ mod ops;
 mod outbound;
 mod reconcile;
 mod sandbox_tour;
+mod templates;
 mod webhooks;
