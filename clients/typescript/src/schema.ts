@@ -238,6 +238,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the merchant's templates (latest version of each), by name. */
+        get: operations["v1.templates.list"];
+        put?: never;
+        /** Creates a template (version 1, or the next number after a deleted template of that name). */
+        post: operations["v1.templates.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reads a template: its latest version, or `version`. */
+        get: operations["v1.templates.get"];
+        /** Writes the next version of a template; the previous versions stay readable and sendable. */
+        put: operations["v1.templates.update"];
+        post?: never;
+        /**
+         * Deletes a template (every version). Messages already accepted are sent as rendered; their
+         *     status still names the version.
+         */
+        delete: operations["v1.templates.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The live versions of a template, newest first (the newest 100). */
+        get: operations["v1.templates.versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhook-deliveries": {
         parameters: {
             query?: never;
@@ -569,7 +626,7 @@ export interface components {
          * @example validation_failed
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch";
+        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "template_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch";
         /** @description Why a message failed (or the last retryable error while it is still pending). */
         ErrorDetail: {
             /** @description Stable code, e.g. `outside_messaging_window`, `recipient_unavailable`, `instagram_token_invalid`. */
@@ -653,6 +710,7 @@ export interface components {
              */
             status: string;
             status_history: components["schemas"]["StatusTransition"][];
+            template?: null | components["schemas"]["TemplateUsed"];
             /** Format: date-time */
             updated_at: string;
         };
@@ -675,7 +733,7 @@ export interface components {
          */
         Scope: "messages:send" | "messages:read" | "accounts:read" | "accounts:write" | "admin";
         /** @description Body of `POST /messages/send`. */
-        SendMessageRequest: {
+        SendMessageRequest: ({
             /**
              * Format: uuid
              * @description The sending account (`account_id` from `/accounts`).
@@ -704,12 +762,28 @@ export interface components {
              * @enum {string|null}
              */
             tag?: "HUMAN_AGENT" | null;
-        } | {
+            /**
+             * @description Send a stored template (`/templates`) instead of `message`: its rendered text, quick
+             *     replies and attachment. Not with `message`, `attachment(s)` or `quick_replies`.
+             */
+            template?: string | null;
+            /**
+             * Format: int32
+             * @description The template version to use (default: the latest).
+             */
+            template_version?: number | null;
+            /** @description The template's variables by name: exactly those it declares, each of its declared type. */
+            variables?: {
+                [key: string]: unknown;
+            } | null;
+        } & (unknown & unknown & unknown & unknown)) | {
             message: string;
         } | {
             attachment: Record<string, never>;
         } | {
             attachments: unknown[];
+        } | {
+            template: string;
         };
         /** @description 202 response of `POST /messages/send`. */
         SendMessageResponse: {
@@ -742,6 +816,72 @@ export interface components {
             status: string;
             /** Format: date-time */
             timestamp: string;
+        };
+        /** @description A page of templates (or of one template's versions). */
+        TemplateList: {
+            data: components["schemas"]["TemplateResponse"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description Body of `POST /templates` (with `name`) and of `PUT /templates/{name}` (without). */
+        TemplateRequest: {
+            attachment?: null | components["schemas"]["Attachment"];
+            /** @description Up to ten images; instead of `attachment`. */
+            attachments?: components["schemas"]["ImageAttachment"][] | null;
+            /**
+             * @description The text, with `{{variable}}` placeholders (at most 4 KB). Every placeholder must be
+             *     declared in `variables` and every variable used; the fixed text alone must fit a message
+             *     (1 000 characters, 2 KB).
+             */
+            body: string;
+            /** @description `POST` only: 1–64 of a-z, 0-9 and `_`, unique among the merchant's live templates. */
+            name?: string | null;
+            /** @description Sent with every message of this template, as in `POST /messages/send`. */
+            quick_replies?: components["schemas"]["QuickReply"][] | null;
+            /** @description The variables the body uses (at most 20). */
+            variables?: components["schemas"]["TemplateVariable"][];
+        };
+        /** @description One template version. */
+        TemplateResponse: {
+            attachment?: null | components["schemas"]["Attachment"];
+            attachments?: components["schemas"]["Attachment"][] | null;
+            body: string;
+            /** Format: date-time */
+            created_at: string;
+            name: string;
+            quick_replies?: components["schemas"]["QuickReply"][] | null;
+            /**
+             * Format: uuid
+             * @description This version's id.
+             */
+            template_id: string;
+            variables: components["schemas"]["TemplateVariable"][];
+            /**
+             * Format: int32
+             * @description 1 for a new template; each `PUT` adds one.
+             */
+            version: number;
+        };
+        /** @description Which template version a message used. */
+        TemplateUsed: {
+            name: string;
+            /** Format: int32 */
+            version: number;
+        };
+        /** @description A declared variable. */
+        TemplateVariable: {
+            /**
+             * Format: int32
+             * @description Strings only: the most characters a value may have (1–1000; default 1000).
+             */
+            max_length?: number | null;
+            /** @description 1–64 of a-z, 0-9 and `_`, not starting with a digit; used in the body as `{{name}}`. */
+            name: string;
+            /**
+             * @description `string` (a JSON string) or `integer` (a JSON integer).
+             * @enum {string}
+             */
+            type: "string" | "integer";
         };
         /** @description Body of `PUT /accounts/{id}`: every field optional. */
         UpdateAccountRequest: {
@@ -1428,6 +1568,251 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StartResponse"];
+                };
+            };
+        };
+    };
+    "v1.templates.list": {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description 1–100, default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+        };
+    };
+    "v1.templates.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateRequest"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateResponse"];
+                };
+            };
+            /** @description template_exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "v1.templates.get": {
+        parameters: {
+            query?: {
+                /** @description A version (default: the latest). */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Template name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateResponse"];
+                };
+            };
+        };
+    };
+    "v1.templates.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Template name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateRequest"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateResponse"];
+                };
+            };
+        };
+    };
+    "v1.templates.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Template name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "v1.templates.versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Template name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
                 };
             };
         };

@@ -42,9 +42,16 @@ from .send_message_request import SendMessageRequest
 from .send_message_request_tag_type_1 import SendMessageRequestTagType1
 from .send_message_request_tag_type_2_type_1 import SendMessageRequestTagType2Type1
 from .send_message_request_tag_type_3_type_1 import SendMessageRequestTagType3Type1
+from .send_message_request_variables_type_0 import SendMessageRequestVariablesType0
 from .send_message_response import SendMessageResponse
 from .start_response import StartResponse
 from .status_transition import StatusTransition
+from .template_list import TemplateList
+from .template_request import TemplateRequest
+from .template_response import TemplateResponse
+from .template_used import TemplateUsed
+from .template_variable import TemplateVariable
+from .template_variable_type import TemplateVariableType
 from .update_account_request import UpdateAccountRequest
 from .update_account_request_event_types_type_0_item import UpdateAccountRequestEventTypesType0Item
 from .update_account_request_status_type_1 import UpdateAccountRequestStatusType1
@@ -97,9 +104,16 @@ __all__ = (
     "SendMessageRequestTagType1",
     "SendMessageRequestTagType2Type1",
     "SendMessageRequestTagType3Type1",
+    "SendMessageRequestVariablesType0",
     "SendMessageResponse",
     "StartResponse",
     "StatusTransition",
+    "TemplateList",
+    "TemplateRequest",
+    "TemplateResponse",
+    "TemplateUsed",
+    "TemplateVariable",
+    "TemplateVariableType",
     "UpdateAccountRequest",
     "UpdateAccountRequestEventTypesType0Item",
     "UpdateAccountRequestStatusType1",

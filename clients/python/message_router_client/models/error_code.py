@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     SANDBOX_NOT_CONFIGURED = "sandbox_not_configured"
     SERVICE_UNAVAILABLE = "service_unavailable"
     SUBSCRIPTION_FAILED = "subscription_failed"
+    TEMPLATE_EXISTS = "template_exists"
     TIMEOUT = "timeout"
     TOO_MANY_ENTRIES = "too_many_entries"
     TOO_MANY_EVENTS = "too_many_events"

@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 if TYPE_CHECKING:
     from ..models.error_detail import ErrorDetail
     from ..models.status_transition import StatusTransition
+    from ..models.template_used import TemplateUsed
 
 
 T = TypeVar("T", bound="MessageStatusResponse")
@@ -34,6 +35,7 @@ class MessageStatusResponse:
         updated_at (datetime.datetime):
         error (ErrorDetail | None | Unset):
         instagram_message_id (None | str | Unset):
+        template (None | TemplateUsed | Unset):
     """
 
     account_id: UUID
@@ -46,10 +48,12 @@ class MessageStatusResponse:
     updated_at: datetime.datetime
     error: ErrorDetail | None | Unset = UNSET
     instagram_message_id: None | str | Unset = UNSET
+    template: None | TemplateUsed | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.error_detail import ErrorDetail  # noqa: PLC0415
+        from ..models.template_used import TemplateUsed  # noqa: PLC0415
 
         account_id = str(self.account_id)
 
@@ -84,6 +88,14 @@ class MessageStatusResponse:
         else:
             instagram_message_id = self.instagram_message_id
 
+        template: dict[str, Any] | None | Unset
+        if isinstance(self.template, Unset):
+            template = UNSET
+        elif isinstance(self.template, TemplateUsed):
+            template = self.template.to_dict()
+        else:
+            template = self.template
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -102,6 +114,8 @@ class MessageStatusResponse:
             field_dict["error"] = error
         if instagram_message_id is not UNSET:
             field_dict["instagram_message_id"] = instagram_message_id
+        if template is not UNSET:
+            field_dict["template"] = template
 
         return field_dict
 
@@ -109,6 +123,7 @@ class MessageStatusResponse:
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.error_detail import ErrorDetail  # noqa: PLC0415
         from ..models.status_transition import StatusTransition  # noqa: PLC0415
+        from ..models.template_used import TemplateUsed  # noqa: PLC0415
 
         d = dict(src_dict)
         account_id = UUID(d.pop("account_id"))
@@ -158,6 +173,23 @@ class MessageStatusResponse:
 
         instagram_message_id = _parse_instagram_message_id(d.pop("instagram_message_id", UNSET))
 
+        def _parse_template(data: object) -> None | TemplateUsed | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                template_type_1 = TemplateUsed.from_dict(data)
+
+                return template_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TemplateUsed | Unset, data)
+
+        template = _parse_template(d.pop("template", UNSET))
+
         message_status_response = cls(
             account_id=account_id,
             attempts=attempts,
@@ -169,6 +201,7 @@ class MessageStatusResponse:
             updated_at=updated_at,
             error=error,
             instagram_message_id=instagram_message_id,
+            template=template,
         )
 
         message_status_response.additional_properties = d

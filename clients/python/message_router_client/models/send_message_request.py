@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..models.attachment import Attachment
     from ..models.image_attachment import ImageAttachment
     from ..models.quick_reply import QuickReply
+    from ..models.send_message_request_variables_type_0 import SendMessageRequestVariablesType0
 
 
 T = TypeVar("T", bound="SendMessageRequest")
@@ -40,6 +41,12 @@ class SendMessageRequest:
         quick_replies (list[QuickReply] | None | Unset):
         tag (None | SendMessageRequestTagType1 | SendMessageRequestTagType2Type1 | SendMessageRequestTagType3Type1 |
             Unset): `HUMAN_AGENT` allows replies 24 h–7 days after the customer's last message.
+        template (None | str | Unset): Send a stored template (`/templates`) instead of `message`: its rendered text,
+            quick
+            replies and attachment. Not with `message`, `attachment(s)` or `quick_replies`.
+        template_version (int | None | Unset): The template version to use (default: the latest).
+        variables (None | SendMessageRequestVariablesType0 | Unset): The template's variables by name: exactly those it
+            declares, each of its declared type.
     """
 
     account_id: UUID
@@ -53,9 +60,13 @@ class SendMessageRequest:
     tag: (
         None | SendMessageRequestTagType1 | SendMessageRequestTagType2Type1 | SendMessageRequestTagType3Type1 | Unset
     ) = UNSET
+    template: None | str | Unset = UNSET
+    template_version: int | None | Unset = UNSET
+    variables: None | SendMessageRequestVariablesType0 | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.send_message_request_variables_type_0 import SendMessageRequestVariablesType0  # noqa: PLC0415
 
         account_id = str(self.account_id)
 
@@ -119,6 +130,26 @@ class SendMessageRequest:
         else:
             tag = self.tag
 
+        template: None | str | Unset
+        if isinstance(self.template, Unset):
+            template = UNSET
+        else:
+            template = self.template
+
+        template_version: int | None | Unset
+        if isinstance(self.template_version, Unset):
+            template_version = UNSET
+        else:
+            template_version = self.template_version
+
+        variables: dict[str, Any] | None | Unset
+        if isinstance(self.variables, Unset):
+            variables = UNSET
+        elif isinstance(self.variables, SendMessageRequestVariablesType0):
+            variables = self.variables.to_dict()
+        else:
+            variables = self.variables
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -141,6 +172,12 @@ class SendMessageRequest:
             field_dict["quick_replies"] = quick_replies
         if tag is not UNSET:
             field_dict["tag"] = tag
+        if template is not UNSET:
+            field_dict["template"] = template
+        if template_version is not UNSET:
+            field_dict["template_version"] = template_version
+        if variables is not UNSET:
+            field_dict["variables"] = variables
 
         return field_dict
 
@@ -149,6 +186,7 @@ class SendMessageRequest:
         from ..models.attachment import Attachment  # noqa: PLC0415
         from ..models.image_attachment import ImageAttachment  # noqa: PLC0415
         from ..models.quick_reply import QuickReply  # noqa: PLC0415
+        from ..models.send_message_request_variables_type_0 import SendMessageRequestVariablesType0  # noqa: PLC0415
 
         d = dict(src_dict)
         account_id = UUID(d.pop("account_id"))
@@ -284,6 +322,41 @@ class SendMessageRequest:
 
         tag = _parse_tag(d.pop("tag", UNSET))
 
+        def _parse_template(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        template = _parse_template(d.pop("template", UNSET))
+
+        def _parse_template_version(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        template_version = _parse_template_version(d.pop("template_version", UNSET))
+
+        def _parse_variables(data: object) -> None | SendMessageRequestVariablesType0 | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                variables_type_0 = SendMessageRequestVariablesType0.from_dict(data)
+
+                return variables_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | SendMessageRequestVariablesType0 | Unset, data)
+
+        variables = _parse_variables(d.pop("variables", UNSET))
+
         send_message_request = cls(
             account_id=account_id,
             recipient_id=recipient_id,
@@ -294,6 +367,9 @@ class SendMessageRequest:
             metadata=metadata,
             quick_replies=quick_replies,
             tag=tag,
+            template=template,
+            template_version=template_version,
+            variables=variables,
         )
 
         return send_message_request

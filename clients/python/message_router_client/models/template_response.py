@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.attachment import Attachment
+    from ..models.quick_reply import QuickReply
+    from ..models.template_variable import TemplateVariable
+
+
+T = TypeVar("T", bound="TemplateResponse")
+
+
+@_attrs_define
+class TemplateResponse:
+    """One template version.
+
+    Attributes:
+        body (str):
+        created_at (datetime.datetime):
+        name (str):
+        template_id (UUID): This version's id.
+        variables (list[TemplateVariable]):
+        version (int): 1 for a new template; each `PUT` adds one.
+        attachment (Attachment | None | Unset):
+        attachments (list[Attachment] | None | Unset):
+        quick_replies (list[QuickReply] | None | Unset):
+    """
+
+    body: str
+    created_at: datetime.datetime
+    name: str
+    template_id: UUID
+    variables: list[TemplateVariable]
+    version: int
+    attachment: Attachment | None | Unset = UNSET
+    attachments: list[Attachment] | None | Unset = UNSET
+    quick_replies: list[QuickReply] | None | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.attachment import Attachment  # noqa: PLC0415
+
+        body = self.body
+
+        created_at = self.created_at.isoformat()
+
+        name = self.name
+
+        template_id = str(self.template_id)
+
+        variables = []
+        for variables_item_data in self.variables:
+            variables_item = variables_item_data.to_dict()
+            variables.append(variables_item)
+
+        version = self.version
+
+        attachment: dict[str, Any] | None | Unset
+        if isinstance(self.attachment, Unset):
+            attachment = UNSET
+        elif isinstance(self.attachment, Attachment):
+            attachment = self.attachment.to_dict()
+        else:
+            attachment = self.attachment
+
+        attachments: list[dict[str, Any]] | None | Unset
+        if isinstance(self.attachments, Unset):
+            attachments = UNSET
+        elif isinstance(self.attachments, list):
+            attachments = []
+            for attachments_type_0_item_data in self.attachments:
+                attachments_type_0_item = attachments_type_0_item_data.to_dict()
+                attachments.append(attachments_type_0_item)
+
+        else:
+            attachments = self.attachments
+
+        quick_replies: list[dict[str, Any]] | None | Unset
+        if isinstance(self.quick_replies, Unset):
+            quick_replies = UNSET
+        elif isinstance(self.quick_replies, list):
+            quick_replies = []
+            for quick_replies_type_0_item_data in self.quick_replies:
+                quick_replies_type_0_item = quick_replies_type_0_item_data.to_dict()
+                quick_replies.append(quick_replies_type_0_item)
+
+        else:
+            quick_replies = self.quick_replies
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "body": body,
+                "created_at": created_at,
+                "name": name,
+                "template_id": template_id,
+                "variables": variables,
+                "version": version,
+            }
+        )
+        if attachment is not UNSET:
+            field_dict["attachment"] = attachment
+        if attachments is not UNSET:
+            field_dict["attachments"] = attachments
+        if quick_replies is not UNSET:
+            field_dict["quick_replies"] = quick_replies
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.quick_reply import QuickReply  # noqa: PLC0415
+        from ..models.template_variable import TemplateVariable  # noqa: PLC0415
+
+        d = dict(src_dict)
+        body = d.pop("body")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        name = d.pop("name")
+
+        template_id = UUID(d.pop("template_id"))
+
+        variables = []
+        _variables = d.pop("variables")
+        for variables_item_data in _variables:
+            variables_item = TemplateVariable.from_dict(variables_item_data)
+
+            variables.append(variables_item)
+
+        version = d.pop("version")
+
+        def _parse_attachment(data: object) -> Attachment | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                attachment_type_1 = Attachment.from_dict(data)
+
+                return attachment_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(Attachment | None | Unset, data)
+
+        attachment = _parse_attachment(d.pop("attachment", UNSET))
+
+        def _parse_attachments(data: object) -> list[Attachment] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                attachments_type_0 = []
+                _attachments_type_0 = data
+                for attachments_type_0_item_data in _attachments_type_0:
+                    attachments_type_0_item = Attachment.from_dict(attachments_type_0_item_data)
+
+                    attachments_type_0.append(attachments_type_0_item)
+
+                return attachments_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[Attachment] | None | Unset, data)
+
+        attachments = _parse_attachments(d.pop("attachments", UNSET))
+
+        def _parse_quick_replies(data: object) -> list[QuickReply] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                quick_replies_type_0 = []
+                _quick_replies_type_0 = data
+                for quick_replies_type_0_item_data in _quick_replies_type_0:
+                    quick_replies_type_0_item = QuickReply.from_dict(quick_replies_type_0_item_data)
+
+                    quick_replies_type_0.append(quick_replies_type_0_item)
+
+                return quick_replies_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[QuickReply] | None | Unset, data)
+
+        quick_replies = _parse_quick_replies(d.pop("quick_replies", UNSET))
+
+        template_response = cls(
+            body=body,
+            created_at=created_at,
+            name=name,
+            template_id=template_id,
+            variables=variables,
+            version=version,
+            attachment=attachment,
+            attachments=attachments,
+            quick_replies=quick_replies,
+        )
+
+        template_response.additional_properties = d
+        return template_response
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties
