@@ -119,14 +119,7 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("SendMessageRequest", "idempotency_key", json!({"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})),
         ("SendMessageRequest", "template", json!({"pattern": TEMPLATE_NAME})),
         ("SendMessageRequest", "variables", json!({"maxProperties": router_core::templates::MAX_VARIABLES})),
-        ("TemplateRequest", "name", json!({"pattern": TEMPLATE_NAME})),
-        (
-            "TemplateRequest",
-            "body",
-            json!({"minLength": 1, "maxLength": router_core::templates::MAX_BODY_BYTES, "pattern": NOT_BLANK}),
-        ),
-        ("TemplateRequest", "variables", json!({"maxItems": router_core::templates::MAX_VARIABLES})),
-        ("TemplateRequest", "quick_replies", json!({"minItems": 1, "maxItems": 13})),
+        ("CreateTemplateRequest", "name", json!({"pattern": TEMPLATE_NAME})),
         ("TemplateVariable", "name", json!({"pattern": "^[a-z_][a-z0-9_]{0,63}$"})),
         ("TemplateVariable", "type", json!({"enum": ["string", "integer"]})),
         ("TemplateVariable", "max_length", json!({"minimum": 1, "maximum": 1000})),
@@ -168,8 +161,17 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ),
     ];
     let schemas = &mut doc["components"]["schemas"];
-    for (schema, field, extra) in props {
-        if let Some(p) = schemas[*schema]["properties"][*field].as_object_mut() {
+    // A template's definition has the same limits in the create and the update body.
+    let definition = [
+        ("body", json!({"minLength": 1, "maxLength": router_core::templates::MAX_BODY_BYTES, "pattern": NOT_BLANK})),
+        ("variables", json!({"maxItems": router_core::templates::MAX_VARIABLES})),
+        ("quick_replies", json!({"minItems": 1, "maxItems": 13})),
+    ];
+    let definitions = ["CreateTemplateRequest", "TemplateRequest"]
+        .into_iter()
+        .flat_map(|schema| definition.iter().map(move |(field, extra)| (schema, *field, extra.clone())));
+    for (schema, field, extra) in props.iter().cloned().chain(definitions) {
+        if let Some(p) = schemas[schema]["properties"][field].as_object_mut() {
             p.extend(extra.as_object().cloned().unwrap_or_default());
         }
     }
@@ -179,7 +181,7 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
     image["properties"]["type"]["description"] = json!("`image`: only images can be sent several at once.");
     image["description"] = json!("An image of a multi-image message.");
     schemas["ImageAttachment"] = image;
-    for schema in ["SendMessageRequest", "TemplateRequest"] {
+    for schema in ["SendMessageRequest", "CreateTemplateRequest", "TemplateRequest"] {
         schemas[schema]["properties"]["attachments"]["items"] = json!({"$ref": "#/components/schemas/ImageAttachment"});
         // `attachment` or `attachments`, not both (null counts as absent).
         if let Some(s) = schemas[schema].as_object_mut() {

@@ -48,13 +48,37 @@ pub struct TemplateVariable {
     pub max_length: Option<u32>,
 }
 
-/// Body of `POST /templates` (with `name`) and of `PUT /templates/{name}` (without).
+/// Body of `POST /templates`: a name and the first version's definition.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplateRequest {
+    /// 1–64 of a-z, 0-9 and `_`, starting with a letter or digit; unique among the merchant's
+    /// live templates.
+    pub name: String,
+    /// As in [`TemplateRequest`].
+    pub body: String,
+    #[serde(default)]
+    pub variables: Vec<TemplateVariable>,
+    #[serde(default)]
+    pub quick_replies: Option<Vec<QuickReply>>,
+    #[serde(default)]
+    pub attachment: Option<Attachment>,
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 10)]
+    pub attachments: Option<Vec<Attachment>>,
+}
+
+impl CreateTemplateRequest {
+    fn split(self) -> (String, TemplateRequest) {
+        let Self { name, body, variables, quick_replies, attachment, attachments } = self;
+        (name, TemplateRequest { body, variables, quick_replies, attachment, attachments })
+    }
+}
+
+/// Body of `PUT /templates/{name}`: the next version's full definition.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
-    /// `POST` only: 1–64 of a-z, 0-9 and `_`, unique among the merchant's live templates.
-    #[serde(default)]
-    pub name: Option<String>,
     /// The text, with `{{variable}}` placeholders (at most 4 KB). Every placeholder must be
     /// declared in `variables` and every variable used; the fixed text alone must fit a message
     /// (1 000 characters, 2 KB).
@@ -227,7 +251,7 @@ async fn write(
 
 /// Creates a template (version 1, or the next number after a deleted template of that name).
 #[utoipa::path(post, path = "/api/v1/templates", tag = "templates", operation_id = "v1.templates.create",
-    request_body = TemplateRequest,
+    request_body = CreateTemplateRequest,
     responses((status = 201, body = TemplateResponse), (status = 409, body = ErrorBody, description = "template_exists"),
         (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
     security(("ApiKeyAuth" = [])))]
@@ -235,14 +259,14 @@ async fn write(
 async fn create_template(
     State(s): State<AppState>,
     auth: Auth,
-    AppJson(req): AppJson<TemplateRequest>,
+    AppJson(req): AppJson<CreateTemplateRequest>,
 ) -> ApiResult<(StatusCode, AppJson<TemplateResponse>)> {
     let merchant_id = writer(&auth)?;
-    let name = req.name.as_deref().ok_or_else(|| ApiError::invalid("name", "is required"))?;
-    if !is_template_name(name) {
+    let (name, req) = req.split();
+    if !is_template_name(&name) {
         return Err(ApiError::invalid("name", "must be 1–64 of a-z, 0-9 and _, starting with a letter or digit"));
     }
-    let row = write(&s, merchant_id, name, &req, store::Write::Create).await?;
+    let row = write(&s, merchant_id, &name, &req, store::Write::Create).await?;
     Ok((StatusCode::CREATED, AppJson(row.into())))
 }
 
@@ -261,9 +285,6 @@ async fn update_template(
 ) -> ApiResult<AppJson<TemplateResponse>> {
     let merchant_id = writer(&auth)?;
     let name = path_name(&name)?;
-    if req.name.as_deref().is_some_and(|n| n != name) {
-        return Err(ApiError::invalid("name", "cannot change (create a template with the new name instead)"));
-    }
     Ok(AppJson(write(&s, merchant_id, name, &req, store::Write::Update).await?.into()))
 }
 

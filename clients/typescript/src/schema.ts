@@ -503,6 +503,20 @@ export interface components {
             /** @description Display name, 1–200 characters. */
             name: string;
         };
+        /** @description Body of `POST /templates`: a name and the first version's definition. */
+        CreateTemplateRequest: {
+            attachment?: null | components["schemas"]["Attachment"];
+            attachments?: components["schemas"]["ImageAttachment"][] | null;
+            /** @description As in [`TemplateRequest`]. */
+            body: string;
+            /**
+             * @description 1–64 of a-z, 0-9 and `_`, starting with a letter or digit; unique among the merchant's
+             *     live templates.
+             */
+            name: string;
+            quick_replies?: components["schemas"]["QuickReply"][] | null;
+            variables?: components["schemas"]["TemplateVariable"][];
+        };
         /** @description A page of deliveries. */
         DeliveryList: {
             data: components["schemas"]["DeliveryResponse"][];
@@ -823,7 +837,7 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last page. */
             next_cursor?: string | null;
         };
-        /** @description Body of `POST /templates` (with `name`) and of `PUT /templates/{name}` (without). */
+        /** @description Body of `PUT /templates/{name}`: the next version's full definition. */
         TemplateRequest: {
             attachment?: null | components["schemas"]["Attachment"];
             /** @description Up to ten images; instead of `attachment`. */
@@ -834,8 +848,6 @@ export interface components {
              *     (1 000 characters, 2 KB).
              */
             body: string;
-            /** @description `POST` only: 1–64 of a-z, 0-9 and `_`, unique among the merchant's live templates. */
-            name?: string | null;
             /** @description Sent with every message of this template, as in `POST /messages/send`. */
             quick_replies?: components["schemas"]["QuickReply"][] | null;
             /** @description The variables the body uses (at most 20). */
@@ -1621,7 +1633,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["TemplateRequest"];
+                "application/json": components["schemas"]["CreateTemplateRequest"];
             };
         };
         responses: {

@@ -25,13 +25,20 @@ async fn setup() -> Setup {
     Setup { app, key, account_id }
 }
 
-fn shipped(body: &str) -> Value {
+/// A definition of the shipping template (the body of a `PUT`).
+fn definition(body: &str) -> Value {
     json!({
-        "name": "order_shipped",
         "body": body,
         "variables": [{"name": "first_name", "type": "string", "max_length": 40}, {"name": "order_id", "type": "integer"}],
         "quick_replies": [{"title": "Track", "payload": "TRACK"}],
     })
+}
+
+/// The body of a `POST` creating `order_shipped`.
+fn shipped(body: &str) -> Value {
+    let mut v = definition(body);
+    v["name"] = json!("order_shipped");
+    v
 }
 
 impl Setup {
@@ -62,7 +69,7 @@ async fn a_template_send_renders_its_variables_and_the_message_records_the_versi
     // Version 2; the next send uses it, and version 1 stays sendable by number.
     let r = s
         .app
-        .put("/api/v1/templates/order_shipped", &s.key, &shipped("{{first_name}}: #{{order_id}} is on its way"))
+        .put("/api/v1/templates/order_shipped", &s.key, &definition("{{first_name}}: #{{order_id}} is on its way"))
         .await;
     assert_eq!((r.status, r.json["version"].clone()), (200, json!(2)), "{}", r.text);
     let second = s.send(json!({"template": "order_shipped", "variables": vars})).await;
@@ -157,7 +164,6 @@ async fn definitions_are_checked_and_every_write_is_a_new_version() {
         (json!({"name": "t", "body": "Hi {{x", "variables": []}), "body"),
         (json!({"name": "t", "body": "{{n}}", "variables": [{"name": "n", "type": "date"}]}), "variables[0].type"),
         (json!({"name": "Bad Name", "body": "Hi"}), "name"),
-        (json!({"body": "Hi"}), "name"),
         (json!({"name": "t", "body": "   "}), "body"),
         (json!({"name": "t", "body": "Hi", "attachment": {"type": "image", "url": "ftp://x"}}), "attachment.url"),
         (json!({"name": "t", "body": "Hi", "quick_replies": []}), "quick_replies"),
@@ -171,8 +177,12 @@ async fn definitions_are_checked_and_every_write_is_a_new_version() {
     assert_eq!(s.app.post("/api/v1/templates", &s.key, &shipped(SHIPPED)).await.status, 201);
     s.app.post("/api/v1/templates", &s.key, &shipped(SHIPPED)).await.assert_error(409, "template_exists");
     s.app.put("/api/v1/templates/nope", &s.key, &json!({"body": "x"})).await.assert_error(404, "not_found");
+    // The name is the path's: a create needs one, an update cannot carry one.
+    let r = s.app.post("/api/v1/templates", &s.key, &json!({"body": "Hi"})).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.json["details"]["field"], "name", "{}", r.text);
     let r = s.app.put("/api/v1/templates/order_shipped", &s.key, &json!({"name": "other", "body": "x"})).await;
-    assert_eq!((r.status, r.json["details"]["field"].clone()), (422, json!("name")));
+    r.assert_error(400, "invalid_request");
 
     // Concurrent updates each get their own version.
     let puts = (0..6).map(|i| {
@@ -227,7 +237,7 @@ async fn another_merchants_templates_cannot_be_read_changed_or_sent_and_limited_
     assert_eq!(s.app.post("/api/v1/templates", &s.key, &shipped(SHIPPED)).await.status, 201);
     let (other_merchant, other) = s.app.merchant_with_key("Globex").await;
     s.app.get("/api/v1/templates/order_shipped", &other).await.assert_error(404, "not_found");
-    s.app.put("/api/v1/templates/order_shipped", &other, &shipped(SHIPPED)).await.assert_error(404, "not_found");
+    s.app.put("/api/v1/templates/order_shipped", &other, &definition(SHIPPED)).await.assert_error(404, "not_found");
     s.app.delete("/api/v1/templates/order_shipped", &other).await.assert_error(404, "not_found");
     assert!(s.app.get("/api/v1/templates", &other).await.json["data"].as_array().unwrap().is_empty());
     // The same name is free in another merchant, and its version 1 is its own.
@@ -273,7 +283,7 @@ async fn another_merchants_templates_cannot_be_read_changed_or_sent_and_limited_
     assert_eq!(s.app.post("/api/v1/messages/send", limited, &send).await.status, 202);
     // A read-only key cannot write.
     let reader = s.app.create_key(merchant, &["messages:read"]).await;
-    s.app.put("/api/v1/templates/order_shipped", &reader, &shipped(SHIPPED)).await.assert_error(403, "forbidden");
+    s.app.put("/api/v1/templates/order_shipped", &reader, &definition(SHIPPED)).await.assert_error(403, "forbidden");
 }
 
 #[tokio::test]
@@ -285,7 +295,7 @@ async fn a_template_send_is_idempotent_on_its_variables() {
     assert_eq!(first.status, 202, "{}", first.text);
     // A new version in between does not change the replay: the request is the same.
     assert_eq!(
-        s.app.put("/api/v1/templates/order_shipped", &s.key, &shipped("{{first_name}} {{order_id}}")).await.status,
+        s.app.put("/api/v1/templates/order_shipped", &s.key, &definition("{{first_name}} {{order_id}}")).await.status,
         200
     );
     let again = s.send(send(1)).await;

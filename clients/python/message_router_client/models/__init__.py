@@ -15,6 +15,7 @@ from .create_api_key_request_environment_type_2_type_1 import CreateApiKeyReques
 from .create_api_key_request_environment_type_3_type_1 import CreateApiKeyRequestEnvironmentType3Type1
 from .create_api_key_request_scopes_item import CreateApiKeyRequestScopesItem
 from .create_merchant_request import CreateMerchantRequest
+from .create_template_request import CreateTemplateRequest
 from .delivery_list import DeliveryList
 from .delivery_response import DeliveryResponse
 from .dlq_query import DlqQuery
@@ -77,6 +78,7 @@ __all__ = (
     "CreateApiKeyRequestEnvironmentType3Type1",
     "CreateApiKeyRequestScopesItem",
     "CreateMerchantRequest",
+    "CreateTemplateRequest",
     "DeliveryList",
     "DeliveryResponse",
     "DlqQuery",

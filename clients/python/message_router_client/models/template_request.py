@@ -19,7 +19,7 @@ T = TypeVar("T", bound="TemplateRequest")
 
 @_attrs_define
 class TemplateRequest:
-    """Body of `POST /templates` (with `name`) and of `PUT /templates/{name}` (without).
+    """Body of `PUT /templates/{name}`: the next version's full definition.
 
     Attributes:
         body (str): The text, with `{{variable}}` placeholders (at most 4 KB). Every placeholder must be
@@ -27,7 +27,6 @@ class TemplateRequest:
             (1 000 characters, 2 KB).
         attachment (Attachment | None | Unset):
         attachments (list[ImageAttachment] | None | Unset): Up to ten images; instead of `attachment`.
-        name (None | str | Unset): `POST` only: 1–64 of a-z, 0-9 and `_`, unique among the merchant's live templates.
         quick_replies (list[QuickReply] | None | Unset): Sent with every message of this template, as in `POST
             /messages/send`.
         variables (list[TemplateVariable] | Unset): The variables the body uses (at most 20).
@@ -36,7 +35,6 @@ class TemplateRequest:
     body: str
     attachment: Attachment | None | Unset = UNSET
     attachments: list[ImageAttachment] | None | Unset = UNSET
-    name: None | str | Unset = UNSET
     quick_replies: list[QuickReply] | None | Unset = UNSET
     variables: list[TemplateVariable] | Unset = UNSET
 
@@ -64,12 +62,6 @@ class TemplateRequest:
 
         else:
             attachments = self.attachments
-
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
 
         quick_replies: list[dict[str, Any]] | None | Unset
         if isinstance(self.quick_replies, Unset):
@@ -101,8 +93,6 @@ class TemplateRequest:
             field_dict["attachment"] = attachment
         if attachments is not UNSET:
             field_dict["attachments"] = attachments
-        if name is not UNSET:
-            field_dict["name"] = name
         if quick_replies is not UNSET:
             field_dict["quick_replies"] = quick_replies
         if variables is not UNSET:
@@ -159,15 +149,6 @@ class TemplateRequest:
 
         attachments = _parse_attachments(d.pop("attachments", UNSET))
 
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
         def _parse_quick_replies(data: object) -> list[QuickReply] | None | Unset:
             if data is None:
                 return data
@@ -203,7 +184,6 @@ class TemplateRequest:
             body=body,
             attachment=attachment,
             attachments=attachments,
-            name=name,
             quick_replies=quick_replies,
             variables=variables,
         )

@@ -5,15 +5,15 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.create_template_request import CreateTemplateRequest
 from ...models.error_body import ErrorBody
-from ...models.template_request import TemplateRequest
 from ...models.template_response import TemplateResponse
 from ...types import Response
 
 
 def _get_kwargs(
     *,
-    body: TemplateRequest,
+    body: CreateTemplateRequest,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -73,13 +73,13 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-    body: TemplateRequest,
+    body: CreateTemplateRequest,
 ) -> Response[ErrorBody | TemplateResponse]:
     """Creates a template (version 1, or the next number after a deleted template of that name).
 
     Args:
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (CreateTemplateRequest): Body of `POST /templates`: a name and the first version's
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -103,13 +103,13 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-    body: TemplateRequest,
+    body: CreateTemplateRequest,
 ) -> ErrorBody | TemplateResponse | None:
     """Creates a template (version 1, or the next number after a deleted template of that name).
 
     Args:
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (CreateTemplateRequest): Body of `POST /templates`: a name and the first version's
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -128,13 +128,13 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-    body: TemplateRequest,
+    body: CreateTemplateRequest,
 ) -> Response[ErrorBody | TemplateResponse]:
     """Creates a template (version 1, or the next number after a deleted template of that name).
 
     Args:
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (CreateTemplateRequest): Body of `POST /templates`: a name and the first version's
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -156,13 +156,13 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-    body: TemplateRequest,
+    body: CreateTemplateRequest,
 ) -> ErrorBody | TemplateResponse | None:
     """Creates a template (version 1, or the next number after a deleted template of that name).
 
     Args:
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (CreateTemplateRequest): Body of `POST /templates`: a name and the first version's
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -79,8 +79,8 @@ def sync_detailed(
 
     Args:
         name (str):
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (TemplateRequest): Body of `PUT /templates/{name}`: the next version's full
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -112,8 +112,8 @@ def sync(
 
     Args:
         name (str):
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (TemplateRequest): Body of `PUT /templates/{name}`: the next version's full
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -140,8 +140,8 @@ async def asyncio_detailed(
 
     Args:
         name (str):
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (TemplateRequest): Body of `PUT /templates/{name}`: the next version's full
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,8 +171,8 @@ async def asyncio(
 
     Args:
         name (str):
-        body (TemplateRequest): Body of `POST /templates` (with `name`) and of `PUT
-            /templates/{name}` (without).
+        body (TemplateRequest): Body of `PUT /templates/{name}`: the next version's full
+            definition.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

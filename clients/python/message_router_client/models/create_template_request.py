@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.attachment import Attachment
+    from ..models.image_attachment import ImageAttachment
+    from ..models.quick_reply import QuickReply
+    from ..models.template_variable import TemplateVariable
+
+
+T = TypeVar("T", bound="CreateTemplateRequest")
+
+
+@_attrs_define
+class CreateTemplateRequest:
+    """Body of `POST /templates`: a name and the first version's definition.
+
+    Attributes:
+        body (str): As in [`TemplateRequest`].
+        name (str): 1–64 of a-z, 0-9 and `_`, starting with a letter or digit; unique among the merchant's
+            live templates.
+        attachment (Attachment | None | Unset):
+        attachments (list[ImageAttachment] | None | Unset):
+        quick_replies (list[QuickReply] | None | Unset):
+        variables (list[TemplateVariable] | Unset):
+    """
+
+    body: str
+    name: str
+    attachment: Attachment | None | Unset = UNSET
+    attachments: list[ImageAttachment] | None | Unset = UNSET
+    quick_replies: list[QuickReply] | None | Unset = UNSET
+    variables: list[TemplateVariable] | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.attachment import Attachment  # noqa: PLC0415
+
+        body = self.body
+
+        name = self.name
+
+        attachment: dict[str, Any] | None | Unset
+        if isinstance(self.attachment, Unset):
+            attachment = UNSET
+        elif isinstance(self.attachment, Attachment):
+            attachment = self.attachment.to_dict()
+        else:
+            attachment = self.attachment
+
+        attachments: list[dict[str, Any]] | None | Unset
+        if isinstance(self.attachments, Unset):
+            attachments = UNSET
+        elif isinstance(self.attachments, list):
+            attachments = []
+            for attachments_type_0_item_data in self.attachments:
+                attachments_type_0_item = attachments_type_0_item_data.to_dict()
+                attachments.append(attachments_type_0_item)
+
+        else:
+            attachments = self.attachments
+
+        quick_replies: list[dict[str, Any]] | None | Unset
+        if isinstance(self.quick_replies, Unset):
+            quick_replies = UNSET
+        elif isinstance(self.quick_replies, list):
+            quick_replies = []
+            for quick_replies_type_0_item_data in self.quick_replies:
+                quick_replies_type_0_item = quick_replies_type_0_item_data.to_dict()
+                quick_replies.append(quick_replies_type_0_item)
+
+        else:
+            quick_replies = self.quick_replies
+
+        variables: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.variables, Unset):
+            variables = []
+            for variables_item_data in self.variables:
+                variables_item = variables_item_data.to_dict()
+                variables.append(variables_item)
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "body": body,
+                "name": name,
+            }
+        )
+        if attachment is not UNSET:
+            field_dict["attachment"] = attachment
+        if attachments is not UNSET:
+            field_dict["attachments"] = attachments
+        if quick_replies is not UNSET:
+            field_dict["quick_replies"] = quick_replies
+        if variables is not UNSET:
+            field_dict["variables"] = variables
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.image_attachment import ImageAttachment  # noqa: PLC0415
+        from ..models.quick_reply import QuickReply  # noqa: PLC0415
+        from ..models.template_variable import TemplateVariable  # noqa: PLC0415
+
+        d = dict(src_dict)
+        body = d.pop("body")
+
+        name = d.pop("name")
+
+        def _parse_attachment(data: object) -> Attachment | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                attachment_type_1 = Attachment.from_dict(data)
+
+                return attachment_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(Attachment | None | Unset, data)
+
+        attachment = _parse_attachment(d.pop("attachment", UNSET))
+
+        def _parse_attachments(data: object) -> list[ImageAttachment] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                attachments_type_0 = []
+                _attachments_type_0 = data
+                for attachments_type_0_item_data in _attachments_type_0:
+                    attachments_type_0_item = ImageAttachment.from_dict(attachments_type_0_item_data)
+
+                    attachments_type_0.append(attachments_type_0_item)
+
+                return attachments_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[ImageAttachment] | None | Unset, data)
+
+        attachments = _parse_attachments(d.pop("attachments", UNSET))
+
+        def _parse_quick_replies(data: object) -> list[QuickReply] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                quick_replies_type_0 = []
+                _quick_replies_type_0 = data
+                for quick_replies_type_0_item_data in _quick_replies_type_0:
+                    quick_replies_type_0_item = QuickReply.from_dict(quick_replies_type_0_item_data)
+
+                    quick_replies_type_0.append(quick_replies_type_0_item)
+
+                return quick_replies_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[QuickReply] | None | Unset, data)
+
+        quick_replies = _parse_quick_replies(d.pop("quick_replies", UNSET))
+
+        _variables = d.pop("variables", UNSET)
+        variables: list[TemplateVariable] | Unset = UNSET
+        if _variables is not UNSET:
+            variables = []
+            for variables_item_data in _variables:
+                variables_item = TemplateVariable.from_dict(variables_item_data)
+
+                variables.append(variables_item)
+
+        create_template_request = cls(
+            body=body,
+            name=name,
+            attachment=attachment,
+            attachments=attachments,
+            quick_replies=quick_replies,
+            variables=variables,
+        )
+
+        return create_template_request
