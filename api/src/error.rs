@@ -79,6 +79,7 @@ pub enum ErrorCode {
     OauthExchangeFailed,
     SubscriptionFailed,
     EnvironmentMismatch,
+    InstagramRefused,
 }
 
 impl ErrorCode {
@@ -113,6 +114,7 @@ impl ErrorCode {
         Self::OauthExchangeFailed,
         Self::SubscriptionFailed,
         Self::EnvironmentMismatch,
+        Self::InstagramRefused,
     ];
 
     /// The wire name.
@@ -148,6 +150,7 @@ impl ErrorCode {
             Self::OauthExchangeFailed => "oauth_exchange_failed",
             Self::SubscriptionFailed => "subscription_failed",
             Self::EnvironmentMismatch => "environment_mismatch",
+            Self::InstagramRefused => "instagram_refused",
         }
     }
 }

@@ -121,6 +121,30 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("SendMessageRequest", "variables", json!({"maxProperties": router_core::templates::MAX_VARIABLES})),
         ("CreateTemplateRequest", "name", json!({"pattern": TEMPLATE_NAME})),
         ("TemplateVariable", "name", json!({"pattern": "^[a-z_][a-z0-9_]{0,63}$"})),
+        ("GenericTemplate", "elements", json!({"minItems": 1, "maxItems": 10})),
+        ("SenderActionRequest", "recipient_id", json!({"pattern": DIGITS_64})),
+        (
+            "SenderActionRequest",
+            "action",
+            json!({"enum": ["typing_on", "typing_off", "mark_seen", "react", "unreact"]}),
+        ),
+        ("SenderActionRequest", "reaction", json!({"minLength": 1, "maxLength": 16, "pattern": NOT_BLANK})),
+        (
+            "SenderActionRequest",
+            "instagram_message_id",
+            json!({"minLength": 1, "maxLength": 512, "pattern": "^[!-~]+$"}),
+        ),
+        ("IceBreakers", "ice_breakers", json!({"minItems": 1, "maxItems": 4})),
+        ("IceBreaker", "question", json!({"minLength": 1, "maxLength": 80, "pattern": NOT_BLANK})),
+        ("IceBreaker", "payload", json!({"minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK})),
+        ("PersistentMenu", "items", json!({"minItems": 1, "maxItems": 20})),
+        ("Card", "title", json!({"minLength": 1, "maxLength": 80, "pattern": NOT_BLANK})),
+        ("Card", "subtitle", json!({"minLength": 1, "maxLength": 80, "pattern": NOT_BLANK})),
+        ("Card", "image_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("Card", "default_action_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("Card", "buttons", json!({"maxItems": 3})),
+        ("ButtonTemplate", "text", json!({"minLength": 1, "maxLength": 640, "pattern": NOT_BLANK})),
+        ("ButtonTemplate", "buttons", json!({"minItems": 1, "maxItems": 3})),
         ("TemplateVariable", "type", json!({"enum": ["string", "integer"]})),
         ("TemplateVariable", "max_length", json!({"minimum": 1, "maximum": 1000})),
         ("Attachment", "type", json!({"enum": ["image", "video", "audio", "file"]})),
@@ -175,6 +199,39 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
             p.extend(extra.as_object().cloned().unwrap_or_default());
         }
     }
+    // A reaction names the customer's message and the reaction; the other actions carry neither.
+    if let Some(s) = schemas["SenderActionRequest"].as_object_mut() {
+        let action =
+            |names: serde_json::Value| json!({"required": ["action"], "properties": {"action": {"enum": names}}});
+        let string = json!({"type": "string"});
+        let none = json!({"type": "null"});
+        s.insert(
+            "allOf".into(),
+            json!([
+                {"if": action(json!(["react"])),
+                 "then": {"required": ["instagram_message_id", "reaction"],
+                          "properties": {"instagram_message_id": string, "reaction": string}}},
+                {"if": action(json!(["unreact"])),
+                 "then": {"required": ["instagram_message_id"],
+                          "properties": {"instagram_message_id": string, "reaction": none}}},
+                {"if": action(json!(["typing_on", "typing_off", "mark_seen"])),
+                 "then": {"properties": {"instagram_message_id": none, "reaction": none}}}
+            ]),
+        );
+    }
+    // A button's fields, in each variant of the `Button` union.
+    let button = [
+        ("title", json!({"minLength": 1, "maxLength": 20, "pattern": NOT_BLANK})),
+        ("url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
+        ("payload", json!({"minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK})),
+    ];
+    for variant in schemas["Button"]["oneOf"].as_array_mut().into_iter().flatten() {
+        for (field, extra) in &button {
+            if let Some(p) = variant["properties"][*field].as_object_mut() {
+                p.extend(extra.as_object().cloned().unwrap_or_default());
+            }
+        }
+    }
     // `attachments` holds images only (Instagram sends several media at once only as images).
     let mut image = schemas["Attachment"].clone();
     image["properties"]["type"]["enum"] = json!(["image"]);
@@ -196,22 +253,34 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
     // text. A template carries its content, so it comes alone; its version and variables need it.
     if let Some(s) = schemas["SendMessageRequest"].as_object_mut() {
         let given = |field: &str, ty: &str| json!({"required": [field], "properties": {field: {"type": ty}}});
-        s.insert(
-            "anyOf".into(),
-            json!([
-                given("message", "string"),
-                given("attachment", "object"),
-                given("attachments", "array"),
-                given("template", "string")
-            ]),
-        );
+        let heart = json!({"required": ["like_heart"], "properties": {"like_heart": {"const": true}}});
+        let structured = [
+            given("attachment", "object"),
+            given("attachments", "array"),
+            given("generic_template", "object"),
+            given("button_template", "object"),
+            heart.clone(),
+        ];
+        let mut any = vec![given("message", "string"), given("template", "string")];
+        any.extend(structured.iter().cloned());
+        s.insert("anyOf".into(), json!(any));
+        // At most one attachment-like field.
+        let mut pairs = Vec::new();
+        for (i, a) in structured.iter().enumerate() {
+            for b in &structured[i + 1..] {
+                pairs.push(json!({"allOf": [a, b]}));
+            }
+        }
+        s.insert("not".into(), json!({"anyOf": pairs}));
         let none = json!({"type": "null"});
         s.insert(
             "allOf".into(),
             json!([
                 {"if": given("quick_replies", "array"), "then": given("message", "string")},
                 {"if": given("template", "string"),
-                 "then": {"properties": {"message": none, "attachment": none, "attachments": none, "quick_replies": none}}},
+                 "then": {"properties": {"message": none, "attachment": none, "attachments": none, "quick_replies": none,
+                                         "generic_template": none, "button_template": none,
+                                         "like_heart": {"not": {"const": true}}}}},
                 {"if": given("variables", "object"), "then": given("template", "string")},
                 {"if": given("template_version", "integer"), "then": given("template", "string")}
             ]),

@@ -356,6 +356,100 @@ impl GraphClient {
         Ok(r)
     }
 
+    /// `POST /{ig_id}/messages` with a `sender_action` (research §3.4): a typing indicator, a
+    /// read mark, or a reaction to one of the customer's messages. Meta answers `{recipient_id}`
+    /// only; nothing is stored.
+    ///
+    /// # Errors
+    /// [`GraphError`].
+    #[tracing::instrument(skip_all, fields(ig.account = %ig_id))]
+    pub async fn sender_action(
+        &self,
+        ig_id: &str,
+        token: &SecretString,
+        recipient_id: &str,
+        action: &SenderAction<'_>,
+    ) -> Result<(), GraphError> {
+        use serde_json::json;
+        let mut body = json!({"recipient": {"id": recipient_id}, "sender_action": action.name()});
+        match action {
+            SenderAction::React { mid, reaction } => body["payload"] = json!({"message_id": mid, "reaction": reaction}),
+            SenderAction::Unreact { mid } => body["payload"] = json!({"message_id": mid}),
+            SenderAction::TypingOn | SenderAction::TypingOff | SenderAction::MarkSeen => {}
+        }
+        let started = std::time::Instant::now();
+        let resp = self
+            .http
+            .post(self.url(&format!("{ig_id}/messages")))
+            .bearer_auth(token.expose_secret())
+            .json(&body)
+            .send()
+            .await;
+        Self::finish::<serde_json::Value>("sender_action", started, resp).await.map(|_| ())
+    }
+
+    /// `GET /me/messenger_profile?platform=instagram&fields=…`: the account's ice breakers and
+    /// persistent menu as Meta stores them (`{"data": [{field: …}]}`; the first element).
+    ///
+    /// # Errors
+    /// [`GraphError`].
+    pub async fn messenger_profile(
+        &self,
+        token: &SecretString,
+        fields: &[&str],
+    ) -> Result<serde_json::Value, GraphError> {
+        let started = std::time::Instant::now();
+        let resp = self
+            .http
+            .get(self.url("me/messenger_profile"))
+            .query(&[("platform", "instagram"), ("fields", &fields.join(","))])
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await;
+        let (v, _) = Self::finish::<serde_json::Value>("messenger_profile", started, resp).await?;
+        Ok(v.pointer("/data/0").cloned().unwrap_or_else(|| serde_json::json!({})))
+    }
+
+    /// `POST /me/messenger_profile` with `{"platform": "instagram", field: value}`: sets the
+    /// account's ice breakers or persistent menu (Meta replaces the whole field).
+    ///
+    /// # Errors
+    /// [`GraphError`].
+    pub async fn set_messenger_profile(
+        &self,
+        token: &SecretString,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), GraphError> {
+        let body = serde_json::json!({"platform": "instagram", field: value});
+        let started = std::time::Instant::now();
+        let resp = self
+            .http
+            .post(self.url("me/messenger_profile"))
+            .bearer_auth(token.expose_secret())
+            .json(&body)
+            .send()
+            .await;
+        Self::finish::<serde_json::Value>("messenger_profile", started, resp).await.map(|_| ())
+    }
+
+    /// `DELETE /me/messenger_profile` with `{"platform": "instagram", "fields": [field]}`.
+    ///
+    /// # Errors
+    /// [`GraphError`].
+    pub async fn delete_messenger_profile(&self, token: &SecretString, field: &str) -> Result<(), GraphError> {
+        let body = serde_json::json!({"platform": "instagram", "fields": [field]});
+        let started = std::time::Instant::now();
+        let resp = self
+            .http
+            .delete(self.url("me/messenger_profile"))
+            .bearer_auth(token.expose_secret())
+            .json(&body)
+            .send()
+            .await;
+        Self::finish::<serde_json::Value>("messenger_profile", started, resp).await.map(|_| ())
+    }
+
     /// `POST /me/subscribed_apps?subscribed_fields=…`: subscribes the app to the account's
     /// messaging webhooks.
     ///
@@ -538,9 +632,41 @@ pub fn parse_usage(headers: &reqwest::header::HeaderMap) -> Usage {
     usage
 }
 
+/// A sender action (research §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderAction<'a> {
+    TypingOn,
+    TypingOff,
+    MarkSeen,
+    /// React to the customer's message `mid` with `reaction` (`love` or an emoji).
+    React {
+        mid: &'a str,
+        reaction: &'a str,
+    },
+    /// Remove our reaction from the customer's message `mid`.
+    Unreact {
+        mid: &'a str,
+    },
+}
+
+impl SenderAction<'_> {
+    /// Meta's `sender_action` value.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::TypingOn => "typing_on",
+            Self::TypingOff => "typing_off",
+            Self::MarkSeen => "mark_seen",
+            Self::React { .. } => "react",
+            Self::Unreact { .. } => "unreact",
+        }
+    }
+}
+
 /// The Send API body of one part (research/meta-instagram-api.md §3.2): the recipient, the
-/// message (`attachment`, `attachments` for several images, or `text` with its quick replies),
-/// and with a tag `messaging_type: MESSAGE_TAG` plus the tag.
+/// message (`attachment`, `attachments` for several images, `text` with its quick replies, a
+/// `template` attachment or the `like_heart` sticker), and with a tag `messaging_type:
+/// MESSAGE_TAG` plus the tag.
 #[must_use]
 pub fn send_body(recipient_id: &str, part: &SendPart<'_>, tag: Option<&str>) -> serde_json::Value {
     use serde_json::json;
@@ -558,6 +684,20 @@ pub fn send_body(recipient_id: &str, part: &SendPart<'_>, tag: Option<&str>) -> 
             }
             message
         }
+        SendPart::Template(t) => {
+            let mut payload = serde_json::to_value(t).unwrap_or_default();
+            if let crate::outbound::Template::Generic(crate::outbound::GenericTemplate { elements }) = t {
+                // The stored card names the tap target `default_action_url`; Meta wants an action.
+                for (card, out) in elements.iter().zip(payload["elements"].as_array_mut().into_iter().flatten()) {
+                    if let (Some(url), Some(o)) = (&card.default_action_url, out.as_object_mut()) {
+                        o.remove("default_action_url");
+                        o.insert("default_action".into(), json!({"type": "web_url", "url": url}));
+                    }
+                }
+            }
+            json!({"attachment": {"type": "template", "payload": payload}})
+        }
+        SendPart::Sticker(s) => json!({"attachment": s}),
     };
     let mut body = json!({"recipient": {"id": recipient_id}, "message": message});
     if let Some(tag) = tag {
@@ -627,6 +767,40 @@ mod tests {
         );
         let body = send_body("42", &SendPart::Text { text: "hi", quick_replies: &[] }, None);
         assert_eq!(body["message"], json!({"text": "hi"}));
+    }
+
+    #[test]
+    fn templates_and_the_heart_use_metas_attachment_shapes() {
+        use crate::outbound::{Button, ButtonTemplate, Card, GenericTemplate, Sticker, Template};
+        use serde_json::json;
+        let card = Card {
+            title: "Hat".into(),
+            subtitle: None,
+            image_url: Some("https://cdn.example/h.png".into()),
+            default_action_url: Some("https://shop.example/h".into()),
+            buttons: vec![Button::Postback { title: "More".into(), payload: "MORE".into() }],
+        };
+        let generic = Template::Generic(GenericTemplate { elements: vec![card] });
+        assert_eq!(
+            send_body("42", &SendPart::Template(&generic), None)["message"],
+            json!({"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [{
+                "title": "Hat", "image_url": "https://cdn.example/h.png",
+                "default_action": {"type": "web_url", "url": "https://shop.example/h"},
+                "buttons": [{"type": "postback", "title": "More", "payload": "MORE"}]}]}}})
+        );
+        let buttons = Template::Button(ButtonTemplate {
+            text: "Need help?".into(),
+            buttons: vec![Button::WebUrl { title: "Site".into(), url: "https://shop.example".into() }],
+        });
+        assert_eq!(
+            send_body("42", &SendPart::Template(&buttons), None)["message"]["attachment"]["payload"],
+            json!({"template_type": "button", "text": "Need help?",
+                   "buttons": [{"type": "web_url", "title": "Site", "url": "https://shop.example"}]})
+        );
+        assert_eq!(
+            send_body("42", &SendPart::Sticker(Sticker::LikeHeart), None)["message"],
+            json!({"attachment": {"type": "like_heart"}})
+        );
     }
 
     fn api(code: i64, sub: Option<i64>, status: u16) -> GraphError {

@@ -63,24 +63,101 @@ pub struct Media {
     pub url: String,
 }
 
-/// `outbound_messages.attachment`: one item (`attachment`), or up to ten images sent in one call
-/// (`attachments`, stored as an array).
+/// `outbound_messages.attachment`: one item (`attachment`), up to ten images sent in one call
+/// (`attachments`, stored as an array), a structured template (cards or buttons) or a sticker.
+/// Stored untagged: each shape is told apart by its own fields (`type` of a media kind, an array,
+/// `template_type`, `type: like_heart`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Attachment {
     One(Media),
     Images(Vec<Media>),
+    Template(Template),
+    Sticker(Sticker),
 }
 
 impl Attachment {
-    /// The media items, in order.
+    /// The media items the worker checks before sending, in order (none for templates and
+    /// stickers: a card's image is Meta's to fetch, and a missing one only leaves the card bare).
     #[must_use]
     pub fn items(&self) -> &[Media] {
         match self {
             Self::One(m) => std::slice::from_ref(m),
             Self::Images(list) => list,
+            Self::Template(_) | Self::Sticker(_) => &[],
         }
     }
+}
+
+/// A button of a card or a button template (research: Meta's button template and generic
+/// template pages): a link opened in the in-app browser, or a postback that comes back to the
+/// CRM as `message.postback` with its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Button {
+    /// Opens `url` (http or https, at most 2048 characters) in the in-app browser.
+    WebUrl {
+        /// 1–20 characters.
+        title: String,
+        url: String,
+    },
+    /// Sends `payload` (1–1000 characters) back to you as `message.postback`.
+    Postback {
+        /// 1–20 characters.
+        title: String,
+        payload: String,
+    },
+}
+
+/// One card of a generic template (a carousel when there are several).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    /// 1–80 characters.
+    pub title: String,
+    /// At most 80 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle: Option<String>,
+    /// An http(s) image URL (Meta fetches it; it is not checked before the send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    /// Opened when the card itself is tapped (http or https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_action_url: Option<String>,
+    /// Up to three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+/// Cards with image, title, subtitle and up to three buttons each: one card, or a carousel of up
+/// to ten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenericTemplate {
+    pub elements: Vec<Card>,
+}
+
+/// A text (1–640 characters) with one to three buttons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonTemplate {
+    pub text: String,
+    pub buttons: Vec<Button>,
+}
+
+/// A structured message: Meta's `{"type": "template", "payload": {"template_type": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "template_type", rename_all = "snake_case")]
+pub enum Template {
+    Generic(GenericTemplate),
+    Button(ButtonTemplate),
+}
+
+/// A sticker: Instagram's heart (`{"type": "like_heart"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Sticker {
+    LikeHeart,
 }
 
 /// A quick-reply button.
@@ -113,6 +190,10 @@ pub enum SendPart<'a> {
     /// A piece of the text (at most [`INSTAGRAM_TEXT_MAX_BYTES`]); the quick replies ride on the
     /// last piece only.
     Text { text: &'a str, quick_replies: &'a [QuickReply] },
+    /// A generic or button template.
+    Template(&'a Template),
+    /// A sticker.
+    Sticker(Sticker),
 }
 
 impl SendPart<'_> {
@@ -121,18 +202,21 @@ impl SendPart<'_> {
     pub fn lane(&self) -> Lane {
         match self {
             Self::Media(m) => m.kind.lane(),
-            Self::Images(_) | Self::Text { .. } => Lane::Text,
+            Self::Images(_) | Self::Text { .. } | Self::Template(_) | Self::Sticker(_) => Lane::Text,
         }
     }
 
     /// What the call's echo webhook will carry: `("text", Some(text))`, or the attachment type
-    /// (Meta echoes its own CDN URL, so the type is all that can be matched).
+    /// (Meta echoes its own CDN URL, so the type is all that can be matched; `template` and
+    /// `like_heart` for the structured kinds).
     #[must_use]
     pub fn echo_signature(&self) -> (String, Option<String>) {
         match self {
             Self::Media(m) => (m.kind.as_str().to_owned(), None),
             Self::Images(_) => (MediaKind::Image.as_str().to_owned(), None),
             Self::Text { text, .. } => ("text".to_owned(), Some((*text).to_owned())),
+            Self::Template(_) => ("template".to_owned(), None),
+            Self::Sticker(Sticker::LikeHeart) => ("like_heart".to_owned(), None),
         }
     }
 }
@@ -151,6 +235,8 @@ impl<'a> OutboundMessage<'a> {
         match self.attachment {
             Some(Attachment::Images(items)) => parts.push(SendPart::Images(items)),
             Some(Attachment::One(a)) => parts.push(SendPart::Media(a)),
+            Some(Attachment::Template(t)) => parts.push(SendPart::Template(t)),
+            Some(Attachment::Sticker(s)) => parts.push(SendPart::Sticker(*s)),
             None => {}
         }
         if let Some(text) = self.text {
@@ -210,5 +296,36 @@ mod tests {
             OutboundMessage { recipient_id: "1", text: None, attachment: Some(&many), quick_replies: &[], tag: None };
         assert_eq!(images.parts(), [SendPart::Images(many.items())]);
         assert_eq!(images.parts()[0].lane(), Lane::Text);
+    }
+
+    #[test]
+    fn templates_and_stickers_are_stored_by_their_own_fields_and_sent_as_one_part() {
+        let cards: Attachment = serde_json::from_value(json!({"template_type": "generic", "elements": [
+            {"title": "Hat", "image_url": "https://cdn.example/h.png",
+             "buttons": [{"type": "web_url", "title": "Buy", "url": "https://shop.example/h"},
+                         {"type": "postback", "title": "More", "payload": "MORE_HAT"}]}]}))
+        .unwrap();
+        let Attachment::Template(Template::Generic(GenericTemplate { elements })) = &cards else { panic!("{cards:?}") };
+        assert_eq!(elements[0].buttons[1], Button::Postback { title: "More".into(), payload: "MORE_HAT".into() });
+        assert!(cards.items().is_empty());
+        let heart: Attachment = serde_json::from_value(json!({"type": "like_heart"})).unwrap();
+        assert_eq!(heart, Attachment::Sticker(Sticker::LikeHeart));
+        assert_eq!(serde_json::to_value(&heart).unwrap(), json!({"type": "like_heart"}));
+        let msg = OutboundMessage {
+            recipient_id: "1",
+            text: Some("and a note"),
+            attachment: Some(&cards),
+            quick_replies: &[],
+            tag: None,
+        };
+        assert_eq!(msg.parts_total(), 2);
+        assert_eq!(msg.parts()[0].echo_signature(), ("template".to_owned(), None));
+        let Attachment::Template(t) = &cards else { unreachable!() };
+        assert_eq!(msg.parts()[0], SendPart::Template(t));
+        assert!(
+            serde_json::from_value::<Button>(json!({"type": "postback", "title": "t", "payload": "p", "x": 1}))
+                .is_err(),
+            "unknown button fields are refused"
+        );
     }
 }

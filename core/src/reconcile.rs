@@ -79,7 +79,7 @@ pub fn echo_signature(content: &Value) -> Option<(String, Option<String>)> {
     let kind = content
         .pointer("/attachments/0/type")
         .and_then(Value::as_str)
-        .filter(|k| matches!(*k, "image" | "video" | "audio" | "file"))?;
+        .filter(|k| matches!(*k, "image" | "video" | "audio" | "file" | "template" | "like_heart"))?;
     Some((kind.to_owned(), None))
 }
 

@@ -158,7 +158,7 @@ pub fn register_at_zero(component: Component) {
             }
             let _ = histogram!("router_inbound_ingest_duration_seconds");
             counter!("router_send_reconciliations_total", "result" => "echo").absolute(0);
-            graph_ops(&["me", "subscribe", "exchange_code", "exchange_token"]);
+            graph_ops(&["me", "subscribe", "exchange_code", "exchange_token", "sender_action", "messenger_profile"]);
         }
         Component::Worker => {
             counter!("router_messages_sent_total").absolute(0);

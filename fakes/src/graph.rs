@@ -42,6 +42,7 @@ pub enum Endpoint {
     ExchangeToken,
     RefreshToken,
     SubscribedApps,
+    MessengerProfile,
 }
 
 /// A scripted response for the next call(s) to an endpoint.
@@ -250,6 +251,8 @@ struct Inner {
     last_inbound: HashMap<(String, String), OffsetDateTime>,
     wrap_oauth_in_data: bool,
     subscriptions: HashMap<String, String>,
+    /// ig_id → the account's messenger profile fields (`ice_breakers`, `persistent_menu`).
+    profiles: HashMap<String, serde_json::Map<String, Value>>,
     counter: u64,
     sandbox_ig_id: Option<String>,
     /// Random faults for unscripted Send API calls.
@@ -576,6 +579,12 @@ impl FakeGraph {
         self.lock().sent.clone()
     }
 
+    /// An account's messenger profile as set through the API (ice breakers, persistent menu).
+    #[must_use]
+    pub fn profile(&self, ig_id: &str) -> serde_json::Map<String, Value> {
+        self.lock().profiles.get(ig_id).cloned().unwrap_or_default()
+    }
+
     /// The fields an account subscribed to, if any.
     #[must_use]
     pub fn subscription(&self, ig_id: &str) -> Option<String> {
@@ -593,6 +602,7 @@ impl FakeGraph {
             .route("/{ver}/me", get(me))
             .route("/{ver}/{node}/messages", post(send))
             .route("/{ver}/me/subscribed_apps", post(subscribe))
+            .route("/{ver}/me/messenger_profile", get(profile_get).post(profile_set).delete(profile_delete))
             .route("/oauth/access_token", post(oauth_token))
             .route("/oauth/authorize", get(authorize))
             .route("/oauth/authorize/allow", get(authorize_allow))
@@ -886,8 +896,13 @@ fn check_message(m: &Value) -> Option<Response> {
         };
         for it in items {
             let ty = it.get("type").and_then(Value::as_str).unwrap_or("");
-            if !matches!(ty, "image" | "video" | "audio" | "file" | "like_heart" | "MEDIA_SHARE") {
+            if !matches!(ty, "image" | "video" | "audio" | "file" | "like_heart" | "MEDIA_SHARE" | "template") {
                 return Some(invalid_param("(#100) Invalid attachment type", None));
+            }
+            if ty == "template"
+                && let Some(r) = check_template(it.get("payload").unwrap_or(&Value::Null))
+            {
+                return Some(r);
             }
             let media = matches!(ty, "image" | "video" | "audio" | "file");
             let has_source = it.pointer("/payload/url").and_then(Value::as_str).is_some_and(|u| !u.is_empty())
@@ -901,6 +916,163 @@ fn check_message(m: &Value) -> Option<Response> {
         return Some(invalid_param("(#100) Message must contain text or attachment", None));
     }
     None
+}
+
+/// A sender action (research §3.4): typing and read marks carry nothing else; a reaction names
+/// the customer's message and (to react) the reaction.
+fn check_sender_action(b: &Value) -> Option<Response> {
+    let action = b["sender_action"].as_str().unwrap_or("");
+    let mid = b.pointer("/payload/message_id").and_then(Value::as_str).is_some_and(|m| !m.is_empty());
+    let reaction = b.pointer("/payload/reaction").and_then(Value::as_str).is_some_and(|r| !r.is_empty());
+    let ok = match action {
+        "typing_on" | "typing_off" | "mark_seen" => b.get("payload").is_none(),
+        "react" => mid && reaction,
+        "unreact" => mid,
+        _ => false,
+    };
+    (!ok).then(|| invalid_param("(#100) Invalid sender_action or payload", None))
+}
+
+/// `GET /me/messenger_profile?platform=instagram&fields=…`: `{"data": [{field: value}]}`.
+async fn profile_get(
+    State(f): State<FakeGraph>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let t = match f.begin_token_call("GET", "/me/messenger_profile", Endpoint::MessengerProfile, &headers, &q).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if q.get("platform").map(String::as_str) != Some("instagram") {
+        return invalid_param("(#100) platform must be instagram", None);
+    }
+    let stored = f.profile(&t.ig_id);
+    let fields = q.get("fields").map(String::as_str).unwrap_or("");
+    let wanted: serde_json::Map<String, Value> =
+        fields.split(',').filter_map(|k| stored.get(k).map(|v| (k.to_owned(), v.clone()))).collect();
+    let data = if wanted.is_empty() { vec![] } else { vec![Value::Object(wanted)] };
+    axum::Json(json!({ "data": data })).into_response()
+}
+
+/// `POST /me/messenger_profile`: sets `ice_breakers` and/or `persistent_menu` (Meta's limits:
+/// at most 4 ice breaker questions, each a question and a payload; a menu of at most 20 web_url
+/// or postback items).
+async fn profile_set(
+    State(f): State<FakeGraph>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t = match f.begin_token_call("POST", "/me/messenger_profile", Endpoint::MessengerProfile, &headers, &q).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Ok(b) = serde_json::from_slice::<Value>(&body) else {
+        return invalid_param("(#100) Invalid JSON for postbody", None);
+    };
+    if b["platform"] != "instagram" {
+        return invalid_param("(#100) platform must be instagram", None);
+    }
+    let mut set = serde_json::Map::new();
+    for field in ["ice_breakers", "persistent_menu"] {
+        let Some(v) = b.get(field) else { continue };
+        let max = if field == "ice_breakers" { 4 } else { 20 };
+        let ok = v.as_array().is_some_and(|locales| {
+            !locales.is_empty()
+                && locales
+                    .iter()
+                    .all(|l| l["call_to_actions"].as_array().is_some_and(|c| !c.is_empty() && c.len() <= max))
+        });
+        if !ok {
+            return invalid_param(&format!("(#100) param {field} is invalid"), None);
+        }
+        set.insert(field.to_owned(), v.clone());
+    }
+    if set.is_empty() {
+        return invalid_param("(#100) No profile field to set", None);
+    }
+    f.lock().profiles.entry(t.ig_id).or_default().extend(set);
+    axum::Json(json!({"result": "success"})).into_response()
+}
+
+/// `DELETE /me/messenger_profile` with `{"fields": [...]}`.
+async fn profile_delete(
+    State(f): State<FakeGraph>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t = match f.begin_token_call("DELETE", "/me/messenger_profile", Endpoint::MessengerProfile, &headers, &q).await
+    {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let fields: Vec<String> = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| serde_json::from_value(b["fields"].clone()).ok())
+        .unwrap_or_default();
+    if fields.is_empty() {
+        return invalid_param("(#100) param fields is required", None);
+    }
+    if let Some(p) = f.lock().profiles.get_mut(&t.ig_id) {
+        for k in &fields {
+            p.remove(k);
+        }
+    }
+    axum::Json(json!({"result": "success"})).into_response()
+}
+
+/// A template attachment's payload, with the limits of Meta's generic and button template pages:
+/// 1–10 cards with a title of at most 80 characters and at most 3 buttons; a button template's
+/// text of at most 640 characters with 1–3 buttons; buttons `web_url` (with a url) or `postback`
+/// (with a payload), titles of at most 20 characters.
+fn check_template(p: &Value) -> Option<Response> {
+    let chars = |v: &Value| v.as_str().map(|s| s.chars().count());
+    let bad = |what: &str| Some(invalid_param(&format!("(#100) {what}"), None));
+    let check_buttons = |buttons: Option<&Value>, min: usize| -> Option<Response> {
+        let list = buttons.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        if list.len() < min || list.len() > 3 {
+            return bad("param buttons must have at most 3 elements");
+        }
+        for b in list {
+            if !chars(&b["title"]).is_some_and(|n| (1..=20).contains(&n)) {
+                return bad("Button title is required and must be at most 20 characters");
+            }
+            let ok = match b["type"].as_str() {
+                Some("web_url") => b["url"].as_str().is_some_and(|u| u.starts_with("http")),
+                Some("postback") => chars(&b["payload"]).is_some_and(|n| (1..=1000).contains(&n)),
+                _ => false,
+            };
+            if !ok {
+                return bad("Invalid button: web_url needs url, postback needs payload");
+            }
+        }
+        None
+    };
+    match p["template_type"].as_str() {
+        Some("generic") => {
+            let cards = p["elements"].as_array().map(Vec::as_slice).unwrap_or_default();
+            if cards.is_empty() || cards.len() > 10 {
+                return bad("param elements must have 1 to 10 elements");
+            }
+            for c in cards {
+                if !chars(&c["title"]).is_some_and(|n| (1..=80).contains(&n)) {
+                    return bad("Element title is required and must be at most 80 characters");
+                }
+                if let Some(r) = check_buttons(c.get("buttons"), 0) {
+                    return Some(r);
+                }
+            }
+            None
+        }
+        Some("button") => {
+            if !chars(&p["text"]).is_some_and(|n| (1..=640).contains(&n)) {
+                return bad("param text must be 1 to 640 characters");
+            }
+            check_buttons(p.get("buttons"), 1)
+        }
+        _ => bad("Invalid template_type"),
+    }
 }
 
 /// The 24 h standard window, extended to 7 days with the HUMAN_AGENT tag (when enforced); `Some`
@@ -991,6 +1163,9 @@ async fn send(
     }
     if recipient.is_empty() || !recipient.bytes().all(|c| c.is_ascii_digit()) {
         return invalid_param("(#100) No matching Instagram user", Some(2_534_014));
+    }
+    if has_action && let Some(r) = check_sender_action(&b) {
+        return r;
     }
     if let Some(m) = b.get("message") {
         if let Some(r) = check_message(m) {

@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use router_core::db::{self, messages};
 use router_core::domain::{Igsid, MESSAGE_TEXT_MAX_BYTES, MESSAGE_TEXT_MAX_CHARS, Scope};
 use router_core::outbound::{
-    Attachment as StoredAttachment, Media, MediaKind, OutboundMessage, QuickReply as StoredQuickReply,
+    Attachment as StoredAttachment, ButtonTemplate, GenericTemplate, Media, MediaKind, OutboundMessage,
+    QuickReply as StoredQuickReply, Sticker, Template,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -77,6 +78,15 @@ pub struct SendMessageRequest {
     /// Deduplicates retries of this request for 24 h (or use the `Idempotency-Key` header).
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// A card, or a carousel of up to ten (Meta's generic template), sent like an attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic_template: Option<GenericTemplate>,
+    /// A text with one to three buttons (Meta's button template), sent like an attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_template: Option<ButtonTemplate>,
+    /// `true`: send Instagram's heart sticker (instead of an attachment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub like_heart: Option<bool>,
     /// Send a stored template (`/templates`) instead of `message`: its rendered text, quick
     /// replies and attachment. Not with `message`, `attachment(s)` or `quick_replies`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +134,19 @@ pub(crate) fn stored_attachment(
     })
 }
 
+/// A request's own attachment-like content as stored (one of them, checked by [`validate`]).
+fn stored_content(req: &SendMessageRequest) -> Result<Option<StoredAttachment>, ApiError> {
+    Ok(if let Some(g) = &req.generic_template {
+        Some(StoredAttachment::Template(Template::Generic(g.clone())))
+    } else if let Some(b) = &req.button_template {
+        Some(StoredAttachment::Template(Template::Button(b.clone())))
+    } else if req.like_heart == Some(true) {
+        Some(StoredAttachment::Sticker(Sticker::LikeHeart))
+    } else {
+        stored_attachment(req.attachment.as_ref(), req.attachments.as_deref())?
+    })
+}
+
 /// Quick replies as stored.
 pub(crate) fn stored_quick_replies(q: Option<&[QuickReply]>) -> Option<Vec<StoredQuickReply>> {
     q.map(|q| q.iter().map(|b| StoredQuickReply { title: b.title.clone(), payload: b.payload.clone() }).collect())
@@ -140,15 +163,45 @@ fn validate(req: &SendMessageRequest) -> Result<(), ApiError> {
         }
         validate_text(req)?;
         check_media(req.attachment.as_ref(), req.attachments.as_deref())?;
-        if req.message.is_none() && req.attachment.is_none() && req.attachments.is_none() {
+        check_structured(req)?;
+        if req.message.is_none() && structured_kinds(req).next().is_none() {
             return Err(ApiError::invalid(
                 "message",
-                "give message text, an attachment (or attachments), both, or a template",
+                "give message text, an attachment (or attachments, a generic_template, a button_template or \
+                 like_heart), both, or a template",
             ));
         }
         check_quick_replies(req.quick_replies.as_deref(), req.message.is_some())?;
     }
     validate_extras(req)
+}
+
+/// The attachment-like fields a request gives (at most one is allowed).
+fn structured_kinds(req: &SendMessageRequest) -> impl Iterator<Item = &'static str> {
+    [
+        ("attachment", req.attachment.is_some()),
+        ("attachments", req.attachments.is_some()),
+        ("generic_template", req.generic_template.is_some()),
+        ("button_template", req.button_template.is_some()),
+        ("like_heart", req.like_heart == Some(true)),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+}
+
+/// At most one attachment-like field, and the structured ones within Meta's limits.
+fn check_structured(req: &SendMessageRequest) -> Result<(), ApiError> {
+    let given: Vec<&str> = structured_kinds(req).collect();
+    if let [first, second, ..] = given[..] {
+        return Err(ApiError::invalid(second, format!("give one of {first} and {second}, not both")));
+    }
+    if let Some(g) = &req.generic_template {
+        super::rich::check_generic(g)?;
+    }
+    if let Some(b) = &req.button_template {
+        super::rich::check_button_template(b)?;
+    }
+    Ok(())
 }
 
 /// A send by template: the template carries the content, so the request names only it.
@@ -157,13 +210,9 @@ fn validate_template_use(req: &SendMessageRequest) -> Result<(), ApiError> {
     if !router_core::templates::is_template_name(name) {
         return Err(ApiError::invalid("template", "must be a template name: 1–64 of a-z, 0-9 and _"));
     }
-    let given = [
-        ("message", req.message.is_some()),
-        ("attachment", req.attachment.is_some()),
-        ("attachments", req.attachments.is_some()),
-        ("quick_replies", req.quick_replies.is_some()),
-    ];
-    if let Some((field, _)) = given.iter().find(|(_, present)| *present) {
+    let given = [("message", req.message.is_some()), ("quick_replies", req.quick_replies.is_some())];
+    let field = given.iter().find(|(_, present)| *present).map(|(f, _)| *f).or_else(|| structured_kinds(req).next());
+    if let Some(field) = field {
         return Err(ApiError::invalid(field, "not with template (the template carries the content)"));
     }
     if req.template_version.is_some_and(|v| v < 1) {
@@ -349,7 +398,7 @@ async fn send_message(
         Some(name) => render_template(&s, merchant_id, name, &req).await?,
         None => Content {
             text: req.message.clone(),
-            attachment: stored_attachment(req.attachment.as_ref(), req.attachments.as_deref())?,
+            attachment: stored_content(&req)?,
             quick_replies: stored_quick_replies(req.quick_replies.as_deref()),
             template_id: None,
         },

@@ -1,12 +1,14 @@
 //! Route modules; each owns its router, DTOs and handlers.
 
 pub mod accounts;
+pub mod actions;
 pub mod admin;
 pub mod deliveries;
 pub mod health;
 pub mod instagram;
 pub mod messages;
 pub mod oauth;
+pub mod rich;
 pub mod templates;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -30,5 +32,6 @@ pub fn api_router(base: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(deliveries::router())
         .merge(templates::router())
+        .merge(actions::router())
         .merge(instagram::router().layer(axum::extract::DefaultBodyLimit::max(INBOUND_MAX_BODY_BYTES)))
 }

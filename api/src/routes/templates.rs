@@ -120,7 +120,8 @@ impl From<store::TemplateRow> for TemplateResponse {
         let (attachment, attachments) = match t.attachment.map(|a| a.0) {
             Some(StoredAttachment::One(m)) => (Some(media(&m)), None),
             Some(StoredAttachment::Images(list)) => (None, Some(list.iter().map(media).collect())),
-            None => (None, None),
+            // A template's content is text with media; structured kinds are not stored in one.
+            Some(StoredAttachment::Template(_) | StoredAttachment::Sticker(_)) | None => (None, None),
         };
         Self {
             template_id: t.template_id,

@@ -11,6 +11,7 @@ mod media;
 mod ops;
 mod outbound;
 mod reconcile;
+mod rich;
 mod sandbox_tour;
 mod templates;
 mod webhooks;
