@@ -226,8 +226,14 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("payload", json!({"minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK})),
     ];
     for variant in schemas["Button"]["oneOf"].as_array_mut().into_iter().flatten() {
+        // `get_mut`, not indexing: indexing would add the fields a variant lacks, as nulls.
+        // Each variant refuses unknown fields (serde's deny_unknown_fields on the enum).
+        if let Some(v) = variant.as_object_mut() {
+            v.insert("additionalProperties".into(), json!(false));
+        }
+        let Some(props) = variant.get_mut("properties").and_then(serde_json::Value::as_object_mut) else { continue };
         for (field, extra) in &button {
-            if let Some(p) = variant["properties"][*field].as_object_mut() {
+            if let Some(p) = props.get_mut(*field).and_then(serde_json::Value::as_object_mut) {
                 p.extend(extra.as_object().cloned().unwrap_or_default());
             }
         }

@@ -91,7 +91,7 @@ impl Attachment {
 
 /// A button of a card or a button template (research: Meta's button template and generic
 /// template pages): a link opened in the in-app browser, or a postback that comes back to the
-/// CRM as `message.postback` with its payload.
+/// CRM as a `message.received` webhook with `message_type: postback` and its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Button {
@@ -101,7 +101,7 @@ pub enum Button {
         title: String,
         url: String,
     },
-    /// Sends `payload` (1–1000 characters) back to you as `message.postback`.
+    /// Sends `payload` (1–1000 characters) back to you in a `postback` message.
     Postback {
         /// 1–20 characters.
         title: String,

@@ -255,10 +255,7 @@ fn validate_text(req: &SendMessageRequest) -> Result<(), ApiError> {
 
 /// `attachment`, or `attachments` (1–10 images).
 pub(crate) fn check_media(attachment: Option<&Attachment>, attachments: Option<&[Attachment]>) -> Result<(), ApiError> {
-    let url_ok = |u: &str| {
-        u.len() <= 2048
-            && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-    };
+    let url_ok = super::rich::is_http_url;
     const URL_RULE: &str = "must be an http(s) URL of at most 2048 characters";
     if let Some(a) = attachment {
         if MediaKind::parse(&a.kind).is_none() {

@@ -8,9 +8,57 @@ use router_core::outbound::{Button, ButtonTemplate, Card, GenericTemplate};
 
 use crate::error::ApiError;
 
-/// An http(s) URL with a host, at most 2048 characters (as media URLs).
+/// An http(s) URL of at most 2048 characters, as the OpenAPI document's `HTTP_URL` pattern
+/// states it (a host of letters, digits, dots and hyphens, an optional port up to 65535, then
+/// printable ASCII after `/`, `?` or `#`) and as the URL standard parses it. Media, button and
+/// card URLs all use this one rule, so the API accepts exactly what its document describes.
 pub fn is_http_url(u: &str) -> bool {
-    u.len() <= 2048 && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    let scheme_len = if u.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("http://")) {
+        7
+    } else if u.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) {
+        8
+    } else {
+        return false;
+    };
+    let rest = &u[scheme_len..];
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let (host, port) = authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p)));
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && {
+            let digits = p.trim_start_matches('0');
+            digits.len() <= 5 && digits.parse::<u32>().unwrap_or(0) <= 65_535
+        }
+    });
+    u.len() <= 2048
+        && !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port_ok
+        && tail.bytes().all(|b| (0x21..0x7f).contains(&b))
+        && url::Url::parse(u).is_ok_and(|p| p.host().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_http_url;
+
+    #[test]
+    fn urls_are_accepted_exactly_as_the_document_describes_them() {
+        for ok in ["https://cdn.example/a.png?x=1#f", "HTTP://shop.example:08080/p", "http://a.b"] {
+            assert!(is_http_url(ok), "{ok}");
+        }
+        for bad in [
+            "httPS://-h83f*",
+            "ftp://x.example",
+            "https://",
+            "https://a b.example",
+            "https://x.example:70000",
+            "javascript:alert(1)",
+            "https://exa\u{e9}mple.com",
+            "https://x.example/\u{e9}",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
+    }
 }
 
 /// `s` is 1–`max` characters and not only whitespace.

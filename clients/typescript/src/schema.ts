@@ -62,6 +62,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/accounts/{account_id}/ice-breakers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reads an account's ice breakers from Instagram. */
+        get: operations["v1.accounts.ice_breakers.get"];
+        /** Sets an account's ice breakers on Instagram (replacing them): 1–4 questions. */
+        put: operations["v1.accounts.ice_breakers.set"];
+        post?: never;
+        /** Removes an account's ice breakers from Instagram. */
+        delete: operations["v1.accounts.ice_breakers.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{account_id}/persistent-menu": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reads an account's persistent menu from Instagram. */
+        get: operations["v1.accounts.persistent_menu.get"];
+        /** Sets an account's persistent menu on Instagram (replacing it): 1–20 buttons. */
+        put: operations["v1.accounts.persistent_menu.set"];
+        post?: never;
+        /** Removes an account's persistent menu from Instagram. */
+        delete: operations["v1.accounts.persistent_menu.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/api-keys/{api_key_id}": {
         parameters: {
             query?: never;
@@ -195,6 +233,26 @@ export interface paths {
         get: operations["v1.messages.status"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/messages/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shows a typing indicator, marks the conversation seen, or reacts to a customer's message (or
+         *     removes the reaction). Made at once, not queued: 204 once Instagram accepted it.
+         */
+        post: operations["v1.messages.actions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -447,6 +505,29 @@ export interface components {
              */
             status_code?: number | null;
         };
+        /**
+         * @description A button of a card or a button template (research: Meta's button template and generic
+         *     template pages): a link opened in the in-app browser, or a postback that comes back to the
+         *     CRM as a `message.received` webhook with `message_type: postback` and its payload.
+         */
+        Button: {
+            /** @description 1–20 characters. */
+            title: string;
+            /** @enum {string} */
+            type: "web_url";
+            url: string;
+        } | {
+            payload: string;
+            /** @description 1–20 characters. */
+            title: string;
+            /** @enum {string} */
+            type: "postback";
+        };
+        /** @description A text (1–640 characters) with one to three buttons. */
+        ButtonTemplate: {
+            buttons: components["schemas"]["Button"][];
+            text: string;
+        };
         /** @description Result of a successful onboarding (JSON form). */
         CallbackResponse: {
             /** Format: uuid */
@@ -456,6 +537,19 @@ export interface components {
             /** Format: date-time */
             token_expires_at?: string | null;
             username: string;
+        };
+        /** @description One card of a generic template (a carousel when there are several). */
+        Card: {
+            /** @description Up to three. */
+            buttons?: components["schemas"]["Button"][];
+            /** @description Opened when the card itself is tapped (http or https). */
+            default_action_url?: string | null;
+            /** @description An http(s) image URL (Meta fetches it; it is not checked before the send). */
+            image_url?: string | null;
+            /** @description At most 80 characters. */
+            subtitle?: string | null;
+            /** @description 1–80 characters. */
+            title: string;
         };
         /** @description Body of `POST /accounts`. */
         CreateAccountRequest: {
@@ -640,13 +734,20 @@ export interface components {
          * @example validation_failed
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "template_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch";
+        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "template_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch" | "instagram_refused";
         /** @description Why a message failed (or the last retryable error while it is still pending). */
         ErrorDetail: {
             /** @description Stable code, e.g. `outside_messaging_window`, `recipient_unavailable`, `instagram_token_invalid`. */
             code: string;
             message: string;
             retryable: boolean;
+        };
+        /**
+         * @description Cards with image, title, subtitle and up to three buttons each: one card, or a carousel of up
+         *     to ten.
+         */
+        GenericTemplate: {
+            elements: components["schemas"]["Card"][];
         };
         /** @description One entry of a conversation. */
         HistoryEntry: {
@@ -666,6 +767,20 @@ export interface components {
             text?: string | null;
             /** Format: date-time */
             timestamp: string;
+        };
+        /**
+         * @description One ice breaker: a question the customer can tap to start a conversation; its payload comes
+         *     back as a `postback` message.
+         */
+        IceBreaker: {
+            /** @description 1–1000 characters. */
+            payload: string;
+            /** @description 1–80 characters. */
+            question: string;
+        };
+        /** @description An account's ice breakers (at most 4). */
+        IceBreakers: {
+            ice_breakers: components["schemas"]["IceBreaker"][];
         };
         /** @description An image of a multi-image message. */
         ImageAttachment: {
@@ -728,6 +843,10 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description An account's persistent menu: 1–20 `web_url` or `postback` buttons. */
+        PersistentMenu: {
+            items: components["schemas"]["Button"][];
+        };
         /** @description A quick-reply button (at most 13; needs `message` text). */
         QuickReply: {
             /** @description Returned to you in the customer's reply (`quick_reply_payload`), 1–1000 characters. */
@@ -746,6 +865,22 @@ export interface components {
          * @enum {string}
          */
         Scope: "messages:send" | "messages:read" | "accounts:read" | "accounts:write" | "admin";
+        /** @description Body of `POST /messages/actions`. */
+        SenderActionRequest: {
+            /** Format: uuid */
+            account_id: string;
+            /**
+             * @description `typing_on`, `typing_off`, `mark_seen`, `react` or `unreact`.
+             * @enum {string}
+             */
+            action: "typing_on" | "typing_off" | "mark_seen" | "react" | "unreact";
+            /** @description `react` and `unreact`: the customer's message (its `instagram_message_id`). */
+            instagram_message_id?: string | null;
+            /** @description `react`: `love` or an emoji (at most 16 characters). */
+            reaction?: string | null;
+            /** @description The customer's IGSID. */
+            recipient_id: string;
+        } & (unknown & unknown & unknown);
         /** @description Body of `POST /messages/send`. */
         SendMessageRequest: ({
             /**
@@ -759,8 +894,12 @@ export interface components {
              *     `attachment`, not with it.
              */
             attachments?: components["schemas"]["ImageAttachment"][] | null;
+            button_template?: null | components["schemas"]["ButtonTemplate"];
+            generic_template?: null | components["schemas"]["GenericTemplate"];
             /** @description Deduplicates retries of this request for 24 h (or use the `Idempotency-Key` header). */
             idempotency_key?: string | null;
+            /** @description `true`: send Instagram's heart sticker (instead of an attachment). */
+            like_heart?: boolean | null;
             /**
              * @description Text, 1–1000 characters and at most 2 KB of UTF-8. Longer than Instagram's 1000 bytes, it
              *     is sent as consecutive messages.
@@ -793,11 +932,18 @@ export interface components {
         } & (unknown & unknown & unknown & unknown)) | {
             message: string;
         } | {
+            template: string;
+        } | {
             attachment: Record<string, never>;
         } | {
             attachments: unknown[];
         } | {
-            template: string;
+            generic_template: Record<string, never>;
+        } | {
+            button_template: Record<string, never>;
+        } | {
+            /** @constant */
+            like_heart: true;
         };
         /** @description 202 response of `POST /messages/send`. */
         SendMessageResponse: {
@@ -1151,6 +1297,238 @@ export interface operations {
             };
         };
     };
+    "v1.accounts.ice_breakers.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IceBreakers"];
+                };
+            };
+        };
+    };
+    "v1.accounts.ice_breakers.set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IceBreakers"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IceBreakers"];
+                };
+            };
+        };
+    };
+    "v1.accounts.ice_breakers.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "v1.accounts.persistent_menu.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersistentMenu"];
+                };
+            };
+        };
+    };
+    "v1.accounts.persistent_menu.set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersistentMenu"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersistentMenu"];
+                };
+            };
+        };
+    };
+    "v1.accounts.persistent_menu.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     "v1.admin.api_keys.revoke": {
         parameters: {
             query?: never;
@@ -1472,6 +1850,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageStatusResponse"];
+                };
+            };
+        };
+    };
+    "v1.messages.actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SenderActionRequest"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Instagram accepted the action */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description instagram_refused (Meta's code in details) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

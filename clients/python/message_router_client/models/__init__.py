@@ -6,7 +6,13 @@ from .api_key_response import ApiKeyResponse
 from .attachment import Attachment
 from .attachment_type import AttachmentType
 from .attempt_response import AttemptResponse
+from .button_template import ButtonTemplate
+from .button_type_0 import ButtonType0
+from .button_type_0_type import ButtonType0Type
+from .button_type_1 import ButtonType1
+from .button_type_1_type import ButtonType1Type
 from .callback_response import CallbackResponse
+from .card import Card
 from .create_account_request import CreateAccountRequest
 from .create_account_request_event_types_type_0_item import CreateAccountRequestEventTypesType0Item
 from .create_api_key_request import CreateApiKeyRequest
@@ -29,13 +35,17 @@ from .erasure_report import ErasureReport
 from .error_body import ErrorBody
 from .error_code import ErrorCode
 from .error_detail import ErrorDetail
+from .generic_template import GenericTemplate
 from .history_entry import HistoryEntry
+from .ice_breaker import IceBreaker
+from .ice_breakers import IceBreakers
 from .image_attachment import ImageAttachment
 from .image_attachment_type import ImageAttachmentType
 from .ingest_response import IngestResponse
 from .merchant_response import MerchantResponse
 from .message_list import MessageList
 from .message_status_response import MessageStatusResponse
+from .persistent_menu import PersistentMenu
 from .quick_reply import QuickReply
 from .redrive_response import RedriveResponse
 from .scope import Scope
@@ -45,6 +55,8 @@ from .send_message_request_tag_type_2_type_1 import SendMessageRequestTagType2Ty
 from .send_message_request_tag_type_3_type_1 import SendMessageRequestTagType3Type1
 from .send_message_request_variables_type_0 import SendMessageRequestVariablesType0
 from .send_message_response import SendMessageResponse
+from .sender_action_request import SenderActionRequest
+from .sender_action_request_action import SenderActionRequestAction
 from .start_response import StartResponse
 from .status_transition import StatusTransition
 from .template_list import TemplateList
@@ -69,7 +81,13 @@ __all__ = (
     "Attachment",
     "AttachmentType",
     "AttemptResponse",
+    "ButtonTemplate",
+    "ButtonType0",
+    "ButtonType0Type",
+    "ButtonType1",
+    "ButtonType1Type",
     "CallbackResponse",
+    "Card",
     "CreateAccountRequest",
     "CreateAccountRequestEventTypesType0Item",
     "CreateApiKeyRequest",
@@ -92,16 +110,22 @@ __all__ = (
     "ErrorBody",
     "ErrorCode",
     "ErrorDetail",
+    "GenericTemplate",
     "HistoryEntry",
+    "IceBreaker",
+    "IceBreakers",
     "ImageAttachment",
     "ImageAttachmentType",
     "IngestResponse",
     "MerchantResponse",
     "MessageList",
     "MessageStatusResponse",
+    "PersistentMenu",
     "QuickReply",
     "RedriveResponse",
     "Scope",
+    "SenderActionRequest",
+    "SenderActionRequestAction",
     "SendMessageRequest",
     "SendMessageRequestTagType1",
     "SendMessageRequestTagType2Type1",

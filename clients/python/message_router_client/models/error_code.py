@@ -8,6 +8,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     INSTAGRAM_ACCOUNT_MISMATCH = "instagram_account_mismatch"
+    INSTAGRAM_REFUSED = "instagram_refused"
     INTERNAL_ERROR = "internal_error"
     INVALID_INSTAGRAM_TOKEN = "invalid_instagram_token"
     INVALID_OAUTH_CODE = "invalid_oauth_code"

@@ -13,6 +13,8 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.attachment import Attachment
+    from ..models.button_template import ButtonTemplate
+    from ..models.generic_template import GenericTemplate
     from ..models.image_attachment import ImageAttachment
     from ..models.quick_reply import QuickReply
     from ..models.send_message_request_variables_type_0 import SendMessageRequestVariablesType0
@@ -32,8 +34,11 @@ class SendMessageRequest:
         attachments (list[ImageAttachment] | None | Unset): Up to ten images sent as one Instagram message (each `type`
             must be `image`); instead of
             `attachment`, not with it.
+        button_template (ButtonTemplate | None | Unset):
+        generic_template (GenericTemplate | None | Unset):
         idempotency_key (None | str | Unset): Deduplicates retries of this request for 24 h (or use the `Idempotency-
             Key` header).
+        like_heart (bool | None | Unset): `true`: send Instagram's heart sticker (instead of an attachment).
         message (None | str | Unset): Text, 1–1000 characters and at most 2 KB of UTF-8. Longer than Instagram's 1000
             bytes, it
             is sent as consecutive messages.
@@ -53,7 +58,10 @@ class SendMessageRequest:
     recipient_id: str
     attachment: Attachment | None | Unset = UNSET
     attachments: list[ImageAttachment] | None | Unset = UNSET
+    button_template: ButtonTemplate | None | Unset = UNSET
+    generic_template: GenericTemplate | None | Unset = UNSET
     idempotency_key: None | str | Unset = UNSET
+    like_heart: bool | None | Unset = UNSET
     message: None | str | Unset = UNSET
     metadata: Any | Unset = UNSET
     quick_replies: list[QuickReply] | None | Unset = UNSET
@@ -66,6 +74,8 @@ class SendMessageRequest:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.button_template import ButtonTemplate  # noqa: PLC0415
+        from ..models.generic_template import GenericTemplate  # noqa: PLC0415
         from ..models.send_message_request_variables_type_0 import SendMessageRequestVariablesType0  # noqa: PLC0415
 
         account_id = str(self.account_id)
@@ -92,11 +102,33 @@ class SendMessageRequest:
         else:
             attachments = self.attachments
 
+        button_template: dict[str, Any] | None | Unset
+        if isinstance(self.button_template, Unset):
+            button_template = UNSET
+        elif isinstance(self.button_template, ButtonTemplate):
+            button_template = self.button_template.to_dict()
+        else:
+            button_template = self.button_template
+
+        generic_template: dict[str, Any] | None | Unset
+        if isinstance(self.generic_template, Unset):
+            generic_template = UNSET
+        elif isinstance(self.generic_template, GenericTemplate):
+            generic_template = self.generic_template.to_dict()
+        else:
+            generic_template = self.generic_template
+
         idempotency_key: None | str | Unset
         if isinstance(self.idempotency_key, Unset):
             idempotency_key = UNSET
         else:
             idempotency_key = self.idempotency_key
+
+        like_heart: bool | None | Unset
+        if isinstance(self.like_heart, Unset):
+            like_heart = UNSET
+        else:
+            like_heart = self.like_heart
 
         message: None | str | Unset
         if isinstance(self.message, Unset):
@@ -162,8 +194,14 @@ class SendMessageRequest:
             field_dict["attachment"] = attachment
         if attachments is not UNSET:
             field_dict["attachments"] = attachments
+        if button_template is not UNSET:
+            field_dict["button_template"] = button_template
+        if generic_template is not UNSET:
+            field_dict["generic_template"] = generic_template
         if idempotency_key is not UNSET:
             field_dict["idempotency_key"] = idempotency_key
+        if like_heart is not UNSET:
+            field_dict["like_heart"] = like_heart
         if message is not UNSET:
             field_dict["message"] = message
         if metadata is not UNSET:
@@ -184,6 +222,8 @@ class SendMessageRequest:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.button_template import ButtonTemplate  # noqa: PLC0415
+        from ..models.generic_template import GenericTemplate  # noqa: PLC0415
         from ..models.image_attachment import ImageAttachment  # noqa: PLC0415
         from ..models.quick_reply import QuickReply  # noqa: PLC0415
         from ..models.send_message_request_variables_type_0 import SendMessageRequestVariablesType0  # noqa: PLC0415
@@ -232,6 +272,40 @@ class SendMessageRequest:
 
         attachments = _parse_attachments(d.pop("attachments", UNSET))
 
+        def _parse_button_template(data: object) -> ButtonTemplate | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                button_template_type_1 = ButtonTemplate.from_dict(data)
+
+                return button_template_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(ButtonTemplate | None | Unset, data)
+
+        button_template = _parse_button_template(d.pop("button_template", UNSET))
+
+        def _parse_generic_template(data: object) -> GenericTemplate | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                generic_template_type_1 = GenericTemplate.from_dict(data)
+
+                return generic_template_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(GenericTemplate | None | Unset, data)
+
+        generic_template = _parse_generic_template(d.pop("generic_template", UNSET))
+
         def _parse_idempotency_key(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -240,6 +314,15 @@ class SendMessageRequest:
             return cast(None | str | Unset, data)
 
         idempotency_key = _parse_idempotency_key(d.pop("idempotency_key", UNSET))
+
+        def _parse_like_heart(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        like_heart = _parse_like_heart(d.pop("like_heart", UNSET))
 
         def _parse_message(data: object) -> None | str | Unset:
             if data is None:
@@ -362,7 +445,10 @@ class SendMessageRequest:
             recipient_id=recipient_id,
             attachment=attachment,
             attachments=attachments,
+            button_template=button_template,
+            generic_template=generic_template,
             idempotency_key=idempotency_key,
+            like_heart=like_heart,
             message=message,
             metadata=metadata,
             quick_replies=quick_replies,
