@@ -37,30 +37,6 @@ pub fn is_http_url(u: &str) -> bool {
         && url::Url::parse(u).is_ok_and(|p| p.host().is_some())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_http_url;
-
-    #[test]
-    fn urls_are_accepted_exactly_as_the_document_describes_them() {
-        for ok in ["https://cdn.example/a.png?x=1#f", "HTTP://shop.example:08080/p", "http://a.b"] {
-            assert!(is_http_url(ok), "{ok}");
-        }
-        for bad in [
-            "httPS://-h83f*",
-            "ftp://x.example",
-            "https://",
-            "https://a b.example",
-            "https://x.example:70000",
-            "javascript:alert(1)",
-            "https://exa\u{e9}mple.com",
-            "https://x.example/\u{e9}",
-        ] {
-            assert!(!is_http_url(bad), "{bad}");
-        }
-    }
-}
-
 /// `s` is 1–`max` characters and not only whitespace.
 fn text(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
     let n = s.chars().count();
@@ -127,4 +103,28 @@ pub fn check_generic(g: &GenericTemplate) -> Result<(), ApiError> {
 pub fn check_button_template(b: &ButtonTemplate) -> Result<(), ApiError> {
     text("button_template.text", &b.text, 640)?;
     check_buttons("button_template.buttons", &b.buttons, 1, 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_http_url;
+
+    #[test]
+    fn urls_are_accepted_exactly_as_the_document_describes_them() {
+        for ok in ["https://cdn.example/a.png?x=1#f", "HTTP://shop.example:08080/p", "http://a.b"] {
+            assert!(is_http_url(ok), "{ok}");
+        }
+        for bad in [
+            "httPS://-h83f*",
+            "ftp://x.example",
+            "https://",
+            "https://a b.example",
+            "https://x.example:70000",
+            "javascript:alert(1)",
+            "https://exa\u{e9}mple.com",
+            "https://x.example/\u{e9}",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
+    }
 }
