@@ -26,6 +26,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "instagram", description = "Meta's webhook endpoints (called by Meta, signed with the app secret)"),
         (name = "admin", description = "Platform administration (platform admin keys)"),
         (name = "templates", description = "Message templates: named, versioned texts with typed variables"),
+        (name = "analytics", description = "Activity per hour or day, from hourly rollups"),
     )
 )]
 pub struct ApiDoc;
@@ -302,6 +303,9 @@ fn constrain_parameters(doc: &mut serde_json::Value) {
         ("/api/v1/messages", "get", "recipient_id", json!({"pattern": DIGITS_64})),
         ("/api/v1/messages", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
         ("/api/v1/templates", "get", "limit", json!({"minimum": 1, "maximum": 100, "default": 50})),
+        ("/api/v1/analytics", "get", "granularity", json!({"enum": ["hour", "day"], "default": "day"})),
+        ("/api/v1/analytics", "get", "from", json!({"format": "date-time"})),
+        ("/api/v1/analytics", "get", "to", json!({"format": "date-time"})),
         ("/api/v1/templates", "get", "cursor", json!({"pattern": TEMPLATE_NAME})),
         ("/api/v1/templates/{name}", "get", "name", json!({"pattern": TEMPLATE_NAME})),
         ("/api/v1/templates/{name}", "get", "version", json!({"minimum": 1})),

@@ -31,6 +31,7 @@
 //! - [`webhooks`]: CRM event enqueueing (outbox); the delivery signatures are [`crm`]'s.
 
 pub mod accounts;
+pub mod analytics;
 pub mod bootstrap;
 pub mod config;
 pub mod crm;

@@ -26,6 +26,8 @@ pub const TASKS: &[(MaintenanceTask, Duration)] = &[
     (MaintenanceTask::IdempotencyCleanup, Duration::from_secs(3600)),
     (MaintenanceTask::TokenRefresh, Duration::from_secs(3600)),
     (MaintenanceTask::Retention, Duration::from_secs(3600)),
+    // Reports lag by at most this plus the run time; each run recomputes the last two hours.
+    (MaintenanceTask::AnalyticsRollup, Duration::from_secs(300)),
 ];
 
 /// Everything a tick needs.

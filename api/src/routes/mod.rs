@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod actions;
 pub mod admin;
+pub mod analytics;
 pub mod deliveries;
 pub mod health;
 pub mod instagram;
@@ -33,5 +34,6 @@ pub fn api_router(base: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(templates::router())
         .merge(actions::router())
+        .merge(analytics::router())
         .merge(instagram::router().layer(axum::extract::DefaultBodyLimit::max(INBOUND_MAX_BODY_BYTES)))
 }

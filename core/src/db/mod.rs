@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod admin_sessions;
+pub mod analytics;
 pub mod api_keys;
 pub mod console;
 pub mod deliveries;

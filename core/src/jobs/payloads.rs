@@ -112,11 +112,14 @@ pub enum MaintenanceTask {
     TokenRefresh,
     /// Message content older than `RETENTION_DAYS` → erased.
     Retention,
+    /// Recent hours → `analytics_hourly` rollups (`router_core::analytics`).
+    AnalyticsRollup,
 }
 
 impl MaintenanceTask {
     /// Every task.
-    pub const ALL: [Self; 4] = [Self::DlqPromotion, Self::IdempotencyCleanup, Self::TokenRefresh, Self::Retention];
+    pub const ALL: [Self; 5] =
+        [Self::DlqPromotion, Self::IdempotencyCleanup, Self::TokenRefresh, Self::Retention, Self::AnalyticsRollup];
 
     /// The stored name.
     #[must_use]
@@ -126,6 +129,7 @@ impl MaintenanceTask {
             Self::IdempotencyCleanup => "idempotency_cleanup",
             Self::TokenRefresh => "token_refresh",
             Self::Retention => "retention",
+            Self::AnalyticsRollup => "analytics_rollup",
         }
     }
 

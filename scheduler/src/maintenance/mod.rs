@@ -36,6 +36,10 @@ impl JobHandler for MaintenanceHandler {
                 tracing::info!(?done, "retention purge finished");
                 done.values().sum()
             }
+            MaintenanceTask::AnalyticsRollup => {
+                let rows = router_core::analytics::roll_up_recent(&ctx.db, time::OffsetDateTime::now_utc()).await?;
+                u64::try_from(rows).unwrap_or(u64::MAX)
+            }
         };
         tracing::debug!(task = job.task.as_str(), rows, "maintenance task finished");
         queue::complete(&mut *ctx.db.acquire().await?, claimed.job_id, claimed.lock_token).await?;

@@ -2,6 +2,7 @@
 
 mod admin_browser;
 mod admin_console;
+mod analytics;
 mod api_accounts;
 mod api_foundation;
 mod hostile;
