@@ -39,6 +39,34 @@ create policy analytics_hourly_tenant_isolation on analytics_hourly
     with check (merchant_id = app_current_merchant() or app_is_platform_admin());
 grant select, insert, update, delete on analytics_hourly to router_app;
 
+-- The same figures per account-day (UTC), summed from the day's hours each time a rollup touches
+-- the day: a daily report over 90 days reads 90 rows per account.
+create table analytics_daily (
+    merchant_id        uuid        not null,
+    account_id         uuid        not null,
+    day                timestamptz not null,
+    received           int         not null default 0,
+    sent               int         not null default 0,
+    failed             int         not null default 0,
+    failures           jsonb       not null default '{}',
+    replies            int         not null default 0,
+    reply_hist         bigint[]    not null,
+    deliveries_ok      int         not null default 0,
+    deliveries_failed  int         not null default 0,
+    delivery_hist      bigint[]    not null,
+    window_expiries    int         not null default 0,
+    updated_at         timestamptz not null default now(),
+    constraint analytics_daily_pkey primary key (account_id, day),
+    constraint analytics_daily_merchant_fkey foreign key (merchant_id) references merchants (merchant_id)
+);
+create index analytics_daily_merchant_idx on analytics_daily (merchant_id, day);
+
+alter table analytics_daily enable row level security;
+create policy analytics_daily_tenant_isolation on analytics_daily
+    using (merchant_id = app_current_merchant() or app_is_platform_admin())
+    with check (merchant_id = app_current_merchant() or app_is_platform_admin());
+grant select, insert, update, delete on analytics_daily to router_app;
+
 -- Where the rollup got to (one row): hours before it are complete. Platform data, no tenant.
 create table analytics_progress (
     singleton    boolean     not null default true,

@@ -154,6 +154,7 @@ pub async fn roll_up(pool: &PgPool, from: OffsetDateTime, to: OffsetDateTime) ->
         let mut tx = crate::db::begin_admin_tx(pool).await?;
         let rows = compute(&mut tx, at, end).await?;
         store::replace_hours(&mut tx, at, end, &rows).await?;
+        store::rebuild_days(&mut tx, at, end).await?;
         tx.commit().await?;
         written += rows.len();
         at = end;

@@ -71,22 +71,23 @@ fn range(q: &AnalyticsQuery, now: OffsetDateTime) -> Result<(OffsetDateTime, Off
         let h = analytics::hour_of(t);
         if granularity == Granularity::Day { h.replace_hour(0).unwrap_or(h) } else { h }
     };
-    let from = round(instant("from", &q.from)?);
+    let asked = instant("from", &q.from)?;
     let to = match &q.to {
         Some(t) => instant("to", t)?,
         None => now,
     };
-    if to <= from {
+    if to <= asked {
         return Err(ApiError::invalid("to", "must be after from"));
     }
     let (max, what) = match granularity {
         Granularity::Hour => (Duration::days(31), "31 days with granularity=hour"),
         Granularity::Day => (Duration::days(400), "400 days"),
     };
-    if to - from > max {
+    if to - asked > max {
         return Err(ApiError::invalid("to", format!("the range may span at most {what}")));
     }
-    Ok((from, to, granularity))
+    // Rounded after the check: the first bucket starts at the hour or day holding `from`.
+    Ok((round(asked), to, granularity))
 }
 
 /// Messages received and sent, failures by code, time to first reply (median, p95), CRM delivery
