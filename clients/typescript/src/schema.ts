@@ -205,6 +205,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Messages received and sent, failures by code, time to first reply (median, p95), CRM delivery
+         *     success and latency, and messaging windows that closed, per hour or day. Figures come from
+         *     hourly rollups the scheduler refreshes every 5 minutes.
+         */
+        get: operations["v1.analytics.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/messages": {
         parameters: {
             query?: never;
@@ -455,6 +476,85 @@ export interface components {
             username: string;
             /** @description `active` or `disabled` (the CRM answered 410). */
             webhook_status?: string | null;
+        };
+        /** @description One bucket of a report, with its quantiles computed (the API's `AnalyticsBucket`). */
+        AnalyticsBucket: {
+            /**
+             * Format: int64
+             * @description CRM delivery attempts that failed (non-2xx, timeout, refused).
+             */
+            deliveries_failed: number;
+            /**
+             * Format: int64
+             * @description CRM delivery attempts answered 2xx.
+             */
+            deliveries_ok: number;
+            /**
+             * Format: double
+             * @description Median latency of successful CRM deliveries, in milliseconds.
+             */
+            delivery_p50_ms?: number | null;
+            /** Format: double */
+            delivery_p95_ms?: number | null;
+            /**
+             * Format: double
+             * @description `deliveries_ok / (ok + failed)`; null without attempts.
+             */
+            delivery_success_rate?: number | null;
+            /**
+             * Format: int64
+             * @description Our messages that failed for good.
+             */
+            failed: number;
+            /** @description `failed` by error code. */
+            failures: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Customer messages received.
+             */
+            received: number;
+            /**
+             * Format: int64
+             * @description Our messages that answered customer messages not yet answered.
+             */
+            replies: number;
+            /**
+             * Format: double
+             * @description Median time from a customer's message to our first reply, in seconds (bucket-interpolated).
+             */
+            reply_p50_secs?: number | null;
+            /** Format: double */
+            reply_p95_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Our messages Instagram accepted.
+             */
+            sent: number;
+            /**
+             * Format: date-time
+             * @description The bucket's first hour or day (UTC); for the totals, the start of the range.
+             */
+            start: string;
+            /**
+             * Format: int64
+             * @description Conversations whose 24 h messaging window closed.
+             */
+            window_expiries: number;
+        };
+        /** @description A report. */
+        AnalyticsReport: {
+            /** Format: uuid */
+            account_id?: string | null;
+            /** @description The buckets with any activity, oldest first (a bucket without activity is left out). */
+            buckets: components["schemas"]["AnalyticsBucket"][];
+            /** Format: date-time */
+            from: string;
+            /** @description `hour` or `day`. */
+            granularity: string;
+            /** Format: date-time */
+            to: string;
+            /** @description The whole range. */
+            totals: components["schemas"]["AnalyticsBucket"];
         };
         /** @description A key. `key` is present only in the creation response: store it now, it is not shown again. */
         ApiKeyResponse: {
@@ -1769,6 +1869,50 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+        };
+    };
+    "v1.analytics.get": {
+        parameters: {
+            query: {
+                /** @description Only this account (default: every account the key may use). */
+                account_id?: string;
+                /** @description Start of the range (RFC 3339), rounded down to its hour or day. */
+                from: string;
+                /** @description `hour` (ranges up to 31 days) or `day` (up to 400 days; default). */
+                granularity?: "hour" | "day";
+                /** @description End of the range (RFC 3339, exclusive; default now). */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsReport"];
                 };
             };
         };

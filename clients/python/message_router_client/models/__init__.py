@@ -2,6 +2,9 @@
 
 from .account_list import AccountList
 from .account_response import AccountResponse
+from .analytics_bucket import AnalyticsBucket
+from .analytics_bucket_failures import AnalyticsBucketFailures
+from .analytics_report import AnalyticsReport
 from .api_key_response import ApiKeyResponse
 from .attachment import Attachment
 from .attachment_type import AttachmentType
@@ -72,11 +75,15 @@ from .update_account_request_status_type_2_type_1 import UpdateAccountRequestSta
 from .update_account_request_status_type_3_type_1 import UpdateAccountRequestStatusType3Type1
 from .v1_admin_dlq_list_event_type import V1AdminDlqListEventType
 from .v1_admin_dlq_list_reason import V1AdminDlqListReason
+from .v1_analytics_get_granularity import V1AnalyticsGetGranularity
 from .v1_webhook_deliveries_list_status import V1WebhookDeliveriesListStatus
 
 __all__ = (
     "AccountList",
     "AccountResponse",
+    "AnalyticsBucket",
+    "AnalyticsBucketFailures",
+    "AnalyticsReport",
     "ApiKeyResponse",
     "Attachment",
     "AttachmentType",
@@ -147,5 +154,6 @@ __all__ = (
     "UpdateAccountRequestStatusType3Type1",
     "V1AdminDlqListEventType",
     "V1AdminDlqListReason",
+    "V1AnalyticsGetGranularity",
     "V1WebhookDeliveriesListStatus",
 )
