@@ -191,6 +191,7 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("body", json!({"minLength": 1, "maxLength": router_core::templates::MAX_BODY_BYTES, "pattern": NOT_BLANK})),
         ("variables", json!({"maxItems": router_core::templates::MAX_VARIABLES})),
         ("quick_replies", json!({"minItems": 1, "maxItems": 13})),
+        ("buttons", json!({"minItems": 1, "maxItems": 3})),
     ];
     let definitions = ["CreateTemplateRequest", "TemplateRequest"]
         .into_iter()

@@ -138,7 +138,13 @@ pub fn parse(body: &str) -> Result<Vec<Segment<'_>>, Invalid> {
 pub struct Definition<'a> {
     pub body: &'a str,
     pub variables: &'a [Variable],
+    /// The most characters its rendered text may have: [`MESSAGE_TEXT_MAX_CHARS`], or
+    /// [`BUTTON_TEXT_MAX_CHARS`] for a template with buttons.
+    pub max_chars: usize,
 }
+
+/// The text limit of a button template (Meta's).
+pub const BUTTON_TEXT_MAX_CHARS: usize = 640;
 
 impl Definition<'_> {
     /// Checks a definition before it is stored.
@@ -192,12 +198,12 @@ impl Definition<'_> {
         }
         let fixed: String =
             segments.iter().filter_map(|s| if let Segment::Text(t) = s { Some(*t) } else { None }).collect();
-        if fixed.chars().count() > MESSAGE_TEXT_MAX_CHARS || fixed.len() > MESSAGE_TEXT_MAX_BYTES {
+        if fixed.chars().count() > self.max_chars || fixed.len() > MESSAGE_TEXT_MAX_BYTES {
             return Err(invalid(
                 "body",
                 format!(
-                    "its fixed text alone is over a message's limit ({MESSAGE_TEXT_MAX_CHARS} characters, \
-                     {MESSAGE_TEXT_MAX_BYTES} bytes)"
+                    "its fixed text alone is over a message's limit ({} characters, {MESSAGE_TEXT_MAX_BYTES} bytes)",
+                    self.max_chars
                 ),
             ));
         }
@@ -233,8 +239,13 @@ pub enum RenderError {
 ///
 /// # Errors
 /// [`RenderError`]: every missing and unexpected variable at once, else the first bad value, else
-/// a rendered text over [`MESSAGE_TEXT_MAX_CHARS`] / [`MESSAGE_TEXT_MAX_BYTES`].
-pub fn render(body: &str, variables: &[Variable], values: &Map<String, Value>) -> Result<String, RenderError> {
+/// a rendered text over `max_chars` / [`MESSAGE_TEXT_MAX_BYTES`].
+pub fn render(
+    body: &str,
+    variables: &[Variable],
+    values: &Map<String, Value>,
+    max_chars: usize,
+) -> Result<String, RenderError> {
     let mut missing: Vec<String> =
         variables.iter().filter(|v| !values.contains_key(&v.name)).map(|v| v.name.clone()).collect();
     let mut unexpected: Vec<String> =
@@ -276,7 +287,7 @@ pub fn render(body: &str, variables: &[Variable], values: &Map<String, Value>) -
         }
     }
     let (chars, bytes) = (out.chars().count(), out.len());
-    if chars > MESSAGE_TEXT_MAX_CHARS || bytes > MESSAGE_TEXT_MAX_BYTES || out.trim().is_empty() {
+    if chars > max_chars || bytes > MESSAGE_TEXT_MAX_BYTES || out.trim().is_empty() {
         return Err(RenderError::TooLong { chars, bytes });
     }
     Ok(out)
@@ -296,6 +307,10 @@ mod tests {
 
     fn vars(spec: &[(&str, VarType)]) -> Vec<Variable> {
         spec.iter().map(|(n, k)| Variable { name: (*n).into(), kind: *k, max_length: None }).collect()
+    }
+
+    fn render_msg(body: &str, v: &[Variable], values: &Map<String, Value>) -> Result<String, RenderError> {
+        render(body, v, values, MESSAGE_TEXT_MAX_CHARS)
     }
 
     fn values(v: Value) -> Map<String, Value> {
@@ -324,21 +339,42 @@ mod tests {
     #[test]
     fn a_definition_declares_exactly_what_its_body_uses() {
         let v = vars(&[("first_name", VarType::String), ("order_id", VarType::Integer)]);
-        Definition { body: "Hi {{first_name}}, order {{order_id}}", variables: &v }.check().unwrap();
-        let e = Definition { body: "Hi {{first_name}} {{coupon}}", variables: &v }.check().unwrap_err();
+        Definition { body: "Hi {{first_name}}, order {{order_id}}", variables: &v, max_chars: MESSAGE_TEXT_MAX_CHARS }
+            .check()
+            .unwrap();
+        let e = Definition { body: "Hi {{first_name}} {{coupon}}", variables: &v, max_chars: MESSAGE_TEXT_MAX_CHARS }
+            .check()
+            .unwrap_err();
         assert_eq!((e.field.as_str(), e.message.as_str()), ("body", "uses undeclared variables: coupon"));
-        let e = Definition { body: "Hi {{first_name}}", variables: &v }.check().unwrap_err();
+        let e = Definition { body: "Hi {{first_name}}", variables: &v, max_chars: MESSAGE_TEXT_MAX_CHARS }
+            .check()
+            .unwrap_err();
         assert_eq!(e.message, "declared but not used in the body: order_id");
         let twice = vars(&[("a", VarType::String), ("a", VarType::String)]);
-        assert_eq!(Definition { body: "{{a}}", variables: &twice }.check().unwrap_err().field, "variables[1].name");
+        assert_eq!(
+            Definition { body: "{{a}}", variables: &twice, max_chars: MESSAGE_TEXT_MAX_CHARS }
+                .check()
+                .unwrap_err()
+                .field,
+            "variables[1].name"
+        );
         let mut int_len = vars(&[("n", VarType::Integer)]);
         int_len[0].max_length = Some(3);
         assert_eq!(
-            Definition { body: "{{n}}", variables: &int_len }.check().unwrap_err().field,
+            Definition { body: "{{n}}", variables: &int_len, max_chars: MESSAGE_TEXT_MAX_CHARS }
+                .check()
+                .unwrap_err()
+                .field,
             "variables[0].max_length"
         );
         let long = "x".repeat(MESSAGE_TEXT_MAX_CHARS + 1);
-        assert!(Definition { body: &long, variables: &[] }.check().unwrap_err().message.contains("fixed text"));
+        assert!(
+            Definition { body: &long, variables: &[], max_chars: MESSAGE_TEXT_MAX_CHARS }
+                .check()
+                .unwrap_err()
+                .message
+                .contains("fixed text")
+        );
     }
 
     #[test]
@@ -346,11 +382,11 @@ mod tests {
         let v = vars(&[("first_name", VarType::String), ("order_id", VarType::Integer)]);
         let body = "Hi {{first_name}}, order {{order_id}} has shipped";
         assert_eq!(
-            render(body, &v, &values(json!({"first_name": "Ana", "order_id": 1042}))).unwrap(),
+            render_msg(body, &v, &values(json!({"first_name": "Ana", "order_id": 1042}))).unwrap(),
             "Hi Ana, order 1042 has shipped"
         );
         assert_eq!(
-            render(body, &v, &values(json!({"coupon": "X", "zz": 1}))).unwrap_err(),
+            render_msg(body, &v, &values(json!({"coupon": "X", "zz": 1}))).unwrap_err(),
             RenderError::Mismatch {
                 missing: vec!["first_name".into(), "order_id".into()],
                 unexpected: vec!["coupon".into(), "zz".into()],
@@ -358,18 +394,18 @@ mod tests {
             }
         );
         let many: Map<String, Value> = (0..500).map(|i| (format!("v{i:03}_{}", "x".repeat(100)), json!(1))).collect();
-        let RenderError::Mismatch { unexpected, more, .. } = render(body, &v, &many).unwrap_err() else {
+        let RenderError::Mismatch { unexpected, more, .. } = render_msg(body, &v, &many).unwrap_err() else {
             panic!("expected a mismatch")
         };
         assert_eq!((unexpected.len(), more), (MAX_VARIABLES, 480));
         assert!(unexpected.iter().all(|n| n.chars().count() == MAX_NAME_LEN));
         let RenderError::Value(e) =
-            render(body, &v, &values(json!({"first_name": "Ana", "order_id": "1042"}))).unwrap_err()
+            render_msg(body, &v, &values(json!({"first_name": "Ana", "order_id": "1042"}))).unwrap_err()
         else {
             panic!("expected a type error")
         };
         assert_eq!((e.field.as_str(), e.message.as_str()), ("variables.order_id", "must be a JSON integer"));
-        assert!(render(body, &v, &values(json!({"first_name": "Ana", "order_id": 1.5}))).is_err());
+        assert!(render_msg(body, &v, &values(json!({"first_name": "Ana", "order_id": 1.5}))).is_err());
     }
 
     #[test]
@@ -377,15 +413,15 @@ mod tests {
         let mut v = vars(&[("x", VarType::String)]);
         let ok = "é".repeat(1000);
         assert!(matches!(
-            render("{{x}}!", &v, &values(json!({ "x": ok }))).unwrap_err(),
+            render_msg("{{x}}!", &v, &values(json!({ "x": ok }))).unwrap_err(),
             RenderError::TooLong { chars: 1001, bytes: 2001 }
         ));
-        assert_eq!(render("{{x}}", &v, &values(json!({ "x": "a".repeat(1000) }))).unwrap().len(), 1000);
+        assert_eq!(render_msg("{{x}}", &v, &values(json!({ "x": "a".repeat(1000) }))).unwrap().len(), 1000);
         v[0].max_length = Some(3);
-        let RenderError::Value(e) = render("{{x}}", &v, &values(json!({"x": "abcd"}))).unwrap_err() else {
+        let RenderError::Value(e) = render_msg("{{x}}", &v, &values(json!({"x": "abcd"}))).unwrap_err() else {
             panic!("expected max_length")
         };
         assert_eq!(e.message, "must be at most 3 characters, got 4");
-        assert!(matches!(render("{{x}}", &v, &values(json!({"x": "  "}))), Err(RenderError::TooLong { .. })));
+        assert!(matches!(render_msg("{{x}}", &v, &values(json!({"x": "  "}))), Err(RenderError::TooLong { .. })));
     }
 }

@@ -454,16 +454,20 @@ async fn render_template(s: &AppState, merchant_id: Uuid, name: &str, req: &Send
         return Err(ApiError::invalid("template", format!("no template {name:?}{which}")));
     };
     let values = req.variables.clone().unwrap_or_default();
-    let text = router_core::templates::render(&t.body, &t.variables, &values).map_err(render_error)?;
-    Ok(Content {
-        text: Some(text),
-        attachment: t.attachment.map(|a| a.0),
-        quick_replies: t.quick_replies.map(|q| q.0),
-        template_id: Some(t.template_id),
-    })
+    let limit = super::templates::text_limit(t.buttons.is_some());
+    let text =
+        router_core::templates::render(&t.body, &t.variables, &values, limit).map_err(|e| render_error(e, limit))?;
+    // With buttons, the text goes out inside Meta's button template.
+    let (text, attachment) = match t.buttons {
+        Some(buttons) => {
+            (None, Some(StoredAttachment::Template(Template::Button(ButtonTemplate { text, buttons: buttons.0 }))))
+        }
+        None => (Some(text), t.attachment.map(|a| a.0)),
+    };
+    Ok(Content { text, attachment, quick_replies: t.quick_replies.map(|q| q.0), template_id: Some(t.template_id) })
 }
 
-fn render_error(e: router_core::templates::RenderError) -> ApiError {
+fn render_error(e: router_core::templates::RenderError, limit: usize) -> ApiError {
     use router_core::templates::RenderError;
     match e {
         RenderError::Mismatch { missing, unexpected, more } => {
@@ -488,7 +492,7 @@ fn render_error(e: router_core::templates::RenderError) -> ApiError {
         RenderError::TooLong { chars, bytes } => ApiError::invalid(
             "variables",
             format!(
-                "the rendered message is {chars} characters and {bytes} bytes; a message is 1–{MESSAGE_TEXT_MAX_CHARS} \
+                "the rendered message is {chars} characters and {bytes} bytes; this template's text is 1–{limit} \
                  characters and at most {MESSAGE_TEXT_MAX_BYTES} bytes"
             ),
         ),

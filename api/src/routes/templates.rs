@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use router_core::db::{self, templates as store};
 use router_core::domain::Scope;
 use router_core::outbound::Attachment as StoredAttachment;
-use router_core::templates::{Definition, VarType, Variable, is_template_name};
+use router_core::outbound::Button;
+use router_core::templates::{BUTTON_TEXT_MAX_CHARS, Definition, VarType, Variable, is_template_name};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use super::messages::{
     Attachment, QuickReply, check_media, check_quick_replies, stored_attachment, stored_quick_replies,
 };
+use super::rich::check_buttons;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::state::AppState;
@@ -66,12 +68,14 @@ pub struct CreateTemplateRequest {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 10)]
     pub attachments: Option<Vec<Attachment>>,
+    #[serde(default)]
+    pub buttons: Option<Vec<Button>>,
 }
 
 impl CreateTemplateRequest {
     fn split(self) -> (String, TemplateRequest) {
-        let Self { name, body, variables, quick_replies, attachment, attachments } = self;
-        (name, TemplateRequest { body, variables, quick_replies, attachment, attachments })
+        let Self { name, body, variables, quick_replies, attachment, attachments, buttons } = self;
+        (name, TemplateRequest { body, variables, quick_replies, attachment, attachments, buttons })
     }
 }
 
@@ -95,6 +99,10 @@ pub struct TemplateRequest {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 10)]
     pub attachments: Option<Vec<Attachment>>,
+    /// One to three buttons: the message is then sent as a button template, its rendered text
+    /// (at most 640 characters) above the buttons. Not with quick replies or attachments.
+    #[serde(default)]
+    pub buttons: Option<Vec<Button>>,
 }
 
 /// One template version.
@@ -110,6 +118,7 @@ pub struct TemplateResponse {
     pub quick_replies: Option<Vec<QuickReply>>,
     pub attachment: Option<Attachment>,
     pub attachments: Option<Vec<Attachment>>,
+    pub buttons: Option<Vec<Button>>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -146,6 +155,7 @@ impl From<store::TemplateRow> for TemplateResponse {
                 .map(|q| q.0.into_iter().map(|b| QuickReply { title: b.title, payload: b.payload }).collect()),
             attachment,
             attachments,
+            buttons: t.buttons.map(|b| b.0),
             created_at: t.created_at,
         }
     }
@@ -184,6 +194,12 @@ struct Checked {
     attachment: Option<StoredAttachment>,
 }
 
+/// The most characters a template's rendered text may have: a button template's 640 when it has
+/// buttons, a message's 1 000 otherwise.
+pub fn text_limit(has_buttons: bool) -> usize {
+    if has_buttons { BUTTON_TEXT_MAX_CHARS } else { router_core::domain::MESSAGE_TEXT_MAX_CHARS }
+}
+
 fn check(req: &TemplateRequest) -> Result<Checked, ApiError> {
     let mut variables = Vec::with_capacity(req.variables.len());
     for (i, v) in req.variables.iter().enumerate() {
@@ -194,9 +210,20 @@ fn check(req: &TemplateRequest) -> Result<Checked, ApiError> {
         };
         variables.push(Variable { name: v.name.clone(), kind, max_length: v.max_length });
     }
-    Definition { body: &req.body, variables: &variables }
+    Definition { body: &req.body, variables: &variables, max_chars: text_limit(req.buttons.is_some()) }
         .check()
         .map_err(|e| ApiError::invalid(&e.field, e.message))?;
+    if let Some(buttons) = &req.buttons {
+        check_buttons("buttons", buttons, 1, 3)?;
+        let with = [
+            ("quick_replies", req.quick_replies.is_some()),
+            ("attachment", req.attachment.is_some()),
+            ("attachments", req.attachments.is_some()),
+        ];
+        if let Some((field, _)) = with.iter().find(|(_, given)| *given) {
+            return Err(ApiError::invalid(field, "not with buttons (a button template carries text and buttons only)"));
+        }
+    }
     check_media(req.attachment.as_ref(), req.attachments.as_deref())?;
     check_quick_replies(req.quick_replies.as_deref(), true)?;
     Ok(Checked {
@@ -238,6 +265,7 @@ async fn write(
         variables: &c.variables,
         quick_replies: c.quick_replies.as_deref(),
         attachment: c.attachment.as_ref(),
+        buttons: req.buttons.as_deref(),
     };
     let row = store::write_version(&mut tx, &version, mode).await?;
     tx.commit().await?;

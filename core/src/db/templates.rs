@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::outbound::{Attachment, QuickReply};
+use crate::outbound::{Attachment, Button, QuickReply};
 use crate::templates::Variable;
 
 /// A stored template version.
@@ -25,12 +25,14 @@ pub struct TemplateRow {
     pub variables: Json<Vec<Variable>>,
     pub quick_replies: Option<Json<Vec<QuickReply>>>,
     pub attachment: Option<Json<Attachment>>,
+    /// Sent as a button template with the rendered text.
+    pub buttons: Option<Json<Vec<Button>>>,
     pub created_at: OffsetDateTime,
     pub deleted_at: Option<OffsetDateTime>,
 }
 
-const COLS: &str = "template_id, merchant_id, name, version, body, variables, quick_replies, attachment, created_at, \
-                    deleted_at";
+const COLS: &str = "template_id, merchant_id, name, version, body, variables, quick_replies, attachment, buttons, \
+                    created_at, deleted_at";
 
 /// A version to write.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +43,7 @@ pub struct NewVersion<'a> {
     pub variables: &'a [Variable],
     pub quick_replies: Option<&'a [QuickReply]>,
     pub attachment: Option<&'a Attachment>,
+    pub buttons: Option<&'a [Button]>,
 }
 
 /// Whether a write starts a template or continues one.
@@ -69,8 +72,8 @@ pub async fn write_version(
         .await?;
     sqlx::query_as(&format!(
         r"insert into message_templates (template_id, merchant_id, name, version, body, variables, quick_replies,
-                                         attachment)
-          select $1, $2, $3, coalesce(max(t.version), 0) + 1, $4, $5, $6, $7
+                                         attachment, buttons)
+          select $1, $2, $3, coalesce(max(t.version), 0) + 1, $4, $5, $6, $7, $9
             from message_templates t
            where t.merchant_id = $2 and t.name = $3
           having coalesce(bool_or(t.deleted_at is null), false) = $8
@@ -85,6 +88,7 @@ pub async fn write_version(
     .bind(v.attachment.map(Json))
     // Whether a live version must exist (an update) or must not (a create).
     .bind(mode == Write::Update)
+    .bind(v.buttons.map(Json))
     .fetch_optional(&mut *conn)
     .await
 }

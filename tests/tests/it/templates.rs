@@ -287,6 +287,37 @@ async fn another_merchants_templates_cannot_be_read_changed_or_sent_and_limited_
 }
 
 #[tokio::test]
+async fn a_template_with_buttons_is_sent_as_a_button_template_of_its_rendered_text() {
+    let s = setup().await;
+    let def = json!({"name": "help", "body": "Hi {{first_name}}, how can we help?",
+                     "variables": [{"name": "first_name", "type": "string"}],
+                     "buttons": [{"type": "postback", "title": "Talk to us", "payload": "HUMAN"},
+                                 {"type": "web_url", "title": "FAQ", "url": "https://shop.example/faq"}]});
+    let r = s.app.post("/api/v1/templates", &s.key, &def).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["buttons"][0]["payload"], "HUMAN");
+    let r = s.send(json!({"template": "help", "variables": {"first_name": "Ana"}})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    s.app.sender().run_until_idle().await.unwrap();
+    let sent = s.app.graph.sent();
+    assert_eq!(sent.len(), 1, "one call: the text rides inside the template");
+    assert_eq!(
+        sent[0].body["message"]["attachment"]["payload"],
+        json!({"template_type": "button", "text": "Hi Ana, how can we help?", "buttons": def["buttons"]})
+    );
+    // The button template's text limit is 640 characters, rendered.
+    let r = s.send(json!({"template": "help", "variables": {"first_name": "x".repeat(620)}})).await;
+    r.assert_error(422, "validation_failed");
+    assert!(r.json["message"].as_str().unwrap().contains("1–640"), "{}", r.text);
+    // Buttons take no quick replies or attachments.
+    let mut bad = def.clone();
+    bad["name"] = json!("help2");
+    bad["quick_replies"] = json!([{"title": "Yes", "payload": "Y"}]);
+    let r = s.app.post("/api/v1/templates", &s.key, &bad).await;
+    assert_eq!((r.status, r.json["details"]["field"].clone()), (422, json!("quick_replies")));
+}
+
+#[tokio::test]
 async fn a_template_send_is_idempotent_on_its_variables() {
     let s = setup().await;
     assert_eq!(s.app.post("/api/v1/templates", &s.key, &shipped(SHIPPED)).await.status, 201);
