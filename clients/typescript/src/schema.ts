@@ -703,6 +703,7 @@ export interface components {
             attachments?: components["schemas"]["ImageAttachment"][] | null;
             /** @description As in [`TemplateRequest`]. */
             body: string;
+            buttons?: components["schemas"]["Button"][] | null;
             /**
              * @description 1–64 of a-z, 0-9 and `_`, starting with a letter or digit; unique among the merchant's
              *     live templates.
@@ -1094,6 +1095,11 @@ export interface components {
              *     (1 000 characters, 2 KB).
              */
             body: string;
+            /**
+             * @description One to three buttons: the message is then sent as a button template, its rendered text
+             *     (at most 640 characters) above the buttons. Not with quick replies or attachments.
+             */
+            buttons?: components["schemas"]["Button"][] | null;
             /** @description Sent with every message of this template, as in `POST /messages/send`. */
             quick_replies?: components["schemas"]["QuickReply"][] | null;
             /** @description The variables the body uses (at most 20). */
@@ -1104,6 +1110,7 @@ export interface components {
             attachment?: null | components["schemas"]["Attachment"];
             attachments?: components["schemas"]["Attachment"][] | null;
             body: string;
+            buttons?: components["schemas"]["Button"][] | null;
             /** Format: date-time */
             created_at: string;
             name: string;

@@ -9,6 +9,8 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.attachment import Attachment
+    from ..models.button_type_0 import ButtonType0
+    from ..models.button_type_1 import ButtonType1
     from ..models.image_attachment import ImageAttachment
     from ..models.quick_reply import QuickReply
     from ..models.template_variable import TemplateVariable
@@ -27,6 +29,9 @@ class TemplateRequest:
             (1 000 characters, 2 KB).
         attachment (Attachment | None | Unset):
         attachments (list[ImageAttachment] | None | Unset): Up to ten images; instead of `attachment`.
+        buttons (list[ButtonType0 | ButtonType1] | None | Unset): One to three buttons: the message is then sent as a
+            button template, its rendered text
+            (at most 640 characters) above the buttons. Not with quick replies or attachments.
         quick_replies (list[QuickReply] | None | Unset): Sent with every message of this template, as in `POST
             /messages/send`.
         variables (list[TemplateVariable] | Unset): The variables the body uses (at most 20).
@@ -35,11 +40,13 @@ class TemplateRequest:
     body: str
     attachment: Attachment | None | Unset = UNSET
     attachments: list[ImageAttachment] | None | Unset = UNSET
+    buttons: list[ButtonType0 | ButtonType1] | None | Unset = UNSET
     quick_replies: list[QuickReply] | None | Unset = UNSET
     variables: list[TemplateVariable] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.button_type_0 import ButtonType0  # noqa: PLC0415
 
         body = self.body
 
@@ -62,6 +69,23 @@ class TemplateRequest:
 
         else:
             attachments = self.attachments
+
+        buttons: list[dict[str, Any]] | None | Unset
+        if isinstance(self.buttons, Unset):
+            buttons = UNSET
+        elif isinstance(self.buttons, list):
+            buttons = []
+            for buttons_type_0_item_data in self.buttons:
+                buttons_type_0_item: dict[str, Any]
+                if isinstance(buttons_type_0_item_data, ButtonType0):
+                    buttons_type_0_item = buttons_type_0_item_data.to_dict()
+                else:
+                    buttons_type_0_item = buttons_type_0_item_data.to_dict()
+
+                buttons.append(buttons_type_0_item)
+
+        else:
+            buttons = self.buttons
 
         quick_replies: list[dict[str, Any]] | None | Unset
         if isinstance(self.quick_replies, Unset):
@@ -93,6 +117,8 @@ class TemplateRequest:
             field_dict["attachment"] = attachment
         if attachments is not UNSET:
             field_dict["attachments"] = attachments
+        if buttons is not UNSET:
+            field_dict["buttons"] = buttons
         if quick_replies is not UNSET:
             field_dict["quick_replies"] = quick_replies
         if variables is not UNSET:
@@ -103,6 +129,8 @@ class TemplateRequest:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.button_type_0 import ButtonType0  # noqa: PLC0415
+        from ..models.button_type_1 import ButtonType1  # noqa: PLC0415
         from ..models.image_attachment import ImageAttachment  # noqa: PLC0415
         from ..models.quick_reply import QuickReply  # noqa: PLC0415
         from ..models.template_variable import TemplateVariable  # noqa: PLC0415
@@ -149,6 +177,44 @@ class TemplateRequest:
 
         attachments = _parse_attachments(d.pop("attachments", UNSET))
 
+        def _parse_buttons(data: object) -> list[ButtonType0 | ButtonType1] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                buttons_type_0 = []
+                _buttons_type_0 = data
+                for buttons_type_0_item_data in _buttons_type_0:
+
+                    def _parse_buttons_type_0_item(data: object) -> ButtonType0 | ButtonType1:
+                        try:
+                            if not isinstance(data, dict):
+                                raise TypeError()
+                            componentsschemas_button_type_0 = ButtonType0.from_dict(data)
+
+                            return componentsschemas_button_type_0
+                        except (TypeError, ValueError, AttributeError, KeyError):
+                            pass
+                        if not isinstance(data, dict):
+                            raise TypeError()
+                        componentsschemas_button_type_1 = ButtonType1.from_dict(data)
+
+                        return componentsschemas_button_type_1
+
+                    buttons_type_0_item = _parse_buttons_type_0_item(buttons_type_0_item_data)
+
+                    buttons_type_0.append(buttons_type_0_item)
+
+                return buttons_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[ButtonType0 | ButtonType1] | None | Unset, data)
+
+        buttons = _parse_buttons(d.pop("buttons", UNSET))
+
         def _parse_quick_replies(data: object) -> list[QuickReply] | None | Unset:
             if data is None:
                 return data
@@ -184,6 +250,7 @@ class TemplateRequest:
             body=body,
             attachment=attachment,
             attachments=attachments,
+            buttons=buttons,
             quick_replies=quick_replies,
             variables=variables,
         )

@@ -12,6 +12,8 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.attachment import Attachment
+    from ..models.button_type_0 import ButtonType0
+    from ..models.button_type_1 import ButtonType1
     from ..models.quick_reply import QuickReply
     from ..models.template_variable import TemplateVariable
 
@@ -32,6 +34,7 @@ class TemplateResponse:
         version (int): 1 for a new template; each `PUT` adds one.
         attachment (Attachment | None | Unset):
         attachments (list[Attachment] | None | Unset):
+        buttons (list[ButtonType0 | ButtonType1] | None | Unset):
         quick_replies (list[QuickReply] | None | Unset):
     """
 
@@ -43,11 +46,13 @@ class TemplateResponse:
     version: int
     attachment: Attachment | None | Unset = UNSET
     attachments: list[Attachment] | None | Unset = UNSET
+    buttons: list[ButtonType0 | ButtonType1] | None | Unset = UNSET
     quick_replies: list[QuickReply] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.button_type_0 import ButtonType0  # noqa: PLC0415
 
         body = self.body
 
@@ -84,6 +89,23 @@ class TemplateResponse:
         else:
             attachments = self.attachments
 
+        buttons: list[dict[str, Any]] | None | Unset
+        if isinstance(self.buttons, Unset):
+            buttons = UNSET
+        elif isinstance(self.buttons, list):
+            buttons = []
+            for buttons_type_0_item_data in self.buttons:
+                buttons_type_0_item: dict[str, Any]
+                if isinstance(buttons_type_0_item_data, ButtonType0):
+                    buttons_type_0_item = buttons_type_0_item_data.to_dict()
+                else:
+                    buttons_type_0_item = buttons_type_0_item_data.to_dict()
+
+                buttons.append(buttons_type_0_item)
+
+        else:
+            buttons = self.buttons
+
         quick_replies: list[dict[str, Any]] | None | Unset
         if isinstance(self.quick_replies, Unset):
             quick_replies = UNSET
@@ -112,6 +134,8 @@ class TemplateResponse:
             field_dict["attachment"] = attachment
         if attachments is not UNSET:
             field_dict["attachments"] = attachments
+        if buttons is not UNSET:
+            field_dict["buttons"] = buttons
         if quick_replies is not UNSET:
             field_dict["quick_replies"] = quick_replies
 
@@ -120,6 +144,8 @@ class TemplateResponse:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.attachment import Attachment  # noqa: PLC0415
+        from ..models.button_type_0 import ButtonType0  # noqa: PLC0415
+        from ..models.button_type_1 import ButtonType1  # noqa: PLC0415
         from ..models.quick_reply import QuickReply  # noqa: PLC0415
         from ..models.template_variable import TemplateVariable  # noqa: PLC0415
 
@@ -180,6 +206,44 @@ class TemplateResponse:
 
         attachments = _parse_attachments(d.pop("attachments", UNSET))
 
+        def _parse_buttons(data: object) -> list[ButtonType0 | ButtonType1] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                buttons_type_0 = []
+                _buttons_type_0 = data
+                for buttons_type_0_item_data in _buttons_type_0:
+
+                    def _parse_buttons_type_0_item(data: object) -> ButtonType0 | ButtonType1:
+                        try:
+                            if not isinstance(data, dict):
+                                raise TypeError()
+                            componentsschemas_button_type_0 = ButtonType0.from_dict(data)
+
+                            return componentsschemas_button_type_0
+                        except (TypeError, ValueError, AttributeError, KeyError):
+                            pass
+                        if not isinstance(data, dict):
+                            raise TypeError()
+                        componentsschemas_button_type_1 = ButtonType1.from_dict(data)
+
+                        return componentsschemas_button_type_1
+
+                    buttons_type_0_item = _parse_buttons_type_0_item(buttons_type_0_item_data)
+
+                    buttons_type_0.append(buttons_type_0_item)
+
+                return buttons_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[ButtonType0 | ButtonType1] | None | Unset, data)
+
+        buttons = _parse_buttons(d.pop("buttons", UNSET))
+
         def _parse_quick_replies(data: object) -> list[QuickReply] | None | Unset:
             if data is None:
                 return data
@@ -211,6 +275,7 @@ class TemplateResponse:
             version=version,
             attachment=attachment,
             attachments=attachments,
+            buttons=buttons,
             quick_replies=quick_replies,
         )
 
