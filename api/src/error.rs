@@ -80,6 +80,7 @@ pub enum ErrorCode {
     SubscriptionFailed,
     EnvironmentMismatch,
     InstagramRefused,
+    EndpointLimitReached,
 }
 
 impl ErrorCode {
@@ -115,6 +116,7 @@ impl ErrorCode {
         Self::SubscriptionFailed,
         Self::EnvironmentMismatch,
         Self::InstagramRefused,
+        Self::EndpointLimitReached,
     ];
 
     /// The wire name.
@@ -151,6 +153,7 @@ impl ErrorCode {
             Self::SubscriptionFailed => "subscription_failed",
             Self::EnvironmentMismatch => "environment_mismatch",
             Self::InstagramRefused => "instagram_refused",
+            Self::EndpointLimitReached => "endpoint_limit_reached",
         }
     }
 }

@@ -134,7 +134,7 @@ fn is_token(t: &str) -> bool {
     !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| (0x21..0x7f).contains(&b))
 }
 
-fn validate_secret(field: &str, v: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_secret(field: &str, v: &str) -> Result<(), ApiError> {
     let n = v.chars().count();
     if !(16..=256).contains(&n) {
         return Err(ApiError::invalid(field, "must be 16–256 characters"));
@@ -142,7 +142,7 @@ fn validate_secret(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_events(v: Option<&Vec<String>>) -> Result<Option<Vec<String>>, ApiError> {
+pub(crate) fn validate_events(v: Option<&Vec<String>>) -> Result<Option<Vec<String>>, ApiError> {
     let Some(list) = v else { return Ok(None) };
     for e in list {
         if !events::ALL.contains(&e.as_str()) {
@@ -152,7 +152,7 @@ fn validate_events(v: Option<&Vec<String>>) -> Result<Option<Vec<String>>, ApiEr
     Ok(if list.is_empty() { None } else { Some(list.clone()) })
 }
 
-async fn validate_url(s: &AppState, field: &str, url: &str) -> Result<(), ApiError> {
+pub(crate) async fn validate_url(s: &AppState, field: &str, url: &str) -> Result<(), ApiError> {
     ssrf::check(url, s.config.is_production()).await.map(|_| ()).map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 

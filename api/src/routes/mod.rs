@@ -5,6 +5,7 @@ pub mod actions;
 pub mod admin;
 pub mod analytics;
 pub mod deliveries;
+pub mod endpoints;
 pub mod health;
 pub mod instagram;
 pub mod messages;
@@ -35,5 +36,6 @@ pub fn api_router(base: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .merge(templates::router())
         .merge(actions::router())
         .merge(analytics::router())
+        .merge(endpoints::router())
         .merge(instagram::router().layer(axum::extract::DefaultBodyLimit::max(INBOUND_MAX_BODY_BYTES)))
 }

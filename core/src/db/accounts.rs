@@ -1,4 +1,5 @@
-//! `accounts` and their `webhook_endpoints` (one CRM endpoint per account in v1).
+//! `accounts` and their primary `webhook_endpoints` row (the account API's CRM endpoint; more
+//! endpoints per account live in `db::endpoints`).
 
 use sqlx::PgConnection;
 
@@ -40,7 +41,7 @@ const SELECT: &str = r"
            e.endpoint_id, e.url as crm_webhook_url, e.secret_enc as webhook_secret_enc,
            e.event_types, e.status as endpoint_status
     from accounts a
-    left join webhook_endpoints e on e.account_id = a.account_id";
+    left join webhook_endpoints e on e.account_id = a.account_id and e.is_primary";
 
 /// Fields of a new (or re-connected) account.
 pub struct NewAccount<'a> {
@@ -94,7 +95,7 @@ pub async fn upsert_account(
     .await
 }
 
-/// Creates or replaces the account's CRM endpoint.
+/// Creates or replaces the account's primary CRM endpoint.
 ///
 /// # Errors
 /// Postgres errors.
@@ -107,9 +108,9 @@ pub async fn upsert_endpoint(
     event_types: Option<&[String]>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        r"insert into webhook_endpoints (endpoint_id, merchant_id, account_id, url, secret_enc, event_types)
-          values ($1, $2, $3, $4, $5, $6)
-          on conflict on constraint webhook_endpoints_account_key do update
+        r"insert into webhook_endpoints (endpoint_id, merchant_id, account_id, url, secret_enc, event_types, is_primary)
+          values ($1, $2, $3, $4, $5, $6, true)
+          on conflict (account_id) where is_primary do update
              set url = excluded.url, secret_enc = excluded.secret_enc, event_types = excluded.event_types,
                  previous_secret_enc = null, previous_secret_expires_at = null,
                  status = 'active', disabled_reason = null",
@@ -236,7 +237,7 @@ pub async fn rotate_endpoint_secret(
     sqlx::query(
         r"update webhook_endpoints
              set previous_secret_enc = secret_enc, previous_secret_expires_at = $3, secret_enc = $2
-           where account_id = $1",
+           where account_id = $1 and is_primary",
     )
     .bind(account_id)
     .bind(new_secret_enc)
@@ -262,7 +263,7 @@ pub async fn update_endpoint(
                  event_types = case when $3 then $4 else event_types end,
                  status = case when $2::text is not null then 'active' else status end,
                  disabled_reason = case when $2::text is not null then null else disabled_reason end
-           where account_id = $1",
+           where account_id = $1 and is_primary",
     )
     .bind(account_id)
     .bind(url)

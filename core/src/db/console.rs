@@ -57,7 +57,7 @@ const ACCOUNT_SUMMARY: &str = r"
            c.last_inbound_at, coalesce(c.open_windows, 0) as open_windows
       from accounts a
       join merchants m on m.merchant_id = a.merchant_id
-      left join webhook_endpoints e on e.account_id = a.account_id
+      left join webhook_endpoints e on e.account_id = a.account_id and e.is_primary
       left join lateral (
           select max(last_inbound_at) as last_inbound_at,
                  count(*) filter (where last_inbound_at > now() - interval '24 hours') as open_windows

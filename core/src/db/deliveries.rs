@@ -26,11 +26,15 @@ pub struct NewDelivery<'a> {
     pub conversation: &'a str,
 }
 
-/// Creates the deliveries whose account's endpoint subscribes to their event, or that are the
-/// console's `endpoint.test` (which no filter drops; a duplicate
-/// `(merchant_id, event_id)` is skipped), and their [`DeliverWebhook`] jobs through
+/// Creates, for each event, one delivery per endpoint of its account (not removed) whose filter
+/// takes the event (the console's `endpoint.test` goes to every endpoint; a duplicate
+/// `(merchant_id, event_id, endpoint_id)` is skipped), and their [`DeliverWebhook`] jobs through
 /// `enqueue_jobs`, ordered `wh:{endpoint}:{conversation}`, all in one statement in the caller's
 /// transaction. Returns the delivery ids created.
+///
+/// The first endpoint of an event gets the delivery id and job payload made here; further
+/// endpoints (fan-out) get a fresh id, substituted into a copy of that payload, so the job's
+/// shape still comes from [`DeliverWebhook`].
 ///
 /// # Errors
 /// Postgres errors.
@@ -43,32 +47,43 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let convs: Vec<&str> = rows.iter().map(|r| r.conversation).collect();
     let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
-    // One statement: deliveries for events the endpoint subscribes to, and their jobs (payloads
-    // built above, inserted through `enqueue_jobs`, which also wakes the workers), in input order.
     sqlx::query_scalar(
         r"with input as (
               select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
                                    $8::jsonb[])
                        with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, job, n)
           ),
+          targets as (
+              select i.*, e.endpoint_id,
+                     row_number() over (partition by i.n order by e.is_primary desc, e.endpoint_id) as k
+                from input i
+                join webhook_endpoints e on e.account_id = i.account_id and e.deleted_at is null
+               where e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $11
+          ),
+          ids as (
+              select t.*, case when t.k = 1 then t.delivery_id else gen_random_uuid() end as id from targets t
+          ),
           ins as (
               insert into webhook_deliveries (delivery_id, merchant_id, account_id, endpoint_id, event_type, event_id, payload, ordering_key)
-              select i.delivery_id, i.merchant_id, i.account_id, e.endpoint_id, i.event_type, i.event_id, i.body,
-                     'wh:' || e.endpoint_id || ':' || i.conv
-                from input i
-                join webhook_endpoints e on e.account_id = i.account_id
-               where e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $11
-               order by i.n
-              on conflict on constraint webhook_deliveries_merchant_event_key do nothing
+              select id, merchant_id, account_id, endpoint_id, event_type, event_id, body,
+                     'wh:' || endpoint_id || ':' || conv
+                from ids
+               order by n, k
+              on conflict on constraint webhook_deliveries_merchant_event_endpoint_key do nothing
               returning delivery_id, merchant_id, account_id, ordering_key
           ),
           jobs_ins as (
               select q.job_id
-                from (select array_agg($9::text order by i.n) as k, array_agg(i.job order by i.n) as p,
-                             array_agg(ins.merchant_id order by i.n) as m, array_agg(ins.account_id order by i.n) as a,
-                             array_agg(ins.ordering_key order by i.n) as o, array_agg($10::int order by i.n) as x
-                        from ins join input i on i.delivery_id = ins.delivery_id) agg
-               cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.x) as q (job_id)
+                from (select array_agg($9::text order by x.n, x.k) as k,
+                             array_agg(case when x.k = 1 then x.job
+                                            else jsonb_set(x.job, '{delivery_id}', to_jsonb(x.id)) end
+                                       order by x.n, x.k) as p,
+                             array_agg(ins.merchant_id order by x.n, x.k) as m,
+                             array_agg(ins.account_id order by x.n, x.k) as a,
+                             array_agg(ins.ordering_key order by x.n, x.k) as o,
+                             array_agg($10::int order by x.n, x.k) as att
+                        from ins join ids x on x.id = ins.delivery_id) agg
+               cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.att) as q (job_id)
           )
           select ins.delivery_id from ins, (select count(*) from jobs_ins) j",
     )
@@ -115,7 +130,8 @@ pub async fn load(conn: &mut PgConnection, delivery_id: Uuid) -> Result<Option<D
     sqlx::query_as(
         r"select d.delivery_id, d.merchant_id, d.account_id, d.endpoint_id, d.event_type, d.payload, d.status, d.attempts,
                  d.first_attempt_at, e.url, e.secret_enc, e.previous_secret_enc, e.previous_secret_expires_at,
-                 e.status as endpoint_status, e.circuit_open_until
+                 case when e.deleted_at is not null then 'disabled' else e.status end as endpoint_status,
+                 e.circuit_open_until
             from webhook_deliveries d
             left join webhook_endpoints e on e.endpoint_id = d.endpoint_id
            where d.delivery_id = $1",

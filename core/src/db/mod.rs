@@ -19,6 +19,7 @@ pub mod api_keys;
 pub mod console;
 pub mod deliveries;
 pub mod deployment;
+pub mod endpoints;
 pub mod housekeeping;
 pub mod inbound;
 pub mod lifecycle;

@@ -5,6 +5,7 @@ mod admin_console;
 mod analytics;
 mod api_accounts;
 mod api_foundation;
+mod endpoints;
 mod hostile;
 mod inbound;
 mod lifecycle;

@@ -79,8 +79,15 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, delivery_id: Uuid) -> anyho
         return dlq(ctx, job, &d, None, "no_endpoint", Some("the account has no CRM endpoint")).await;
     };
     if d.endpoint_status == Some(EndpointStatus::Disabled) {
-        return dlq(ctx, job, &d, None, "endpoint_disabled", Some("the endpoint is disabled (the CRM answered 410)"))
-            .await;
+        return dlq(
+            ctx,
+            job,
+            &d,
+            None,
+            "endpoint_disabled",
+            Some("the endpoint is disabled (the CRM answered 410) or was removed"),
+        )
+        .await;
     }
     if let Some(wait) = circuit_hold(ctx, &d, endpoint_id, now).await? {
         return Ok(wait);
