@@ -43,6 +43,8 @@ pub struct DeliveryResponse {
     pub webhook_id: String,
     pub merchant_id: Uuid,
     pub account_id: Uuid,
+    /// The CRM endpoint this delivery goes to (`/accounts/{id}/endpoints`).
+    pub endpoint_id: Option<Uuid>,
     pub event_type: String,
     pub event_id: String,
     /// `pending`, `delivered` or `dlq`.
@@ -94,6 +96,7 @@ impl From<deliveries::DeliveryListRow> for DeliveryResponse {
             delivery_id: r.delivery_id,
             merchant_id: r.merchant_id,
             account_id: r.account_id,
+            endpoint_id: r.endpoint_id,
             event_type: r.event_type,
             event_id: r.event_id,
             status: r.status.to_string(),

@@ -407,6 +407,8 @@ pub struct DeliveryListRow {
     pub delivery_id: Uuid,
     pub merchant_id: Uuid,
     pub account_id: Uuid,
+    /// The CRM endpoint it goes to (an account may have several).
+    pub endpoint_id: Option<Uuid>,
     pub event_type: String,
     pub event_id: String,
     pub status: DeliveryStatus,
@@ -422,7 +424,8 @@ pub struct DeliveryListRow {
     pub payload: String,
 }
 
-const LIST_COLS: &str = "d.delivery_id, d.merchant_id, d.account_id, d.event_type, d.event_id, d.status, d.attempts, \
+const LIST_COLS: &str = "d.delivery_id, d.merchant_id, d.account_id, d.endpoint_id, d.event_type, d.event_id, d.status, \
+                         d.attempts, \
                          d.dlq_reason, d.last_error, d.first_attempt_at, d.last_attempt_at, d.next_attempt_at, \
                          d.delivered_at, d.dead_at, d.created_at, d.payload";
 
