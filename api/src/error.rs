@@ -81,6 +81,7 @@ pub enum ErrorCode {
     EnvironmentMismatch,
     InstagramRefused,
     EndpointLimitReached,
+    PrimaryEndpoint,
 }
 
 impl ErrorCode {
@@ -117,6 +118,7 @@ impl ErrorCode {
         Self::EnvironmentMismatch,
         Self::InstagramRefused,
         Self::EndpointLimitReached,
+        Self::PrimaryEndpoint,
     ];
 
     /// The wire name.
@@ -154,6 +156,7 @@ impl ErrorCode {
             Self::EnvironmentMismatch => "environment_mismatch",
             Self::InstagramRefused => "instagram_refused",
             Self::EndpointLimitReached => "endpoint_limit_reached",
+            Self::PrimaryEndpoint => "primary_endpoint",
         }
     }
 }

@@ -234,10 +234,11 @@ async fn delete_endpoint(
     let (_, mut tx) = account_tx(&s, &auth, Scope::AccountsWrite, account_id).await?;
     let existing = endpoints::find(&mut tx, account_id, endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
     if existing.is_primary {
-        return Err(ApiError::invalid(
-            "endpoint_id",
-            "the primary endpoint is the account's crm_webhook_url: change it with PUT /api/v1/accounts/{id}",
-        ));
+        return Err(ApiError::Conflict {
+            code: ErrorCode::PrimaryEndpoint,
+            message: "the primary endpoint is the account's crm_webhook_url: change it with PUT /api/v1/accounts/{id}"
+                .into(),
+        });
     }
     endpoints::remove(&mut tx, account_id, endpoint_id).await?;
     tx.commit().await?;

@@ -62,6 +62,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/accounts/{account_id}/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists an account's endpoints, the primary first. */
+        get: operations["v1.accounts.endpoints.list"];
+        put?: never;
+        /** Adds a CRM endpoint to an account (at most 10). */
+        post: operations["v1.accounts.endpoints.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{account_id}/endpoints/{endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reads one endpoint. */
+        get: operations["v1.accounts.endpoints.get"];
+        /** Changes an endpoint's URL, secret (rotated with overlap) or filter. */
+        put: operations["v1.accounts.endpoints.update"];
+        post?: never;
+        /**
+         * Removes an endpoint (not the primary one: that is the account's `crm_webhook_url`). It
+         *     receives nothing new; its pending deliveries go to the DLQ.
+         */
+        delete: operations["v1.accounts.endpoints.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/accounts/{account_id}/ice-breakers": {
         parameters: {
             query?: never;
@@ -692,6 +732,15 @@ export interface components {
             /** @description Any of `messages:send`, `messages:read`, `accounts:read`, `accounts:write`. */
             scopes: ("messages:send" | "messages:read" | "accounts:read" | "accounts:write")[];
         };
+        /** @description Body of `POST /accounts/{id}/endpoints`. */
+        CreateEndpointRequest: {
+            /** @description Only these event types (omit for all). */
+            event_types?: ("message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled")[] | null;
+            /** @description Its signing secret (16–256 characters). */
+            secret: string;
+            /** @description Where this endpoint's deliveries go (https in production; no private addresses). */
+            url: string;
+        };
         /** @description Body of `POST /admin/merchants`. */
         CreateMerchantRequest: {
             /** @description Display name, 1–200 characters. */
@@ -742,6 +791,11 @@ export interface components {
              *     `no_endpoint`, `blocked_url`.
              */
             dlq_reason?: string | null;
+            /**
+             * Format: uuid
+             * @description The CRM endpoint this delivery goes to (`/accounts/{id}/endpoints`).
+             */
+            endpoint_id?: string | null;
             event_id: string;
             event_type: string;
             /** Format: date-time */
@@ -789,6 +843,33 @@ export interface components {
              */
             until?: string | null;
         };
+        /** @description An account's endpoints. */
+        EndpointList: {
+            data: components["schemas"]["EndpointResponse"][];
+        };
+        /** @description An endpoint (never its secret). */
+        EndpointResponse: {
+            /** Format: uuid */
+            account_id: string;
+            /**
+             * Format: date-time
+             * @description While set and in the future, the circuit is open: deliveries wait.
+             */
+            circuit_open_until?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            disabled_reason?: string | null;
+            /** Format: uuid */
+            endpoint_id: string;
+            event_types?: string[] | null;
+            /** @description The account's primary endpoint (its `crm_webhook_url`). */
+            is_primary: boolean;
+            /** @description `active` or `disabled` (the CRM answered 410 Gone). */
+            status: string;
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
+        };
         /** @description What an erasure touched. */
         ErasureReport: {
             /**
@@ -835,7 +916,7 @@ export interface components {
          * @example validation_failed
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "template_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch" | "instagram_refused";
+        ErrorCode: "invalid_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "timeout" | "idempotency_key_reused" | "account_exists" | "template_exists" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "service_unavailable" | "internal_error" | "account_not_active" | "outside_messaging_window" | "sandbox_not_configured" | "instagram_account_mismatch" | "invalid_instagram_token" | "redirect_not_allowed" | "too_many_entries" | "too_many_events" | "invalid_oauth_state" | "invalid_oauth_code" | "oauth_denied" | "oauth_exchange_failed" | "subscription_failed" | "environment_mismatch" | "instagram_refused" | "endpoint_limit_reached" | "primary_endpoint";
         /** @description Why a message failed (or the last retryable error while it is still pending). */
         ErrorDetail: {
             /** @description Stable code, e.g. `outside_messaging_window`, `recipient_unavailable`, `instagram_token_invalid`. */
@@ -1164,6 +1245,15 @@ export interface components {
             /** @description A new signing secret; the old one keeps signing alongside for the overlap period. */
             webhook_secret?: string | null;
         };
+        /** @description Body of `PUT /accounts/{id}/endpoints/{endpoint_id}`: every field optional. */
+        UpdateEndpointRequest: {
+            /** @description Replace the filter (`[]` for all events). */
+            event_types?: ("message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled")[] | null;
+            /** @description A new secret; the old one keeps signing alongside for the overlap period. */
+            secret?: string | null;
+            /** @description A new URL (re-enables an endpoint disabled by a 410). */
+            url?: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1401,6 +1491,208 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErasureReport"];
                 };
+            };
+        };
+    };
+    "v1.accounts.endpoints.list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointList"];
+                };
+            };
+        };
+    };
+    "v1.accounts.endpoints.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEndpointRequest"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointResponse"];
+                };
+            };
+        };
+    };
+    "v1.accounts.endpoints.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+                /** @description Endpoint id */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointResponse"];
+                };
+            };
+        };
+    };
+    "v1.accounts.endpoints.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+                /** @description Endpoint id */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateEndpointRequest"];
+            };
+        };
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointResponse"];
+                };
+            };
+        };
+    };
+    "v1.accounts.endpoints.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account id */
+                account_id: string;
+                /** @description Endpoint id */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

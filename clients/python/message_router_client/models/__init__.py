@@ -23,6 +23,8 @@ from .create_api_key_request_environment_type_1 import CreateApiKeyRequestEnviro
 from .create_api_key_request_environment_type_2_type_1 import CreateApiKeyRequestEnvironmentType2Type1
 from .create_api_key_request_environment_type_3_type_1 import CreateApiKeyRequestEnvironmentType3Type1
 from .create_api_key_request_scopes_item import CreateApiKeyRequestScopesItem
+from .create_endpoint_request import CreateEndpointRequest
+from .create_endpoint_request_event_types_type_0_item import CreateEndpointRequestEventTypesType0Item
 from .create_merchant_request import CreateMerchantRequest
 from .create_template_request import CreateTemplateRequest
 from .delivery_list import DeliveryList
@@ -34,6 +36,8 @@ from .dlq_query_event_type_type_3_type_1 import DlqQueryEventTypeType3Type1
 from .dlq_query_reason_type_1 import DlqQueryReasonType1
 from .dlq_query_reason_type_2_type_1 import DlqQueryReasonType2Type1
 from .dlq_query_reason_type_3_type_1 import DlqQueryReasonType3Type1
+from .endpoint_list import EndpointList
+from .endpoint_response import EndpointResponse
 from .erasure_report import ErasureReport
 from .error_body import ErrorBody
 from .error_code import ErrorCode
@@ -73,6 +77,8 @@ from .update_account_request_event_types_type_0_item import UpdateAccountRequest
 from .update_account_request_status_type_1 import UpdateAccountRequestStatusType1
 from .update_account_request_status_type_2_type_1 import UpdateAccountRequestStatusType2Type1
 from .update_account_request_status_type_3_type_1 import UpdateAccountRequestStatusType3Type1
+from .update_endpoint_request import UpdateEndpointRequest
+from .update_endpoint_request_event_types_type_0_item import UpdateEndpointRequestEventTypesType0Item
 from .v1_admin_dlq_list_event_type import V1AdminDlqListEventType
 from .v1_admin_dlq_list_reason import V1AdminDlqListReason
 from .v1_analytics_get_granularity import V1AnalyticsGetGranularity
@@ -102,6 +108,8 @@ __all__ = (
     "CreateApiKeyRequestEnvironmentType2Type1",
     "CreateApiKeyRequestEnvironmentType3Type1",
     "CreateApiKeyRequestScopesItem",
+    "CreateEndpointRequest",
+    "CreateEndpointRequestEventTypesType0Item",
     "CreateMerchantRequest",
     "CreateTemplateRequest",
     "DeliveryList",
@@ -113,6 +121,8 @@ __all__ = (
     "DlqQueryReasonType1",
     "DlqQueryReasonType2Type1",
     "DlqQueryReasonType3Type1",
+    "EndpointList",
+    "EndpointResponse",
     "ErasureReport",
     "ErrorBody",
     "ErrorCode",
@@ -152,6 +162,8 @@ __all__ = (
     "UpdateAccountRequestStatusType1",
     "UpdateAccountRequestStatusType2Type1",
     "UpdateAccountRequestStatusType3Type1",
+    "UpdateEndpointRequest",
+    "UpdateEndpointRequestEventTypesType0Item",
     "V1AdminDlqListEventType",
     "V1AdminDlqListReason",
     "V1AnalyticsGetGranularity",

@@ -42,6 +42,7 @@ class DeliveryResponse:
         dlq_reason (None | str | Unset): Why it is in the DLQ: `auth_error`, `retries_exhausted`, `endpoint_gone`,
             `endpoint_disabled`,
             `no_endpoint`, `blocked_url`.
+        endpoint_id (None | Unset | UUID): The CRM endpoint this delivery goes to (`/accounts/{id}/endpoints`).
         first_attempt_at (datetime.datetime | None | Unset):
         last_attempt_at (datetime.datetime | None | Unset):
         last_error (None | str | Unset):
@@ -62,6 +63,7 @@ class DeliveryResponse:
     dead_at: datetime.datetime | None | Unset = UNSET
     delivered_at: datetime.datetime | None | Unset = UNSET
     dlq_reason: None | str | Unset = UNSET
+    endpoint_id: None | Unset | UUID = UNSET
     first_attempt_at: datetime.datetime | None | Unset = UNSET
     last_attempt_at: datetime.datetime | None | Unset = UNSET
     last_error: None | str | Unset = UNSET
@@ -123,6 +125,14 @@ class DeliveryResponse:
         else:
             dlq_reason = self.dlq_reason
 
+        endpoint_id: None | str | Unset
+        if isinstance(self.endpoint_id, Unset):
+            endpoint_id = UNSET
+        elif isinstance(self.endpoint_id, UUID):
+            endpoint_id = str(self.endpoint_id)
+        else:
+            endpoint_id = self.endpoint_id
+
         first_attempt_at: None | str | Unset
         if isinstance(self.first_attempt_at, Unset):
             first_attempt_at = UNSET
@@ -177,6 +187,8 @@ class DeliveryResponse:
             field_dict["delivered_at"] = delivered_at
         if dlq_reason is not UNSET:
             field_dict["dlq_reason"] = dlq_reason
+        if endpoint_id is not UNSET:
+            field_dict["endpoint_id"] = endpoint_id
         if first_attempt_at is not UNSET:
             field_dict["first_attempt_at"] = first_attempt_at
         if last_attempt_at is not UNSET:
@@ -278,6 +290,23 @@ class DeliveryResponse:
 
         dlq_reason = _parse_dlq_reason(d.pop("dlq_reason", UNSET))
 
+        def _parse_endpoint_id(data: object) -> None | Unset | UUID:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                endpoint_id_type_0 = UUID(data)
+
+                return endpoint_id_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | UUID, data)
+
+        endpoint_id = _parse_endpoint_id(d.pop("endpoint_id", UNSET))
+
         def _parse_first_attempt_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -353,6 +382,7 @@ class DeliveryResponse:
             dead_at=dead_at,
             delivered_at=delivered_at,
             dlq_reason=dlq_reason,
+            endpoint_id=endpoint_id,
             first_attempt_at=first_attempt_at,
             last_attempt_at=last_attempt_at,
             last_error=last_error,

@@ -4,6 +4,7 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     ACCOUNT_EXISTS = "account_exists"
     ACCOUNT_NOT_ACTIVE = "account_not_active"
+    ENDPOINT_LIMIT_REACHED = "endpoint_limit_reached"
     ENVIRONMENT_MISMATCH = "environment_mismatch"
     FORBIDDEN = "forbidden"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
@@ -20,6 +21,7 @@ class ErrorCode(StrEnum):
     OAUTH_EXCHANGE_FAILED = "oauth_exchange_failed"
     OUTSIDE_MESSAGING_WINDOW = "outside_messaging_window"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    PRIMARY_ENDPOINT = "primary_endpoint"
     RATE_LIMITED = "rate_limited"
     REDIRECT_NOT_ALLOWED = "redirect_not_allowed"
     SANDBOX_NOT_CONFIGURED = "sandbox_not_configured"
