@@ -162,6 +162,8 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("UpdateAccountRequest", "crm_webhook_url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
         ("CreateEndpointRequest", "url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
         ("CreateEndpointRequest", "secret", json!({"minLength": 16, "maxLength": 256})),
+        ("CreateEndpointRequest", "rate_limit", json!({"minimum": 1, "maximum": 10000})),
+        ("UpdateEndpointRequest", "rate_limit", json!({"minimum": 0, "maximum": 10000})),
         ("CreateEndpointRequest", "event_types", json!({"items": {"type": "string", "enum": events}})),
         ("UpdateEndpointRequest", "url", json!({"maxLength": 2048, "pattern": HTTP_URL})),
         ("UpdateEndpointRequest", "secret", json!({"minLength": 16, "maxLength": 256})),

@@ -41,6 +41,9 @@ pub struct CreateEndpointRequest {
     /// Only these event types (omit for all).
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
+    /// At most this many delivery attempts per second (1–10 000; omit for no limit).
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
 }
 
 /// Body of `PUT /accounts/{id}/endpoints/{endpoint_id}`: every field optional.
@@ -56,6 +59,9 @@ pub struct UpdateEndpointRequest {
     /// Replace the filter (`[]` for all events).
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
+    /// A new rate limit, attempts per second (1–10 000); `0` removes it.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
 }
 
 /// An endpoint (never its secret).
@@ -73,6 +79,8 @@ pub struct EndpointResponse {
     /// While set and in the future, the circuit is open: deliveries wait.
     #[serde(with = "time::serde::rfc3339::option")]
     pub circuit_open_until: Option<OffsetDateTime>,
+    /// Delivery attempts per second at most; null: no limit.
+    pub rate_limit: Option<i32>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -90,6 +98,7 @@ impl From<endpoints::EndpointRow> for EndpointResponse {
             disabled_reason: e.disabled_reason,
             is_primary: e.is_primary,
             circuit_open_until: e.circuit_open_until,
+            rate_limit: e.rate_limit,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }
@@ -100,6 +109,18 @@ impl From<endpoints::EndpointRow> for EndpointResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointList {
     pub data: Vec<EndpointResponse>,
+}
+
+/// A rate limit from a body: 1–10 000 per second; `0` means none where `zero_clears`.
+fn rate(field: &str, n: u32, zero_clears: bool) -> Result<Option<i32>, ApiError> {
+    match n {
+        0 if zero_clears => Ok(None),
+        1..=10_000 => Ok(Some(i32::try_from(n).unwrap_or(10_000))),
+        _ => Err(ApiError::invalid(
+            field,
+            if zero_clears { "must be 0 (no limit) or 1–10000" } else { "must be 1–10000" },
+        )),
+    }
 }
 
 /// A transaction as the merchant, with the account checked (visible to the key, not deleted).
@@ -134,15 +155,17 @@ async fn create_endpoint(
 ) -> ApiResult<(StatusCode, AppJson<EndpointResponse>)> {
     validate_secret("secret", &req.secret)?;
     let event_types = validate_events(req.event_types.as_ref())?;
+    let rate_limit = req.rate_limit.map(|n| rate("rate_limit", n, false)).transpose()?.flatten();
     validate_url(&s, "url", &req.url).await?;
     let (merchant_id, mut tx) = account_tx(&s, &auth, Scope::AccountsWrite, account_id).await?;
     let secret_enc = s.config.keyring.encrypt(&req.secret);
-    let row = endpoints::create(&mut tx, merchant_id, account_id, &req.url, &secret_enc, event_types.as_deref())
-        .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: ErrorCode::EndpointLimitReached,
-            message: format!("an account has at most {} endpoints", endpoints::MAX_PER_ACCOUNT),
-        })?;
+    let row =
+        endpoints::create(&mut tx, merchant_id, account_id, &req.url, &secret_enc, event_types.as_deref(), rate_limit)
+            .await?
+            .ok_or_else(|| ApiError::Conflict {
+                code: ErrorCode::EndpointLimitReached,
+                message: format!("an account has at most {} endpoints", endpoints::MAX_PER_ACCOUNT),
+            })?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, AppJson(row.into())))
 }
@@ -201,6 +224,7 @@ async fn update_endpoint(
         validate_secret("secret", secret)?;
     }
     let event_types = req.event_types.as_ref().map(|_| validate_events(req.event_types.as_ref())).transpose()?;
+    let rate_limit = req.rate_limit.map(|n| rate("rate_limit", n, true)).transpose()?;
     if let Some(url) = &req.url {
         validate_url(&s, "url", url).await?;
     }
@@ -211,6 +235,7 @@ async fn update_endpoint(
         url: req.url.as_deref(),
         secret: secret_enc.as_deref().map(|e| (e, until)),
         event_types: event_types.as_ref().map(Option::as_deref),
+        rate_limit,
     };
     let row =
         endpoints::update(&mut tx, account_id, endpoint_id, change).await?.ok_or(ApiError::NotFound("endpoint"))?;

@@ -736,6 +736,11 @@ export interface components {
         CreateEndpointRequest: {
             /** @description Only these event types (omit for all). */
             event_types?: ("message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled")[] | null;
+            /**
+             * Format: int32
+             * @description At most this many delivery attempts per second (1–10 000; omit for no limit).
+             */
+            rate_limit?: number | null;
             /** @description Its signing secret (16–256 characters). */
             secret: string;
             /** @description Where this endpoint's deliveries go (https in production; no private addresses). */
@@ -864,6 +869,11 @@ export interface components {
             event_types?: string[] | null;
             /** @description The account's primary endpoint (its `crm_webhook_url`). */
             is_primary: boolean;
+            /**
+             * Format: int32
+             * @description Delivery attempts per second at most; null: no limit.
+             */
+            rate_limit?: number | null;
             /** @description `active` or `disabled` (the CRM answered 410 Gone). */
             status: string;
             /** Format: date-time */
@@ -1249,6 +1259,11 @@ export interface components {
         UpdateEndpointRequest: {
             /** @description Replace the filter (`[]` for all events). */
             event_types?: ("message.received" | "message.echo" | "message.reaction" | "message.deleted" | "message.edited" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "account.token_expiring" | "account.disabled")[] | null;
+            /**
+             * Format: int32
+             * @description A new rate limit, attempts per second (1–10 000); `0` removes it.
+             */
+            rate_limit?: number | null;
             /** @description A new secret; the old one keeps signing alongside for the overlap period. */
             secret?: string | null;
             /** @description A new URL (re-enables an endpoint disabled by a 410). */

@@ -120,6 +120,8 @@ pub struct DeliveryRow {
     pub previous_secret_expires_at: Option<OffsetDateTime>,
     pub endpoint_status: Option<EndpointStatus>,
     pub circuit_open_until: Option<OffsetDateTime>,
+    /// The endpoint's attempts-per-second limit, if it has one.
+    pub rate_limit: Option<i32>,
 }
 
 /// Loads a delivery and its endpoint.
@@ -131,7 +133,7 @@ pub async fn load(conn: &mut PgConnection, delivery_id: Uuid) -> Result<Option<D
         r"select d.delivery_id, d.merchant_id, d.account_id, d.endpoint_id, d.event_type, d.payload, d.status, d.attempts,
                  d.first_attempt_at, e.url, e.secret_enc, e.previous_secret_enc, e.previous_secret_expires_at,
                  case when e.deleted_at is not null then 'disabled' else e.status end as endpoint_status,
-                 e.circuit_open_until
+                 e.circuit_open_until, e.rate_limit
             from webhook_deliveries d
             left join webhook_endpoints e on e.endpoint_id = d.endpoint_id
            where d.delivery_id = $1",

@@ -21,12 +21,14 @@ pub struct EndpointRow {
     pub disabled_reason: Option<String>,
     pub is_primary: bool,
     pub circuit_open_until: Option<OffsetDateTime>,
+    /// Attempts per second at most (null: no limit).
+    pub rate_limit: Option<i32>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const COLS: &str = "endpoint_id, account_id, url, event_types, status, disabled_reason, is_primary, circuit_open_until, \
-                    created_at, updated_at";
+                    rate_limit, created_at, updated_at";
 
 /// The account's endpoints (not removed), the primary first, then oldest first.
 ///
@@ -72,12 +74,14 @@ pub async fn create(
     url: &str,
     secret_enc: &str,
     event_types: Option<&[String]>,
+    rate_limit: Option<i32>,
 ) -> Result<Option<EndpointRow>, sqlx::Error> {
     sqlx::query("select 1 from accounts where account_id = $1 for update").bind(account_id).execute(&mut *conn).await?;
     sqlx::query_as(&format!(
-        r"insert into webhook_endpoints (endpoint_id, merchant_id, account_id, url, secret_enc, event_types, is_primary)
+        r"insert into webhook_endpoints (endpoint_id, merchant_id, account_id, url, secret_enc, event_types, is_primary,
+                                         rate_limit)
           select $1, $2, $3, $4, $5, $6,
-                 not exists (select 1 from webhook_endpoints where account_id = $3 and is_primary)
+                 not exists (select 1 from webhook_endpoints where account_id = $3 and is_primary), $8
            where (select count(*) from webhook_endpoints where account_id = $3 and deleted_at is null) < $7
           returning {COLS}"
     ))
@@ -88,6 +92,7 @@ pub async fn create(
     .bind(secret_enc)
     .bind(event_types)
     .bind(MAX_PER_ACCOUNT)
+    .bind(rate_limit)
     .fetch_optional(&mut *conn)
     .await
 }
@@ -101,6 +106,8 @@ pub struct Change<'a> {
     pub secret: Option<(&'a str, OffsetDateTime)>,
     /// A new filter (`Some(None)`: every event).
     pub event_types: Option<Option<&'a [String]>>,
+    /// A new rate limit (`Some(None)`: none).
+    pub rate_limit: Option<Option<i32>>,
 }
 
 /// Updates one endpoint of the account; `None` if there is no such endpoint.
@@ -121,7 +128,8 @@ pub async fn update(
                  previous_secret_enc = case when $4::text is not null then secret_enc else previous_secret_enc end,
                  previous_secret_expires_at = case when $4::text is not null then $5 else previous_secret_expires_at end,
                  secret_enc = coalesce($4, secret_enc),
-                 event_types = case when $6 then $7 else event_types end
+                 event_types = case when $6 then $7 else event_types end,
+                 rate_limit = case when $8 then $9 else rate_limit end
            where account_id = $1 and endpoint_id = $2 and deleted_at is null
           returning {COLS}"
     ))
@@ -132,6 +140,8 @@ pub async fn update(
     .bind(c.secret.map(|s| s.1))
     .bind(c.event_types.is_some())
     .bind(c.event_types.flatten())
+    .bind(c.rate_limit.is_some())
+    .bind(c.rate_limit.flatten())
     .fetch_optional(&mut *conn)
     .await
 }

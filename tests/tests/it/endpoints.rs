@@ -37,10 +37,17 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn add(&self, path: &str, secret: &str, events: Option<Value>) -> Value {
+        self.add_with(path, secret, events, None).await
+    }
+
+    async fn add_with(&self, path: &str, secret: &str, events: Option<Value>, rate: Option<u32>) -> Value {
         self.app.crm.set_secrets(path, &[secret]);
         let mut body = json!({"url": self.app.crm.url(path), "secret": secret});
         if let Some(e) = events {
             body["event_types"] = e;
+        }
+        if let Some(r) = rate {
+            body["rate_limit"] = json!(r);
         }
         let r = self.app.post(&format!("/api/v1/accounts/{}/endpoints", self.account_id), &self.key, &body).await;
         assert_eq!(r.status, 201, "{}", r.text);
@@ -165,4 +172,58 @@ async fn a_dead_endpoint_delays_neither_of_the_two_others() {
     let dead_open = open.iter().find(|(u, _)| u.ends_with("/dead")).map(|(_, o)| *o);
     assert_eq!(dead_open, Some(true), "{open:?}");
     assert!(open.iter().filter(|(u, _)| !u.ends_with("/dead")).all(|(_, o)| !o), "{open:?}");
+}
+
+/// An endpoint's own rate: at most 2 attempts a second reach it, across the worker's parallel
+/// runs, while the primary endpoint gets everything at once.
+#[tokio::test]
+async fn an_endpoint_with_a_rate_limit_is_paced_and_the_others_are_not() {
+    let s = setup().await;
+    let slow = s.add_with("paced", "whsec_c2Vjb25kLXNlY3JldC0wMTIzNDU2Nzg5", None, Some(2)).await;
+    assert_eq!(slow["rate_limit"], 2);
+    // Six conversations, so ordering does not serialise them: only the rate does.
+    for i in 0..6 {
+        let r = s
+            .app
+            .post_meta(&meta::envelope(
+                IG,
+                vec![meta::text_message(
+                    IG,
+                    &format!("12345678901231{i:02}"),
+                    &format!("m-{i}"),
+                    "hi",
+                    OffsetDateTime::now_utc(),
+                )],
+            ))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let cancel = CancellationToken::new();
+    tokio::spawn(s.app.deliverer().run(cancel.clone()));
+    let app = &s.app;
+    assert!(app.drain_until(Duration::from_secs(10), async || app.crm.received_on("paced").len() == 6).await);
+    cancel.cancel();
+    let primary: Vec<Instant> = app.crm.received_on("primary").iter().map(|r| r.at).collect();
+    let paced: Vec<Instant> = app.crm.received_on("paced").iter().map(|r| r.at).collect();
+    assert_eq!(primary.len(), 6);
+    let spread = |t: &[Instant]| t.iter().max().unwrap().duration_since(*t.iter().min().unwrap());
+    assert!(spread(&primary) < Duration::from_millis(800), "primary {:?}", spread(&primary));
+    // 6 attempts at 2 per sliding second: the last is at least 2 s after the first.
+    assert!(spread(&paced) >= Duration::from_millis(1900), "paced {:?}", spread(&paced));
+    let r = app
+        .put(
+            &format!("/api/v1/accounts/{}/endpoints/{}", s.account_id, slow["endpoint_id"].as_str().unwrap()),
+            &s.key,
+            &json!({"rate_limit": 0}),
+        )
+        .await;
+    assert_eq!((r.status, r.json["rate_limit"].clone()), (200, Value::Null));
+    let r = app
+        .post(
+            &format!("/api/v1/accounts/{}/endpoints", s.account_id),
+            &s.key,
+            &json!({"url": app.crm.url("x"), "secret": "whsec_c2Vjb25kLXNlY3JldC0wMTIzNDU2Nzg5", "rate_limit": 0}),
+        )
+        .await;
+    assert_eq!((r.status, r.json["details"]["field"].clone()), (422, json!("rate_limit")));
 }

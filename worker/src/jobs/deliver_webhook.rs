@@ -92,12 +92,32 @@ pub async fn run(ctx: &JobContext, job: &ClaimedJob, delivery_id: Uuid) -> anyho
     if let Some(wait) = circuit_hold(ctx, &d, endpoint_id, now).await? {
         return Ok(wait);
     }
+    if let Some(wait) = rate_hold(ctx, &d, endpoint_id).await {
+        return Ok(wait);
+    }
     // In-flight cap per endpoint (this process).
     let Ok(_permit) = ctx.endpoint_slots(endpoint_id).try_acquire_owned() else {
         let jitter = Duration::from_millis(rand::thread_rng().gen_range(50..250));
         return Ok(Outcome::defer(jitter, "endpoint at its in-flight cap"));
     };
     attempt(ctx, job, &d, &Target { endpoint_id, url, secret_enc }, now).await
+}
+
+/// The endpoint's own rate (`rate_limit` attempts per second, across all workers, on the Redis
+/// sliding window of the Instagram sends): `Some` (a deferral, not an attempt) while it is used
+/// up, and while Redis cannot tell (a limited endpoint is not called blind).
+async fn rate_hold(ctx: &JobContext, d: &DeliveryRow, endpoint_id: Uuid) -> Option<Outcome> {
+    let limit = u32::try_from(d.rate_limit?).ok()?;
+    let scope = format!("endpoint:{endpoint_id}");
+    match ctx.limiter.admit(&scope, router_core::redis::Lane::Text, limit, Duration::from_secs(1)).await {
+        Ok(router_core::redis::Admission::Allowed) => None,
+        Ok(router_core::redis::Admission::Throttled(wait)) => Some(Outcome::defer(wait, "endpoint rate limit")),
+        Err(e) => {
+            metrics::counter!("router_redis_unavailable_total").increment(1);
+            tracing::warn!(error = %e, "rate-limited endpoint held: Redis unavailable");
+            Some(Outcome::defer(Duration::from_secs(1), "Redis unavailable (endpoint rate limit)"))
+        }
+    }
 }
 
 /// The circuit breaker: `Some` (a deferral) while the endpoint rests or another worker's probe is

@@ -20,11 +20,13 @@ class CreateEndpointRequest:
         url (str): Where this endpoint's deliveries go (https in production; no private addresses).
         event_types (list[CreateEndpointRequestEventTypesType0Item] | None | Unset): Only these event types (omit for
             all).
+        rate_limit (int | None | Unset): At most this many delivery attempts per second (1–10 000; omit for no limit).
     """
 
     secret: str
     url: str
     event_types: list[CreateEndpointRequestEventTypesType0Item] | None | Unset = UNSET
+    rate_limit: int | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         secret = self.secret
@@ -43,6 +45,12 @@ class CreateEndpointRequest:
         else:
             event_types = self.event_types
 
+        rate_limit: int | None | Unset
+        if isinstance(self.rate_limit, Unset):
+            rate_limit = UNSET
+        else:
+            rate_limit = self.rate_limit
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -53,6 +61,8 @@ class CreateEndpointRequest:
         )
         if event_types is not UNSET:
             field_dict["event_types"] = event_types
+        if rate_limit is not UNSET:
+            field_dict["rate_limit"] = rate_limit
 
         return field_dict
 
@@ -85,10 +95,20 @@ class CreateEndpointRequest:
 
         event_types = _parse_event_types(d.pop("event_types", UNSET))
 
+        def _parse_rate_limit(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        rate_limit = _parse_rate_limit(d.pop("rate_limit", UNSET))
+
         create_endpoint_request = cls(
             secret=secret,
             url=url,
             event_types=event_types,
+            rate_limit=rate_limit,
         )
 
         return create_endpoint_request

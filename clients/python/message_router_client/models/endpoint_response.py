@@ -29,6 +29,7 @@ class EndpointResponse:
             deliveries wait.
         disabled_reason (None | str | Unset):
         event_types (list[str] | None | Unset):
+        rate_limit (int | None | Unset): Delivery attempts per second at most; null: no limit.
     """
 
     account_id: UUID
@@ -41,6 +42,7 @@ class EndpointResponse:
     circuit_open_until: datetime.datetime | None | Unset = UNSET
     disabled_reason: None | str | Unset = UNSET
     event_types: list[str] | None | Unset = UNSET
+    rate_limit: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +83,12 @@ class EndpointResponse:
         else:
             event_types = self.event_types
 
+        rate_limit: int | None | Unset
+        if isinstance(self.rate_limit, Unset):
+            rate_limit = UNSET
+        else:
+            rate_limit = self.rate_limit
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -100,6 +108,8 @@ class EndpointResponse:
             field_dict["disabled_reason"] = disabled_reason
         if event_types is not UNSET:
             field_dict["event_types"] = event_types
+        if rate_limit is not UNSET:
+            field_dict["rate_limit"] = rate_limit
 
         return field_dict
 
@@ -163,6 +173,15 @@ class EndpointResponse:
 
         event_types = _parse_event_types(d.pop("event_types", UNSET))
 
+        def _parse_rate_limit(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        rate_limit = _parse_rate_limit(d.pop("rate_limit", UNSET))
+
         endpoint_response = cls(
             account_id=account_id,
             created_at=created_at,
@@ -174,6 +193,7 @@ class EndpointResponse:
             circuit_open_until=circuit_open_until,
             disabled_reason=disabled_reason,
             event_types=event_types,
+            rate_limit=rate_limit,
         )
 
         endpoint_response.additional_properties = d

@@ -18,11 +18,13 @@ class UpdateEndpointRequest:
     Attributes:
         event_types (list[UpdateEndpointRequestEventTypesType0Item] | None | Unset): Replace the filter (`[]` for all
             events).
+        rate_limit (int | None | Unset): A new rate limit, attempts per second (1–10 000); `0` removes it.
         secret (None | str | Unset): A new secret; the old one keeps signing alongside for the overlap period.
         url (None | str | Unset): A new URL (re-enables an endpoint disabled by a 410).
     """
 
     event_types: list[UpdateEndpointRequestEventTypesType0Item] | None | Unset = UNSET
+    rate_limit: int | None | Unset = UNSET
     secret: None | str | Unset = UNSET
     url: None | str | Unset = UNSET
 
@@ -38,6 +40,12 @@ class UpdateEndpointRequest:
 
         else:
             event_types = self.event_types
+
+        rate_limit: int | None | Unset
+        if isinstance(self.rate_limit, Unset):
+            rate_limit = UNSET
+        else:
+            rate_limit = self.rate_limit
 
         secret: None | str | Unset
         if isinstance(self.secret, Unset):
@@ -56,6 +64,8 @@ class UpdateEndpointRequest:
         field_dict.update({})
         if event_types is not UNSET:
             field_dict["event_types"] = event_types
+        if rate_limit is not UNSET:
+            field_dict["rate_limit"] = rate_limit
         if secret is not UNSET:
             field_dict["secret"] = secret
         if url is not UNSET:
@@ -89,6 +99,15 @@ class UpdateEndpointRequest:
 
         event_types = _parse_event_types(d.pop("event_types", UNSET))
 
+        def _parse_rate_limit(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        rate_limit = _parse_rate_limit(d.pop("rate_limit", UNSET))
+
         def _parse_secret(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -109,6 +128,7 @@ class UpdateEndpointRequest:
 
         update_endpoint_request = cls(
             event_types=event_types,
+            rate_limit=rate_limit,
             secret=secret,
             url=url,
         )
