@@ -40,6 +40,8 @@ pub const DELIVERY_BOUNDS_MS: [f64; 15] = [
     5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10_000.0, 15_000.0, 30_000.0, 60_000.0,
     120_000.0,
 ];
+/// The lengths of the two histograms (one bucket more than bounds: the overflow).
+const WIDTHS: (usize, usize) = (REPLY_BOUNDS_SECS.len() + 1, DELIVERY_BOUNDS_MS.len() + 1);
 /// How far back a first rollup reaches.
 pub const BACKFILL: Duration = Duration::days(90);
 /// The most hours one rollup run covers (a backfill continues on the next run).
@@ -154,7 +156,7 @@ pub async fn roll_up(pool: &PgPool, from: OffsetDateTime, to: OffsetDateTime) ->
         let mut tx = crate::db::begin_admin_tx(pool).await?;
         let rows = compute(&mut tx, at, end).await?;
         store::replace_hours(&mut tx, at, end, &rows).await?;
-        store::rebuild_days(&mut tx, at, end).await?;
+        store::rebuild_days(&mut tx, at, end, WIDTHS).await?;
         tx.commit().await?;
         written += rows.len();
         at = end;
@@ -268,7 +270,7 @@ pub async fn report(
     range: (OffsetDateTime, OffsetDateTime),
     granularity: Granularity,
 ) -> Result<Report, sqlx::Error> {
-    let rows = store::report(conn, merchant_id, scope, account_id, range, granularity.unit()).await?;
+    let rows = store::report(conn, merchant_id, scope, account_id, range, granularity.unit(), WIDTHS).await?;
     let mut total = BucketRow {
         start: range.0,
         received: 0,

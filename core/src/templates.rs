@@ -146,6 +146,13 @@ pub struct Definition<'a> {
 /// The text limit of a button template (Meta's).
 pub const BUTTON_TEXT_MAX_CHARS: usize = 640;
 
+/// The most characters a template's rendered text may have: a button template's 640 when it has
+/// buttons, a message's 1 000 otherwise.
+#[must_use]
+pub fn text_limit(has_buttons: bool) -> usize {
+    if has_buttons { BUTTON_TEXT_MAX_CHARS } else { MESSAGE_TEXT_MAX_CHARS }
+}
+
 impl Definition<'_> {
     /// Checks a definition before it is stored.
     ///

@@ -454,7 +454,7 @@ async fn render_template(s: &AppState, merchant_id: Uuid, name: &str, req: &Send
         return Err(ApiError::invalid("template", format!("no template {name:?}{which}")));
     };
     let values = req.variables.clone().unwrap_or_default();
-    let limit = super::templates::text_limit(t.buttons.is_some());
+    let limit = router_core::templates::text_limit(t.buttons.is_some());
     let text =
         router_core::templates::render(&t.body, &t.variables, &values, limit).map_err(|e| render_error(e, limit))?;
     // With buttons, the text goes out inside Meta's button template.

@@ -13,7 +13,7 @@ use router_core::db::{self, templates as store};
 use router_core::domain::Scope;
 use router_core::outbound::Attachment as StoredAttachment;
 use router_core::outbound::Button;
-use router_core::templates::{BUTTON_TEXT_MAX_CHARS, Definition, VarType, Variable, is_template_name};
+use router_core::templates::{Definition, VarType, Variable, is_template_name, text_limit};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -192,12 +192,6 @@ struct Checked {
     variables: Vec<Variable>,
     quick_replies: Option<Vec<router_core::outbound::QuickReply>>,
     attachment: Option<StoredAttachment>,
-}
-
-/// The most characters a template's rendered text may have: a button template's 640 when it has
-/// buttons, a message's 1 000 otherwise.
-pub fn text_limit(has_buttons: bool) -> usize {
-    if has_buttons { BUTTON_TEXT_MAX_CHARS } else { router_core::domain::MESSAGE_TEXT_MAX_CHARS }
 }
 
 fn check(req: &TemplateRequest) -> Result<Checked, ApiError> {

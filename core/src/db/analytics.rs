@@ -251,7 +251,8 @@ pub async fn replace_hours(
 }
 
 /// Rebuilds the `analytics_daily` rows of the UTC days that `[from, to)` touches from their
-/// hours (the caller's transaction, after [`replace_hours`]).
+/// hours (the caller's transaction, after [`replace_hours`]). `widths`: the lengths of the reply
+/// and delivery histograms.
 ///
 /// # Errors
 /// Postgres errors.
@@ -259,6 +260,7 @@ pub async fn rebuild_days(
     conn: &mut PgConnection,
     from: OffsetDateTime,
     to: OffsetDateTime,
+    widths: (usize, usize),
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         r"with days as (
@@ -282,8 +284,8 @@ pub async fn rebuild_days(
                  sum(deliveries_failed), {delivery}, sum(window_expiries)
             from r left join fc using (account_id, b)
            group by r.merchant_id, r.account_id, r.b",
-        reply = sum_each("reply_hist", crate::analytics::REPLY_BOUNDS_SECS.len() + 1),
-        delivery = sum_each("delivery_hist", crate::analytics::DELIVERY_BOUNDS_MS.len() + 1),
+        reply = sum_each("reply_hist", widths.0),
+        delivery = sum_each("delivery_hist", widths.1),
     );
     // Two statements: a delete and an insert of the same keys in one statement may collide.
     sqlx::query(
@@ -359,6 +361,7 @@ pub async fn report(
     account_id: Option<Uuid>,
     (from, to): (OffsetDateTime, OffsetDateTime),
     unit: &str,
+    widths: (usize, usize),
 ) -> Result<Vec<BucketRow>, sqlx::Error> {
     // Day buckets read the daily rows, hour buckets the hourly ones.
     let (table, col) = if unit == "day" { ("analytics_daily", "day") } else { ("analytics_hourly", "hour") };
@@ -392,8 +395,8 @@ pub async fn report(
             from sums s
             left join fc using (b)
            order by s.b",
-        reply = sum_each("reply_hist", crate::analytics::REPLY_BOUNDS_SECS.len() + 1),
-        delivery = sum_each("delivery_hist", crate::analytics::DELIVERY_BOUNDS_MS.len() + 1),
+        reply = sum_each("reply_hist", widths.0),
+        delivery = sum_each("delivery_hist", widths.1),
     );
     sqlx::query_as(&sql)
         .bind(from)
