@@ -130,10 +130,14 @@ ST_DLQ_WEBHOOK_ID="$(api "http://127.0.0.1:$API_PORT/api/v1/admin/dlq/webhooks" 
 # One accepted send, for the status operation.
 ST_MESSAGE_ID="$(merchant -d "{\"account_id\":\"$ST_ACCOUNT_ID\",\"recipient_id\":\"$ST_RECIPIENT_ID\",\"message\":\"hi\"}" \
   "http://127.0.0.1:$API_PORT/api/v1/messages/send" | python3 -c 'import json,sys; print(json.load(sys.stdin)["message_id"])')"
+# One extra CRM endpoint on the spare account, for the endpoint read, update and delete operations.
+ST_ENDPOINT_ID="$(merchant -d "{\"url\":\"http://127.0.0.1:9/crm2\",\"secret\":\"$(rand)\"}" \
+  "http://127.0.0.1:$API_PORT/api/v1/accounts/$ST_SPARE_ACCOUNT_ID/endpoints" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint_id"])')"
 ST_NEW_IG_ID=17841400000000002
 ST_NEW_IG_TOKEN="$(mint "$ST_NEW_IG_ID")"
 export ST_MERCHANT_KEY="$MERCHANT_KEY" ST_ADMIN_KEY="$ADMIN_KEY" ST_ACCOUNT_ID ST_SPARE_ACCOUNT_ID ST_RECIPIENT_ID \
-  ST_NEW_IG_ID ST_NEW_IG_TOKEN ST_DLQ_WEBHOOK_ID ST_MESSAGE_ID
+  ST_NEW_IG_ID ST_NEW_IG_TOKEN ST_DLQ_WEBHOOK_ID ST_MESSAGE_ID ST_ENDPOINT_ID
 ST_DATA_DIR=target/schemathesis
 mkdir -p "$ST_DATA_DIR"
 for _ in $(seq 1 300); do

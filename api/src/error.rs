@@ -470,6 +470,28 @@ pub async fn finalize_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// An optional integer field that also takes JSON's integral floats (`7.0`): JSON Schema counts
+/// them as integers, so a client (or a generator) may send them. Fractions and values out of the
+/// field's range stay a 400 naming the field. Use with `#[serde(default, deserialize_with)]`.
+///
+/// # Errors
+/// Not a number, a fraction, or out of range.
+pub fn integral<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, got {n}")))
+}
+
 /// `axum::Json` with our rejection, refusing NUL characters anywhere in the document.
 ///
 /// Why here: Postgres `text` cannot hold U+0000, so a NUL that reaches a query fails it with a

@@ -43,7 +43,9 @@ struct Target {
     token: SecretString,
 }
 
-async fn target(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid) -> ApiResult<Target> {
+/// `active_only`: sender actions need an `active` account (as sends do); the messenger profile
+/// may be managed while an account is `inactive` (paused) or in `error`, as Meta lets it.
+async fn target(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid, active_only: bool) -> ApiResult<Target> {
     let merchant_id = auth.merchant(scope)?;
     let mut tx = db::begin_merchant_tx(&s.db, merchant_id).await?;
     let account = auth.find_account(&mut tx, account_id).await?.ok_or(ApiError::NotFound("account"))?;
@@ -51,7 +53,7 @@ async fn target(s: &AppState, auth: &Auth, scope: Scope, account_id: Uuid) -> Ap
     if account.deleted_at.is_some() {
         return Err(ApiError::NotFound("account"));
     }
-    if account.status != AccountStatus::Active {
+    if active_only && account.status != AccountStatus::Active {
         return Err(ApiError::Validation {
             code: ErrorCode::AccountNotActive,
             message: format!("the account is {}; Instagram calls need an active account", account.status),
@@ -154,7 +156,7 @@ async fn sender_action(
     let recipient = Igsid::parse(req.recipient_id.trim())
         .map_err(|_| ApiError::invalid("recipient_id", "must be the customer's numeric Instagram-scoped id"))?;
     let action = parse_action(&req)?;
-    let t = target(&s, &auth, Scope::MessagesSend, req.account_id).await?;
+    let t = target(&s, &auth, Scope::MessagesSend, req.account_id, true).await?;
     t.graph
         .sender_action(&t.account.instagram_account_id, &t.token, recipient.as_str(), &action)
         .await
@@ -195,19 +197,19 @@ fn call_to_actions(profile: &Value, field: &str) -> Value {
 }
 
 async fn read_profile(s: &AppState, auth: &Auth, account_id: Uuid, field: &str) -> ApiResult<Value> {
-    let t = target(s, auth, Scope::AccountsRead, account_id).await?;
+    let t = target(s, auth, Scope::AccountsRead, account_id, false).await?;
     let profile = t.graph.messenger_profile(&t.token, &[field]).await.map_err(|e| instagram_error(&e))?;
     Ok(call_to_actions(&profile, field))
 }
 
 async fn write_profile(s: &AppState, auth: &Auth, account_id: Uuid, field: &str, actions: Value) -> ApiResult<()> {
-    let t = target(s, auth, Scope::AccountsWrite, account_id).await?;
+    let t = target(s, auth, Scope::AccountsWrite, account_id, false).await?;
     let value = json!([{ "locale": "default", "call_to_actions": actions }]);
     t.graph.set_messenger_profile(&t.token, field, &value).await.map_err(|e| instagram_error(&e))
 }
 
 async fn delete_profile(s: &AppState, auth: &Auth, account_id: Uuid, field: &str) -> ApiResult<StatusCode> {
-    let t = target(s, auth, Scope::AccountsWrite, account_id).await?;
+    let t = target(s, auth, Scope::AccountsWrite, account_id, false).await?;
     t.graph.delete_messenger_profile(&t.token, field).await.map_err(|e| instagram_error(&e))?;
     Ok(StatusCode::NO_CONTENT)
 }

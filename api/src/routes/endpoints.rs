@@ -42,7 +42,7 @@ pub struct CreateEndpointRequest {
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
     /// At most this many delivery attempts per second (1–10 000; omit for no limit).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::error::integral")]
     pub rate_limit: Option<u32>,
 }
 
@@ -60,7 +60,7 @@ pub struct UpdateEndpointRequest {
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
     /// A new rate limit, attempts per second (1–10 000); `0` removes it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::error::integral")]
     pub rate_limit: Option<u32>,
 }
 

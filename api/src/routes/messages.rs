@@ -92,7 +92,7 @@ pub struct SendMessageRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
     /// The template version to use (default: the latest).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::error::integral")]
     #[schema(minimum = 1)]
     pub template_version: Option<i32>,
     /// The template's variables by name: exactly those it declares, each of its declared type.

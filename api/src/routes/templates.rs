@@ -46,7 +46,7 @@ pub struct TemplateVariable {
     #[serde(rename = "type")]
     pub kind: String,
     /// Strings only: the most characters a value may have (1–1000; default 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::error::integral")]
     pub max_length: Option<u32>,
 }
 

@@ -47,7 +47,8 @@ impl Setup {
             body["event_types"] = e;
         }
         if let Some(r) = rate {
-            body["rate_limit"] = json!(r);
+            // As a JSON float with no fraction: still a whole number.
+            body["rate_limit"] = json!(f64::from(r));
         }
         let r = self.app.post(&format!("/api/v1/accounts/{}/endpoints", self.account_id), &self.key, &body).await;
         assert_eq!(r.status, 201, "{}", r.text);

@@ -125,6 +125,13 @@ async fn variables_that_do_not_fit_the_template_are_422s_naming_them_and_nothing
         s.send(json!({"template": "order_shipped", "variables": {"first_name": "x".repeat(41), "order_id": 7}})).await;
     assert_eq!(r.json["details"]["field"], "variables.first_name", "{}", r.text);
 
+    // A version is a whole number; JSON's `1.0` counts as one, `1.5` does not.
+    let r = s.send(json!({"template": "order_shipped", "template_version": 1.5, "variables": {}})).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.json["details"]["field"], "template_version");
+    let r =
+        s.send(json!({"template": "order_shipped", "template_version": 1.0, "variables": {"first_name": "A"}})).await;
+    assert_eq!((r.status, r.json["details"]["missing"].clone()), (422, json!(["order_id"])), "{}", r.text);
     let r = s.send(json!({"template": "no_such", "variables": {}})).await;
     r.assert_error(422, "validation_failed");
     assert_eq!(r.json["details"]["field"], "template");
