@@ -37,8 +37,25 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The LISTEN/NOTIFY channel.
+/// The LISTEN/NOTIFY channel of every job kind but `maintenance`.
 pub const CHANNEL: &str = "router_jobs";
+
+/// The channel of `maintenance` jobs (migration 000060): the scheduler's runner, which claims
+/// only those, is not woken by every event and send.
+pub const MAINTENANCE_CHANNEL: &str = "router_maintenance";
+
+/// The channels a runner claiming `kinds` listens on.
+#[must_use]
+pub fn channels_for(kinds: &[&str]) -> Vec<&'static str> {
+    let mut channels = Vec::new();
+    if kinds.iter().any(|k| *k != "maintenance") {
+        channels.push(CHANNEL);
+    }
+    if kinds.contains(&"maintenance") {
+        channels.push(MAINTENANCE_CHANNEL);
+    }
+    channels
+}
 
 /// A job to insert, built from a typed payload by `jobs::Job::new_job` (the storage layer knows
 /// no payload types).
@@ -301,10 +318,11 @@ pub async fn release(pool: &PgPool, lock_tokens: &[Uuid]) -> Result<u64, sqlx::E
                where lock_token = any($1)
               returning 1
           )
-          select count(*) from released, (select pg_notify($2, '')) n",
+          select count(*) from released, (select pg_notify($2, ''), pg_notify($3, '')) n",
     )
     .bind(lock_tokens)
     .bind(CHANNEL)
+    .bind(MAINTENANCE_CHANNEL)
     .fetch_one(pool)
     .await?;
     Ok(released.unsigned_abs())

@@ -109,8 +109,9 @@ impl Runner {
     /// Runs until `cancel`; see the module docs.
     pub async fn run(self, cancel: CancellationToken) {
         let notify = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(self.ctx.db.clone(), notify.clone(), cancel.clone()));
-        let state = LoopState::new(self.concurrency);
+        let channels = queue::channels_for(&self.kinds);
+        let listener = tokio::spawn(listen(self.ctx.db.clone(), channels, notify.clone(), cancel.clone()));
+        let state = LoopState::new(self.concurrency, crate::db::claim_pool(&self.ctx.db));
         tracing::info!(worker = %self.name, concurrency = self.concurrency, "worker started");
 
         let low_water = (self.concurrency / 4).max(1);
@@ -170,7 +171,8 @@ impl Runner {
                 *due = None;
             }
         }
-        let batch = queue::claim(&self.ctx.db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await?;
+        let batch =
+            queue::claim(&state.claim_db, &self.kinds, free as i64, self.ctx.config.job_lease, &self.name).await?;
         let claimed = batch.len();
         for job in batch {
             let permit = state.slots.clone().acquire_owned().await.expect("semaphore never closed");
@@ -235,16 +237,19 @@ struct LoopState {
     finished: Arc<Notify>,
     /// The earliest reschedule this runner wrote that comes due before the next poll.
     next_due: Arc<Mutex<Option<Instant>>>,
+    /// The claim's own connection ([`crate::db::claim_pool`]).
+    claim_db: sqlx::PgPool,
 }
 
 impl LoopState {
-    fn new(concurrency: usize) -> Self {
+    fn new(concurrency: usize, claim_db: sqlx::PgPool) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(concurrency)),
             tracker: TaskTracker::new(),
             running: Arc::default(),
             finished: Arc::new(Notify::new()),
             next_due: Arc::default(),
+            claim_db,
         }
     }
 }
@@ -285,8 +290,9 @@ async fn wait_for_slots(
     }
 }
 
-/// LISTEN on the queue channel; reconnects with backoff. Polling covers any gap.
-async fn listen(db: sqlx::PgPool, notify: Arc<Notify>, cancel: CancellationToken) {
+/// LISTEN on the queue channels of the runner's kinds; reconnects with backoff. Polling covers
+/// any gap.
+async fn listen(db: sqlx::PgPool, channels: Vec<&'static str>, notify: Arc<Notify>, cancel: CancellationToken) {
     let mut backoff = Duration::from_millis(200);
     while !cancel.is_cancelled() {
         let mut listener = match PgListener::connect_with(&db).await {
@@ -298,7 +304,7 @@ async fn listen(db: sqlx::PgPool, notify: Arc<Notify>, cancel: CancellationToken
                 continue;
             }
         };
-        if let Err(e) = listener.listen(queue::CHANNEL).await {
+        if let Err(e) = listener.listen_all(channels.iter().copied()).await {
             tracing::warn!(error = %e, "LISTEN failed");
             continue;
         }
