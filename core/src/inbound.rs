@@ -207,6 +207,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether storing this kind runs only statements with one reasonable plan whatever the
+    /// tables hold (conversations, events, deliveries; the mid lookup of a reaction is a SQL
+    /// function, planned per call anyway): a batch of such kinds runs on cached generic plans
+    /// ([`db::Planning`]). Echoes (send adoption), unsends and read receipts touch earlier rows
+    /// through statements that are planned for their parameters.
+    #[must_use]
+    pub fn plan_stable(self) -> bool {
+        !matches!(self, Self::Echo | Self::Deleted | Self::Read)
+    }
+
     /// Stored and metric label.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -662,9 +672,14 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
 
     // The first merchant's context rides in the BEGIN (one round trip less); unrouted records
     // are written before any context.
+    let planning = if by_merchant.values().flatten().all(|p| p.c.kind.plan_stable()) {
+        db::Planning::Generic
+    } else {
+        db::Planning::Custom
+    };
     let mut merchants = by_merchant.into_iter().peekable();
     let mut tx = match merchants.peek() {
-        Some((merchant_id, _)) if unrouted.is_empty() => db::begin_merchant_tx_custom_plans(pool, *merchant_id).await?,
+        Some((merchant_id, _)) if unrouted.is_empty() => db::begin_merchant_tx_planned(pool, *merchant_id, planning).await?,
         _ => pool.begin().await?,
     };
     let mut context_set = unrouted.is_empty();
@@ -673,7 +688,7 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
     }
     for (merchant_id, pending) in merchants {
         if !std::mem::take(&mut context_set) {
-            db::set_merchant_context_custom_plans(&mut tx, merchant_id).await?;
+            db::set_merchant_context_planned(&mut tx, merchant_id, planning).await?;
         }
         store_merchant(&mut tx, &pending, &mut reports).await?;
     }

@@ -36,6 +36,11 @@ pub struct NewDelivery<'a> {
 /// endpoints (fan-out) get a fresh id, substituted into a copy of that payload, so the job's
 /// shape still comes from [`DeliverWebhook`].
 ///
+/// The endpoints of each event are read in a `LATERAL` subquery (`offset 0` keeps the planner from
+/// flattening it into a join) on `webhook_endpoints_account_idx`: the one plan, whatever the
+/// table's size or statistics, so ingest can run it on its cached generic plan (a join's plan made
+/// on an empty table would scan every merchant's endpoints per event once they are many).
+///
 /// # Errors
 /// Postgres errors.
 pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>]) -> Result<Vec<Uuid>, sqlx::Error> {
@@ -57,8 +62,12 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
               select i.*, e.endpoint_id,
                      row_number() over (partition by i.n order by e.is_primary desc, e.endpoint_id) as k
                 from input i
-                join webhook_endpoints e on e.account_id = i.account_id and e.deleted_at is null
-               where e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $11
+               cross join lateral (
+                     select e.endpoint_id, e.is_primary from webhook_endpoints e
+                      where e.account_id = i.account_id and e.deleted_at is null
+                        and (e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $11)
+                     offset 0
+                   ) e
           ),
           ids as (
               select t.*, case when t.k = 1 then t.delivery_id else gen_random_uuid() end as id from targets t
@@ -231,7 +240,8 @@ pub async fn record_attempt_or_less(conn: &mut PgConnection, a: &Attempt<'_>) ->
 /// six, same writes): the attempt logged, the delivery `delivered`, the endpoint's circuit closed
 /// (only when something changes, as [`endpoint_success`]), the job deleted under its lease.
 /// Returns whether the job was deleted (false: the lease was lost; the rest is written anyway,
-/// the CRM did get this attempt).
+/// the CRM did get this attempt) and whether another job of its ordering key is waiting (the
+/// next delivery of the conversation, now the head: the runner claims again only then).
 ///
 /// # Errors
 /// Postgres errors; on one (e.g. a body the attempt log refuses) nothing was written, and the
@@ -242,17 +252,18 @@ pub async fn record_delivered(
     endpoint_id: Uuid,
     job_id: i64,
     lock_token: Uuid,
-) -> Result<bool, sqlx::Error> {
+) -> Result<(bool, bool), sqlx::Error> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            r"with j as (delete from jobs where job_id = $8 and lock_token = $9 returning job_id),
+            r"with j as (delete from jobs where job_id = $8 and lock_token = $9 returning job_id, ordering_key),
                a as ({}),
                d as (update webhook_deliveries
                         set status = 'delivered', delivered_at = now(), attempts = $3, last_attempt_at = now(),
                             first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = null, last_error = null
                       where delivery_id = $2),
                e as ({})
-          select exists (select 1 from j)",
+          select exists (select 1 from j),
+                 exists (select 1 from j join jobs f on f.ordering_key = j.ordering_key and f.job_id <> j.job_id)",
             INSERT_ATTEMPT,
             close_circuit("$10")
         )
@@ -263,7 +274,7 @@ pub async fn record_delivered(
         .bind(endpoint_id)
         .fetch_one(&mut *conn)
         .await?;
-    sqlx::Row::try_get(&row, 0)
+    Ok((sqlx::Row::try_get(&row, 0)?, sqlx::Row::try_get(&row, 1)?))
 }
 
 /// What an attempt that did not end in the DLQ leaves on its delivery.

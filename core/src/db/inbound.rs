@@ -110,10 +110,17 @@ const KEY_ROWS: &str = "unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamp
 /// customer's message), which are updated; only keys with no row yet are inserted (`on conflict
 /// do nothing`; a unique check on an existing key would wait for whoever holds that row). So
 /// echoes, reads and reactions lock no conversation, and a batch never waits on another's
-/// conversations unless both carry a message from the same customer. Rows are taken in
+/// conversations unless both carry a message from the same customer. Rows are locked in
 /// `(account, contact)` order, the same in every transaction, so ingests cannot deadlock on them.
 /// A conversation another transaction inserted concurrently (invisible to this statement's
 /// snapshot) is picked up by [`upsert_conversations`], the locking form, for those keys only.
+///
+/// One plan whatever the table holds (issue 12): every key probes `conversations` through its
+/// unique `(account_id, contact_igsid)` index in a `LATERAL` subquery that the planner cannot
+/// flatten into a join (`limit`, `for update`). Written as joins, the plan cached while the table
+/// was empty and never analysed hashed a sequential scan of the whole table, and kept doing so as
+/// it grew: 20 ms per POST after the first minutes of a new install, measured. So the statement
+/// runs on its cached generic plan, without planning per call.
 ///
 /// # Errors
 /// Postgres errors.
@@ -128,20 +135,34 @@ pub async fn touch_conversations(
                 from {KEY_ROWS}
                order by a, k
           ),
+          found as (
+              select k.i, k.a, k.k, k.t, c.conversation_id, c.last_inbound_at
+                from k
+                left join lateral (
+                      select c.conversation_id, c.last_inbound_at from conversations c
+                       where c.account_id = k.a and c.contact_igsid = k.k
+                       limit 1
+                     ) c on true
+          ),
           ins as (
               insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
-              select i, $2, a, k, t from k
-               where not exists (select 1 from conversations c where c.account_id = k.a and c.contact_igsid = k.k)
+              select i, $2, a, k, t from found
+               where conversation_id is null
                order by a, k
               on conflict on constraint conversations_account_contact_key do nothing
               returning account_id, contact_igsid, conversation_id
           ),
           moved as (
-              select c.conversation_id, k.t
-                from conversations c join k on c.account_id = k.a and c.contact_igsid = k.k
-               where k.t is not null and (c.last_inbound_at is null or c.last_inbound_at < k.t)
-               order by c.account_id, c.contact_igsid
-                 for update of c
+              select l.conversation_id, f.t
+                from (select conversation_id, t, a, k from found
+                       where conversation_id is not null and t is not null
+                         and (last_inbound_at is null or last_inbound_at < t)
+                       order by a, k
+                      offset 0) f
+               cross join lateral (
+                     select c.conversation_id from conversations c where c.conversation_id = f.conversation_id
+                        for update
+                   ) l
           ),
           upd as (
               update conversations c set last_inbound_at = greatest(c.last_inbound_at, m.t)
@@ -149,8 +170,7 @@ pub async fn touch_conversations(
           )
           select account_id, contact_igsid, conversation_id from ins
           union all
-          select c.account_id, c.contact_igsid, c.conversation_id
-            from conversations c join k on c.account_id = k.a and c.contact_igsid = k.k"
+          select a, k, conversation_id from found where conversation_id is not null"
     );
     let mut rows = KeyColumns::of(keys).fetch(conn, merchant_id, &sql).await?;
     let found: std::collections::HashSet<(Uuid, &str)> = rows.iter().map(|(a, k, _)| (*a, k.as_str())).collect();

@@ -190,26 +190,56 @@ pub async fn begin_merchant_tx(
     pool: &PgPool,
     merchant_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    pool.begin_with(begin_with_context(merchant_id, false)).await
+    pool.begin_with(begin_with_context(merchant_id, None)).await
 }
 
-/// [`begin_merchant_tx`] with [`set_merchant_context_custom_plans`]'s planning, for ingest.
+/// [`begin_merchant_tx`] with the given [`Planning`] for the rest of the transaction, for ingest.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn begin_merchant_tx_custom_plans(
+pub async fn begin_merchant_tx_planned(
     pool: &PgPool,
     merchant_id: Uuid,
+    planning: Planning,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    pool.begin_with(begin_with_context(merchant_id, true)).await
+    pool.begin_with(begin_with_context(merchant_id, Some(planning))).await
 }
 
 /// `BEGIN` and the tenant's context as one simple-query message: one round trip instead of two
 /// for every tenant transaction. The id is a formatted [`Uuid`] (hex and dashes only), so
 /// writing it into the text is safe; the rest of the transaction binds its parameters.
-fn begin_with_context(merchant_id: Uuid, custom_plans: bool) -> String {
-    let plans = if custom_plans { ", set_config('plan_cache_mode', 'force_custom_plan', true)" } else { "" };
+fn begin_with_context(merchant_id: Uuid, planning: Option<Planning>) -> String {
+    let plans = planning.map_or(String::new(), |p| format!(", set_config('plan_cache_mode', '{}', true)", p.mode()));
     format!("begin; select set_config('app.merchant_id', '{merchant_id}', true){plans}")
+}
+
+/// How an ingest transaction's statements are planned (`plan_cache_mode` for the transaction).
+///
+/// Ingest runs on every pooled connection, and Postgres's default (`auto`) either plans each
+/// statement for its parameters (a fraction of a millisecond per statement per batch: half of
+/// an event's database time at 200 events/s, measured) or, from a prepared statement's sixth run
+/// on, may keep a generic plan made while the tables were empty and never analysed, and keep it
+/// as they grow until an `ANALYZE` invalidates it — measured with `router-bench-flows --only p`
+/// on a server without autovacuum: the conversation upsert, then written as joins, ran 20 ms per
+/// POST on a connection that had served the first minutes, 1 ms on a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planning {
+    /// The cached generic plan, never re-planned: for batches whose every statement has one
+    /// reasonable plan whatever the tables hold (index probes in `LATERAL` subqueries, inserts
+    /// from `unnest`; `inbound::Kind::plan_stable`).
+    Generic,
+    /// A plan for the parameters and the tables' size now, at every execution: for the rest
+    /// (echo adoption, read receipts, unsends).
+    Custom,
+}
+
+impl Planning {
+    fn mode(self) -> &'static str {
+        match self {
+            Self::Generic => "force_generic_plan",
+            Self::Custom => "force_custom_plan",
+        }
+    }
 }
 
 /// Names the tenant for the rest of the current transaction (`set_merchant_context`).
@@ -226,29 +256,22 @@ async fn set_context(conn: &mut sqlx::PgConnection, sql: &'static str, merchant_
     Ok(())
 }
 
-/// As [`set_merchant_context`], and plans the rest of the transaction's statements for their own
-/// parameters and the tables' size now (`plan_cache_mode = force_custom_plan`, in the same round
-/// trip).
-///
-/// For ingest: its statements run on every pooled connection, which keeps each prepared
-/// statement's generic plan from its sixth run on. On a new install that plan is made while the
-/// tables are empty and never analysed, and is kept as they grow until an `ANALYZE` invalidates
-/// it — measured with `router-bench-flows --only p` on a server without autovacuum: the
-/// conversation upsert ran 20 ms per POST on a connection that had served the first minutes,
-/// 1 ms on a new one. Planning costs a fraction of a millisecond per statement per batch.
+/// As [`set_merchant_context`], with the given [`Planning`] for the rest of the transaction (in
+/// the same round trip).
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn set_merchant_context_custom_plans(
+pub async fn set_merchant_context_planned(
     conn: &mut sqlx::PgConnection,
     merchant_id: Uuid,
+    planning: Planning,
 ) -> Result<(), sqlx::Error> {
-    set_context(
-        conn,
-        "select set_config('app.merchant_id', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)",
-        merchant_id,
-    )
-    .await
+    sqlx::query("select set_config('app.merchant_id', $1, true), set_config('plan_cache_mode', $2, true)")
+        .bind(merchant_id.to_string())
+        .bind(planning.mode())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Begins a platform-admin transaction (admin endpoints only: merchants, keys, DLQ).

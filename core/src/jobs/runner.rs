@@ -13,7 +13,8 @@
 //!   again, or [`CLAIM_SPACING`] after the first one freed, and claim for all of them at once.
 //! - When the claim came back short (nothing else was claimable), wait for whatever can make a
 //!   job claimable: a NOTIFY (a new job, an echo waking a held send), a finished job (the next
-//!   job of its ordering key is now the head), the earliest reschedule this runner wrote coming
+//!   job of its ordering key is now the head; not a delivery that reported no follower,
+//!   [`Outcome::DoneAlone`]), the earliest reschedule this runner wrote coming
 //!   due (throttled sends, holds: no NOTIFY announces those), the poll interval (another
 //!   worker's reschedules, expired leases), or shutdown. Each of these was measured: a loop
 //!   that skipped the finished jobs and the reschedules ran `router-proof`'s steady load 5–10×
@@ -145,7 +146,7 @@ impl Runner {
                 }
             }
             if backlog {
-                wait_for_slots(&state.slots, &state.finished, low_water, self.poll_interval, &cancel).await;
+                wait_for_slots(&state.slots, &state.freed, low_water, self.poll_interval, &cancel).await;
             } else {
                 let due = *state.next_due.lock().expect("next due");
                 let until = due.map_or(self.poll_interval, |d| d.saturating_duration_since(Instant::now()));
@@ -207,10 +208,12 @@ impl Runner {
         state: &LoopState,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (ctx, registry, poll_interval) = (self.ctx.clone(), self.registry.clone(), self.poll_interval);
-        let (running, finished, next_due) = (state.running.clone(), state.finished.clone(), state.next_due.clone());
+        let (running, finished, freed, next_due) =
+            (state.running.clone(), state.finished.clone(), state.freed.clone(), state.next_due.clone());
         async move {
             let token = job.lock_token;
-            if let Some(at) = execute(ctx, registry, job).await {
+            let ended = execute(ctx, registry, job).await;
+            if let Some(at) = ended.rescheduled {
                 // Due before the next poll: this runner claims it then (no NOTIFY announces it).
                 let wait = Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or_default();
                 if wait < poll_interval {
@@ -221,7 +224,10 @@ impl Runner {
             }
             running.lock().expect("running set").remove(&token);
             drop(permit);
-            finished.notify_one();
+            freed.notify_one();
+            if ended.unblocks {
+                finished.notify_one();
+            }
         }
     }
 }
@@ -233,8 +239,11 @@ struct LoopState {
     tracker: TaskTracker,
     /// Lock tokens of the running jobs (released at shutdown if they outlive the drain).
     running: Arc<Mutex<HashSet<Uuid>>>,
-    /// A job finished (its slot is free; the next job of its ordering key may be claimable).
+    /// A job ended in a way that may make another claimable (the next job of its ordering key is
+    /// the head now); not a delivery that had no follower ([`Outcome::DoneAlone`]).
     finished: Arc<Notify>,
+    /// A job ended: its slot is free (a backlog's claim waits for slots).
+    freed: Arc<Notify>,
     /// The earliest reschedule this runner wrote that comes due before the next poll.
     next_due: Arc<Mutex<Option<Instant>>>,
     /// The claim's own connection ([`crate::db::claim_pool`]).
@@ -248,6 +257,7 @@ impl LoopState {
             tracker: TaskTracker::new(),
             running: Arc::default(),
             finished: Arc::new(Notify::new()),
+            freed: Arc::new(Notify::new()),
             next_due: Arc::default(),
             claim_db,
         }
@@ -259,14 +269,14 @@ impl LoopState {
 /// or shutdown.
 async fn wait_for_slots(
     slots: &Semaphore,
-    finished: &Notify,
+    freed: &Notify,
     low_water: usize,
     poll_interval: Duration,
     cancel: &CancellationToken,
 ) {
     let mut first_free: Option<Instant> = None;
     loop {
-        let done = finished.notified();
+        let done = freed.notified();
         tokio::pin!(done);
         done.as_mut().enable();
         let free = slots.available_permits();
@@ -323,20 +333,27 @@ async fn listen(db: sqlx::PgPool, channels: Vec<&'static str>, notify: Arc<Notif
     }
 }
 
+/// How a job's run ended, for the claim loop.
+struct Ended {
+    /// The time the job was rescheduled to, if it was.
+    rescheduled: Option<OffsetDateTime>,
+    /// Whether its end may have made another job claimable (everything but
+    /// [`Outcome::DoneAlone`]).
+    unblocks: bool,
+}
+
 /// Runs one job and applies its outcome: the one place that reschedules or dead-letters a job.
 ///
 /// The job's span is attached with `Instrument`, never held entered across an `.await`: an entered
 /// guard that outlives a suspension leaves a stale span on the thread's stack, and tracing's
 /// registry panics when a later `Span::current()` clones it ("tried to clone a span that already
 /// closed", tokio-rs/tracing#3514; seen in the delivery benchmark).
-///
-/// Returns the time the job was rescheduled to, if it was.
-async fn execute(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) -> Option<OffsetDateTime> {
+async fn execute(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) -> Ended {
     let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %job.kind, job.attempt = job.attempts);
     tracing::Instrument::instrument(execute_in_span(ctx, registry, job), span).await
 }
 
-async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) -> Option<OffsetDateTime> {
+async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: ClaimedJob) -> Ended {
     let kind = job.kind.clone();
     let (job_id, token, attempts, max_attempts) = (job.job_id, job.lock_token, job.attempts, job.max_attempts);
     let ctx2 = ctx.clone();
@@ -355,13 +372,14 @@ async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: Cla
         }
     };
     let label = outcome.label();
+    let unblocks = !matches!(outcome, Outcome::DoneAlone);
     metrics::counter!("router_jobs_total", "kind" => kind, "outcome" => label).increment(1);
     let rescheduled = match &outcome {
         Outcome::Retry { at, count_attempt, .. } if !*count_attempt || attempts < max_attempts => Some(*at),
         _ => None,
     };
     let applied = match outcome {
-        Outcome::Done => Ok(true),
+        Outcome::Done | Outcome::DoneAlone => Ok(true),
         Outcome::LeaseLost => Ok(false),
         // Out of attempts: dead-letter the job (jobs with domain state, such as sends, record
         // their own final failure before this point).
@@ -378,7 +396,7 @@ async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: Cla
             Err(e) => Err(e),
         },
     };
-    match applied {
+    let rescheduled = match applied {
         Ok(true) => rescheduled,
         Ok(false) => {
             tracing::warn!("lease lost before the outcome was recorded; another worker owns the job");
@@ -388,5 +406,6 @@ async fn execute_in_span(ctx: Arc<JobContext>, registry: Arc<Registry>, job: Cla
             tracing::error!(error = ?e, "recording the job outcome failed; the lease will expire and the job re-run");
             None
         }
-    }
+    };
+    Ended { rescheduled, unblocks }
 }

@@ -210,9 +210,9 @@ async fn record(
         match deliveries::record_delivered(&mut *ctx.db.acquire().await?, &log, endpoint_id, job.job_id, job.lock_token)
             .await
         {
-            Ok(_) => {
+            Ok((_, follower)) => {
                 metrics::counter!("router_webhook_deliveries_total", "result" => "success").increment(1);
-                return Ok(Outcome::Done);
+                return Ok(if follower { Outcome::Done } else { Outcome::DoneAlone });
             }
             Err(e) if e.as_database_error().is_some() => {
                 let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
