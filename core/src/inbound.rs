@@ -679,7 +679,9 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
     };
     let mut merchants = by_merchant.into_iter().peekable();
     let mut tx = match merchants.peek() {
-        Some((merchant_id, _)) if unrouted.is_empty() => db::begin_merchant_tx_planned(pool, *merchant_id, planning).await?,
+        Some((merchant_id, _)) if unrouted.is_empty() => {
+            db::begin_merchant_tx_planned(pool, *merchant_id, planning).await?
+        }
         _ => pool.begin().await?,
     };
     let mut context_set = unrouted.is_empty();

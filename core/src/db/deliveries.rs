@@ -26,34 +26,8 @@ pub struct NewDelivery<'a> {
     pub conversation: &'a str,
 }
 
-/// Creates, for each event, one delivery per endpoint of its account (not removed) whose filter
-/// takes the event (the console's `endpoint.test` goes to every endpoint; a duplicate
-/// `(merchant_id, event_id, endpoint_id)` is skipped), and their [`DeliverWebhook`] jobs through
-/// `enqueue_jobs`, ordered `wh:{endpoint}:{conversation}`, all in one statement in the caller's
-/// transaction. Returns the delivery ids created.
-///
-/// The first endpoint of an event gets the delivery id and job payload made here; further
-/// endpoints (fan-out) get a fresh id, substituted into a copy of that payload, so the job's
-/// shape still comes from [`DeliverWebhook`].
-///
-/// The endpoints of each event are read in a `LATERAL` subquery (`offset 0` keeps the planner from
-/// flattening it into a join) on `webhook_endpoints_account_idx`: the one plan, whatever the
-/// table's size or statistics, so ingest can run it on its cached generic plan (a join's plan made
-/// on an empty table would scan every merchant's endpoints per event once they are many).
-///
-/// # Errors
-/// Postgres errors.
-pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>]) -> Result<Vec<Uuid>, sqlx::Error> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.delivery_id).collect();
-    let merchants: Vec<Uuid> = rows.iter().map(|r| r.merchant_id).collect();
-    let accounts: Vec<Uuid> = rows.iter().map(|r| r.account_id).collect();
-    let types: Vec<&str> = rows.iter().map(|r| r.event_type).collect();
-    let event_ids: Vec<&str> = rows.iter().map(|r| r.event_id).collect();
-    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
-    let convs: Vec<&str> = rows.iter().map(|r| r.conversation).collect();
-    let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
-    sqlx::query_scalar(
-        r"with input as (
+/// The statement of [`insert_with_jobs`]. Public for the plan test (`tests/it/plans.rs`).
+pub const INSERT_WITH_JOBS_SQL: &str = r"with input as (
               select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
                                    $8::jsonb[])
                        with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, job, n)
@@ -94,21 +68,48 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
                         from ins join ids x on x.id = ins.delivery_id) agg
                cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.att) as q (job_id)
           )
-          select ins.delivery_id from ins, (select count(*) from jobs_ins) j",
-    )
-    .bind(&ids)
-    .bind(&merchants)
-    .bind(&accounts)
-    .bind(&types)
-    .bind(&event_ids)
-    .bind(&bodies)
-    .bind(&convs)
-    .bind(&jobs)
-    .bind(DeliverWebhook::KIND)
-    .bind(DeliverWebhook::MAX_ATTEMPTS)
-    .bind(crate::domain::events::ENDPOINT_TEST)
-    .fetch_all(&mut *conn)
-    .await
+          select ins.delivery_id from ins, (select count(*) from jobs_ins) j";
+
+/// Creates, for each event, one delivery per endpoint of its account (not removed) whose filter
+/// takes the event (the console's `endpoint.test` goes to every endpoint; a duplicate
+/// `(merchant_id, event_id, endpoint_id)` is skipped), and their [`DeliverWebhook`] jobs through
+/// `enqueue_jobs`, ordered `wh:{endpoint}:{conversation}`, all in one statement in the caller's
+/// transaction. Returns the delivery ids created.
+///
+/// The first endpoint of an event gets the delivery id and job payload made here; further
+/// endpoints (fan-out) get a fresh id, substituted into a copy of that payload, so the job's
+/// shape still comes from [`DeliverWebhook`].
+///
+/// The endpoints of each event are read in a `LATERAL` subquery (`offset 0` keeps the planner from
+/// flattening it into a join) on `webhook_endpoints_account_idx`: the one plan, whatever the
+/// table's size or statistics, so ingest can run it on its cached generic plan (a join's plan made
+/// on an empty table would scan every merchant's endpoints per event once they are many).
+///
+/// # Errors
+/// Postgres errors.
+pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>]) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.delivery_id).collect();
+    let merchants: Vec<Uuid> = rows.iter().map(|r| r.merchant_id).collect();
+    let accounts: Vec<Uuid> = rows.iter().map(|r| r.account_id).collect();
+    let types: Vec<&str> = rows.iter().map(|r| r.event_type).collect();
+    let event_ids: Vec<&str> = rows.iter().map(|r| r.event_id).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let convs: Vec<&str> = rows.iter().map(|r| r.conversation).collect();
+    let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
+    sqlx::query_scalar(INSERT_WITH_JOBS_SQL)
+        .bind(&ids)
+        .bind(&merchants)
+        .bind(&accounts)
+        .bind(&types)
+        .bind(&event_ids)
+        .bind(&bodies)
+        .bind(&convs)
+        .bind(&jobs)
+        .bind(DeliverWebhook::KIND)
+        .bind(DeliverWebhook::MAX_ATTEMPTS)
+        .bind(crate::domain::events::ENDPOINT_TEST)
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// A delivery with its endpoint, as the worker needs it.

@@ -102,34 +102,10 @@ impl<'a> KeyColumns<'a> {
 /// binds.
 const KEY_ROWS: &str = "unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)";
 
-/// Creates or updates the conversations of a merchant's batch (the window only moves forward);
-/// returns `(account, contact, conversation id)` for each.
-///
-/// Lock-light, because the ingest transaction that runs it lives as long as its batch: existing
-/// conversations are only read, except those whose window this batch moves forward (a
-/// customer's message), which are updated; only keys with no row yet are inserted (`on conflict
-/// do nothing`; a unique check on an existing key would wait for whoever holds that row). So
-/// echoes, reads and reactions lock no conversation, and a batch never waits on another's
-/// conversations unless both carry a message from the same customer. Rows are locked in
-/// `(account, contact)` order, the same in every transaction, so ingests cannot deadlock on them.
-/// A conversation another transaction inserted concurrently (invisible to this statement's
-/// snapshot) is picked up by [`upsert_conversations`], the locking form, for those keys only.
-///
-/// One plan whatever the table holds (issue 12): every key probes `conversations` through its
-/// unique `(account_id, contact_igsid)` index in a `LATERAL` subquery that the planner cannot
-/// flatten into a join (`limit`, `for update`). Written as joins, the plan cached while the table
-/// was empty and never analysed hashed a sequential scan of the whole table, and kept doing so as
-/// it grew: 20 ms per POST after the first minutes of a new install, measured. So the statement
-/// runs on its cached generic plan, without planning per call.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn touch_conversations(
-    conn: &mut PgConnection,
-    merchant_id: Uuid,
-    keys: &[ConversationKey<'_>],
-) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let sql = format!(
+/// The statement of [`touch_conversations`] (parameters as [`KeyColumns::fetch`] binds them).
+/// Public for the plan test (`tests/it/plans.rs`).
+pub static TOUCH_CONVERSATIONS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         r"with k as (
               select distinct on (a, k) i, a, k, max(t) over (partition by a, k) as t
                 from {KEY_ROWS}
@@ -171,8 +147,37 @@ pub async fn touch_conversations(
           select account_id, contact_igsid, conversation_id from ins
           union all
           select a, k, conversation_id from found where conversation_id is not null"
-    );
-    let mut rows = KeyColumns::of(keys).fetch(conn, merchant_id, &sql).await?;
+    )
+});
+
+/// Creates or updates the conversations of a merchant's batch (the window only moves forward);
+/// returns `(account, contact, conversation id)` for each.
+///
+/// Lock-light, because the ingest transaction that runs it lives as long as its batch: existing
+/// conversations are only read, except those whose window this batch moves forward (a
+/// customer's message), which are updated; only keys with no row yet are inserted (`on conflict
+/// do nothing`; a unique check on an existing key would wait for whoever holds that row). So
+/// echoes, reads and reactions lock no conversation, and a batch never waits on another's
+/// conversations unless both carry a message from the same customer. Rows are locked in
+/// `(account, contact)` order, the same in every transaction, so ingests cannot deadlock on them.
+/// A conversation another transaction inserted concurrently (invisible to this statement's
+/// snapshot) is picked up by [`upsert_conversations`], the locking form, for those keys only.
+///
+/// One plan whatever the table holds (issue 12): every key probes `conversations` through its
+/// unique `(account_id, contact_igsid)` index in a `LATERAL` subquery that the planner cannot
+/// flatten into a join (`limit`, `for update`). Written as joins, the plan cached while the table
+/// was empty and never analysed hashed a sequential scan of the whole table, and kept doing so as
+/// it grew: 20 ms per POST after the first minutes of a new install, measured. So the statement
+/// runs on its cached generic plan, without planning per call.
+///
+/// # Errors
+/// Postgres errors.
+pub async fn touch_conversations(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    keys: &[ConversationKey<'_>],
+) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
+    let mut rows = KeyColumns::of(keys).fetch(conn, merchant_id, &TOUCH_CONVERSATIONS_SQL).await?;
     let found: std::collections::HashSet<(Uuid, &str)> = rows.iter().map(|(a, k, _)| (*a, k.as_str())).collect();
     let missing: Vec<ConversationKey<'_>> = keys.iter().filter(|k| !found.contains(&(k.0, k.1))).copied().collect();
     if !missing.is_empty() {

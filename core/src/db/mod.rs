@@ -90,7 +90,7 @@ pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// busy connection that Postgres dropped (restart, `pg_terminate_backend`) fails its next
 /// statement instead, which every caller already treats as Postgres unavailable (503, or the job
 /// retried), and sqlx closes it.
-fn pool_options(max: u32) -> PgPoolOptions {
+pub(crate) fn pool_options(max: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
@@ -164,22 +164,6 @@ pub async fn connect_owner_pool(url: &SecretString, max: u32) -> Result<PgPool, 
 pub async fn connect_worker_pool(url: &SecretString, max: u32) -> Result<PgPool, sqlx::Error> {
     let opts: PgConnectOptions = url.expose_secret().parse()?;
     pool_options(max).connect_with(without_jit(opts).options([("router.enqueue_notify", "off")])).await
-}
-
-/// A one-connection pool beside `pool` (same server, role and options) for a runner's claim,
-/// whose statement is planned once per connection (`plan_cache_mode = force_generic_plan`).
-///
-/// The claim has one reasonable plan whatever the tables hold: index walks of
-/// `jobs_running_idx` and `jobs_available_kind_idx`, each row probed on `jobs_ordering_idx`, the
-/// update by primary key (the generic plan on a migrated, empty, never-analysed database is that
-/// plan: `EXPLAIN` in docs/PERFORMANCE.md). Planning it for each call's parameters (what
-/// Postgres's default chose here) cost 0.45 ms of the claim's 0.6 ms; the generic plan runs the
-/// same claim in 0.13 ms. A runner claims one batch at a time, so one connection is enough, and
-/// the job tasks never wait behind a claim for a connection of the shared pool.
-#[must_use]
-pub fn claim_pool(pool: &PgPool) -> PgPool {
-    let opts = (*pool.connect_options()).clone().options([("plan_cache_mode", "force_generic_plan")]);
-    pool_options(1).connect_lazy_with(opts)
 }
 
 /// Begins a transaction scoped to one merchant: RLS shows and accepts only its rows.

@@ -112,7 +112,7 @@ impl Runner {
         let notify = Arc::new(Notify::new());
         let channels = queue::channels_for(&self.kinds);
         let listener = tokio::spawn(listen(self.ctx.db.clone(), channels, notify.clone(), cancel.clone()));
-        let state = LoopState::new(self.concurrency, crate::db::claim_pool(&self.ctx.db));
+        let state = LoopState::new(self.concurrency, queue::claim_pool(&self.ctx.db));
         tracing::info!(worker = %self.name, concurrency = self.concurrency, "worker started");
 
         let low_water = (self.concurrency / 4).max(1);
@@ -246,7 +246,7 @@ struct LoopState {
     freed: Arc<Notify>,
     /// The earliest reschedule this runner wrote that comes due before the next poll.
     next_due: Arc<Mutex<Option<Instant>>>,
-    /// The claim's own connection ([`crate::db::claim_pool`]).
+    /// The claim's own connection ([`queue::claim_pool`]).
     claim_db: sqlx::PgPool,
 }
 

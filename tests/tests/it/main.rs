@@ -12,6 +12,7 @@ mod lifecycle;
 mod media;
 mod ops;
 mod outbound;
+mod plans;
 mod reconcile;
 mod rich;
 mod sandbox_tour;
