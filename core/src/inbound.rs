@@ -403,16 +403,27 @@ pub fn event_id(merchant_id: Uuid, c: &Classified) -> String {
         }
         _ => None,
     };
-    let hashed = |data: &[u8]| {
-        let mut bytes = merchant_id.as_bytes().to_vec();
-        bytes.extend_from_slice(data);
-        format!("h:{}", hex::encode(crate::crypto::sha256(&bytes)))
-    };
     match own {
-        Some(id) if id.len() > MAX_EVENT_ID_BYTES => hashed(id.as_bytes()),
-        Some(id) => id,
-        None => hashed(&serde_json::to_vec(&c.raw).unwrap_or_default()),
+        Some(id) => capped_event_id(merchant_id, id),
+        None => hashed_event_id(merchant_id, &serde_json::to_vec(&c.raw).unwrap_or_default()),
     }
+}
+
+/// The event id of the message `mid` as [`event_id`] stored it: how an unsend finds the message
+/// it erases through the `(merchant_id, event_id)` keys instead of scanning by mid.
+#[must_use]
+pub fn message_event_id(merchant_id: Uuid, mid: &str) -> String {
+    capped_event_id(merchant_id, format!("mid:{mid}"))
+}
+
+fn capped_event_id(merchant_id: Uuid, id: String) -> String {
+    if id.len() > MAX_EVENT_ID_BYTES { hashed_event_id(merchant_id, id.as_bytes()) } else { id }
+}
+
+fn hashed_event_id(merchant_id: Uuid, data: &[u8]) -> String {
+    let mut bytes = merchant_id.as_bytes().to_vec();
+    bytes.extend_from_slice(data);
+    format!("h:{}", hex::encode(crate::crypto::sha256(&bytes)))
 }
 
 /// What happened to a POST.
@@ -934,7 +945,13 @@ async fn effects(
         }
         Kind::Deleted => {
             if let Some(mid) = &p.c.mid {
-                db::inbound::erase_inbound_message(conn, p.account_id, mid).await?;
+                db::inbound::erase_inbound_message(
+                    conn,
+                    p.merchant_id,
+                    p.account_id,
+                    &message_event_id(p.merchant_id, mid),
+                )
+                .await?;
             }
             let mut data = inbound_payload(p, conv_id);
             data["message"] = json!("");

@@ -23,7 +23,9 @@
 //!
 //! Usage: `cargo run --release -p router-bench --bin router-bench-flows -- [--events N]
 //! [--endpoints E] [--clients C] [--duration T] [--steady-rates R1,R2] [--steady-duration S]
-//! [--only d|e|f|p] [--max-in-flight N] [--process-clients N] [--bin-dir DIR]`.
+//! [--only d|e|f|p] [--max-in-flight N] [--process-clients N] [--bin-dir DIR]`. With
+//! `BENCH_LATENCY_DUMP=FILE` set, each steady run (F, P2) writes one line per measured event:
+//! start offset, POST → CRM receipt and POST alone, in ms (to tell a stall from a spread tail).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -371,20 +373,22 @@ async fn open_loop(
             (client.clone(), url.to_owned(), started_at.clone(), failures.clone());
         posts.push(tokio::spawn(async move {
             let t0 = Instant::now();
-            started_at.lock().expect("lock").insert(mid, t0);
+            started_at.lock().expect("lock").insert(mid.clone(), t0);
             if !post_meta(&client, &url, ig, vec![ev]).await {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
-            (t0, t0.elapsed().as_secs_f64() * 1000.0)
+            (mid, t0, t0.elapsed().as_secs_f64() * 1000.0)
         }));
     }
     let measured_from = start.into_std() + warmup;
     let mut post_ms = Vec::with_capacity(total);
+    let mut post_ms_of = HashMap::with_capacity(total);
     for p in posts {
-        if let Ok((t0, ms)) = p.await
+        if let Ok((mid, t0, ms)) = p.await
             && t0 >= measured_from
         {
             post_ms.push(ms);
+            post_ms_of.insert(mid, ms);
         }
     }
     post_ms.sort_by(f64::total_cmp);
@@ -392,6 +396,7 @@ async fn open_loop(
     let got = crm.wait_for(path, before + total, Duration::from_secs(60)).await;
     let started_at = started_at.lock().expect("lock").clone();
     let mut latencies = Vec::with_capacity(got.len());
+    let mut timeline = Vec::with_capacity(got.len());
     let mut signatures_valid = 0;
     let mut delivered = 0;
     for r in &got {
@@ -405,10 +410,27 @@ async fn open_loop(
             signatures_valid += 1;
         }
         if *t0 >= measured_from {
-            latencies.push(r.at.saturating_duration_since(*t0).as_secs_f64() * 1000.0);
+            let ms = r.at.saturating_duration_since(*t0).as_secs_f64() * 1000.0;
+            latencies.push(ms);
+            timeline.push((
+                t0.saturating_duration_since(measured_from).as_secs_f64() * 1000.0,
+                ms,
+                post_ms_of.get(mid),
+            ));
         }
     }
     latencies.sort_by(f64::total_cmp);
+    if let Some(path) = std::env::var_os("BENCH_LATENCY_DUMP") {
+        // One line per measured event, in start order: start offset, POST → CRM, POST alone (ms).
+        timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let lines: String = timeline
+            .iter()
+            .map(|(at, ms, post)| {
+                format!("{at:.1} {ms:.2} {}\n", post.map_or_else(|| "-".to_owned(), |p| format!("{p:.2}")))
+            })
+            .collect();
+        std::fs::write(path, lines)?;
+    }
     Ok(Steady {
         measured: started_at.values().filter(|t0| **t0 >= measured_from).count(),
         posts: total,

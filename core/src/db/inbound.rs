@@ -312,29 +312,43 @@ pub async fn mark_echo_own(conn: &mut PgConnection, inbound_event_ids: &[Uuid]) 
     Ok(())
 }
 
+/// An unsend's erase of the stored event (`$1` merchant, `$2` event id, `$3` account).
+pub const ERASE_INBOUND_MESSAGE_SQL: &str = r"update inbound_events
+       set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
+     where merchant_id = $1 and event_id = $2 and account_id = $3 and kind = 'message'";
+
+/// An unsend's redaction of the message's CRM deliveries (same parameters).
+pub const ERASE_MESSAGE_DELIVERIES_SQL: &str = r"update webhook_deliveries
+       set payload = ((payload::jsonb - 'message' - 'text' - 'attachments' - 'raw' - 'reply_to' - 'quick_reply_payload' - 'referral')
+                      || jsonb_build_object('message', '', 'content_erased', true))::text,
+           content_erased_at = now()
+     where merchant_id = $1 and event_id = $2 and account_id = $3";
+
 /// The customer unsent a message: erase its stored content and the text in its CRM deliveries.
+/// `event_id` is the message's event id ([`crate::inbound::message_event_id`]), so both updates
+/// go through the `(merchant_id, event_id …)` unique keys: an unsend costs the same on the
+/// hundredth day as on the first (a mid alone is not indexed).
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn erase_inbound_message(conn: &mut PgConnection, account_id: Uuid, mid: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r"update inbound_events set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
-           where account_id = $1 and instagram_message_id = $2 and kind = 'message'",
-    )
-    .bind(account_id)
-    .bind(mid)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        r"update webhook_deliveries
-             set payload = ((payload::jsonb - 'message' - 'text' - 'attachments' - 'raw' - 'reply_to' - 'quick_reply_payload' - 'referral')
-                            || jsonb_build_object('message', '', 'content_erased', true))::text
-           where account_id = $1 and event_id = 'mid:' || $2",
-    )
-    .bind(account_id)
-    .bind(mid)
-    .execute(&mut *conn)
-    .await?;
+pub async fn erase_inbound_message(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    account_id: Uuid,
+    event_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(ERASE_INBOUND_MESSAGE_SQL)
+        .bind(merchant_id)
+        .bind(event_id)
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(ERASE_MESSAGE_DELIVERIES_SQL)
+        .bind(merchant_id)
+        .bind(event_id)
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -174,7 +174,7 @@ pub async fn erase_contact_content(
     .await?
     .rows_affected();
     let deliveries = sqlx::query(&format!(
-        r"update webhook_deliveries set payload = {REDACT_PAYLOAD}
+        r"update webhook_deliveries set payload = {REDACT_PAYLOAD}, content_erased_at = now()
            where account_id = $1 and ordering_key like '%:' || $2 and not (payload::jsonb ? 'content_erased')"
     ))
     .bind(account_id)
@@ -196,6 +196,60 @@ pub async fn erase_contact_content(
     })
 }
 
+/// The retention purge's statements, one per table (`$1` days, `$2` batch size). Each walks a
+/// partial index of the rows still to erase, oldest first (`order by created_at limit`), and
+/// updates them by primary key (`= any(array(…))`; with `in (…)` the planner may hash-join the
+/// batch against a sequential scan of the whole table): plans that need no statistics and read
+/// only what they erase, however old the table.
+pub static PURGE_STATEMENTS: std::sync::LazyLock<[(&str, String); 5]> = std::sync::LazyLock::new(|| {
+    [
+        (
+            "outbound_messages",
+            r"update outbound_messages set message_text = null, attachment = null, quick_replies = null, metadata = null,
+                     content_erased_at = now()
+               where message_id = any(array(select message_id from outbound_messages
+                                     where content_erased_at is null and status <> 'pending'
+                                       and created_at < now() - make_interval(days => $1)
+                                     order by created_at limit $2 for update skip locked))"
+                .to_owned(),
+        ),
+        (
+            "inbound_events",
+            r"update inbound_events set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
+               where inbound_event_id = any(array(select inbound_event_id from inbound_events
+                                           where content_erased_at is null and created_at < now() - make_interval(days => $1)
+                                           order by created_at limit $2 for update skip locked))"
+                .to_owned(),
+        ),
+        (
+            "webhook_deliveries",
+            format!(
+                r"update webhook_deliveries set payload = {REDACT_PAYLOAD}, content_erased_at = now()
+                   where delivery_id = any(array(select delivery_id from webhook_deliveries
+                                          where content_erased_at is null and status <> 'pending'
+                                            and created_at < now() - make_interval(days => $1)
+                                          order by created_at limit $2 for update skip locked))"
+            ),
+        ),
+        (
+            "delivery_attempts",
+            r"update delivery_attempts set response_body = null
+               where attempt_id = any(array(select attempt_id from delivery_attempts
+                                     where response_body is not null and created_at < now() - make_interval(days => $1)
+                                     order by created_at limit $2 for update skip locked))"
+                .to_owned(),
+        ),
+        (
+            "unrouted_inbound_events",
+            r"delete from unrouted_inbound_events
+               where unrouted_event_id = any(array(select unrouted_event_id from unrouted_inbound_events
+                                            where created_at < now() - make_interval(days => $1)
+                                            order by created_at limit $2 for update skip locked))"
+                .to_owned(),
+        ),
+    ]
+});
+
 /// Retention: erases message content older than `days` (finished messages only), in batches.
 /// Returns rows touched per table.
 ///
@@ -207,60 +261,19 @@ pub async fn purge_old_content(
     batch: i64,
 ) -> Result<BTreeMap<&'static str, u64>, sqlx::Error> {
     let mut out = BTreeMap::new();
-    let statements: [(&str, String); 5] = [
-        (
-            "outbound_messages",
-            r"update outbound_messages set message_text = null, attachment = null, quick_replies = null, metadata = null,
-                     content_erased_at = now()
-               where message_id in (select message_id from outbound_messages
-                                     where content_erased_at is null and status <> 'pending'
-                                       and created_at < now() - make_interval(days => $1) limit $2 for update skip locked)"
-                .to_owned(),
-        ),
-        (
-            "inbound_events",
-            r"update inbound_events set content = '{}'::jsonb, raw = jsonb_build_object('erased', true), content_erased_at = now()
-               where inbound_event_id in (select inbound_event_id from inbound_events
-                                           where content_erased_at is null and created_at < now() - make_interval(days => $1)
-                                           limit $2 for update skip locked)"
-                .to_owned(),
-        ),
-        (
-            "webhook_deliveries",
-            format!(
-                r"update webhook_deliveries set payload = {REDACT_PAYLOAD}
-                   where delivery_id in (select delivery_id from webhook_deliveries
-                                          where status <> 'pending' and created_at < now() - make_interval(days => $1)
-                                            and not (payload::jsonb ? 'content_erased')
-                                          limit $2 for update skip locked)"
-            ),
-        ),
-        (
-            "delivery_attempts",
-            r"update delivery_attempts set response_body = null
-               where attempt_id in (select attempt_id from delivery_attempts
-                                     where response_body is not null and created_at < now() - make_interval(days => $1)
-                                     limit $2 for update skip locked)"
-                .to_owned(),
-        ),
-        (
-            "unrouted_inbound_events",
-            r"delete from unrouted_inbound_events
-               where unrouted_event_id in (select unrouted_event_id from unrouted_inbound_events
-                                            where created_at < now() - make_interval(days => $1) limit $2 for update skip locked)"
-                .to_owned(),
-        ),
-    ];
-    for (table, sql) in statements {
+    for (table, sql) in PURGE_STATEMENTS.iter() {
         let mut total = 0;
         loop {
-            let n = sqlx::query(&sql).bind(days as i32).bind(batch).execute(pool).await?.rows_affected();
+            // Not a prepared statement kept on the connection: an hourly statement is planned
+            // each run for the table as it is then, never from a plan cached while it was empty.
+            let n =
+                sqlx::query(sql).persistent(false).bind(days as i32).bind(batch).execute(pool).await?.rows_affected();
             total += n;
             if n < batch as u64 {
                 break;
             }
         }
-        out.insert(table, total);
+        out.insert(*table, total);
     }
     Ok(out)
 }

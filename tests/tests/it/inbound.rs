@@ -369,6 +369,13 @@ async fn a_deleted_message_erases_its_stored_content() {
         .unwrap();
     assert!(!payloads.contains("1 Main St"));
     assert!(payloads.contains("content_erased"));
+    let stamped: i64 = sqlx::query_scalar(
+        "select count(*) from webhook_deliveries where event_id = 'mid:m-secret' and content_erased_at is not null",
+    )
+    .fetch_one(&s.app.db)
+    .await
+    .unwrap();
+    assert_eq!(stamped, 1, "the redacted delivery leaves the retention purge's index");
 }
 
 #[tokio::test]

@@ -524,7 +524,29 @@ async fn the_retention_job_erases_content_older_than_the_configured_days() {
     .execute(&app.db)
     .await
     .unwrap();
+    // A delivery redacted before deliveries recorded when (migration 000061): taken once more
+    // and stamped.
+    sqlx::query(
+        r"update webhook_deliveries set payload = (payload::jsonb || jsonb_build_object('content_erased', true))::text
+           where payload like '%fresh text%'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update webhook_deliveries set created_at = now() - interval '40 days' where payload like '%fresh text%'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     run_maintenance(&app, "retention").await;
+    let unstamped: Vec<(String, String)> = sqlx::query_as(
+        "select event_type, status from webhook_deliveries where created_at < now() - interval '30 days' and content_erased_at is null",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(unstamped.is_empty(), "every old finished delivery is stamped: {unstamped:?}");
     let dump: String = sqlx::query_scalar(
         "select concat_ws(' ', (select string_agg(t::text, ' ') from outbound_messages t), (select string_agg(t::text, ' ') from inbound_events t),
                           (select string_agg(payload, ' ') from webhook_deliveries))",

@@ -162,3 +162,52 @@ async fn a_conversations_next_event_is_claimed_when_the_one_before_is_delivered_
     let expected: Vec<String> = (0..6).map(|i| format!("mid-follow-{i}")).collect();
     assert_eq!(order, expected, "one conversation's events arrive in order");
 }
+
+/// The statements that erase content (the retention purge, an unsend) read only what they erase,
+/// through an index, on a table that grew without ever being analysed: their cost does not grow
+/// with the table's age.
+#[tokio::test]
+async fn erasing_statements_use_indexes_as_the_tables_grow_unanalysed() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.merchant_with_key("Acme").await;
+    app.connect_account(&key, IG, "acme", SECRET).await;
+    sqlx::raw_sql(
+        r"insert into inbound_events (inbound_event_id, merchant_id, account_id, event_id, kind, sender_id,
+                                      instagram_message_id, content, raw, result, created_at)
+          select gen_random_uuid(), merchant_id, account_id, 'mid:m' || g, 'message', '42', 'm' || g,
+                 jsonb_build_object('text', 'hello'), '{}', 'stored', now() - make_interval(days => g % 60)
+            from accounts, generate_series(1, 20000) g;
+          insert into outbound_messages (message_id, merchant_id, account_id, recipient_id, status, message_text, created_at)
+          select gen_random_uuid(), merchant_id, account_id, '42', 'sent', 'hello', now() - make_interval(days => g % 60)
+            from accounts, generate_series(1, 20000) g;
+          insert into unrouted_inbound_events (unrouted_event_id, reason, raw, created_at)
+          select gen_random_uuid(), 'unknown_account', '{}', now() - make_interval(days => g % 60)
+            from generate_series(1, 20000) g;
+          insert into webhook_deliveries (delivery_id, merchant_id, account_id, event_type, event_id, payload, status, created_at)
+          select gen_random_uuid(), merchant_id, account_id, 'message.received', 'mid:m' || g,
+                 jsonb_build_object('message', 'hello')::text, 'delivered', now() - make_interval(days => g % 60)
+            from accounts, generate_series(1, 20000) g;
+          insert into delivery_attempts (merchant_id, delivery_id, attempt_no, status_code, latency_ms, response_body, created_at)
+          select merchant_id, delivery_id, 1, 500, 3, case when random() < 0.05 then 'oops' end, created_at
+            from webhook_deliveries;",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    for (table, sql) in router_core::db::lifecycle::PURGE_STATEMENTS.iter() {
+        let plan = generic_plan(&app.db, "int, bigint", sql, "30, 500").await;
+        assert!(!plan.contains(&format!("Seq Scan on {table}")), "retention of {table} scans it:\n{plan}");
+        assert!(plan.contains("Index Scan using"), "retention of {table}:\n{plan}");
+        if matches!(*table, "webhook_deliveries" | "delivery_attempts") {
+            assert!(plan.contains(&format!("{table}_erasable_idx")), "retention of {table}:\n{plan}");
+        }
+    }
+    let args = "'00000000-0000-7000-8000-000000000001', 'mid:m77', '00000000-0000-7000-8000-000000000002'";
+    for (table, sql, index) in [
+        ("inbound_events", inbound::ERASE_INBOUND_MESSAGE_SQL, "inbound_events_merchant_event_key"),
+        ("webhook_deliveries", inbound::ERASE_MESSAGE_DELIVERIES_SQL, "webhook_deliveries_merchant_event_endpoint_key"),
+    ] {
+        let plan = generic_plan(&app.db, "uuid, text, uuid", sql, args).await;
+        assert!(plan.contains(index), "an unsend's erase of {table}:\n{plan}");
+    }
+}
