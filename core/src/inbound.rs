@@ -217,6 +217,14 @@ impl Kind {
         !matches!(self, Self::Echo | Self::Deleted | Self::Read)
     }
 
+    /// Whether storing this kind changes no earlier row and its CRM event needs only the event
+    /// and its conversation: a batch of such kinds (the common one: customers' messages) is
+    /// written by one statement ([`db::inbound::store_self_contained`]).
+    #[must_use]
+    pub fn self_contained(self) -> bool {
+        matches!(self, Self::Message | Self::Postback | Self::Referral | Self::Edit | Self::Unknown)
+    }
+
     /// Stored and metric label.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -681,6 +689,14 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
         }
     }
 
+    if unrouted.is_empty() && by_merchant.values().flatten().all(|p| p.c.kind.self_contained()) {
+        let pending: Vec<Pending> = by_merchant.into_values().flatten().collect();
+        if !pending.is_empty() {
+            store_self_contained(pool, &pending, &mut reports).await?;
+        }
+        return Ok(reports);
+    }
+
     // The first merchant's context rides in the BEGIN (one round trip less); unrouted records
     // are written before any context.
     let planning = if by_merchant.values().flatten().all(|p| p.c.kind.plan_stable()) {
@@ -707,6 +723,87 @@ pub async fn store_batch(pool: &PgPool, posts: Vec<(Routed, Trust)>) -> Result<V
     }
     tx.commit().await?;
     Ok(reports)
+}
+
+/// [`store_batch`] for a batch whose every event is [`Kind::self_contained`]: one statement, which
+/// Postgres commits on its own ([`db::inbound::store_self_contained`]).
+async fn store_self_contained(
+    pool: &PgPool,
+    pending: &[Pending],
+    reports: &mut [IngestReport],
+) -> Result<(), sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    // The conversation id is known only inside the statement. Each body is rendered with a
+    // marker no sender can predict (a random UUID per batch) as its `conversation_id`, and split
+    // there; the statement writes the id (or `null`) between the two parts. A body without the
+    // marker (a content field of that name took its place) is sent whole.
+    let marker = Uuid::new_v4().to_string();
+    let quoted = format!("\"{marker}\"");
+    let rows: Vec<db::inbound::SelfContainedEvent<'_>> = pending
+        .iter()
+        .map(|p| {
+            let delivery = self_contained_event(p, json!(marker)).map(|e| {
+                let body = webhooks::render_body(e.event_type, &e.event_id, &e.data);
+                let (head, tail) = match body.find(&quoted) {
+                    Some(at) => (body[..at].to_owned(), Some(body[at + quoted.len()..].to_owned())),
+                    None => (body, None),
+                };
+                db::inbound::SplitDelivery { delivery_id: Uuid::now_v7(), event_type: e.event_type, head, tail }
+            });
+            db::inbound::SelfContainedEvent {
+                merchant_id: p.merchant_id,
+                event: new_event(p, None),
+                window_at: window_at(p, now),
+                delivery,
+            }
+        })
+        .collect();
+    let stored = db::inbound::store_self_contained(&mut *pool.acquire().await?, &rows).await?;
+    for (p, row) in pending.iter().zip(&rows) {
+        let report = &mut reports[p.post];
+        if count_stored(p, &stored, report) && row.delivery.is_some() {
+            report.webhooks += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Counts an event of a batch as stored or duplicate (report and metric); true if stored.
+fn count_stored(p: &Pending, stored: &HashSet<Uuid>, report: &mut IngestReport) -> bool {
+    let is_new = stored.contains(&p.inbound_event_id);
+    if is_new {
+        report.stored += 1;
+    } else {
+        report.duplicates += 1;
+    }
+    let result = if is_new { "stored" } else { "duplicate" };
+    metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => result).increment(1);
+    is_new
+}
+
+/// The row of a pending event.
+fn new_event(p: &Pending, conversation_id: Option<Uuid>) -> db::inbound::NewInboundEvent<'_> {
+    db::inbound::NewInboundEvent {
+        inbound_event_id: p.inbound_event_id,
+        account_id: p.account_id,
+        conversation_id,
+        event_id: &p.event_id,
+        kind: p.c.kind.as_str(),
+        instagram_account_id: &p.c.business_id,
+        sender_id: &p.c.contact_id,
+        instagram_message_id: p.c.mid.as_deref(),
+        content: &p.c.content,
+        raw: &p.c.raw,
+        is_test: p.c.is_test,
+        occurred_at: p.c.occurred_at,
+    }
+}
+
+/// The time a pending event moves its conversation's messaging window to, if it is a customer
+/// action. A timestamp from the future counts as now: it must not hold the 24 h window open.
+fn window_at(p: &Pending, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let moves = p.c.kind.opens_window() && !p.c.is_test;
+    moves.then(|| p.c.occurred_at.map_or(now, |t| t.min(now)))
 }
 
 /// What a POST will write: unrouted records and, per merchant, the events it gets.
@@ -774,24 +871,8 @@ async fn store_merchant(
     let convs = conversations_of(conn, merchant_id, pending).await?;
 
     // 2. Store the events; only newly stored ones have effects.
-    let rows: Vec<db::inbound::NewInboundEvent<'_>> = pending
-        .iter()
-        .zip(&convs)
-        .map(|(p, conversation_id)| db::inbound::NewInboundEvent {
-            inbound_event_id: p.inbound_event_id,
-            account_id: p.account_id,
-            conversation_id: *conversation_id,
-            event_id: &p.event_id,
-            kind: p.c.kind.as_str(),
-            instagram_account_id: &p.c.business_id,
-            sender_id: &p.c.contact_id,
-            instagram_message_id: p.c.mid.as_deref(),
-            content: &p.c.content,
-            raw: &p.c.raw,
-            is_test: p.c.is_test,
-            occurred_at: p.c.occurred_at,
-        })
-        .collect();
+    let rows: Vec<db::inbound::NewInboundEvent<'_>> =
+        pending.iter().zip(&convs).map(|(p, conversation_id)| new_event(p, *conversation_id)).collect();
     let inserted = db::inbound::insert_events(conn, merchant_id, &rows).await?;
 
     // Our own messages the batch's echoes and reactions name: one lookup for all of them (an
@@ -811,15 +892,9 @@ async fn store_merchant(
     let mut crm: Vec<CrmEvent> = Vec::new();
     for (p, conv_id) in pending.iter().zip(&convs) {
         let report = &mut reports[p.post];
-        if !inserted.contains(&p.inbound_event_id) {
-            report.duplicates += 1;
-            metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "duplicate")
-                .increment(1);
+        if !count_stored(p, &inserted, report) {
             continue;
         }
-        report.stored += 1;
-        metrics::counter!("router_inbound_events_total", "kind" => p.c.kind.as_str(), "result" => "stored")
-            .increment(1);
         let before = crm.len();
         effects(conn, p, *conv_id, &mut Effects { crm: &mut crm, ours: &mut ours, own_echoes: &mut own_echoes })
             .await?;
@@ -833,21 +908,15 @@ async fn store_merchant(
 }
 
 /// The conversation of each pending event (in order), created or moved forward as needed
-/// ([`db::inbound::touch_conversations`]). A timestamp from the future counts as now: it must not
-/// hold the 24 h window open.
+/// ([`db::inbound::touch_conversations`], [`window_at`]).
 async fn conversations_of(
     conn: &mut PgConnection,
     merchant_id: Uuid,
     pending: &[Pending],
 ) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
-    let keys: Vec<db::inbound::ConversationKey<'_>> = pending
-        .iter()
-        .map(|p| {
-            let moves = p.c.kind.opens_window() && !p.c.is_test;
-            (p.account_id, p.c.contact_id.as_str(), moves.then(|| p.c.occurred_at.map_or(now, |t| t.min(now))))
-        })
-        .collect();
+    let keys: Vec<db::inbound::ConversationKey<'_>> =
+        pending.iter().map(|p| (p.account_id, p.c.contact_id.as_str(), window_at(p, now))).collect();
     let rows = db::inbound::touch_conversations(conn, merchant_id, &keys).await?;
     let conv: HashMap<(Uuid, String), Uuid> = rows.into_iter().map(|(a, k, c)| ((a, k), c)).collect();
     Ok(pending.iter().map(|p| conv.get(&(p.account_id, p.c.contact_id.clone())).copied()).collect())
@@ -864,7 +933,8 @@ struct Effects<'a> {
     own_echoes: &'a mut Vec<Uuid>,
 }
 
-fn inbound_payload(p: &Pending, conv_id: Option<Uuid>) -> Value {
+/// The CRM payload of an inbound event; `conv` is the conversation id's JSON value.
+fn inbound_payload(p: &Pending, conv: Value) -> Value {
     let ts = p.c.occurred_at.map(webhooks::rfc3339);
     let mut data = json!({
         "message_id": p.inbound_event_id,
@@ -873,7 +943,7 @@ fn inbound_payload(p: &Pending, conv_id: Option<Uuid>) -> Value {
         "sender_username": Value::Null,
         "timestamp": ts,
         "instagram_message_id": p.c.mid,
-        "conversation_id": conv_id,
+        "conversation_id": conv,
         "standby": p.c.standby,
         "raw": p.c.raw,
     });
@@ -895,17 +965,10 @@ async fn effects(
     fx: &mut Effects<'_>,
 ) -> Result<(), sqlx::Error> {
     let crm = &mut *fx.crm;
-    let event = |event_type: &'static str, data: Value| CrmEvent {
-        merchant_id: p.merchant_id,
-        account_id: p.account_id,
-        event_type,
-        event_id: p.event_id.clone(),
-        data,
-        conversation: Some(p.c.contact_id.clone()),
-    };
+    let event = |event_type: &'static str, data: Value| pending_event(p, event_type, data);
     match p.c.kind {
-        Kind::Message | Kind::Postback | Kind::Referral => {
-            crm.push(event(events::MESSAGE_RECEIVED, inbound_payload(p, conv_id)))
+        Kind::Message | Kind::Postback | Kind::Referral | Kind::Edit | Kind::Unknown => {
+            crm.extend(self_contained_event(p, json!(conv_id)));
         }
         Kind::Echo => {
             // Our own send? Then it only confirms what we already recorded.
@@ -925,7 +988,7 @@ async fn effects(
             if ours.is_some() || adopted.is_some() {
                 fx.own_echoes.push(p.inbound_event_id);
             } else {
-                let mut data = inbound_payload(p, conv_id);
+                let mut data = inbound_payload(p, json!(conv_id));
                 data["recipient_id"] = json!(p.c.contact_id);
                 data.as_object_mut().map(|o| o.remove("sender_id"));
                 data["sender_id"] = json!(p.c.business_id);
@@ -934,14 +997,9 @@ async fn effects(
         }
         Kind::Reaction => {
             let ours = p.c.mid.clone().and_then(|m| fx.ours.get(&(p.account_id, m)).copied());
-            let mut data = inbound_payload(p, conv_id);
+            let mut data = inbound_payload(p, json!(conv_id));
             data["reacted_message_id"] = json!(ours);
             crm.push(event(events::MESSAGE_REACTION, data));
-        }
-        Kind::Edit => {
-            let mut data = inbound_payload(p, conv_id);
-            data["message"] = p.c.content.get("text").cloned().unwrap_or(json!(""));
-            crm.push(event(events::MESSAGE_EDITED, data));
         }
         Kind::Deleted => {
             if let Some(mid) = &p.c.mid {
@@ -953,7 +1011,7 @@ async fn effects(
                 )
                 .await?;
             }
-            let mut data = inbound_payload(p, conv_id);
+            let mut data = inbound_payload(p, json!(conv_id));
             data["message"] = json!("");
             crm.push(event(events::MESSAGE_DELETED, data));
         }
@@ -962,9 +1020,35 @@ async fn effects(
                 mark_read_up_to(conn, p, crm).await?;
             }
         }
-        Kind::Unknown => {}
     }
     Ok(())
+}
+
+/// The CRM event of a [`Kind::self_contained`] event (none for an unknown kind); `conv` is the
+/// conversation id's JSON value.
+fn self_contained_event(p: &Pending, conv: Value) -> Option<CrmEvent> {
+    let (event_type, data) = match p.c.kind {
+        Kind::Message | Kind::Postback | Kind::Referral => (events::MESSAGE_RECEIVED, inbound_payload(p, conv)),
+        Kind::Edit => {
+            let mut data = inbound_payload(p, conv);
+            data["message"] = p.c.content.get("text").cloned().unwrap_or(json!(""));
+            (events::MESSAGE_EDITED, data)
+        }
+        _ => return None,
+    };
+    Some(pending_event(p, event_type, data))
+}
+
+/// A CRM event caused by a pending event (its id, ordered in the contact's conversation).
+fn pending_event(p: &Pending, event_type: &'static str, data: Value) -> CrmEvent {
+    CrmEvent {
+        merchant_id: p.merchant_id,
+        account_id: p.account_id,
+        event_type,
+        event_id: p.event_id.clone(),
+        data,
+        conversation: Some(p.c.contact_id.clone()),
+    }
 }
 
 /// Our outbound message the event's mid names (an echo of our send, the target of a reaction).

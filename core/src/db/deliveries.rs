@@ -26,55 +26,12 @@ pub struct NewDelivery<'a> {
     pub conversation: &'a str,
 }
 
-/// The statement of [`insert_with_jobs`]. Public for the plan test (`tests/it/plans.rs`).
-pub const INSERT_WITH_JOBS_SQL: &str = r"with input as (
-              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                   $8::jsonb[])
-                       with ordinality as t (delivery_id, merchant_id, account_id, event_type, event_id, body, conv, job, n)
-          ),
-          targets as (
-              select i.*, e.endpoint_id,
-                     row_number() over (partition by i.n order by e.is_primary desc, e.endpoint_id) as k
-                from input i
-               cross join lateral (
-                     select e.endpoint_id, e.is_primary from webhook_endpoints e
-                      where e.account_id = i.account_id and e.deleted_at is null
-                        and (e.event_types is null or i.event_type = any(e.event_types) or i.event_type = $11)
-                     offset 0
-                   ) e
-          ),
-          ids as (
-              select t.*, case when t.k = 1 then t.delivery_id else gen_random_uuid() end as id from targets t
-          ),
-          ins as (
-              insert into webhook_deliveries (delivery_id, merchant_id, account_id, endpoint_id, event_type, event_id, payload, ordering_key)
-              select id, merchant_id, account_id, endpoint_id, event_type, event_id, body,
-                     'wh:' || endpoint_id || ':' || conv
-                from ids
-               order by n, k
-              on conflict on constraint webhook_deliveries_merchant_event_endpoint_key do nothing
-              returning delivery_id, merchant_id, account_id, ordering_key
-          ),
-          jobs_ins as (
-              select q.job_id
-                from (select array_agg($9::text order by x.n, x.k) as k,
-                             array_agg(case when x.k = 1 then x.job
-                                            else jsonb_set(x.job, '{delivery_id}', to_jsonb(x.id)) end
-                                       order by x.n, x.k) as p,
-                             array_agg(ins.merchant_id order by x.n, x.k) as m,
-                             array_agg(ins.account_id order by x.n, x.k) as a,
-                             array_agg(ins.ordering_key order by x.n, x.k) as o,
-                             array_agg($10::int order by x.n, x.k) as att
-                        from ins join ids x on x.id = ins.delivery_id) agg
-               cross join lateral enqueue_jobs(agg.k, agg.p, agg.m, agg.a, agg.o, '{}', '{}', agg.att) as q (job_id)
-          )
-          select ins.delivery_id from ins, (select count(*) from jobs_ins) j";
-
 /// Creates, for each event, one delivery per endpoint of its account (not removed) whose filter
 /// takes the event (the console's `endpoint.test` goes to every endpoint; a duplicate
 /// `(merchant_id, event_id, endpoint_id)` is skipped), and their [`DeliverWebhook`] jobs through
 /// `enqueue_jobs`, ordered `wh:{endpoint}:{conversation}`, all in one statement in the caller's
-/// transaction. Returns the delivery ids created.
+/// transaction (SQL function `insert_deliveries_with_jobs`, migration 000063, which
+/// `ingest_store_batch` calls too). Returns the delivery ids created.
 ///
 /// The first endpoint of an event gets the delivery id and job payload made here; further
 /// endpoints (fan-out) get a fresh id, substituted into a copy of that payload, so the job's
@@ -84,6 +41,7 @@ pub const INSERT_WITH_JOBS_SQL: &str = r"with input as (
 /// flattening it into a join) on `webhook_endpoints_account_idx`: the one plan, whatever the
 /// table's size or statistics, so ingest can run it on its cached generic plan (a join's plan made
 /// on an empty table would scan every merchant's endpoints per event once they are many).
+/// `tests/it/plans.rs` checks the plan.
 ///
 /// # Errors
 /// Postgres errors.
@@ -96,7 +54,7 @@ pub async fn insert_with_jobs(conn: &mut PgConnection, rows: &[NewDelivery<'_>])
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let convs: Vec<&str> = rows.iter().map(|r| r.conversation).collect();
     let jobs: Vec<Value> = ids.iter().map(|&delivery_id| DeliverWebhook { delivery_id }.new_job().payload).collect();
-    sqlx::query_scalar(INSERT_WITH_JOBS_SQL)
+    sqlx::query_scalar("select * from insert_deliveries_with_jobs($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
         .bind(&ids)
         .bind(&merchants)
         .bind(&accounts)

@@ -60,115 +60,26 @@ pub async fn insert_unrouted(conn: &mut PgConnection, unrouted: &[Unrouted]) -> 
 /// moves the messaging window (`None` for events that do not open it).
 pub type ConversationKey<'a> = (Uuid, &'a str, Option<OffsetDateTime>);
 
-/// Conversation keys as the column arrays the conversation statements unnest, with a fresh id for
-/// each key that creates a conversation.
-struct KeyColumns<'a> {
-    conv_ids: Vec<Uuid>,
-    accounts: Vec<Uuid>,
-    contacts: Vec<&'a str>,
-    ats: Vec<Option<OffsetDateTime>>,
-}
-
-impl<'a> KeyColumns<'a> {
-    fn of(keys: &[ConversationKey<'a>]) -> Self {
-        Self {
-            conv_ids: keys.iter().map(|_| Uuid::now_v7()).collect(),
-            accounts: keys.iter().map(|k| k.0).collect(),
-            contacts: keys.iter().map(|k| k.1).collect(),
-            ats: keys.iter().map(|k| k.2).collect(),
-        }
-    }
-
-    /// Runs one of the conversation statements, which read the keys from [`KEY_ROWS`] and the
-    /// merchant from `$2`; returns `(account, contact, conversation id)` rows.
-    async fn fetch(
-        &self,
-        conn: &mut PgConnection,
-        merchant_id: Uuid,
-        sql: &str,
-    ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-        sqlx::query_as(sql)
-            .bind(&self.conv_ids)
-            .bind(merchant_id)
-            .bind(&self.accounts)
-            .bind(&self.contacts)
-            .bind(&self.ats)
-            .fetch_all(&mut *conn)
-            .await
-    }
-}
-
-/// The rows `(i, a, k, t)` (fresh id, account, contact, time) of the keys [`KeyColumns::fetch`]
-/// binds.
-const KEY_ROWS: &str = "unnest($1::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) as u (i, a, k, t)";
-
-/// The statement of [`touch_conversations`] (parameters as [`KeyColumns::fetch`] binds them).
-/// Public for the plan test (`tests/it/plans.rs`).
-pub static TOUCH_CONVERSATIONS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        r"with k as (
-              select distinct on (a, k) i, a, k, max(t) over (partition by a, k) as t
-                from {KEY_ROWS}
-               order by a, k
-          ),
-          found as (
-              select k.i, k.a, k.k, k.t, c.conversation_id, c.last_inbound_at
-                from k
-                left join lateral (
-                      select c.conversation_id, c.last_inbound_at from conversations c
-                       where c.account_id = k.a and c.contact_igsid = k.k
-                       limit 1
-                     ) c on true
-          ),
-          ins as (
-              insert into conversations (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
-              select i, $2, a, k, t from found
-               where conversation_id is null
-               order by a, k
-              on conflict on constraint conversations_account_contact_key do nothing
-              returning account_id, contact_igsid, conversation_id
-          ),
-          moved as (
-              select l.conversation_id, f.t
-                from (select conversation_id, t, a, k from found
-                       where conversation_id is not null and t is not null
-                         and (last_inbound_at is null or last_inbound_at < t)
-                       order by a, k
-                      offset 0) f
-               cross join lateral (
-                     select c.conversation_id from conversations c where c.conversation_id = f.conversation_id
-                        for update
-                   ) l
-          ),
-          upd as (
-              update conversations c set last_inbound_at = greatest(c.last_inbound_at, m.t)
-                from moved m where c.conversation_id = m.conversation_id
-          )
-          select account_id, contact_igsid, conversation_id from ins
-          union all
-          select a, k, conversation_id from found where conversation_id is not null"
-    )
-});
-
 /// Creates or updates the conversations of a merchant's batch (the window only moves forward);
-/// returns `(account, contact, conversation id)` for each.
+/// returns `(account, contact, conversation id)`, one row per distinct key.
 ///
-/// Lock-light, because the ingest transaction that runs it lives as long as its batch: existing
-/// conversations are only read, except those whose window this batch moves forward (a
-/// customer's message), which are updated; only keys with no row yet are inserted (`on conflict
-/// do nothing`; a unique check on an existing key would wait for whoever holds that row). So
-/// echoes, reads and reactions lock no conversation, and a batch never waits on another's
-/// conversations unless both carry a message from the same customer. Rows are locked in
-/// `(account, contact)` order, the same in every transaction, so ingests cannot deadlock on them.
-/// A conversation another transaction inserted concurrently (invisible to this statement's
-/// snapshot) is picked up by [`upsert_conversations`], the locking form, for those keys only.
+/// SQL function `touch_conversations` (migration 000063), lock-light because the ingest
+/// transaction that runs it lives as long as its batch: existing conversations are only read,
+/// except those whose window this batch moves forward (a customer's message), which are updated;
+/// only keys with no row yet are inserted (`on conflict do nothing`; a unique check on an existing
+/// key would wait for whoever holds that row). So echoes, reads and reactions lock no
+/// conversation, and a batch never waits on another's conversations unless both carry a message
+/// from the same customer. Rows are locked in `(account, contact)` order, the same in every
+/// transaction, so ingests cannot deadlock on them. A conversation another transaction inserted
+/// concurrently (invisible to the first statement's snapshot) is upserted by a second, locking
+/// statement, for those keys only.
 ///
 /// One plan whatever the table holds (issue 12): every key probes `conversations` through its
 /// unique `(account_id, contact_igsid)` index in a `LATERAL` subquery that the planner cannot
 /// flatten into a join (`limit`, `for update`). Written as joins, the plan cached while the table
 /// was empty and never analysed hashed a sequential scan of the whole table, and kept doing so as
-/// it grew: 20 ms per POST after the first minutes of a new install, measured. So the statement
-/// runs on its cached generic plan, without planning per call.
+/// it grew: 20 ms per POST after the first minutes of a new install, measured. `tests/it/plans.rs`
+/// checks the plan.
 ///
 /// # Errors
 /// Postgres errors.
@@ -177,36 +88,18 @@ pub async fn touch_conversations(
     merchant_id: Uuid,
     keys: &[ConversationKey<'_>],
 ) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let mut rows = KeyColumns::of(keys).fetch(conn, merchant_id, &TOUCH_CONVERSATIONS_SQL).await?;
-    let found: std::collections::HashSet<(Uuid, &str)> = rows.iter().map(|(a, k, _)| (*a, k.as_str())).collect();
-    let missing: Vec<ConversationKey<'_>> = keys.iter().filter(|k| !found.contains(&(k.0, k.1))).copied().collect();
-    if !missing.is_empty() {
-        rows.extend(upsert_conversations(conn, merchant_id, &missing).await?);
-    }
-    Ok(rows)
-}
-
-/// Creates or updates conversations, locking every row it touches (the window only moves forward);
-/// returns `(account, contact, conversation id)` for each. Rows are taken in `(account, contact)`
-/// order, the same in every transaction, so concurrent ingests cannot deadlock on them.
-///
-/// # Errors
-/// Postgres errors.
-pub async fn upsert_conversations(
-    conn: &mut PgConnection,
-    merchant_id: Uuid,
-    keys: &[ConversationKey<'_>],
-) -> Result<Vec<(Uuid, String, Uuid)>, sqlx::Error> {
-    let sql = format!(
-        r"insert into conversations as c (conversation_id, merchant_id, account_id, contact_igsid, last_inbound_at)
-          select distinct on (a, k) i, $2, a, k, max(t) over (partition by a, k)
-            from {KEY_ROWS}
-           order by a, k
-          on conflict on constraint conversations_account_contact_key do update
-             set last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at)
-          returning account_id, contact_igsid, conversation_id"
-    );
-    KeyColumns::of(keys).fetch(conn, merchant_id, &sql).await
+    let conv_ids: Vec<Uuid> = keys.iter().map(|_| Uuid::now_v7()).collect();
+    let accounts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let contacts: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let ats: Vec<Option<OffsetDateTime>> = keys.iter().map(|k| k.2).collect();
+    sqlx::query_as("select * from touch_conversations($1, $2, $3, $4, $5)")
+        .bind(merchant_id)
+        .bind(&conv_ids)
+        .bind(&accounts)
+        .bind(&contacts)
+        .bind(&ats)
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// An inbound event to store.
@@ -226,7 +119,7 @@ pub struct NewInboundEvent<'a> {
 }
 
 /// Stores a merchant's events, skipping those already stored (`(merchant_id, event_id)`);
-/// returns the ids of the newly stored ones.
+/// returns the ids of the newly stored ones (SQL function `insert_inbound_events`).
 ///
 /// # Errors
 /// Postgres errors.
@@ -248,15 +141,7 @@ pub async fn insert_events(
     let tests: Vec<bool> = events.iter().map(|e| e.is_test).collect();
     let ats: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.occurred_at).collect();
     let inserted: Vec<Uuid> = sqlx::query_scalar(
-        r"insert into inbound_events (inbound_event_id, merchant_id, account_id, conversation_id, event_id, kind,
-                                      instagram_account_id, sender_id, instagram_message_id, content, raw, is_test, result,
-                                      occurred_at)
-          select i, $2, a, c, e, k, g, s, m, ct, r, t, 'stored', o
-            from unnest($1::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                        $10::jsonb[], $11::jsonb[], $12::bool[], $13::timestamptz[])
-                 as u (i, a, c, e, k, g, s, m, ct, r, t, o)
-          on conflict on constraint inbound_events_merchant_event_key do nothing
-          returning inbound_event_id",
+        "select * from insert_inbound_events($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&ids)
     .bind(merchant_id)
@@ -274,6 +159,95 @@ pub async fn insert_events(
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted.into_iter().collect())
+}
+
+/// The CRM delivery of an event [`store_self_contained`] writes, its body split around the
+/// `conversation_id` value (known only inside the statement).
+pub struct SplitDelivery {
+    pub delivery_id: Uuid,
+    /// One of [`crate::domain::events`].
+    pub event_type: &'static str,
+    /// The body up to the conversation id's JSON value; the whole body when `tail` is `None`.
+    pub head: String,
+    /// The body after the conversation id's JSON value.
+    pub tail: Option<String>,
+}
+
+/// An event of a batch [`store_self_contained`] writes.
+pub struct SelfContainedEvent<'a> {
+    pub merchant_id: Uuid,
+    /// The row (its `conversation_id` is ignored: the statement finds or creates it).
+    pub event: NewInboundEvent<'a>,
+    /// The customer activity time that moves the conversation's window, if it does.
+    pub window_at: Option<OffsetDateTime>,
+    /// Its CRM delivery, if it has one (sent only if the event is newly stored).
+    pub delivery: Option<SplitDelivery>,
+}
+
+/// Stores a batch of events whose effects touch no earlier row (any number of merchants) in
+/// **one** statement, `ingest_store_batch` (migration 000063): per merchant in id order, under its
+/// context, the conversations ([`touch_conversations`]), the events ([`insert_events`]) and the
+/// deliveries and jobs of the newly stored ones (`deliveries::insert_with_jobs`). Run outside an
+/// explicit transaction, Postgres commits it on its own: one round trip where the transaction
+/// took five. Its statements run on their cached generic plans (one reasonable plan each). Returns the ids of the newly stored events.
+///
+/// # Errors
+/// Postgres errors (then nothing of the batch was written).
+pub async fn store_self_contained(
+    conn: &mut PgConnection,
+    events: &[SelfContainedEvent<'_>],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    use crate::jobs::{DeliverWebhook, Job};
+    let merchants: Vec<Uuid> = events.iter().map(|e| e.merchant_id).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event.inbound_event_id).collect();
+    let accounts: Vec<Uuid> = events.iter().map(|e| e.event.account_id).collect();
+    let event_ids: Vec<&str> = events.iter().map(|e| e.event.event_id).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.kind).collect();
+    let igs: Vec<&str> = events.iter().map(|e| e.event.instagram_account_id).collect();
+    let senders: Vec<&str> = events.iter().map(|e| e.event.sender_id).collect();
+    let mids: Vec<Option<&str>> = events.iter().map(|e| e.event.instagram_message_id).collect();
+    let contents: Vec<&Value> = events.iter().map(|e| e.event.content).collect();
+    let raws: Vec<&Value> = events.iter().map(|e| e.event.raw).collect();
+    let tests: Vec<bool> = events.iter().map(|e| e.event.is_test).collect();
+    let occurred: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.event.occurred_at).collect();
+    let conv_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let windows: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.window_at).collect();
+    let deliveries: Vec<Option<&SplitDelivery>> = events.iter().map(|e| e.delivery.as_ref()).collect();
+    let delivery_ids: Vec<Option<Uuid>> = deliveries.iter().map(|d| d.map(|d| d.delivery_id)).collect();
+    let types: Vec<Option<&str>> = deliveries.iter().map(|d| d.map(|d| d.event_type)).collect();
+    let heads: Vec<Option<&str>> = deliveries.iter().map(|d| d.map(|d| d.head.as_str())).collect();
+    let tails: Vec<Option<&str>> = deliveries.iter().map(|d| d.and_then(|d| d.tail.as_deref())).collect();
+    let jobs: Vec<Option<Value>> =
+        delivery_ids.iter().map(|d| d.map(|delivery_id| DeliverWebhook { delivery_id }.new_job().payload)).collect();
+    let stored: Vec<Uuid> = sqlx::query_scalar(
+        "select * from ingest_store_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22)",
+    )
+    .bind(&merchants)
+    .bind(&ids)
+    .bind(&accounts)
+    .bind(&event_ids)
+    .bind(&kinds)
+    .bind(&igs)
+    .bind(&senders)
+    .bind(&mids)
+    .bind(&contents)
+    .bind(&raws)
+    .bind(&tests)
+    .bind(&occurred)
+    .bind(&conv_ids)
+    .bind(&windows)
+    .bind(&delivery_ids)
+    .bind(&types)
+    .bind(&heads)
+    .bind(&tails)
+    .bind(&jobs)
+    .bind(DeliverWebhook::KIND)
+    .bind(DeliverWebhook::MAX_ATTEMPTS)
+    .bind(crate::domain::events::ENDPOINT_TEST)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(stored.into_iter().collect())
 }
 
 /// Our outbound messages carrying these mids (`(account, mid)` pairs): `(account, mid, message

@@ -125,6 +125,15 @@ async fn every_event_kind_is_stored_and_forwarded_as_the_documented_event() {
     assert_eq!(p["message_type"], "text");
     assert_eq!(p["instagram_message_id"], "m-text");
     assert!(p["conversation_id"].is_string() && p["message_id"].is_string() && p["event_id"] == "mid:m-text");
+    // The conversation id is written into the body by the statement that creates the row: it is
+    // the row's, and the signature covers the body as sent.
+    let conv: Uuid = sqlx::query_scalar("select conversation_id from conversations where contact_igsid = $1")
+        .bind(CUSTOMER)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(p["conversation_id"], conv.to_string());
+    assert!(got[0].hub_signature_valid && got[0].standard_signature_valid);
     assert!(p["timestamp"].as_str().unwrap().starts_with(&t.year().to_string()));
 
     // Attachments of every type.

@@ -2,16 +2,19 @@
 //! index plans on a migrated, empty, never-analysed database and keep them as the tables grow;
 //! the claim loop wakes for what can make a job claimable and for nothing else.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use router_core::db::{deliveries, inbound};
 use router_core::queue;
 use router_tests::TestApp;
 use router_tests::router_fakes::webhooks as meta;
-use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::layer::SubscriberExt;
+use uuid::Uuid;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const IG: &str = "17841400000000042";
@@ -28,27 +31,107 @@ async fn generic_plan(db: &PgPool, types: &str, sql: &str, args: &str) -> String
     rows.join("\n")
 }
 
-/// The three statements an event's way to the CRM repeats: the conversation touch, the delivery
-/// fan-out and the claim.
-async fn hot_plans(db: &PgPool) -> [(&'static str, String); 3] {
-    let conv = generic_plan(
-        db,
-        "uuid[], uuid, uuid[], text[], timestamptz[]",
-        &inbound::TOUCH_CONVERSATIONS_SQL,
-        "'{00000000-0000-7000-8000-000000000001}', '00000000-0000-7000-8000-000000000002', \
-         '{00000000-0000-7000-8000-000000000003}', '{123}', '{2026-12-07 00:00:00+00}'",
+/// Collects the notices Postgres sends (sqlx logs each as a `sqlx::postgres::notice` event).
+#[derive(Clone, Default)]
+struct Notices(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" {
+                    self.0.push_str(value);
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0.push_str(&format!("{value:?}"));
+                }
+            }
+        }
+        if event.metadata().target() == "sqlx::postgres::notice" {
+            let mut text = String::new();
+            event.record(&mut Message(&mut text));
+            self.0.lock().unwrap().push(text);
+        }
+    }
+}
+
+/// The plans of the statements PL/pgSQL runs inside the functions that `run` calls on the
+/// connection it is given, as `auto_explain` reports them (one notice per statement), with the
+/// generic plans Postgres caches. The connection is closed after (the module stays loaded in it).
+async fn nested_plans<F>(db: &PgPool, run: F) -> String
+where
+    F: AsyncFnOnce(&mut PgConnection),
+{
+    let notices = Notices::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(notices.clone()));
+    let mut c = db.acquire().await.unwrap().detach();
+    sqlx::raw_sql(
+        "load 'auto_explain'; set auto_explain.log_min_duration = 0; set auto_explain.log_nested_statements = on; \
+         set auto_explain.log_level = notice; set plan_cache_mode = force_generic_plan",
     )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    run(&mut c).await;
+    c.close().await.unwrap();
+    let plans = notices.0.lock().unwrap().join("\n----\n");
+    assert!(plans.contains("Query Text"), "auto_explain reported no plan");
+    plans
+}
+
+/// The statements an event's way to the CRM repeats: the conversation touch and the delivery
+/// fan-out (SQL functions, as the Rust transaction calls them), the one-statement batch that
+/// calls both, and the claim.
+async fn hot_plans(db: &PgPool, account: (Uuid, Uuid)) -> [(&'static str, String); 4] {
+    let (merchant_id, account_id) = account;
+    let conv = nested_plans(db, async |c| {
+        inbound::touch_conversations(c, merchant_id, &[(account_id, "123", Some(OffsetDateTime::now_utc()))])
+            .await
+            .unwrap();
+    })
     .await;
-    let fan_out = generic_plan(
-        db,
-        "uuid[], uuid[], uuid[], text[], text[], text[], text[], jsonb[], text, int, text",
-        deliveries::INSERT_WITH_JOBS_SQL,
-        "'{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', 'webhook.deliver', 10, 'endpoint.test'",
-    )
+    let fan_out = nested_plans(db, async |c| {
+        deliveries::insert_with_jobs(c, &[]).await.unwrap();
+    })
+    .await;
+    let batch = nested_plans(db, async |c| {
+        let (content, raw) = (serde_json::json!({"text": "hi"}), serde_json::json!({}));
+        let event_id = format!("plan-check-{}", Uuid::now_v7());
+        let event = inbound::NewInboundEvent {
+            inbound_event_id: Uuid::now_v7(),
+            account_id,
+            conversation_id: None,
+            event_id: &event_id,
+            kind: "message",
+            instagram_account_id: IG,
+            sender_id: "456",
+            instagram_message_id: None,
+            content: &content,
+            raw: &raw,
+            is_test: false,
+            occurred_at: None,
+        };
+        let delivery = inbound::SplitDelivery {
+            delivery_id: Uuid::now_v7(),
+            event_type: "message.received",
+            head: "{\"conversation_id\":".into(),
+            tail: Some("}".into()),
+        };
+        let batch = [inbound::SelfContainedEvent {
+            merchant_id,
+            event,
+            window_at: Some(OffsetDateTime::now_utc()),
+            delivery: Some(delivery),
+        }];
+        assert_eq!(inbound::store_self_contained(c, &batch).await.unwrap().len(), 1);
+    })
     .await;
     let claim =
         generic_plan(db, "text[], bigint, float8, text", queue::CLAIM_SQL, "'{webhook.deliver}', 32, 30, 'w'").await;
-    [("conversations", conv), ("webhook_endpoints", fan_out), ("jobs", claim)]
+    [("conversations", conv), ("webhook_endpoints", fan_out), ("jobs", claim), ("inbound_events", batch)]
 }
 
 fn assert_index_plans(plans: &[(&'static str, String)], when: &str) {
@@ -59,14 +142,21 @@ fn assert_index_plans(plans: &[(&'static str, String)], when: &str) {
     assert!(plans[0].1.contains("conversations_account_contact_key"), "{when}:\n{}", plans[0].1);
     assert!(plans[1].1.contains("webhook_endpoints_account_idx"), "{when}:\n{}", plans[1].1);
     assert!(plans[2].1.contains("jobs_available_kind_idx") && plans[2].1.contains("jobs_ordering_idx"));
+    // The one-statement batch runs the touch and the fan-out with the same plans.
+    for table in ["conversations", "webhook_endpoints"] {
+        assert!(!plans[3].1.contains(&format!("Seq Scan on {table}")), "{when}: batch scans {table}:\n{}", plans[3].1);
+    }
+    assert!(plans[3].1.contains("conversations_account_contact_key"), "{when}:\n{}", plans[3].1);
+    assert!(plans[3].1.contains("webhook_endpoints_account_idx"), "{when}:\n{}", plans[3].1);
 }
 
 #[tokio::test]
 async fn hot_statements_have_index_plans_on_a_new_database_and_as_it_grows_unanalysed() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.merchant_with_key("Acme").await;
-    app.connect_account(&key, IG, "acme", SECRET).await;
-    assert_index_plans(&hot_plans(&app.db).await, "empty, never analysed");
+    let (merchant_id, key) = app.merchant_with_key("Acme").await;
+    let (account, _) = app.connect_account(&key, IG, "acme", SECRET).await;
+    let account_id: Uuid = account["account_id"].as_str().unwrap().parse().unwrap();
+    assert_index_plans(&hot_plans(&app.db, (merchant_id, account_id)).await, "empty, never analysed");
 
     // Tens of thousands of rows later, still never analysed (this machine kind runs without
     // autovacuum): the plan a connection caches stays the index plan.
@@ -92,7 +182,10 @@ async fn hot_statements_have_index_plans_on_a_new_database_and_as_it_grows_unana
     .await
     .unwrap();
     assert_eq!(analysed, None, "the table must not have been analysed for this check");
-    assert_index_plans(&hot_plans(&app.db).await, "30 000 conversations, 20 000 jobs, never analysed");
+    assert_index_plans(
+        &hot_plans(&app.db, (merchant_id, account_id)).await,
+        "30 000 conversations, 20 000 jobs, never analysed",
+    );
 }
 
 #[tokio::test]
