@@ -118,6 +118,44 @@ pub struct NewInboundEvent<'a> {
     pub occurred_at: Option<OffsetDateTime>,
 }
 
+/// Events as the column arrays the statements unnest.
+struct EventColumns<'a> {
+    ids: Vec<Uuid>,
+    accounts: Vec<Uuid>,
+    convs: Vec<Option<Uuid>>,
+    event_ids: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    igs: Vec<&'a str>,
+    senders: Vec<&'a str>,
+    mids: Vec<Option<&'a str>>,
+    contents: Vec<&'a Value>,
+    raws: Vec<&'a Value>,
+    tests: Vec<bool>,
+    occurred: Vec<Option<OffsetDateTime>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of<'b>(events: impl Iterator<Item = &'b NewInboundEvent<'a>> + Clone) -> Self
+    where
+        'a: 'b,
+    {
+        Self {
+            ids: events.clone().map(|e| e.inbound_event_id).collect(),
+            accounts: events.clone().map(|e| e.account_id).collect(),
+            convs: events.clone().map(|e| e.conversation_id).collect(),
+            event_ids: events.clone().map(|e| e.event_id).collect(),
+            kinds: events.clone().map(|e| e.kind).collect(),
+            igs: events.clone().map(|e| e.instagram_account_id).collect(),
+            senders: events.clone().map(|e| e.sender_id).collect(),
+            mids: events.clone().map(|e| e.instagram_message_id).collect(),
+            contents: events.clone().map(|e| e.content).collect(),
+            raws: events.clone().map(|e| e.raw).collect(),
+            tests: events.clone().map(|e| e.is_test).collect(),
+            occurred: events.map(|e| e.occurred_at).collect(),
+        }
+    }
+}
+
 /// Stores a merchant's events, skipping those already stored (`(merchant_id, event_id)`);
 /// returns the ids of the newly stored ones (SQL function `insert_inbound_events`).
 ///
@@ -128,34 +166,23 @@ pub async fn insert_events(
     merchant_id: Uuid,
     events: &[NewInboundEvent<'_>],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let ids: Vec<Uuid> = events.iter().map(|e| e.inbound_event_id).collect();
-    let accs: Vec<Uuid> = events.iter().map(|e| e.account_id).collect();
-    let convs: Vec<Option<Uuid>> = events.iter().map(|e| e.conversation_id).collect();
-    let evids: Vec<&str> = events.iter().map(|e| e.event_id).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
-    let igs: Vec<&str> = events.iter().map(|e| e.instagram_account_id).collect();
-    let senders: Vec<&str> = events.iter().map(|e| e.sender_id).collect();
-    let mids: Vec<Option<&str>> = events.iter().map(|e| e.instagram_message_id).collect();
-    let contents: Vec<&Value> = events.iter().map(|e| e.content).collect();
-    let raws: Vec<&Value> = events.iter().map(|e| e.raw).collect();
-    let tests: Vec<bool> = events.iter().map(|e| e.is_test).collect();
-    let ats: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.occurred_at).collect();
+    let c = EventColumns::of(events.iter());
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "select * from insert_inbound_events($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(&ids)
+    .bind(&c.ids)
     .bind(merchant_id)
-    .bind(&accs)
-    .bind(&convs)
-    .bind(&evids)
-    .bind(&kinds)
-    .bind(&igs)
-    .bind(&senders)
-    .bind(&mids)
-    .bind(&contents)
-    .bind(&raws)
-    .bind(&tests)
-    .bind(&ats)
+    .bind(&c.accounts)
+    .bind(&c.convs)
+    .bind(&c.event_ids)
+    .bind(&c.kinds)
+    .bind(&c.igs)
+    .bind(&c.senders)
+    .bind(&c.mids)
+    .bind(&c.contents)
+    .bind(&c.raws)
+    .bind(&c.tests)
+    .bind(&c.occurred)
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted.into_iter().collect())
@@ -199,17 +226,7 @@ pub async fn store_self_contained(
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
     use crate::jobs::{DeliverWebhook, Job};
     let merchants: Vec<Uuid> = events.iter().map(|e| e.merchant_id).collect();
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event.inbound_event_id).collect();
-    let accounts: Vec<Uuid> = events.iter().map(|e| e.event.account_id).collect();
-    let event_ids: Vec<&str> = events.iter().map(|e| e.event.event_id).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e.event.kind).collect();
-    let igs: Vec<&str> = events.iter().map(|e| e.event.instagram_account_id).collect();
-    let senders: Vec<&str> = events.iter().map(|e| e.event.sender_id).collect();
-    let mids: Vec<Option<&str>> = events.iter().map(|e| e.event.instagram_message_id).collect();
-    let contents: Vec<&Value> = events.iter().map(|e| e.event.content).collect();
-    let raws: Vec<&Value> = events.iter().map(|e| e.event.raw).collect();
-    let tests: Vec<bool> = events.iter().map(|e| e.event.is_test).collect();
-    let occurred: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.event.occurred_at).collect();
+    let c = EventColumns::of(events.iter().map(|e| &e.event));
     let conv_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let windows: Vec<Option<OffsetDateTime>> = events.iter().map(|e| e.window_at).collect();
     let deliveries: Vec<Option<&SplitDelivery>> = events.iter().map(|e| e.delivery.as_ref()).collect();
@@ -224,17 +241,17 @@ pub async fn store_self_contained(
          $18, $19, $20, $21, $22)",
     )
     .bind(&merchants)
-    .bind(&ids)
-    .bind(&accounts)
-    .bind(&event_ids)
-    .bind(&kinds)
-    .bind(&igs)
-    .bind(&senders)
-    .bind(&mids)
-    .bind(&contents)
-    .bind(&raws)
-    .bind(&tests)
-    .bind(&occurred)
+    .bind(&c.ids)
+    .bind(&c.accounts)
+    .bind(&c.event_ids)
+    .bind(&c.kinds)
+    .bind(&c.igs)
+    .bind(&c.senders)
+    .bind(&c.mids)
+    .bind(&c.contents)
+    .bind(&c.raws)
+    .bind(&c.tests)
+    .bind(&c.occurred)
     .bind(&conv_ids)
     .bind(&windows)
     .bind(&delivery_ids)
