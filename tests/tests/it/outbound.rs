@@ -533,6 +533,36 @@ async fn an_expired_lease_is_rescued_before_due_jobs_even_when_they_fill_the_cla
     assert_eq!(rest.len(), 3);
 }
 
+/// A claim is a lease: its connection commits without waiting for the WAL flush, with the generic
+/// plan. Every other connection keeps `synchronous_commit = on`, so what a claim leads to (a send
+/// intent, a completion, a reschedule) is flushed before it counts, and that flush carries the
+/// claim with it. A claim forgotten in a Postgres crash makes the job claimable again, as an
+/// expired lease does (the crash itself: `router-proof --scenario pg-restart`).
+#[tokio::test]
+async fn only_the_claim_connection_commits_without_waiting_for_the_flush() {
+    let app = TestApp::spawn().await;
+    let claim_db = router_core::queue::claim_pool(&app.db);
+    let show = async |db: &sqlx::PgPool, setting: &str| -> String {
+        sqlx::query_scalar("select current_setting($1)").bind(setting).fetch_one(db).await.unwrap()
+    };
+    assert_eq!(show(&claim_db, "synchronous_commit").await, "off");
+    assert_eq!(show(&claim_db, "plan_cache_mode").await, "force_generic_plan");
+    assert_eq!(show(&app.db, "synchronous_commit").await, "on", "the shared pool commits durably");
+    // And the claim still takes and leases a job through it.
+    let mut conn = app.db.acquire().await.unwrap();
+    let id = router_core::queue::enqueue_many(
+        &mut conn,
+        &[router_core::queue::NewJob::new("test.lease", serde_json::json!({}))],
+    )
+    .await
+    .unwrap()[0];
+    let got = router_core::queue::claim(&claim_db, &["test.lease"], 5, Duration::from_secs(30), "w").await.unwrap();
+    assert_eq!(got.iter().map(|j| j.job_id).collect::<Vec<_>>(), [id]);
+    let state: String =
+        sqlx::query_scalar("select state::text from jobs where job_id = $1").bind(id).fetch_one(&app.db).await.unwrap();
+    assert_eq!(state, "running");
+}
+
 /// Each kind is walked on its own index range and the walks are merged in claim order: a runner
 /// of several kinds gets the oldest due jobs across them, and a runner of one kind never reads
 /// (nor takes) another's.
