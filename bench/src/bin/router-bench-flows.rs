@@ -23,9 +23,10 @@
 //!
 //! Usage: `cargo run --release -p router-bench --bin router-bench-flows -- [--events N]
 //! [--endpoints E] [--clients C] [--duration T] [--steady-rates R1,R2] [--steady-duration S]
-//! [--only d|e|f|p] [--max-in-flight N] [--process-clients N] [--bin-dir DIR]`. With
+//! [--only d|e|f|p] [--max-in-flight N] [--process-clients N] [--bin-dir DIR] [--settle 0|1]`. With
 //! `BENCH_LATENCY_DUMP=FILE` set, each steady run (F, P2) writes one line per measured event:
-//! start offset, POST → CRM receipt and POST alone, in ms (to tell a stall from a spread tail).
+//! start offset, POST → CRM receipt and POST alone, in ms (to tell a stall from a spread tail),
+//! after a `#` line giving offset 0 on the wall clock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +59,8 @@ struct Args {
     bin_dir: std::path::PathBuf,
     /// Phase P's binaries (`--p-roles api,worker`: leave one out to see what it costs).
     p_roles: Vec<String>,
+    /// Flush the OS's dirty pages (`sync`) before each steady run (`--settle 0` to skip).
+    settle: bool,
 }
 
 fn args() -> Args {
@@ -73,6 +76,7 @@ fn args() -> Args {
         process_clients: 32,
         bin_dir: procs::default_bin_dir(),
         p_roles: vec!["api".into(), "worker".into(), "scheduler".into()],
+        settle: true,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -93,6 +97,7 @@ fn args() -> Args {
             "--process-clients" => a.process_clients = n.clamp(1, 1024) as usize,
             "--bin-dir" => a.bin_dir = v[i + 1].clone().into(),
             "--p-roles" => a.p_roles = v[i + 1].split(',').map(|r| r.trim().to_owned()).collect(),
+            "--settle" => a.settle = n != 0,
             _ => {}
         }
         i += 2;
@@ -106,6 +111,21 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     }
     let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Writes the OS's dirty pages out (`sync`) and waits for it, so that a steady run measures the
+/// router at that rate and not the kernel flushing what the set-up and the phase before wrote:
+/// Linux writes a dirty page back 30 s after it was dirtied (`vm.dirty_expire_centisecs`), which
+/// is when a steady run that follows a saturated one is measuring; the flush of a burst's
+/// ~100 MB stalls every `fdatasync`, the commit's among them, for 50–300 ms (docs/PERFORMANCE.md).
+/// Returns how long the flush took. A steady run longer than 30 s still meets its own writeback.
+fn settle() -> Duration {
+    let t = Instant::now();
+    match std::process::Command::new("sync").status() {
+        Ok(s) if s.success() => {}
+        other => eprintln!("settle: `sync` did not run cleanly: {other:?}"),
+    }
+    t.elapsed()
 }
 
 /// `WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT` of every phase (`--max-in-flight`, default 16).
@@ -423,11 +443,14 @@ async fn open_loop(
     if let Some(path) = std::env::var_os("BENCH_LATENCY_DUMP") {
         // One line per measured event, in start order: start offset, POST → CRM, POST alone (ms).
         timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let lines: String = timeline
-            .iter()
-            .map(|(at, ms, post)| {
+        // Offset 0 on the wall clock, to line a stall up with logs and system samples.
+        let zero = std::time::SystemTime::now() - measured_from.elapsed();
+        let zero = zero.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let header = format!("# offset 0 = unix {zero:.3}; columns: offset ms, POST -> CRM ms, POST alone ms\n");
+        let lines: String = std::iter::once(header)
+            .chain(timeline.iter().map(|(at, ms, post)| {
                 format!("{at:.1} {ms:.2} {}\n", post.map_or_else(|| "-".to_owned(), |p| format!("{p:.2}")))
-            })
+            }))
             .collect();
         std::fs::write(path, lines)?;
     }
@@ -725,7 +748,11 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
         "| offered | achieved | POSTs (failed) | delivered | signatures valid | measured | p50 | p95 | p99 | max | POST alone p50 / p99 | peak RSS api | worker | scheduler |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut flushes = Vec::new();
     for &rate in &a.steady_rates {
+        if a.settle {
+            flushes.push(format!("{:.1} s", settle().as_secs_f64()));
+        }
         let rss = procs::PeakRss::start(pids.clone());
         let r = open_loop(&webhook_url, &app.crm, STEADY_IG, "steady", rate, warmup, a.steady_duration).await?;
         let peaks = rss.finish().await;
@@ -735,6 +762,17 @@ async fn processes(a: &Args) -> anyhow::Result<()> {
             pct(&r.post_ms, 50.0),
             pct(&r.post_ms, 99.0),
             rss_cells(&peaks)
+        );
+    }
+
+    if a.settle {
+        println!(
+            "\nBefore each steady run the OS's dirty pages were flushed (`sync`: {}; `--settle 0` skips it).",
+            flushes.join(", ")
+        );
+    } else {
+        println!(
+            "\nNo flush before the steady runs (`--settle 0`): they meet the kernel's writeback of what came before."
         );
     }
 
