@@ -280,7 +280,7 @@ impl IntoResponse for ApiError {
         let (status, code, message, details) = self.parts();
         match &self {
             Self::Db(e) => tracing::error!(error = ?e, "database error"),
-            Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            Self::Internal(e) => tracing::error!(error = %format_args!("{e:#}"), "internal error"),
             _ => {}
         }
         let mut resp = status.into_response();

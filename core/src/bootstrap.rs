@@ -68,7 +68,7 @@ where
     match body(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = ?e, "{name} failed");
+            tracing::error!(error = %format_args!("{e:#}"), "{name} failed");
             eprintln!("{name}: {e:#}");
             ExitCode::FAILURE
         }

@@ -81,7 +81,7 @@ pub async fn run(ctx: SchedulerContext, cancel: CancellationToken) -> anyhow::Re
                     match tick(&c, task, period).await {
                         Ok(Some(id)) => tracing::debug!(task = task.as_str(), job.id = id, "periodic task enqueued"),
                         Ok(None) => {}
-                        Err(e) => tracing::warn!(error = ?e, task = task.as_str(), "enqueueing a periodic task failed"),
+                        Err(e) => tracing::warn!(error = %format_args!("{e:#}"), task = task.as_str(), "enqueueing a periodic task failed"),
                     }
                 })
             })?)

@@ -344,7 +344,7 @@ pub async fn give_up(
     message_id: Uuid,
     e: &anyhow::Error,
 ) -> anyhow::Result<Outcome> {
-    tracing::error!(error = ?e, "send failed on its last attempt");
+    tracing::error!(error = %format_args!("{e:#}"), "send failed on its last attempt");
     let mut tx = ctx.db.begin().await?;
     if !queue::complete(&mut tx, job.job_id, job.lock_token).await? {
         return Ok(Outcome::LeaseLost);
