@@ -135,6 +135,23 @@ struct EventColumns<'a> {
 }
 
 impl<'a> EventColumns<'a> {
+    /// Binds the columns both event statements take in this order, from `event_ids` to
+    /// `occurred` (`insert_inbound_events` and `ingest_store_batch`).
+    fn bind_event_fields<'q>(
+        &'q self,
+        q: sqlx::query::QueryScalar<'q, sqlx::Postgres, Uuid, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, Uuid, sqlx::postgres::PgArguments> {
+        q.bind(&self.event_ids)
+            .bind(&self.kinds)
+            .bind(&self.igs)
+            .bind(&self.senders)
+            .bind(&self.mids)
+            .bind(&self.contents)
+            .bind(&self.raws)
+            .bind(&self.tests)
+            .bind(&self.occurred)
+    }
+
     fn of<'b>(events: impl Iterator<Item = &'b NewInboundEvent<'a>> + Clone) -> Self
     where
         'a: 'b,
@@ -167,24 +184,14 @@ pub async fn insert_events(
     events: &[NewInboundEvent<'_>],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
     let c = EventColumns::of(events.iter());
-    let inserted: Vec<Uuid> = sqlx::query_scalar(
+    let q = sqlx::query_scalar(
         "select * from insert_inbound_events($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&c.ids)
     .bind(merchant_id)
     .bind(&c.accounts)
-    .bind(&c.convs)
-    .bind(&c.event_ids)
-    .bind(&c.kinds)
-    .bind(&c.igs)
-    .bind(&c.senders)
-    .bind(&c.mids)
-    .bind(&c.contents)
-    .bind(&c.raws)
-    .bind(&c.tests)
-    .bind(&c.occurred)
-    .fetch_all(&mut *conn)
-    .await?;
+    .bind(&c.convs);
+    let inserted: Vec<Uuid> = c.bind_event_fields(q).fetch_all(&mut *conn).await?;
     Ok(inserted.into_iter().collect())
 }
 
@@ -236,34 +243,27 @@ pub async fn store_self_contained(
     let tails: Vec<Option<&str>> = deliveries.iter().map(|d| d.and_then(|d| d.tail.as_deref())).collect();
     let jobs: Vec<Option<Value>> =
         delivery_ids.iter().map(|d| d.map(|delivery_id| DeliverWebhook { delivery_id }.new_job().payload)).collect();
-    let stored: Vec<Uuid> = sqlx::query_scalar(
+    let q = sqlx::query_scalar(
         "select * from ingest_store_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
          $18, $19, $20, $21, $22)",
     )
     .bind(&merchants)
     .bind(&c.ids)
-    .bind(&c.accounts)
-    .bind(&c.event_ids)
-    .bind(&c.kinds)
-    .bind(&c.igs)
-    .bind(&c.senders)
-    .bind(&c.mids)
-    .bind(&c.contents)
-    .bind(&c.raws)
-    .bind(&c.tests)
-    .bind(&c.occurred)
-    .bind(&conv_ids)
-    .bind(&windows)
-    .bind(&delivery_ids)
-    .bind(&types)
-    .bind(&heads)
-    .bind(&tails)
-    .bind(&jobs)
-    .bind(DeliverWebhook::KIND)
-    .bind(DeliverWebhook::MAX_ATTEMPTS)
-    .bind(crate::domain::events::ENDPOINT_TEST)
-    .fetch_all(&mut *conn)
-    .await?;
+    .bind(&c.accounts);
+    let stored: Vec<Uuid> = c
+        .bind_event_fields(q)
+        .bind(&conv_ids)
+        .bind(&windows)
+        .bind(&delivery_ids)
+        .bind(&types)
+        .bind(&heads)
+        .bind(&tails)
+        .bind(&jobs)
+        .bind(DeliverWebhook::KIND)
+        .bind(DeliverWebhook::MAX_ATTEMPTS)
+        .bind(crate::domain::events::ENDPOINT_TEST)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(stored.into_iter().collect())
 }
 
