@@ -5,7 +5,8 @@
 //! as it did the send path ([`crate::outbox`]). Handlers hand their verified POST to a committer
 //! task (POSTs of [`ALONE_FROM_EVENTS`] events or more, whose commit is already shared, are stored
 //! by their own request, in parallel); it takes whatever has queued up (up to [`MAX_POSTS`] POSTs and [`MAX_EVENTS`] events),
-//! routes the platform-signed ones with one query ([`inbound::route_many`]), stores the whole batch
+//! routes the platform-signed ones ([`inbound::route_many`]: from the [`RouteCache`], else one
+//! query), stores the whole batch
 //! in one transaction ([`inbound::store_batch`]: per-merchant RLS context, per-merchant
 //! idempotency, each stored event's CRM delivery job in the same transaction), commits, and only
 //! then answers each POST with its own counts. Under light load a batch is one POST, so latency is
@@ -14,7 +15,10 @@
 //! Failure isolation: when a batch fails, each POST is retried alone, so one POST whose events the
 //! database refuses gets its 5xx (Meta redelivers it) and never fails its batch-mates.
 
+use std::sync::Arc;
+
 use router_core::inbound::{self, IngestReport, Routed, Trust};
+use router_core::route_cache::RouteCache;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -53,14 +57,17 @@ struct Command {
 pub struct Ingest {
     tx: mpsc::Sender<Command>,
     db: PgPool,
+    routes: Arc<RouteCache>,
 }
 
 impl Ingest {
-    /// Starts the committer task.
+    /// Starts the committer task, routing through `routes` (whose LISTEN connection
+    /// [`crate::serve`] holds).
     #[must_use]
-    pub fn start(db: PgPool) -> Self {
+    pub fn start(db: PgPool, routes: Arc<RouteCache>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Command>(4096);
         let pool = db.clone();
+        let cache = routes.clone();
         tokio::spawn(async move {
             let mut held: Option<Command> = None;
             loop {
@@ -86,10 +93,16 @@ impl Ingest {
                         Err(_) => break,
                     }
                 }
-                commit(&pool, batch).await;
+                commit(&pool, &cache, batch).await;
             }
         });
-        Self { tx, db }
+        Self { tx, db, routes }
+    }
+
+    /// The committer's route cache.
+    #[must_use]
+    pub fn route_cache(&self) -> Arc<RouteCache> {
+        self.routes.clone()
     }
 
     /// Submits a verified POST and waits until its events are committed (or refused).
@@ -101,7 +114,7 @@ impl Ingest {
         // with other requests, keeps the committer for the small ones (measured: 100-event POSTs
         // through the single committer ran at half their parallel rate).
         if post.events() >= ALONE_FROM_EVENTS {
-            return store(&self.db, std::slice::from_ref(&post)).await.map(|mut r| r.pop().unwrap_or_default());
+            return store(&self.db, &self.routes, std::slice::from_ref(&post)).await.map(|mut r| r.pop().unwrap_or_default());
         }
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command { post, reply }).await.map_err(|_| sqlx::Error::PoolClosed)?;
@@ -109,10 +122,10 @@ impl Ingest {
     }
 }
 
-async fn commit(db: &PgPool, batch: Vec<Command>) {
+async fn commit(db: &PgPool, routes: &RouteCache, batch: Vec<Command>) {
     metrics::histogram!("router_inbound_batch_posts").record(batch.len() as f64);
     let (posts, replies): (Vec<Post>, Vec<_>) = batch.into_iter().map(|c| (c.post, c.reply)).unzip();
-    match store(db, &posts).await {
+    match store(db, routes, &posts).await {
         Ok(reports) => {
             for (reply, report) in replies.into_iter().zip(reports) {
                 let _ = reply.send(Ok(report));
@@ -124,7 +137,7 @@ async fn commit(db: &PgPool, batch: Vec<Command>) {
         Err(e) => {
             tracing::warn!(error = %e, batch = posts.len(), "ingest batch failed; storing its POSTs one by one");
             for (post, reply) in posts.iter().zip(replies) {
-                let result = store(db, std::slice::from_ref(post)).await.map(|mut r| r.pop().unwrap_or_default());
+                let result = store(db, routes, std::slice::from_ref(post)).await.map(|mut r| r.pop().unwrap_or_default());
                 let _ = reply.send(result);
             }
         }
@@ -139,10 +152,10 @@ const DEADLOCK_ATTEMPTS: u32 = 3;
 /// both carry echoes of them (reconciliation, `send_intents`): measured in `router-proof`'s
 /// steady scenario as 3–5 answers of 500 per run, each a Meta retry. The transaction was rolled
 /// back whole, so running it again is safe; anything else fails at once.
-async fn store(db: &PgPool, posts: &[Post]) -> Result<Vec<IngestReport>, sqlx::Error> {
+async fn store(db: &PgPool, routes: &RouteCache, posts: &[Post]) -> Result<Vec<IngestReport>, sqlx::Error> {
     let mut attempt = 1;
     loop {
-        match store_once(db, posts).await {
+        match store_once(db, routes, posts).await {
             Err(e) if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&e) => {
                 metrics::counter!("router_inbound_deadlock_retries_total").increment(1);
                 tracing::info!(attempt, "ingest transaction chosen as a deadlock victim; running it again");
@@ -158,12 +171,12 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
     e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "40P01")
 }
 
-/// Routes the platform-signed POSTs together (one query), then stores every POST in one
+/// Routes the platform-signed POSTs together (the cache, else one query), then stores every POST in one
 /// transaction. Takes the POSTs by reference so that a failed batch can be retried POST by POST.
-async fn store_once(db: &PgPool, posts: &[Post]) -> Result<Vec<IngestReport>, sqlx::Error> {
+async fn store_once(db: &PgPool, routes: &RouteCache, posts: &[Post]) -> Result<Vec<IngestReport>, sqlx::Error> {
     let bodies: Vec<&Value> =
         posts.iter().filter_map(|p| if let Post::Platform(v) = p { Some(v) } else { None }).collect();
-    let mut routed = inbound::route_many(db, &bodies).await?.into_iter();
+    let mut routed = inbound::route_many(db, Some(routes), &bodies).await?.into_iter();
     let mut ready = Vec::with_capacity(posts.len());
     for p in posts {
         match p {

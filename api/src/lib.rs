@@ -40,6 +40,7 @@ use axum::response::Response;
 use router_core::config::Config;
 use router_core::graph::Graphs;
 use router_core::redis::RateLimiter;
+use router_core::route_cache::{self, RouteCache};
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -63,7 +64,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let limiter = RateLimiter::new(redis.clone(), &config.redis_key_prefix);
     // One committer batches best (docs/PERFORMANCE.md, committer experiment).
     let outbox = outbox::Outbox::start(db.clone(), config.api().idempotency_ttl.as_secs_f64(), 1);
-    let ingest = ingest::Ingest::start(db.clone());
+    let ingest = ingest::Ingest::start(db.clone(), RouteCache::new(config.api().route_cache_ttl));
     let key_cache = Arc::new(state::KeyCache::new(config.api().api_key_cache_ttl));
     Ok(AppState {
         db,
@@ -214,7 +215,8 @@ async fn drop_odd_request_id(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Serves `router` on `listener` until `cancel`, flushing key usage on the way out.
+/// Serves `router` on `listener` until `cancel`, flushing key usage on the way out; holds the route
+/// cache's LISTEN connection meanwhile.
 ///
 /// # Errors
 /// The server fails.
@@ -225,6 +227,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let flusher =
         tokio::spawn(state.key_usage.clone().run_flusher(state.db.clone(), Duration::from_secs(5), cancel.clone()));
+    let routes = tokio::spawn(route_cache::listen(state.db.clone(), state.ingest.route_cache(), cancel.clone()));
     let app = build_router(state);
     // TCP_NODELAY: a response is written as soon as it is ready, never held for the ACK of the
     // previous segment (with the client's delayed ACK that stall is 40 ms).
@@ -239,5 +242,6 @@ pub async fn serve(
         .await?;
     cancel.cancel();
     let _ = flusher.await;
+    let _ = routes.await;
     Ok(())
 }

@@ -63,6 +63,7 @@ pub const ENV_VARS: &[&str] = &[
     "RATE_LIMIT_MEDIA_PER_SEC",
     "API_RATE_LIMIT_PER_MINUTE",
     "API_KEY_CACHE_SECS",
+    "ROUTE_CACHE_SECS",
     "IDEMPOTENCY_TTL_HOURS",
     "RETENTION_DAYS",
     "TOKEN_REFRESH_WINDOW_DAYS",
@@ -205,6 +206,11 @@ pub struct ApiConfig {
     /// `API_KEY_CACHE_SECS` (default 2): how long an API-key lookup is reused; revocation through
     /// another replica (or SQL) takes effect within this time. 0 disables the cache.
     pub api_key_cache_ttl: Duration,
+    /// `ROUTE_CACHE_SECS` (default 5): how long the ingest committer may reuse an Instagram id's
+    /// routes. A change to `accounts` empties the cache through NOTIFY at once; this bounds how
+    /// long a silently dead LISTEN connection could keep a stale route. 0 disables the cache
+    /// (`router_core::route_cache`).
+    pub route_cache_ttl: Duration,
     /// `IDEMPOTENCY_TTL_HOURS` (default 24, at least 24).
     pub idempotency_ttl: Duration,
 }
@@ -666,6 +672,7 @@ fn read_api(r: &mut Reader<'_>, prod: bool, database_url: &SecretString, graph: 
         max_body_bytes: r.number("MAX_BODY_BYTES", 262_144usize, 1024, 64 * 1024 * 1024),
         api_rate_limit_per_minute: r.number("API_RATE_LIMIT_PER_MINUTE", 6000u32, 1, 10_000_000),
         api_key_cache_ttl: Duration::from_secs(r.number("API_KEY_CACHE_SECS", 2u64, 0, 60)),
+        route_cache_ttl: Duration::from_secs(r.number("ROUTE_CACHE_SECS", 5u64, 0, 60)),
         idempotency_ttl: Duration::from_secs(3600 * r.number("IDEMPOTENCY_TTL_HOURS", 24u64, 24, 24 * 365)),
     }
 }

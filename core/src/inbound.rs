@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::crypto::{Keyring, verify_hub_signature};
 use crate::db;
 use crate::domain::events;
+use crate::route_cache::RouteCache;
 use crate::webhooks::{self, CrmEvent};
 
 /// Meta batches at most 1 000 updates per POST (`research/meta-instagram-api.md` §1.3). A body
@@ -535,22 +536,29 @@ pub struct Routed {
 /// # Errors
 /// Postgres errors.
 pub async fn route(pool: &PgPool, body: &Value) -> Result<Routed, sqlx::Error> {
-    let mut routed = route_many(pool, &[body]).await?;
+    let mut routed = route_many(pool, None, &[body]).await?;
     Ok(routed.pop().unwrap_or(Routed { items: Vec::new(), routes: HashMap::new() }))
 }
 
 /// [`route`] for several POSTs with one query for all the accounts they address (the ingest
-/// committer's batch).
+/// committer's batch), or none when `cache` holds them all.
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn route_many(pool: &PgPool, bodies: &[&Value]) -> Result<Vec<Routed>, sqlx::Error> {
+pub async fn route_many(
+    pool: &PgPool,
+    cache: Option<&RouteCache>,
+    bodies: &[&Value],
+) -> Result<Vec<Routed>, sqlx::Error> {
     let items: Vec<Vec<(Result<Classified, Malformed>, Value)>> = bodies.iter().map(|b| events_of(b)).collect();
     let mut ids: Vec<String> =
         items.iter().flatten().filter_map(|(c, _)| c.as_ref().ok().map(|c| c.business_id.clone())).collect();
     ids.sort();
     ids.dedup();
-    let all = find_routes(pool, &ids).await?;
+    let all = match cache {
+        Some(cache) => cache.find_routes(pool, &ids).await?,
+        None => find_routes(pool, &ids).await?,
+    };
     Ok(items
         .into_iter()
         .map(|items| {

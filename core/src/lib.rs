@@ -22,6 +22,7 @@
 //! - [`graph`]: the Instagram Graph API client (live and sandbox) and its error classification.
 //! - [`reconcile`]: no duplicate DM after an ambiguous send (intents, holds, echo adoption).
 //! - [`redis`]: the mandatory Redis connection and the sliding-window rate limiter.
+//! - [`route_cache`]: the API's cache of inbound routes, emptied by NOTIFY.
 //! - [`domain`]: scopes, statuses and CRM event names.
 //! - [`telemetry`]: logging and the Prometheus recorder.
 //! - [`oauth`]: Instagram Business Login with PKCE (state and verifier in Redis).
@@ -48,6 +49,7 @@ pub mod ops;
 pub mod outbound;
 pub mod reconcile;
 pub mod redis;
+pub mod route_cache;
 pub mod ssrf;
 pub mod telemetry;
 pub mod templates;

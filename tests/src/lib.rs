@@ -113,6 +113,8 @@ pub fn test_vars(db_url: &str, graph_url: &str) -> HashMap<String, String> {
         ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
         // Tests change keys behind the API's back (SQL); the cache has its own test.
         ("API_KEY_CACHE_SECS".into(), "0".into()),
+        // Tests change accounts through SQL and post at once; the route cache has its own tests.
+        ("ROUTE_CACHE_SECS".into(), "0".into()),
     ])
 }
 

@@ -628,6 +628,7 @@ fn process_env(app: &TestApp) -> HashMap<String, String> {
         "JOB_LEASE_SECS",
         "SEND_RECONCILE_WINDOW_SECS",
         "API_KEY_CACHE_SECS",
+        "ROUTE_CACHE_SECS",
         "PORT",
         "WORKER_METRICS_PORT",
         "SCHEDULER_METRICS_PORT",

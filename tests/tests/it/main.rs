@@ -15,6 +15,7 @@ mod outbound;
 mod plans;
 mod reconcile;
 mod rich;
+mod route_cache;
 mod sandbox_tour;
 mod templates;
 mod webhooks;
