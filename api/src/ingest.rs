@@ -114,7 +114,9 @@ impl Ingest {
         // with other requests, keeps the committer for the small ones (measured: 100-event POSTs
         // through the single committer ran at half their parallel rate).
         if post.events() >= ALONE_FROM_EVENTS {
-            return store(&self.db, &self.routes, std::slice::from_ref(&post)).await.map(|mut r| r.pop().unwrap_or_default());
+            return store(&self.db, &self.routes, std::slice::from_ref(&post))
+                .await
+                .map(|mut r| r.pop().unwrap_or_default());
         }
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command { post, reply }).await.map_err(|_| sqlx::Error::PoolClosed)?;
@@ -137,7 +139,8 @@ async fn commit(db: &PgPool, routes: &RouteCache, batch: Vec<Command>) {
         Err(e) => {
             tracing::warn!(error = %e, batch = posts.len(), "ingest batch failed; storing its POSTs one by one");
             for (post, reply) in posts.iter().zip(replies) {
-                let result = store(db, routes, std::slice::from_ref(post)).await.map(|mut r| r.pop().unwrap_or_default());
+                let result =
+                    store(db, routes, std::slice::from_ref(post)).await.map(|mut r| r.pop().unwrap_or_default());
                 let _ = reply.send(result);
             }
         }

@@ -18,9 +18,10 @@
 //! event or row is dropped and counted as `router_inbound_rejected_total{reason="unverified_entry"}`,
 //! so one merchant's secret can never forge events for another. The sandbox's own secret
 //! (`SANDBOX_IG_APP_SECRET`, which the local simulator signs with) likewise vouches only for
-//! sandbox account rows. Before any lookup, a body not
-//! signed by the platform must fit Meta's batch size ([`check_limits`]), and routing costs one
-//! query for all ids ([`find_routes`]). What one event carries never fails its batch-mates: NUL
+//! sandbox account rows. Before any lookup, a body not signed by the platform must fit Meta's
+//! batch size ([`check_limits`]), and routing costs one query for all ids
+//! ([`db::inbound::find_routes`]), or none where the API's [`RouteCache`] holds them. What one
+//! event carries never fails its batch-mates: NUL
 //! (which Postgres text/jsonb reject) becomes U+FFFD in every string and key ([`sanitize`]),
 //! over-long ids make the event malformed (recorded, not stored), over-long event ids are hashed,
 //! and a future timestamp cannot hold a conversation's 24 h window open.
@@ -454,22 +455,6 @@ pub struct IngestReport {
 
 pub use crate::db::inbound::RouteRow;
 
-/// Accounts connected for each Instagram business id, across merchants: one query for all ids
-/// (SECURITY DEFINER).
-///
-/// # Errors
-/// Postgres errors.
-pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<HashMap<String, Vec<RouteRow>>, sqlx::Error> {
-    let mut out: HashMap<String, Vec<RouteRow>> = HashMap::new();
-    if ig_ids.is_empty() {
-        return Ok(out);
-    }
-    for r in db::inbound::find_routes(pool, ig_ids).await? {
-        out.entry(r.instagram_account_id.clone()).or_default().push(r);
-    }
-    Ok(out)
-}
-
 /// Splits a POST into classified events (or the reason each could not be). Each event is
 /// [`sanitize`]d first, so its ids, content and raw JSON are all storable.
 #[must_use]
@@ -557,7 +542,7 @@ pub async fn route_many(
     ids.dedup();
     let all = match cache {
         Some(cache) => cache.find_routes(pool, &ids).await?,
-        None => find_routes(pool, &ids).await?,
+        None => db::inbound::find_routes(pool, &ids).await?,
     };
     Ok(items
         .into_iter()

@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::db;
 use crate::db::inbound::RouteRow;
 
 /// The channel the `accounts` trigger notifies (migration 000064).
@@ -140,7 +141,7 @@ impl RouteCache {
         metrics::counter!("router_inbound_route_cache_total", "result" => "hit")
             .increment((ig_ids.len() - missing.len()) as u64);
         metrics::counter!("router_inbound_route_cache_total", "result" => "miss").increment(missing.len() as u64);
-        let read = crate::inbound::find_routes(pool, &missing).await?;
+        let read = db::inbound::find_routes(pool, &missing).await?;
         {
             let mut s = self.state();
             if s.live && !self.ttl.is_zero() && s.generation == generation {

@@ -1,7 +1,7 @@
 //! The statements of the inbound path (the `inbound` module): routing lookups, conversations, stored
 //! events and the effects of an event on earlier rows (echo, unsend, read receipts).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -22,13 +22,22 @@ pub struct RouteRow {
     pub sandbox: bool,
 }
 
-/// The accounts connected for `ig_ids`, across merchants: one query for all ids (SECURITY
-/// DEFINER `ingest_find_accounts_many`).
+/// The accounts connected for `ig_ids`, across merchants, by Instagram business id (ids no
+/// account has are absent): one query for all ids (SECURITY DEFINER `ingest_find_accounts_many`).
 ///
 /// # Errors
 /// Postgres errors.
-pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<Vec<RouteRow>, sqlx::Error> {
-    sqlx::query_as("select * from ingest_find_accounts_many($1)").bind(ig_ids).fetch_all(pool).await
+pub async fn find_routes(pool: &PgPool, ig_ids: &[String]) -> Result<HashMap<String, Vec<RouteRow>>, sqlx::Error> {
+    let mut out: HashMap<String, Vec<RouteRow>> = HashMap::new();
+    if ig_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<RouteRow> =
+        sqlx::query_as("select * from ingest_find_accounts_many($1)").bind(ig_ids).fetch_all(pool).await?;
+    for r in rows {
+        out.entry(r.instagram_account_id.clone()).or_default().push(r);
+    }
+    Ok(out)
 }
 
 /// An event nobody's account receives: `(instagram account id, reason, raw event)`.
