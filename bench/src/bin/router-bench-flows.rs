@@ -140,6 +140,8 @@ async fn spawn_app() -> TestApp {
         v.insert("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT".into(), max_in_flight.to_string());
         v.insert("WEBHOOK_RETRY_SCHEDULE".into(), "1,2,4,8,16".into());
         v.insert("WEBHOOK_TIMEOUT_SECS".into(), "2".into());
+        // The production default (the test harness turns the route cache off).
+        v.insert("ROUTE_CACHE_SECS".into(), "5".into());
     })
     .await
 }
