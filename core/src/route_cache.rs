@@ -86,6 +86,14 @@ impl RouteCache {
         !self.ttl.is_zero() && self.state().live
     }
 
+    /// How many times the cache was emptied so far (notifications, and the listener's loss or
+    /// return): a change to `accounts` has been seen once this has moved past its value before
+    /// the change.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.state().generation
+    }
+
     /// Ids kept now.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -39,6 +39,22 @@ async fn app_with_cache() -> TestApp {
     app
 }
 
+/// Waits until the notifications of the account changes made so far have reached the cache: its
+/// generation moved past `before` and then stayed put for 300 ms (a change through the API can
+/// be several statements, each notifying; under a loaded test run they can arrive late).
+async fn settled(cache: &RouteCache, before: u64) {
+    assert!(eventually(Duration::from_secs(5), || cache.generation() > before).await, "no notification arrived");
+    let mut seen = cache.generation();
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if cache.generation() != seen {
+            seen = cache.generation();
+            since = Instant::now();
+        }
+    }
+}
+
 async fn post_message(app: &TestApp, mid: &str) -> Value {
     let body = meta::envelope(IG, vec![meta::text_message(IG, CUSTOMER, mid, "hi", OffsetDateTime::now_utc())]);
     let r = app.post_meta(&body).await;
@@ -75,7 +91,9 @@ async fn cached_routes_follow_every_account_change_at_once() {
     let app = app_with_cache().await;
     let cache = app.state.ingest.route_cache();
     let (a, key_a) = app.merchant_with_key("A").await;
+    let before = cache.generation();
     let account_a = connect(&app, &key_a, "a").await;
+    settled(&cache, before).await;
 
     // The first POST reads the route, the next ones are answered from the cache.
     assert_eq!(post_message(&app, "m1").await["stored"], 1);
@@ -87,8 +105,10 @@ async fn cached_routes_follow_every_account_change_at_once() {
     // A second merchant connects the same Instagram account: the cache empties at once (the TTL
     // is a minute), and the next event reaches both merchants.
     let (b, key_b) = app.merchant_with_key("B").await;
+    let before = cache.generation();
     connect(&app, &key_b, "b").await;
     assert!(eventually(Duration::from_secs(2), || cache.is_empty()).await, "connecting did not empty the cache");
+    settled(&cache, before).await;
     post_message(&app, "m3").await;
     let mut both = vec![a, b];
     both.sort();
@@ -97,9 +117,11 @@ async fn cached_routes_follow_every_account_change_at_once() {
     // Removed through the API: only B receives the next event.
     post_message(&app, "m4").await;
     assert_eq!(cache.len(), 1);
+    let before = cache.generation();
     let r = app.delete(&format!("/api/v1/accounts/{account_a}"), &key_a).await;
     assert!(r.status == 204 || r.status == 200, "{} {}", r.status, r.text);
     assert!(eventually(Duration::from_secs(2), || cache.is_empty()).await, "removing did not empty the cache");
+    settled(&cache, before).await;
     post_message(&app, "m5").await; // fills the cache again, with B only
     assert_eq!(stored_for(&app, "m5").await, vec![b]);
 
@@ -124,7 +146,9 @@ async fn a_token_refresh_keeps_the_cache_and_a_lost_listen_connection_empties_it
     let app = app_with_cache().await;
     let cache = app.state.ingest.route_cache();
     let (_, key) = app.merchant_with_key("A").await;
+    let before = cache.generation();
     let account = connect(&app, &key, "a").await;
+    settled(&cache, before).await;
     post_message(&app, "m1").await;
     assert_eq!(cache.len(), 1);
 
