@@ -12,7 +12,8 @@
 //!   of `accounts` notifies `account_routes` (a statement trigger, migration 000064), from the API,
 //!   the scheduler or hand-written SQL alike. [`listen`] holds a LISTEN connection and empties the
 //!   cache on each notification, so a change is seen as soon as its notification reaches this
-//!   process (normally well under a millisecond after the commit).
+//!   process (normally well under a millisecond after the commit; longer while the process is
+//!   saturated, and a POST routed in that gap is stored as just before the change).
 //! * **No cache without the listener.** Until the LISTEN connection is up, and from the moment it
 //!   is lost until it is back, every lookup goes to Postgres and nothing is kept; a reconnect
 //!   starts empty (notifications sent while it was down are lost).
