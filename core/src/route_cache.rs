@@ -143,13 +143,12 @@ impl RouteCache {
             s.misses += missing.len() as u64;
             (missing, s.generation)
         };
-        if missing.is_empty() {
-            metrics::counter!("router_inbound_route_cache_total", "result" => "hit").increment(ig_ids.len() as u64);
-            return Ok(out);
-        }
         metrics::counter!("router_inbound_route_cache_total", "result" => "hit")
             .increment((ig_ids.len() - missing.len()) as u64);
         metrics::counter!("router_inbound_route_cache_total", "result" => "miss").increment(missing.len() as u64);
+        if missing.is_empty() {
+            return Ok(out);
+        }
         let read = db::inbound::find_routes(pool, &missing).await?;
         {
             let mut s = self.state();
