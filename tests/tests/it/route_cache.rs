@@ -86,14 +86,20 @@ async fn connect(app: &TestApp, key: &str, crm_path: &str) -> String {
     r.json["account_id"].as_str().unwrap().to_owned()
 }
 
+/// [`connect`], then waits until the connect's notifications have reached `cache`.
+async fn connect_settled(app: &TestApp, cache: &RouteCache, key: &str, crm_path: &str) -> String {
+    let before = cache.generation();
+    let account = connect(app, key, crm_path).await;
+    settled(cache, before).await;
+    account
+}
+
 #[tokio::test]
 async fn cached_routes_follow_every_account_change_at_once() {
     let app = app_with_cache().await;
     let cache = app.state.ingest.route_cache();
     let (a, key_a) = app.merchant_with_key("A").await;
-    let before = cache.generation();
-    let account_a = connect(&app, &key_a, "a").await;
-    settled(&cache, before).await;
+    let account_a = connect_settled(&app, &cache, &key_a, "a").await;
 
     // The first POST reads the route, the next ones are answered from the cache.
     assert_eq!(post_message(&app, "m1").await["stored"], 1);
@@ -146,9 +152,7 @@ async fn a_token_refresh_keeps_the_cache_and_a_lost_listen_connection_empties_it
     let app = app_with_cache().await;
     let cache = app.state.ingest.route_cache();
     let (_, key) = app.merchant_with_key("A").await;
-    let before = cache.generation();
-    let account = connect(&app, &key, "a").await;
-    settled(&cache, before).await;
+    let account = connect_settled(&app, &cache, &key, "a").await;
     post_message(&app, "m1").await;
     assert_eq!(cache.len(), 1);
 
